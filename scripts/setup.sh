@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
+# (only a Debian mirror and an npm registry reachable).
+#   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests)
+# The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
+# unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+mode="${1:-run}"
+cd "$root"
+
+command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (Debian: apt-get install nodejs npm, or NodeSource)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js >= 20 is required, found $(node -v)"
+
+pkgs=(ffmpeg ca-certificates)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core)
+apt_install "${pkgs[@]}"
+
+stamp="node_modules/.lessoncast-install-stamp"
+want="$(cat package-lock.json package.json | sha256sum | cut -c1-16)-${LESSONCAST_WORKER:-offline}"
+if [ "${LESSONCAST_WORKER:-offline}" = "prebuilt" ]; then
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "npm ci (mediasoup downloads its prebuilt worker)"
+    npm ci --no-audit --no-fund >&2
+    echo "$want" > "$stamp"
+  fi
+  log "mediasoup worker: prebuilt, inside node_modules/mediasoup"
+else
+  # The build script installs its own Debian build packages. Setting MEDIASOUP_WORKER_BIN during
+  # npm ci makes mediasoup's postinstall skip its download, which cannot succeed offline.
+  worker_bin="$(bash "$here/build-worker.sh" --print-path | tail -n 1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "npm ci (mediasoup worker will be built from its own sources)"
+    MEDIASOUP_WORKER_BIN="$worker_bin" npm ci --no-audit --no-fund >&2
+    echo "$want" > "$stamp"
+  fi
+  worker_bin="$(bash "$here/build-worker.sh" | tail -n 1)"
+  [ -x "$worker_bin" ] || die "worker build did not produce $worker_bin"
+  log "mediasoup worker: $worker_bin"
+fi

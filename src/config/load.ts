@@ -1,0 +1,209 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { Kind, type TSchema, type TObject } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ConfigSchema, type Config } from './schema.js';
+
+export type { Config } from './schema.js';
+
+/** A start-stopping configuration problem. `issues` name key, value and what is allowed. */
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variables with our prefix that belong to tooling, not to the server's settings. */
+const TOOLING_ENV = new Set(['LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR']);
+
+export interface LoadOptions {
+  /** Folder holding default.json and <NODE_ENV>.json. */
+  configDir?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Extra values merged last (tests). */
+  overrides?: DeepPartial<Config>;
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** The resolved configuration: the validated file/env values plus what is derived from them. */
+export interface ResolvedConfig extends Config {
+  readonly publicUrl: string;
+  readonly announcedAddress: string;
+  readonly configDir: string;
+}
+
+export const defaultConfigDir = (): string =>
+  path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'config');
+
+export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
+  const env = opts.env ?? process.env;
+  const configDir = opts.configDir ?? env['LESSONCAST_CONFIG_DIR'] ?? defaultConfigDir();
+  const issues: string[] = [];
+
+  const defaults = readJson(path.join(configDir, 'default.json'), issues, true);
+  let merged: unknown = defaults ?? {};
+  const nodeEnv = env['NODE_ENV'];
+  if (nodeEnv) {
+    const envFile = path.join(configDir, `${nodeEnv}.json`);
+    if (existsSync(envFile)) merged = deepMerge(merged, readJson(envFile, issues, false) ?? {});
+  }
+  merged = deepMerge(merged, envOverrides(env, issues));
+  if (opts.overrides) merged = deepMerge(merged, opts.overrides);
+  if (defaults === undefined) throw new ConfigError(issues);
+
+  for (const e of Value.Errors(ConfigSchema, merged)) {
+    const key = e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    const sub = schemaAt(ConfigSchema, e.path);
+    if (e.value === undefined) issues.push(`${key}: missing; allowed: ${sub ? describe(sub) : 'see config/default.json'}`);
+    else if (!sub) issues.push(`${key}: unknown setting (value ${JSON.stringify(e.value)})`);
+    else issues.push(`${key}: ${JSON.stringify(e.value)} is not allowed; allowed: ${describe(sub)}`);
+  }
+  if (issues.length) throw new ConfigError(dedupe(issues));
+  const cfg = merged as Config;
+
+  if (cfg.media.rtcMinPort > cfg.media.rtcMaxPort) {
+    issues.push(`media.rtcMinPort: ${cfg.media.rtcMinPort} is not allowed; allowed: at most media.rtcMaxPort (${cfg.media.rtcMaxPort})`);
+  }
+  if (cfg.auth.tokenSecret !== '' && cfg.auth.tokenSecret.length < 32) {
+    issues.push(`auth.tokenSecret: (hidden, ${cfg.auth.tokenSecret.length} chars) is not allowed; allowed: at least 32 characters, or empty to generate one`);
+  }
+  if (cfg.http.publicUrl !== '' && !/^https?:\/\/[^\s]+$/.test(cfg.http.publicUrl)) {
+    issues.push(`http.publicUrl: ${JSON.stringify(cfg.http.publicUrl)} is not allowed; allowed: an http(s):// URL or empty`);
+  }
+  if (cfg.redis.url !== '' && !/^rediss?:\/\//.test(cfg.redis.url)) {
+    issues.push(`redis.url: (hidden) is not allowed; allowed: redis:// or rediss:// URL, or empty for in-process live state`);
+  }
+  if (issues.length) throw new ConfigError(issues);
+
+  const hostForUrl = cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '127.0.0.1' : cfg.http.host;
+  return Object.freeze({
+    ...cfg,
+    nodeId: cfg.nodeId || `${hostname()}-${process.pid}`,
+    publicUrl: (cfg.http.publicUrl || `http://${hostForUrl}:${cfg.http.port}`).replace(/\/$/, ''),
+    announcedAddress: cfg.media.announcedAddress || cfg.media.listenIp,
+    configDir,
+  });
+}
+
+function readJson(file: string, issues: string[], required: boolean): unknown {
+  if (!existsSync(file)) {
+    if (required) issues.push(`${file}: file not found`);
+    return undefined;
+  }
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    issues.push(`${file}: not valid JSON (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+/** `media.webRtcServerPort` → `LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT`. */
+export function envName(keyPath: string[]): string {
+  return 'LESSONCAST_' + keyPath.map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()).join('_');
+}
+
+/** Every leaf setting with its env name, derived from the schema. */
+export function settingLeaves(schema: TObject = ConfigSchema, prefix: string[] = []): Array<{ path: string[]; schema: TSchema; env: string }> {
+  const out: Array<{ path: string[]; schema: TSchema; env: string }> = [];
+  for (const [key, sub] of Object.entries(schema.properties)) {
+    const p = [...prefix, key];
+    if (sub[Kind] === 'Object') out.push(...settingLeaves(sub as TObject, p));
+    else out.push({ path: p, schema: sub, env: envName(p) });
+  }
+  return out;
+}
+
+function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, unknown> {
+  const leaves = settingLeaves();
+  const known = new Map(leaves.map((l) => [l.env, l]));
+  const out: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('LESSONCAST_') || raw === undefined || TOOLING_ENV.has(name)) continue;
+    const leaf = known.get(name);
+    if (!leaf) {
+      issues.push(`${name}: unknown setting; known: ${[...known.keys()].join(', ')}`);
+      continue;
+    }
+    const value = coerce(raw, leaf.schema);
+    if (value === undefined) {
+      const shown = /SECRET|URL/.test(name) ? '(hidden)' : JSON.stringify(raw);
+      issues.push(`${leaf.path.join('.')} (from ${name}): ${shown} is not allowed; allowed: ${describe(leaf.schema)}`);
+      continue;
+    }
+    setPath(out, leaf.path, value);
+  }
+  return out;
+}
+
+function coerce(raw: string, schema: TSchema): unknown {
+  switch (schema[Kind]) {
+    case 'Integer':
+      return /^-?\d+$/.test(raw.trim()) ? Number(raw) : undefined;
+    case 'Number':
+      return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
+    case 'Boolean':
+      if (/^(true|1|yes|on)$/i.test(raw)) return true;
+      if (/^(false|0|no|off)$/i.test(raw)) return false;
+      return undefined;
+    default:
+      return raw;
+  }
+}
+
+/** A human description of what a schema allows. */
+export function describe(schema: TSchema): string {
+  const s = schema as Record<string, unknown> & TSchema;
+  switch (s[Kind]) {
+    case 'Integer':
+    case 'Number': {
+      const kind = s[Kind] === 'Integer' ? 'an integer' : 'a number';
+      if (s['minimum'] !== undefined && s['maximum'] !== undefined) return `${kind} from ${s['minimum']} to ${s['maximum']}`;
+      if (s['minimum'] !== undefined) return `${kind} >= ${s['minimum']}`;
+      return kind;
+    }
+    case 'Boolean':
+      return 'true or false';
+    case 'String':
+      return s['minLength'] ? `a non-empty string` : 'a string';
+    case 'Union':
+      return `one of ${(s['anyOf'] as TSchema[]).map((x) => JSON.stringify((x as { const?: unknown }).const)).join(', ')}`;
+    case 'Object':
+      return 'an object';
+    default:
+      return String(s[Kind]);
+  }
+}
+
+function schemaAt(schema: TSchema, pointer: string): TSchema | undefined {
+  let cur: TSchema | undefined = schema;
+  for (const part of pointer.split('/').filter(Boolean)) {
+    if (!cur || cur[Kind] !== 'Object') return undefined;
+    cur = (cur as TObject).properties[part];
+  }
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, p: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of p.slice(0, -1)) cur = (cur[k] ??= {}) as Record<string, unknown>;
+  cur[p[p.length - 1]!] = value;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function deepMerge(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : over;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
+  return out;
+}
+
+function dedupe(xs: string[]): string[] {
+  return [...new Set(xs)];
+}

@@ -1,0 +1,89 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/**
+ * The one schema every setting of lessoncast is checked against.
+ * `config/default.json` must hold every key with its default; environment
+ * overrides are derived from the key paths (see `envName`).
+ */
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+
+export const ConfigSchema = Type.Object(
+  {
+    nodeId: Type.String({ description: 'Identity of this node in live state; empty = hostname-pid', maxLength: 64 }),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    http: Type.Object(
+      {
+        host: Type.String({ minLength: 1, description: 'Interface the HTTP/WebSocket server binds' }),
+        port: Port,
+        publicUrl: Type.String({ description: 'URL users reach; empty = http://host:port' }),
+        maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'Largest WebSocket frame accepted' }),
+      },
+      { additionalProperties: false },
+    ),
+    media: Type.Object(
+      {
+        workers: Type.Integer({ minimum: 0, maximum: 256, description: 'mediasoup workers; 0 = one per core' }),
+        workerBin: Type.String({ description: 'Path of mediasoup-worker; empty = MEDIASOUP_WORKER_BIN, then the build cache, then mediasoup\'s own' }),
+        listenIp: Type.String({ minLength: 1, description: 'Address the WebRTC ports bind' }),
+        announcedAddress: Type.String({ description: 'Address given to clients in ICE candidates; empty = listenIp' }),
+        webRtcServerPort: Type.Integer({ minimum: 0, maximum: 65535, description: 'Worker i listens on this port + i (UDP and TCP); 0 = any free port' }),
+        rtcMinPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
+        rtcMaxPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
+        consumersPerRouter: Type.Integer({ minimum: 1, description: 'A lesson router past this many consumers spills onto another worker' }),
+        workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
+        initialOutgoingBitrate: Type.Integer({ minimum: 100_000 }),
+      },
+      { additionalProperties: false },
+    ),
+    redis: Type.Object(
+      {
+        url: Type.String({ description: 'redis:// URL; empty = in-process live state' }),
+        keyPrefix: Type.String(),
+        heartbeatSeconds: Type.Integer({ minimum: 1, maximum: 300 }),
+        nodeTtlSeconds: Type.Integer({ minimum: 2, maximum: 3600 }),
+      },
+      { additionalProperties: false },
+    ),
+    recording: Type.Object(
+      {
+        dir: Type.String({ minLength: 1 }),
+        enabledByDefault: Type.Boolean(),
+        segmentSeconds: Type.Integer({ minimum: 1, maximum: 30 }),
+        ffmpegPath: Type.String({ description: 'empty = FFMPEG_PATH, then ffmpeg-static, then ffmpeg on PATH' }),
+        retentionDays: Type.Integer({ minimum: 0, description: '0 = keep forever' }),
+      },
+      { additionalProperties: false },
+    ),
+    auth: Type.Object(
+      {
+        tokenSecret: Type.String({ description: 'HS256 secret (>= 32 chars); empty = generated once into secretFile' }),
+        secretFile: Type.String({ minLength: 1 }),
+        tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 31 * 24 * 3600 }),
+      },
+      { additionalProperties: false },
+    ),
+    lessons: Type.Object(
+      {
+        reconnectGraceSeconds: Type.Integer({ minimum: 0, maximum: 3600 }),
+        maxFloorHolders: Type.Integer({ minimum: 1, maximum: 16 }),
+      },
+      { additionalProperties: false },
+    ),
+    shutdown: Type.Object(
+      {
+        timeoutSeconds: Type.Integer({ minimum: 1, maximum: 300 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;

@@ -1,0 +1,47 @@
+import { ConfigError, loadConfig } from './config/load.js';
+import { createLessoncast } from './server.js';
+
+/** Composition root: configuration → server → signals. */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`lessoncast: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const server = await createLessoncast(config);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    server.stop(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        server.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await server.start();
+  const u = server.url;
+  process.stdout.write(
+    [
+      '',
+      `lessoncast is running (node ${config.nodeId})`,
+      `  health         ${u}/healthz   ready ${u}/readyz`,
+      `  API            ${u}/api/`,
+      `  signalling     ${u.replace(/^http/, 'ws')}/ws`,
+      `  pages          ${u}/  (instructor, classroom, control room, archive, admin)`,
+      '  admin token    npm run token -- --role admin',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`lessoncast: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,47 @@
+import type { types } from 'mediasoup';
+
+/**
+ * The codecs every lesson router offers. H264 comes before VP8 so that
+ * browsers pick it and lessons can be recorded into HLS without re-encoding;
+ * VP8 stays as the fallback for publishers without H264.
+ */
+export const lessonMediaCodecs: types.RouterRtpCodecCapability[] = [
+  {
+    kind: 'audio',
+    mimeType: 'audio/opus',
+    clockRate: 48000,
+    channels: 2,
+    preferredPayloadType: 100,
+  },
+  {
+    kind: 'video',
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    preferredPayloadType: 102,
+    parameters: {
+      'packetization-mode': 1,
+      'profile-level-id': '42e01f',
+      'level-asymmetry-allowed': 1,
+    },
+    rtcpFeedback: [
+      { type: 'nack' },
+      { type: 'nack', parameter: 'pli' },
+      { type: 'ccm', parameter: 'fir' },
+      { type: 'goog-remb' },
+      { type: 'transport-cc' },
+    ],
+  },
+  {
+    kind: 'video',
+    mimeType: 'video/VP8',
+    clockRate: 90000,
+    preferredPayloadType: 101,
+    rtcpFeedback: [
+      { type: 'nack' },
+      { type: 'nack', parameter: 'pli' },
+      { type: 'ccm', parameter: 'fir' },
+      { type: 'goog-remb' },
+      { type: 'transport-cc' },
+    ],
+  },
+];

@@ -1,0 +1,57 @@
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import path from 'node:path';
+
+export type Mediasoup = typeof import('mediasoup');
+
+/**
+ * Where the mediasoup-worker binary comes from, in order: the config's
+ * `media.workerBin`, `MEDIASOUP_WORKER_BIN`, our offline build cache
+ * (scripts/build-worker.sh), then mediasoup's own (prebuilt download).
+ */
+export function resolveWorkerBin(configured: string, env: NodeJS.ProcessEnv = process.env): { path: string; source: string } {
+  if (configured) return { path: path.resolve(configured), source: 'config media.workerBin' };
+  if (env['MEDIASOUP_WORKER_BIN']) return { path: env['MEDIASOUP_WORKER_BIN'], source: 'MEDIASOUP_WORKER_BIN' };
+  const cached = newestCachedWorker(mediasoupVersion(), env);
+  if (cached) return { path: cached, source: 'offline build cache' };
+  const require = createRequire(import.meta.url);
+  const pkgDir = path.dirname(require.resolve('mediasoup/package.json'));
+  return { path: path.join(pkgDir, 'worker', 'out', 'Release', 'mediasoup-worker'), source: 'mediasoup package' };
+}
+
+export function mediasoupVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (JSON.parse(readFileSync(require.resolve('mediasoup/package.json'), 'utf8')) as { version: string }).version;
+}
+
+/** The build cache holds `<version>-<recipe hash>/mediasoup-worker`; take the newest of this version. */
+function newestCachedWorker(version: string, env: NodeJS.ProcessEnv): string | undefined {
+  const root = path.join(env['LESSONCAST_CACHE_DIR'] ?? path.join(homedir(), '.cache', 'lessoncast'), 'mediasoup-worker');
+  if (!existsSync(root)) return undefined;
+  const candidates = readdirSync(root)
+    .filter((d) => d === version || d.startsWith(`${version}-`))
+    .map((d) => path.join(root, d, 'mediasoup-worker'))
+    .filter((f) => existsSync(f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return candidates[0];
+}
+
+let loaded: Promise<Mediasoup> | undefined;
+
+/**
+ * mediasoup reads MEDIASOUP_WORKER_BIN once, when its module is first loaded,
+ * so the binary is chosen here and mediasoup is imported only afterwards.
+ */
+export function loadMediasoup(workerBin: string): Promise<Mediasoup> {
+  if (!loaded) {
+    if (!existsSync(workerBin)) {
+      throw new Error(
+        `mediasoup-worker not found at ${workerBin}; run "bash scripts/build-worker.sh" (offline build) or "npm ci" with internet access`,
+      );
+    }
+    process.env['MEDIASOUP_WORKER_BIN'] = workerBin;
+    loaded = import('mediasoup');
+  }
+  return loaded;
+}

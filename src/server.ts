@@ -1,0 +1,100 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import type { ResolvedConfig } from './config/load.js';
+import { buildHttpApp, type HttpApp } from './http/app.js';
+import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
+import { WorkerPool } from './media/workerPool.js';
+
+export interface Lessoncast {
+  readonly config: ResolvedConfig;
+  readonly app: HttpApp;
+  readonly pool: WorkerPool;
+  /** The base URL the HTTP server listens on (known after start). */
+  url: string;
+  start(): Promise<void>;
+  /** Drain and stop everything; bounded by shutdown.timeoutSeconds. Safe to call twice. */
+  stop(reason?: string): Promise<void>;
+}
+
+/** Composition: builds every part from the configuration, wires them, and owns their shutdown order. */
+export async function createLessoncast(config: ResolvedConfig): Promise<Lessoncast> {
+  const recordingsDir = path.resolve(config.recording.dir);
+  mkdirSync(recordingsDir, { recursive: true });
+
+  let draining = false;
+  const workerBin = resolveWorkerBin(config.media.workerBin);
+  const ms = await loadMediasoup(workerBin.path);
+
+  const app = await buildHttpApp({
+    logLevel: config.log.level,
+    maxMessageBytes: config.http.maxMessageBytes,
+    isDraining: () => draining,
+    readiness: [
+      { name: 'workers', check: async () => (pool.aliveCount === pool.slots.length && pool.slots.length > 0 ? undefined : `${pool.aliveCount}/${pool.slots.length} workers alive`) },
+      {
+        name: 'recordings',
+        check: async () => {
+          try {
+            accessSync(recordingsDir, constants.W_OK);
+            return undefined;
+          } catch {
+            return `${recordingsDir} is not writable`;
+          }
+        },
+      },
+    ],
+  });
+  const log = app.log;
+  log.info({ workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version }, 'mediasoup worker binary');
+
+  const pool = new WorkerPool(
+    ms,
+    {
+      workers: config.media.workers || availableParallelism(),
+      listenIp: config.media.listenIp,
+      announcedAddress: config.announcedAddress,
+      webRtcServerPort: config.media.webRtcServerPort,
+      rtcMinPort: config.media.rtcMinPort,
+      rtcMaxPort: config.media.rtcMaxPort,
+      logLevel: config.media.workerLogLevel,
+    },
+    log,
+  );
+
+  let stopping: Promise<void> | undefined;
+  const server: Lessoncast = {
+    config,
+    app,
+    pool,
+    url: config.publicUrl,
+    async start() {
+      await pool.start();
+      await app.listen({ host: config.http.host, port: config.http.port });
+      const addr = app.server.address();
+      if (addr && typeof addr === 'object') {
+        const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+        server.url = config.http.publicUrl ? config.publicUrl : `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+      }
+      log.info({ url: server.url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
+    },
+    stop(reason = 'stop') {
+      stopping ??= (async () => {
+        draining = true;
+        log.info({ reason }, 'lessoncast stopping');
+        const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdown.timeoutSeconds * 1000).unref());
+        const orderly = (async () => {
+          await app.close();
+          await pool.close();
+        })();
+        if ((await Promise.race([orderly.then(() => 'ok' as const), deadline])) === 'timeout') {
+          log.error({ timeoutSeconds: config.shutdown.timeoutSeconds }, 'shutdown timed out; closing workers now');
+          await pool.close();
+        }
+        log.info({ reason }, 'lessoncast stopped');
+      })();
+      return stopping;
+    },
+  };
+  return server;
+}

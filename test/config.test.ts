@@ -1,0 +1,89 @@
+import { mkdtempSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ConfigError, defaultConfigDir, envName, loadConfig, settingLeaves } from '../src/config/load.js';
+
+const configDir = defaultConfigDir();
+
+function issuesOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+t.test('defaults load and derive the public URL and announced address', async (t) => {
+  const c = loadConfig({ configDir, env: {} });
+  t.equal(c.http.host, '127.0.0.1', 'loopback by default');
+  t.equal(c.http.port, 8080);
+  t.equal(c.publicUrl, 'http://127.0.0.1:8080');
+  t.equal(c.announcedAddress, '127.0.0.1');
+  t.equal(c.redis.url, '', 'no Redis: in-process live state');
+  t.equal(c.recording.dir, './recordings');
+  t.ok(c.nodeId.length > 0);
+});
+
+t.test('default.json holds every setting of the schema', async (t) => {
+  const c = loadConfig({ configDir, env: {} }) as unknown as Record<string, Record<string, unknown>>;
+  for (const leaf of settingLeaves()) {
+    let cur: unknown = c;
+    for (const k of leaf.path) cur = (cur as Record<string, unknown>)[k];
+    t.not(cur, undefined, `${leaf.path.join('.')} has a default`);
+  }
+});
+
+t.test('NODE_ENV file and environment overrides, env last', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
+  copyFileSync(path.join(configDir, 'default.json'), path.join(dir, 'default.json'));
+  writeFileSync(path.join(dir, 'staging.json'), JSON.stringify({ http: { port: 9000 }, media: { workers: 3 } }));
+  const c = loadConfig({
+    configDir: dir,
+    env: { NODE_ENV: 'staging', LESSONCAST_MEDIA_WORKERS: '2', LESSONCAST_RECORDING_ENABLED_BY_DEFAULT: 'false', LESSONCAST_HTTP_PUBLIC_URL: 'https://lessons.example.edu/' },
+  });
+  t.equal(c.http.port, 9000, 'from staging.json');
+  t.equal(c.media.workers, 2, 'env beats the file');
+  t.equal(c.recording.enabledByDefault, false, 'booleans from env');
+  t.equal(c.publicUrl, 'https://lessons.example.edu', 'trailing slash dropped');
+});
+
+t.test('env names derive from key paths', async (t) => {
+  t.equal(envName(['media', 'webRtcServerPort']), 'LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT');
+  t.equal(envName(['http', 'port']), 'LESSONCAST_HTTP_PORT');
+});
+
+t.test('each kind of bad value is named with key, value and what is allowed', async (t) => {
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    ['out of range', { LESSONCAST_HTTP_PORT: '70000' }, /http\.port.*70000.*integer from 0 to 65535/],
+    ['not a number', { LESSONCAST_MEDIA_WORKERS: 'two' }, /media\.workers.*"two".*integer from 0 to 256/],
+    ['not a boolean', { LESSONCAST_RECORDING_ENABLED_BY_DEFAULT: 'maybe' }, /recording\.enabledByDefault.*"maybe".*true or false/],
+    ['not in the enum', { LESSONCAST_LOG_LEVEL: 'loud' }, /log\.level.*"loud".*one of "fatal"/],
+    ['unknown variable', { LESSONCAST_HTTP_PROT: '1' }, /LESSONCAST_HTTP_PROT: unknown setting/],
+    ['empty required string', { LESSONCAST_HTTP_HOST: '' }, /http\.host.*"".*non-empty string/],
+    ['short secret, not shown', { LESSONCAST_AUTH_TOKEN_SECRET: 'short' }, /auth\.tokenSecret: \(hidden, 5 chars\).*at least 32/],
+    ['bad URL', { LESSONCAST_REDIS_URL: 'localhost:6379' }, /redis\.url.*redis:\/\//],
+    ['inverted port range', { LESSONCAST_MEDIA_RTC_MIN_PORT: '50000', LESSONCAST_MEDIA_RTC_MAX_PORT: '40000' }, /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/],
+  ];
+  for (const [name, env, re] of cases) {
+    const issues = issuesOf(() => loadConfig({ configDir, env }));
+    t.match(issues.join('\n'), re, name);
+  }
+  const secretIssues = issuesOf(() => loadConfig({ configDir, env: { LESSONCAST_AUTH_TOKEN_SECRET: 'short' } }));
+  t.notMatch(secretIssues.join('\n'), /short/, 'the secret itself is never printed');
+});
+
+t.test('bad files: unknown keys, wrong types, broken JSON, missing default', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
+  copyFileSync(path.join(configDir, 'default.json'), path.join(dir, 'default.json'));
+  writeFileSync(path.join(dir, 'a.json'), JSON.stringify({ http: { port: '80', colour: 'red' } }));
+  const issues = issuesOf(() => loadConfig({ configDir: dir, env: { NODE_ENV: 'a' } }));
+  t.match(issues.join('\n'), /http\.port: "80" is not allowed/);
+  t.match(issues.join('\n'), /http\.colour: unknown setting/);
+  writeFileSync(path.join(dir, 'b.json'), '{ not json');
+  t.match(issuesOf(() => loadConfig({ configDir: dir, env: { NODE_ENV: 'b' } })).join('\n'), /b\.json: not valid JSON/);
+  const empty = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
+  t.match(issuesOf(() => loadConfig({ configDir: empty, env: {} })).join('\n'), /default\.json: file not found/);
+});
