@@ -5,11 +5,19 @@ import type { ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { WorkerPool } from './media/workerPool.js';
+import { resolveTokenSecret } from './auth/secret.js';
+import { TokenService } from './auth/tokens.js';
+import { LessonRegistry } from './lessons/registry.js';
+import { registerLessonRoutes } from './http/lessonRoutes.js';
+import { SignallingHub } from './signalling/hub.js';
 
 export interface Lessoncast {
   readonly config: ResolvedConfig;
   readonly app: HttpApp;
   readonly pool: WorkerPool;
+  readonly registry: LessonRegistry;
+  readonly tokens: TokenService;
+  readonly hub: SignallingHub;
   /** The base URL the HTTP server listens on (known after start). */
   url: string;
   start(): Promise<void>;
@@ -62,11 +70,25 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     log,
   );
 
+  const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds);
+  const registry = new LessonRegistry(
+    pool,
+    { consumersPerRouter: config.media.consumersPerRouter, initialOutgoingBitrate: config.media.initialOutgoingBitrate },
+    { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders },
+    config.recording.enabledByDefault,
+  );
+  const hub = new SignallingHub({ tokens, registry, log, maxMessageBytes: config.http.maxMessageBytes });
+  hub.register(app);
+  registerLessonRoutes(app, { registry, tokens });
+
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
     config,
     app,
     pool,
+    registry,
+    tokens,
+    hub,
     url: config.publicUrl,
     async start() {
       await pool.start();
@@ -84,6 +106,8 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
         log.info({ reason }, 'lessoncast stopping');
         const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdown.timeoutSeconds * 1000).unref());
         const orderly = (async () => {
+          hub.drain(reason);
+          registry.endAll(`server ${reason}`);
           await app.close();
           await pool.close();
         })();

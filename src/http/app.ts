@@ -29,7 +29,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
 
-  await app.register(websocket, { options: { maxPayload: opts.maxMessageBytes } });
+  // Frames above maxMessageBytes get a typed MESSAGE_TOO_LARGE reply and the connection goes on;
+  // only far larger frames (a hard cap that bounds memory) make ws close the socket (code 1009).
+  await app.register(websocket, { options: { maxPayload: Math.max(opts.maxMessageBytes * 4, 1024 * 1024) } });
 
   app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number; code?: string }, req, reply) => {
     let e: LessoncastError;

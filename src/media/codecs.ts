@@ -11,13 +11,11 @@ export const lessonMediaCodecs: types.RouterRtpCodecCapability[] = [
     mimeType: 'audio/opus',
     clockRate: 48000,
     channels: 2,
-    preferredPayloadType: 100,
   },
   {
     kind: 'video',
     mimeType: 'video/H264',
     clockRate: 90000,
-    preferredPayloadType: 102,
     parameters: {
       'packetization-mode': 1,
       'profile-level-id': '42e01f',
@@ -35,7 +33,6 @@ export const lessonMediaCodecs: types.RouterRtpCodecCapability[] = [
     kind: 'video',
     mimeType: 'video/VP8',
     clockRate: 90000,
-    preferredPayloadType: 101,
     rtcpFeedback: [
       { type: 'nack' },
       { type: 'nack', parameter: 'pli' },

@@ -15,14 +15,16 @@ export function resolveWorkerBin(configured: string, env: NodeJS.ProcessEnv = pr
   if (env['MEDIASOUP_WORKER_BIN']) return { path: env['MEDIASOUP_WORKER_BIN'], source: 'MEDIASOUP_WORKER_BIN' };
   const cached = newestCachedWorker(mediasoupVersion(), env);
   if (cached) return { path: cached, source: 'offline build cache' };
-  const require = createRequire(import.meta.url);
-  const pkgDir = path.dirname(require.resolve('mediasoup/package.json'));
-  return { path: path.join(pkgDir, 'worker', 'out', 'Release', 'mediasoup-worker'), source: 'mediasoup package' };
+  return { path: path.join(mediasoupDir(), 'worker', 'out', 'Release', 'mediasoup-worker'), source: 'mediasoup package' };
+}
+
+/** mediasoup's package folder (its package.json is not exported; its main is node/lib/index.js). */
+function mediasoupDir(): string {
+  return path.resolve(path.dirname(createRequire(import.meta.url).resolve('mediasoup')), '..', '..');
 }
 
 export function mediasoupVersion(): string {
-  const require = createRequire(import.meta.url);
-  return (JSON.parse(readFileSync(require.resolve('mediasoup/package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(path.join(mediasoupDir(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 /** The build cache holds `<version>-<recipe hash>/mediasoup-worker`; take the newest of this version. */

@@ -1,0 +1,27 @@
+import type { Role } from '../signalling/protocol.js';
+
+/** What a role may do in general; lesson-specific rules (floor, own lesson) live in lessons/. */
+export type Permission =
+  | 'lesson.create'
+  | 'lesson.join'
+  | 'lesson.teach' // publish camera/mic/screen at any time, go live, end, control the floor
+  | 'lesson.watchHidden' // join invisibly (control room)
+  | 'hand.raise'
+  | 'media.consume'
+  | 'media.publishWithFloor'
+  | 'live.read'
+  | 'recordings.read'
+  | 'recordings.delete'
+  | 'tokens.mint';
+
+export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  instructor: new Set(['lesson.create', 'lesson.join', 'lesson.teach', 'media.consume']),
+  classroom: new Set(['lesson.join', 'hand.raise', 'media.consume', 'media.publishWithFloor']),
+  monitor: new Set(['lesson.join', 'lesson.watchHidden', 'media.consume', 'live.read', 'recordings.read']),
+  archivist: new Set(['recordings.read']),
+  admin: new Set(['lesson.create', 'live.read', 'recordings.read', 'recordings.delete', 'tokens.mint', 'lesson.join', 'lesson.watchHidden', 'media.consume']),
+};
+
+export function can(role: Role, permission: Permission): boolean {
+  return ROLE_PERMISSIONS[role].has(permission);
+}

@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError } from './config/load.js';
+import { resolveTokenSecret } from './auth/secret.js';
+import { ROLES, TokenService } from './auth/tokens.js';
+import type { Role } from './signalling/protocol.js';
+
+const USAGE = `usage:
+  lessoncast token --role <${ROLES.join('|')}> [--id <user or school id>] [--name <display name>]
+                   [--lesson <lessonId>]... [--all-lessons] [--ttl <seconds>]
+      Mints a signed token with the server's secret (config auth.tokenSecret or auth.secretFile)
+      and prints it on stdout (never logged).`;
+
+async function token(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      role: { type: 'string' },
+      id: { type: 'string' },
+      name: { type: 'string' },
+      lesson: { type: 'string', multiple: true },
+      'all-lessons': { type: 'boolean' },
+      ttl: { type: 'string' },
+    },
+    strict: true,
+  });
+  const role = values.role as Role | undefined;
+  if (!role || !ROLES.includes(role)) throw new UsageError(`--role must be one of ${ROLES.join(', ')}`);
+  const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
+  if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl must be an integer number of seconds >= 60');
+  const config = loadConfig();
+  const service = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds);
+  const lessons = values['all-lessons'] || role === 'admin' || role === 'monitor' || role === 'archivist' ? '*' : (values.lesson ?? []);
+  const minted = await service.mint({ id: values.id ?? role, role, ...(values.name ? { name: values.name } : {}), lessons, ...(ttl ? { ttlSeconds: ttl } : {}) });
+  process.stdout.write(minted.token + '\n');
+  process.stderr.write(`token for ${role} "${values.id ?? role}" valid until ${minted.expiresAt}\n`);
+}
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'token':
+      return token(rest);
+    default:
+      throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    process.stderr.write(`lessoncast: ${(err as Error).message}\n${USAGE}\n`);
+    process.exit(64);
+  }
+  process.stderr.write(`lessoncast: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
+  process.exit(1);
+});

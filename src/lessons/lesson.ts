@@ -1,0 +1,298 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { mayAccessLesson, type Principal } from '../auth/tokens.js';
+import { can } from '../auth/permissions.js';
+import { LessoncastError, fail } from '../errors.js';
+import type { LessonMedia, MediaKind, ProducerInfo } from '../media/lessonMedia.js';
+import type { LessonView, MediaSource, ParticipantView, Role } from '../signalling/protocol.js';
+
+export interface LessonDefinition {
+  id: string;
+  title: string;
+  subject: string;
+  instructorId: string;
+  /** Schools invited (informational; a classroom's token decides whether it may join). */
+  schools: string[];
+  record: boolean;
+  createdAt: Date;
+}
+
+export interface Participant {
+  id: string;
+  role: Role;
+  name: string;
+  /** Monitors and admins watch without appearing to others. */
+  hidden: boolean;
+  connected: boolean;
+  joinedAt: Date;
+  /** The connection currently speaking for this participant. */
+  connectionId: string;
+  handRaisedAt: number | null;
+  graceTimer?: NodeJS.Timeout;
+}
+
+/** Domain events of one lesson; signalling, live state and the archive listen. */
+export type LessonEvents = {
+  participantJoined: [p: ParticipantView, hidden: boolean];
+  participantUpdated: [p: ParticipantView, hidden: boolean];
+  participantLeft: [participantId: string, hidden: boolean];
+  handRaised: [participantId: string, at: number];
+  handLowered: [participantId: string];
+  floorGranted: [participantId: string];
+  floorRevoked: [participantId: string];
+  newProducer: [info: ProducerInfo];
+  producerClosed: [info: ProducerInfo];
+  consumerClosed: [participantId: string, consumerId: string, producerId: string];
+  consumerLayersChanged: [participantId: string, consumerId: string, spatial: number | null, temporal: number | null];
+  /** These participants must set up media again (worker died). */
+  reconnectRequested: [participantIds: string[], reason: string];
+  started: [];
+  ended: [reason: string];
+};
+
+export interface LessonOptions {
+  reconnectGraceMs: number;
+  maxFloorHolders: number;
+}
+
+export interface JoinResult {
+  participant: Participant;
+  rejoined: boolean;
+  /** A still-open connection that spoke for this participant and is now replaced. */
+  replacedConnectionId?: string;
+}
+
+/**
+ * A lesson as the school sees it: who is in it, in which role, whose hand is
+ * up, who holds the floor, and whether it is live. Every rule about who may
+ * do what in a lesson is checked here; media work is delegated to LessonMedia.
+ */
+export class Lesson extends EventEmitter<LessonEvents> {
+  state: 'created' | 'live' | 'ended' = 'created';
+  startedAt: Date | null = null;
+  endedAt: Date | null = null;
+  readonly participants = new Map<string, Participant>();
+  /** Classroom ids holding the floor, oldest first. */
+  private readonly floor: string[] = [];
+
+  constructor(
+    readonly def: LessonDefinition,
+    readonly media: LessonMedia,
+    private readonly opts: LessonOptions,
+  ) {
+    super();
+    media.on('producerClosed', (info) => this.emit('producerClosed', info));
+    media.on('consumerClosed', (peer, consumerId, producerId) => this.emit('consumerClosed', peer, consumerId, producerId));
+    media.on('consumerLayersChanged', (peer, c, s, t) => this.emit('consumerLayersChanged', peer, c, s, t));
+    media.on('mediaLost', (peers, reason) => this.emit('reconnectRequested', peers, reason));
+  }
+
+  get id(): string {
+    return this.def.id;
+  }
+
+  view(): LessonView {
+    return {
+      id: this.def.id,
+      title: this.def.title,
+      subject: this.def.subject,
+      instructorId: this.def.instructorId,
+      state: this.state,
+      record: this.def.record,
+      createdAt: this.def.createdAt.toISOString(),
+      startedAt: this.startedAt?.toISOString() ?? null,
+      endedAt: this.endedAt?.toISOString() ?? null,
+    };
+  }
+
+  participantView(p: Participant): ParticipantView {
+    return { id: p.id, role: p.role, name: p.name, connected: p.connected, handRaisedAt: p.handRaisedAt, hasFloor: this.floor.includes(p.id) };
+  }
+
+  /** Participants others may see (monitors are invisible). */
+  visibleParticipants(): ParticipantView[] {
+    return [...this.participants.values()].filter((p) => !p.hidden).map((p) => this.participantView(p));
+  }
+
+  floorHolders(): readonly string[] {
+    return this.floor;
+  }
+
+  handQueue(): string[] {
+    return [...this.participants.values()]
+      .filter((p) => p.handRaisedAt !== null)
+      .sort((a, b) => a.handRaisedAt! - b.handRaisedAt!)
+      .map((p) => p.id);
+  }
+
+  // -- membership --------------------------------------------------------
+
+  join(principal: Principal, connectionId: string): JoinResult {
+    if (this.state === 'ended') fail('LESSON_ENDED', 'this lesson has ended');
+    if (!can(principal.role, 'lesson.join')) fail('FORBIDDEN', `a ${principal.role} cannot join lessons`);
+    if (!mayAccessLesson(principal, this.id)) fail('FORBIDDEN', 'your token does not allow this lesson');
+    if (principal.role === 'instructor' && principal.id !== this.def.instructorId) {
+      fail('FORBIDDEN', 'only the lesson\'s own instructor can teach it');
+    }
+    const hidden = can(principal.role, 'lesson.watchHidden');
+    const existing = this.participants.get(principal.id);
+    if (existing) {
+      if (existing.role !== principal.role) fail('FORBIDDEN', 'this id is in the lesson under another role');
+      const replaced = existing.connected && existing.connectionId !== connectionId ? existing.connectionId : undefined;
+      clearTimeout(existing.graceTimer);
+      existing.graceTimer = undefined;
+      // A rejoin sets up media afresh; seat, hand and floor are kept.
+      this.media.closePeer(existing.id);
+      existing.connected = true;
+      existing.connectionId = connectionId;
+      existing.name = principal.name;
+      this.emit('participantUpdated', this.participantView(existing), existing.hidden);
+      return { participant: existing, rejoined: true, ...(replaced ? { replacedConnectionId: replaced } : {}) };
+    }
+    const participant: Participant = {
+      id: principal.id,
+      role: principal.role,
+      name: principal.name,
+      hidden,
+      connected: true,
+      joinedAt: new Date(),
+      connectionId,
+      handRaisedAt: null,
+    };
+    this.participants.set(participant.id, participant);
+    this.emit('participantJoined', this.participantView(participant), hidden);
+    return { participant, rejoined: false };
+  }
+
+  /** The connection dropped: keep the seat for the grace period, then leave. */
+  disconnect(participantId: string, connectionId: string): void {
+    const p = this.participants.get(participantId);
+    if (!p || p.connectionId !== connectionId || !p.connected) return;
+    p.connected = false;
+    this.media.closePeer(p.id);
+    // Media sent under the floor stops with the connection; the floor itself is kept for the grace period.
+    this.emit('participantUpdated', this.participantView(p), p.hidden);
+    if (this.opts.reconnectGraceMs <= 0) return this.leave(participantId);
+    p.graceTimer = setTimeout(() => this.leave(participantId), this.opts.reconnectGraceMs);
+    p.graceTimer.unref();
+  }
+
+  leave(participantId: string): void {
+    const p = this.participants.get(participantId);
+    if (!p) return;
+    clearTimeout(p.graceTimer);
+    if (p.handRaisedAt !== null) this.lowerHandOf(p);
+    if (this.floor.includes(p.id)) this.takeFloor(p.id);
+    this.media.closePeer(p.id);
+    this.participants.delete(p.id);
+    this.emit('participantLeft', p.id, p.hidden);
+  }
+
+  // -- lifecycle ---------------------------------------------------------
+
+  goLive(by: Participant): void {
+    this.requireTeacher(by);
+    if (this.state === 'live') return;
+    this.state = 'live';
+    this.startedAt = new Date();
+    this.emit('started');
+  }
+
+  /** Ends the lesson: everyone is told, all media closes. `by` undefined = the server (admin, shutdown). */
+  end(by: Participant | undefined, reason: string): void {
+    if (by) this.requireTeacher(by);
+    if (this.state === 'ended') return;
+    this.state = 'ended';
+    this.endedAt = new Date();
+    for (const p of this.participants.values()) clearTimeout(p.graceTimer);
+    this.emit('ended', reason);
+    this.media.close();
+  }
+
+  // -- hands and floor ---------------------------------------------------
+
+  raiseHand(by: Participant): number {
+    if (!can(by.role, 'hand.raise')) fail('FORBIDDEN', `a ${by.role} does not raise hands`);
+    if (by.handRaisedAt === null) {
+      by.handRaisedAt = Date.now();
+      this.emit('handRaised', by.id, by.handRaisedAt);
+    }
+    return by.handRaisedAt;
+  }
+
+  lowerHand(by: Participant, targetId?: string): void {
+    const target = targetId && targetId !== by.id ? this.participants.get(targetId) : by;
+    if (!target) fail('NOT_FOUND', `no participant ${targetId}`);
+    if (target !== by) this.requireTeacher(by);
+    if (target!.handRaisedAt !== null) this.lowerHandOf(target!);
+  }
+
+  grantFloor(by: Participant, targetId: string): void {
+    this.requireTeacher(by);
+    const target = this.participants.get(targetId);
+    if (!target || target.hidden) fail('NOT_FOUND', `no participant ${targetId}`);
+    if (!can(target!.role, 'media.publishWithFloor')) fail('FORBIDDEN', `a ${target!.role} cannot be given the floor`);
+    if (this.floor.includes(targetId)) return;
+    while (this.floor.length >= this.opts.maxFloorHolders) this.takeFloor(this.floor[0]!);
+    this.floor.push(targetId);
+    if (target!.handRaisedAt !== null) this.lowerHandOf(target!);
+    this.emit('floorGranted', targetId);
+  }
+
+  revokeFloor(by: Participant, targetId: string): void {
+    // The instructor takes the floor back; a classroom may hand it back itself.
+    if (by.id !== targetId) this.requireTeacher(by);
+    if (!this.floor.includes(targetId)) fail('NOT_FOUND', `${targetId} does not hold the floor`);
+    this.takeFloor(targetId);
+  }
+
+  private takeFloor(id: string): void {
+    this.floor.splice(this.floor.indexOf(id), 1);
+    this.media.closeProducersOf(id);
+    this.emit('floorRevoked', id);
+  }
+
+  private lowerHandOf(p: Participant): void {
+    p.handRaisedAt = null;
+    this.emit('handLowered', p.id);
+  }
+
+  // -- media -------------------------------------------------------------
+
+  async produce(by: Participant, transportId: string, kind: MediaKind, rtpParameters: types.RtpParameters, source: MediaSource): Promise<string> {
+    this.requireOpen();
+    if (can(by.role, 'lesson.teach')) {
+      if (by.id !== this.def.instructorId) fail('FORBIDDEN', 'only this lesson\'s instructor publishes');
+    } else if (can(by.role, 'media.publishWithFloor')) {
+      if (!this.floor.includes(by.id)) fail('FORBIDDEN', 'a classroom publishes only while it holds the floor');
+      if (source === 'screen') fail('FORBIDDEN', 'a classroom publishes its microphone or camera only');
+    } else {
+      fail('FORBIDDEN', `a ${by.role} does not publish media`);
+    }
+    if ((source === 'microphone') !== (kind === 'audio')) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
+    const producerId = await this.media.produce(by.id, transportId, kind, rtpParameters, source);
+    const info = this.media.listProducers().find((p) => p.producerId === producerId);
+    // The floor may have been taken back while mediasoup was creating the producer.
+    if (by.role === 'classroom' && !this.floor.includes(by.id)) {
+      this.media.closeProducer(by.id, producerId);
+      fail('FORBIDDEN', 'the floor was taken back');
+    }
+    if (info) this.emit('newProducer', info);
+    return producerId;
+  }
+
+  requireConsumer(by: Participant): void {
+    this.requireOpen();
+    if (!can(by.role, 'media.consume')) fail('FORBIDDEN', `a ${by.role} does not receive media`);
+  }
+
+  requireTeacher(by: Participant): void {
+    if (!can(by.role, 'lesson.teach') || by.id !== this.def.instructorId) {
+      throw new LessoncastError('FORBIDDEN', 'only this lesson\'s instructor can do that');
+    }
+  }
+
+  private requireOpen(): void {
+    if (this.state === 'ended') fail('LESSON_ENDED', 'this lesson has ended');
+  }
+}

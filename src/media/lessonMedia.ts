@@ -1,0 +1,363 @@
+import { EventEmitter } from 'node:events';
+import type { types } from 'mediasoup';
+import { LessoncastError } from '../errors.js';
+import type { WorkerPool, WorkerSlot } from './workerPool.js';
+
+export type MediaKind = 'audio' | 'video';
+
+export interface TransportParams {
+  transportId: string;
+  iceParameters: types.IceParameters;
+  iceCandidates: types.IceCandidate[];
+  dtlsParameters: types.DtlsParameters;
+}
+
+export interface ConsumerParams {
+  consumerId: string;
+  producerId: string;
+  kind: MediaKind;
+  rtpParameters: types.RtpParameters;
+  paused: boolean;
+  producerPaused: boolean;
+}
+
+export interface ProducerInfo {
+  producerId: string;
+  peerId: string;
+  kind: MediaKind;
+  source: string;
+}
+
+/** A router of this lesson on one worker. Producers live on the first; later ones receive them through pipes. */
+interface LessonRouter {
+  router: types.Router;
+  slot: WorkerSlot;
+  /** Receive transports placed here, for capacity accounting. */
+  recvTransports: Set<types.WebRtcTransport>;
+  consumers: number;
+}
+
+interface PeerMedia {
+  transports: Map<string, { transport: types.WebRtcTransport; home: LessonRouter; direction: 'send' | 'recv' }>;
+  producers: Map<string, types.Producer>;
+  consumers: Map<string, types.Consumer>;
+}
+
+type LessonMediaEvents = {
+  producerClosed: [info: ProducerInfo];
+  consumerClosed: [peerId: string, consumerId: string, producerId: string];
+  consumerLayersChanged: [peerId: string, consumerId: string, spatialLayer: number | null, temporalLayer: number | null];
+  /** A router died with its worker: these peers lost their transports and must set up media again. */
+  mediaLost: [peerIds: string[], reason: string];
+};
+
+export interface LessonMediaOptions {
+  /** A router past this many (expected) consumers spills new classrooms onto another router. */
+  consumersPerRouter: number;
+  initialOutgoingBitrate: number;
+}
+
+/**
+ * All of one lesson's media: its routers (one per worker it spans), every
+ * participant's transports, producers and consumers. Closing it closes them all.
+ * It knows nothing of roles or wire formats: lessons/ decides who may do what.
+ */
+export class LessonMedia extends EventEmitter<LessonMediaEvents> {
+  private readonly routers: LessonRouter[] = [];
+  private readonly peers = new Map<string, PeerMedia>();
+  private readonly producers = new Map<string, ProducerInfo & { producer: types.Producer }>();
+  /** Router creation and piping run one at a time so a new router never misses a producer. */
+  private topology: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly pool: WorkerPool,
+    readonly lessonId: string,
+    private readonly opts: LessonMediaOptions,
+  ) {
+    super();
+  }
+
+  /** Creates the first router on first use (lessons may be created long before they start). */
+  async ensureOpen(): Promise<void> {
+    this.assertOpen();
+    await this.serialized(async () => {
+      if (this.routers.length === 0) await this.addRouter(new Set());
+    });
+  }
+
+  get rtpCapabilities(): types.RtpCapabilities {
+    return this.primary().router.rtpCapabilities;
+  }
+
+  /** Workers this lesson's routers live on (first = producers' home). */
+  get workerIndexes(): number[] {
+    return this.routers.map((r) => r.slot.index);
+  }
+
+  get routerCount(): number {
+    return this.routers.length;
+  }
+
+  listProducers(): ProducerInfo[] {
+    return [...this.producers.values()].map(({ producer: _p, ...info }) => info);
+  }
+
+  consumerCount(): number {
+    let n = 0;
+    for (const p of this.peers.values()) n += p.consumers.size;
+    return n;
+  }
+
+  async createTransport(peerId: string, direction: 'send' | 'recv', forceTcp = false): Promise<TransportParams> {
+    this.assertOpen();
+    const home = direction === 'send' ? this.primary() : await this.routerWithRoom();
+    const transport = await home.router.createWebRtcTransport({
+      webRtcServer: home.slot.webRtcServer,
+      enableUdp: !forceTcp,
+      enableTcp: true,
+      preferUdp: !forceTcp,
+      initialAvailableOutgoingBitrate: this.opts.initialOutgoingBitrate,
+      appData: { peerId, direction },
+    });
+    const peer = this.peer(peerId);
+    peer.transports.set(transport.id, { transport, home, direction });
+    if (direction === 'recv') home.recvTransports.add(transport);
+    transport.observer.once('close', () => {
+      peer.transports.delete(transport.id);
+      home.recvTransports.delete(transport);
+    });
+    return {
+      transportId: transport.id,
+      iceParameters: transport.iceParameters,
+      iceCandidates: transport.iceCandidates,
+      dtlsParameters: transport.dtlsParameters,
+    };
+  }
+
+  async connectTransport(peerId: string, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    const { transport } = this.transport(peerId, transportId);
+    await this.mediasoupCall(() => transport.connect({ dtlsParameters }));
+  }
+
+  async restartIce(peerId: string, transportId: string): Promise<types.IceParameters> {
+    const { transport } = this.transport(peerId, transportId);
+    return transport.restartIce();
+  }
+
+  async produce(peerId: string, transportId: string, kind: MediaKind, rtpParameters: types.RtpParameters, source: string): Promise<string> {
+    const entry = this.transport(peerId, transportId);
+    if (entry.direction !== 'send') throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
+    const producer = await this.mediasoupCall(() => entry.transport.produce({ kind, rtpParameters, appData: { peerId, source } }));
+    const info: ProducerInfo = { producerId: producer.id, peerId, kind, source };
+    this.producers.set(producer.id, { ...info, producer });
+    this.peer(peerId).producers.set(producer.id, producer);
+    producer.observer.once('close', () => {
+      this.producers.delete(producer.id);
+      this.peers.get(peerId)?.producers.delete(producer.id);
+      this.emit('producerClosed', info);
+    });
+    // Every other router of the lesson gets the producer too.
+    await this.serialized(async () => {
+      for (const r of this.routers.slice(1)) await this.pipe(producer.id, r);
+    });
+    return producer.id;
+  }
+
+  closeProducer(peerId: string, producerId: string): void {
+    const producer = this.peers.get(peerId)?.producers.get(producerId);
+    if (!producer) throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} of yours`);
+    producer.close();
+  }
+
+  /** Close a participant's producers of some sources (floor taken back). */
+  closeProducersOf(peerId: string, predicate: (info: ProducerInfo) => boolean = () => true): void {
+    for (const p of [...this.producers.values()]) if (p.peerId === peerId && predicate(p)) p.producer.close();
+  }
+
+  async consume(peerId: string, transportId: string, producerId: string, rtpCapabilities: types.RtpCapabilities): Promise<ConsumerParams> {
+    const entry = this.transport(peerId, transportId);
+    if (entry.direction !== 'recv') throw new LessoncastError('INVALID_REQUEST', 'cannot consume on a send transport');
+    if (!this.producers.has(producerId)) throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} in this lesson`);
+    let canConsume = false;
+    try {
+      canConsume = entry.home.router.canConsume({ producerId, rtpCapabilities });
+    } catch (err) {
+      throw new LessoncastError('CANNOT_CONSUME', `rtpCapabilities rejected: ${(err as Error).message}`);
+    }
+    if (!canConsume) throw new LessoncastError('CANNOT_CONSUME', 'your rtpCapabilities cannot receive this producer');
+    // Created paused: the client resumes once its side is ready, so the first packets are not lost.
+    const consumer = await this.mediasoupCall(() =>
+      entry.transport.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId } }),
+    );
+    const peer = this.peer(peerId);
+    peer.consumers.set(consumer.id, consumer);
+    const { home } = entry;
+    const worker = home.slot.worker;
+    home.consumers++;
+    home.slot.consumers++;
+    consumer.observer.once('close', () => {
+      peer.consumers.delete(consumer.id);
+      home.consumers--;
+      // A consumer closed by its worker's death must not count against the replacement.
+      if (home.slot.worker === worker) home.slot.consumers = Math.max(0, home.slot.consumers - 1);
+    });
+    consumer.on('producerclose', () => this.emit('consumerClosed', peerId, consumer.id, producerId));
+    consumer.on('layerschange', (layers) =>
+      this.emit('consumerLayersChanged', peerId, consumer.id, layers?.spatialLayer ?? null, layers?.temporalLayer ?? null),
+    );
+    return {
+      consumerId: consumer.id,
+      producerId,
+      kind: consumer.kind,
+      rtpParameters: consumer.rtpParameters,
+      paused: consumer.paused,
+      producerPaused: consumer.producerPaused,
+    };
+  }
+
+  async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
+    const consumer = this.consumer(peerId, consumerId);
+    await consumer.resume();
+    if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
+  }
+
+  async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
+    await this.consumer(peerId, consumerId).pause();
+  }
+
+  async setPreferredLayers(peerId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const consumer = this.consumer(peerId, consumerId);
+    if (consumer.type !== 'simulcast' && consumer.type !== 'svc') return; // single-layer streams: nothing to choose
+    await consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer !== undefined ? { temporalLayer } : {}) });
+  }
+
+  /** A participant leaves or reconnects: close every transport (and with them producers and consumers). */
+  closePeer(peerId: string): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    for (const { transport } of [...peer.transports.values()]) transport.close();
+    this.peers.delete(peerId);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.routers) r.router.close();
+    this.routers.length = 0;
+    this.peers.clear();
+    this.producers.clear();
+  }
+
+  // -- internals ---------------------------------------------------------
+
+  private primary(): LessonRouter {
+    const r = this.routers[0];
+    if (!r) throw new LessoncastError('UNAVAILABLE', 'lesson media is being re-created; reconnect shortly');
+    return r;
+  }
+
+  /** Expected consumers on a router: each receive transport will take every producer of the lesson. */
+  private load(r: LessonRouter): number {
+    return Math.max(r.consumers, r.recvTransports.size * Math.max(1, this.producers.size));
+  }
+
+  private async routerWithRoom(): Promise<LessonRouter> {
+    return this.serialized(async () => {
+      const withRoom = this.routers.find((r) => this.load(r) < this.opts.consumersPerRouter);
+      if (withRoom) return withRoom;
+      return this.addRouter(new Set(this.routers.map((r) => r.slot.index)));
+    });
+  }
+
+  private async addRouter(avoidWorkers: Set<number>): Promise<LessonRouter> {
+    const slot = this.pool.leastLoaded(avoidWorkers);
+    const router = await this.pool.createRouter(slot, { lessonId: this.lessonId });
+    const entry: LessonRouter = { router, slot, recvTransports: new Set(), consumers: 0 };
+    const isPrimary = this.routers.length === 0;
+    this.routers.push(entry);
+    router.on('workerclose', () => this.onRouterLost(entry, isPrimary));
+    if (!isPrimary) for (const id of this.producers.keys()) await this.pipe(id, entry);
+    return entry;
+  }
+
+  private async pipe(producerId: string, target: LessonRouter): Promise<void> {
+    const source = this.primary();
+    if (source === target) return;
+    await source.router.pipeToRouter({ producerId, router: target.router });
+  }
+
+  private onRouterLost(lost: LessonRouter, isPrimary: boolean): void {
+    if (this.closed) return;
+    const affected = new Set<string>();
+    const routersGone = isPrimary ? [...this.routers] : [lost];
+    for (const [peerId, peer] of this.peers) {
+      for (const { home } of peer.transports.values()) if (routersGone.includes(home)) affected.add(peerId);
+    }
+    if (isPrimary) {
+      // Producers lived there: every participant sets up media again on a fresh router.
+      for (const r of this.routers) if (r !== lost) r.router.close();
+      this.routers.length = 0;
+      for (const peerId of this.peers.keys()) affected.add(peerId);
+      for (const peerId of [...this.peers.keys()]) this.closePeer(peerId);
+      this.producers.clear();
+      this.topology = this.topology.then(() => this.recreatePrimary(0));
+    } else {
+      this.routers.splice(this.routers.indexOf(lost), 1);
+      for (const peerId of affected) this.closePeer(peerId);
+    }
+    this.emit('mediaLost', [...affected], 'worker died');
+  }
+
+  private async recreatePrimary(attempt: number): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.addRouter(new Set());
+    } catch {
+      // No live worker yet (its replacement is starting): retry with back-off.
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      return this.recreatePrimary(attempt + 1);
+    }
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.topology.then(fn, fn);
+    this.topology = run.catch(() => undefined);
+    return run;
+  }
+
+  private peer(peerId: string): PeerMedia {
+    let p = this.peers.get(peerId);
+    if (!p) {
+      p = { transports: new Map(), producers: new Map(), consumers: new Map() };
+      this.peers.set(peerId, p);
+    }
+    return p;
+  }
+
+  private transport(peerId: string, transportId: string): PeerMedia['transports'] extends Map<string, infer V> ? V : never {
+    const t = this.peers.get(peerId)?.transports.get(transportId);
+    if (!t) throw new LessoncastError('TRANSPORT_NOT_FOUND', `no transport ${transportId} of yours`);
+    return t;
+  }
+
+  private consumer(peerId: string, consumerId: string): types.Consumer {
+    const c = this.peers.get(peerId)?.consumers.get(consumerId);
+    if (!c) throw new LessoncastError('CONSUMER_NOT_FOUND', `no consumer ${consumerId} of yours`);
+    return c;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new LessoncastError('LESSON_ENDED', 'lesson media is closed');
+  }
+
+  /** mediasoup rejects bad DTLS/RTP parameters with TypeError/Error: those are the client's fault. */
+  private async mediasoupCall<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof LessoncastError) throw err;
+      throw new LessoncastError('MEDIA_REJECTED', `mediasoup rejected the parameters: ${(err as Error).message}`);
+    }
+  }
+}

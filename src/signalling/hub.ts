@@ -1,0 +1,135 @@
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { TokenService } from '../auth/tokens.js';
+import type { Lesson } from '../lessons/lesson.js';
+import type { LessonRegistry } from '../lessons/registry.js';
+import type { NotificationData, NotificationEvent } from './protocol.js';
+import { Session, type SessionLogger } from './session.js';
+
+export interface HubDeps {
+  tokens: TokenService;
+  registry: LessonRegistry;
+  log: SessionLogger;
+  maxMessageBytes: number;
+  /** Seconds between WebSocket pings; a peer missing one is dropped (its seat then waits out the grace period). */
+  pingIntervalSeconds?: number;
+}
+
+/**
+ * All signalling sessions of this node: the /ws endpoint, and the routing of
+ * each lesson's domain events to the sessions in that lesson.
+ */
+export class SignallingHub {
+  private readonly sessions = new Map<string, Session>();
+  private readonly byLesson = new Map<string, Set<Session>>();
+  private readonly wired = new WeakSet<Lesson>();
+  private draining = false;
+  private pingTimer?: NodeJS.Timeout;
+  /** Open sockets and whether each answered the last ping. */
+  private readonly sockets = new Map<WebSocket, boolean>();
+
+  constructor(private readonly deps: HubDeps) {}
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  register(app: FastifyInstance): void {
+    app.get('/ws', { websocket: true }, (socket) => {
+      this.attach(socket);
+    });
+    app.addHook('onClose', async () => clearInterval(this.pingTimer));
+    this.pingTimer = setInterval(() => {
+      for (const [socket, alive] of this.sockets) {
+        if (!alive) {
+          socket.terminate();
+          continue;
+        }
+        this.sockets.set(socket, false);
+        socket.ping();
+      }
+    }, (this.deps.pingIntervalSeconds ?? 15) * 1000);
+    this.pingTimer.unref();
+  }
+
+  attach(socket: WebSocket): Session {
+    const session = new Session(socket, {
+      tokens: this.deps.tokens,
+      registry: this.deps.registry,
+      log: this.deps.log,
+      maxMessageBytes: this.deps.maxMessageBytes,
+      isDraining: () => this.draining,
+      onJoined: (s, lesson) => this.onJoined(s, lesson),
+      onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
+      findSession: (id) => this.sessions.get(id),
+    });
+    this.sessions.set(session.id, session);
+    this.sockets.set(socket, true);
+    socket.on('pong', () => this.sockets.set(socket, true));
+    socket.on('close', () => {
+      this.sessions.delete(session.id);
+      this.sockets.delete(socket);
+    });
+    return session;
+  }
+
+  /** Shutdown: refuse joins, tell every client, close the sockets. */
+  drain(reason: string): void {
+    this.draining = true;
+    for (const s of this.sessions.values()) {
+      s.notify('serverShuttingDown', { reason });
+      s.close(1001, 'server shutting down');
+    }
+  }
+
+  private onJoined(session: Session, lesson: Lesson): void {
+    let set = this.byLesson.get(lesson.id);
+    if (!set) {
+      set = new Set();
+      this.byLesson.set(lesson.id, set);
+    }
+    set.add(session);
+    if (!this.wired.has(lesson)) this.wire(lesson);
+  }
+
+  private inLesson(lessonId: string): Session[] {
+    return [...(this.byLesson.get(lessonId) ?? [])];
+  }
+
+  private toAll<E extends NotificationEvent>(lesson: Lesson, event: E, data: NotificationData[E], except?: string): void {
+    for (const s of this.inLesson(lesson.id)) if (s.participant?.id !== except) s.notify(event, data);
+  }
+
+  private toParticipant<E extends NotificationEvent>(lesson: Lesson, participantId: string, event: E, data: NotificationData[E]): void {
+    for (const s of this.inLesson(lesson.id)) if (s.participant?.id === participantId) s.notify(event, data);
+  }
+
+  /** Subscribes once per lesson: domain events become notifications. */
+  private wire(lesson: Lesson): void {
+    this.wired.add(lesson);
+    lesson.on('participantJoined', (p, hidden) => hidden || this.toAll(lesson, 'participantJoined', p, p.id));
+    lesson.on('participantUpdated', (p, hidden) => hidden || this.toAll(lesson, 'participantUpdated', p, p.id));
+    lesson.on('participantLeft', (id, hidden) => hidden || this.toAll(lesson, 'participantLeft', { participantId: id }, id));
+    lesson.on('handRaised', (id, at) => this.toAll(lesson, 'handRaised', { participantId: id, at }));
+    lesson.on('handLowered', (id) => this.toAll(lesson, 'handLowered', { participantId: id }));
+    lesson.on('floorGranted', (id) => this.toAll(lesson, 'floorGranted', { participantId: id }));
+    lesson.on('floorRevoked', (id) => this.toAll(lesson, 'floorRevoked', { participantId: id }));
+    lesson.on('newProducer', (info) =>
+      this.toAll(lesson, 'newProducer', { producerId: info.producerId, participantId: info.peerId, kind: info.kind, source: info.source as 'camera' }, info.peerId),
+    );
+    lesson.on('producerClosed', (info) => this.toAll(lesson, 'producerClosed', { producerId: info.producerId }));
+    lesson.on('consumerClosed', (pid, consumerId, producerId) => this.toParticipant(lesson, pid, 'consumerClosed', { consumerId, producerId }));
+    lesson.on('consumerLayersChanged', (pid, consumerId, spatialLayer, temporalLayer) =>
+      this.toParticipant(lesson, pid, 'consumerLayersChanged', { consumerId, spatialLayer, temporalLayer }),
+    );
+    lesson.on('reconnectRequested', (ids, reason) => {
+      for (const id of ids) this.toParticipant(lesson, id, 'reconnectRequested', { reason });
+    });
+    lesson.on('started', () => this.toAll(lesson, 'lessonStarted', { lesson: lesson.view() }));
+    lesson.on('ended', (reason) => {
+      this.toAll(lesson, 'lessonEnded', { lesson: lesson.view(), reason });
+      for (const s of this.inLesson(lesson.id)) s.detach();
+      this.byLesson.delete(lesson.id);
+    });
+  }
+}

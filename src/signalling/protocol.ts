@@ -1,0 +1,184 @@
+/**
+ * The lessoncast signalling protocol (WebSocket at /ws), version PROTOCOL_VERSION.
+ * One schema per message; TypeScript types come from the same schemas.
+ * This module has no Node dependencies so the browser client imports it too.
+ *
+ *   client → server  { kind: 'request', id, method, data }
+ *   server → client  { kind: 'response', id, ok: true, data } | { kind: 'response', id, ok: false, error }
+ *   server → client  { kind: 'notification', event, data }
+ *
+ * docs/protocol.md documents the flows.
+ */
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+export const PROTOCOL_VERSION = 1;
+
+const Id = Type.String({ minLength: 1, maxLength: 128 });
+/** mediasoup validates these deeply; we bound their size and shape only. */
+const Opaque = Type.Object({}, { additionalProperties: true, maxProperties: 64 });
+
+export const Role = Type.Union([
+  Type.Literal('instructor'),
+  Type.Literal('classroom'),
+  Type.Literal('monitor'),
+  Type.Literal('archivist'),
+  Type.Literal('admin'),
+]);
+export type Role = Static<typeof Role>;
+
+export const MediaSource = Type.Union([Type.Literal('camera'), Type.Literal('microphone'), Type.Literal('screen')]);
+export type MediaSource = Static<typeof MediaSource>;
+
+export const Direction = Type.Union([Type.Literal('send'), Type.Literal('recv')]);
+
+/** Every request method with the schema of its `data`. */
+export const RequestSchemas = {
+  authenticate: Type.Object({ token: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false }),
+  join: Type.Object({ lessonId: Id }, { additionalProperties: false }),
+  leave: Type.Object({}, { additionalProperties: false }),
+  goLive: Type.Object({}, { additionalProperties: false }),
+  endLesson: Type.Object({}, { additionalProperties: false }),
+  createTransport: Type.Object(
+    { direction: Direction, forceTcp: Type.Optional(Type.Boolean()) },
+    { additionalProperties: false },
+  ),
+  connectTransport: Type.Object({ transportId: Id, dtlsParameters: Opaque }, { additionalProperties: false }),
+  restartIce: Type.Object({ transportId: Id }, { additionalProperties: false }),
+  produce: Type.Object(
+    {
+      transportId: Id,
+      kind: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
+      rtpParameters: Opaque,
+      source: MediaSource,
+    },
+    { additionalProperties: false },
+  ),
+  closeProducer: Type.Object({ producerId: Id }, { additionalProperties: false }),
+  consume: Type.Object({ transportId: Id, producerId: Id, rtpCapabilities: Opaque }, { additionalProperties: false }),
+  resumeConsumer: Type.Object({ consumerId: Id }, { additionalProperties: false }),
+  pauseConsumer: Type.Object({ consumerId: Id }, { additionalProperties: false }),
+  setPreferredLayers: Type.Object(
+    {
+      consumerId: Id,
+      spatialLayer: Type.Integer({ minimum: 0, maximum: 2 }),
+      temporalLayer: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 })),
+    },
+    { additionalProperties: false },
+  ),
+  raiseHand: Type.Object({}, { additionalProperties: false }),
+  lowerHand: Type.Object({ participantId: Type.Optional(Id) }, { additionalProperties: false }),
+  grantFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
+  revokeFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
+} satisfies Record<string, TSchema>;
+
+export type Method = keyof typeof RequestSchemas;
+export type RequestData<M extends Method> = Static<(typeof RequestSchemas)[M]>;
+export const METHODS = Object.keys(RequestSchemas) as Method[];
+
+export const RequestEnvelope = Type.Object(
+  {
+    kind: Type.Literal('request'),
+    id: Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1, maxLength: 64 })]),
+    method: Type.String({ minLength: 1, maxLength: 64 }),
+    data: Type.Optional(Type.Object({}, { additionalProperties: true })),
+  },
+  { additionalProperties: false },
+);
+export type RequestEnvelope = Static<typeof RequestEnvelope>;
+
+export interface ParticipantView {
+  id: string;
+  role: Role;
+  name: string;
+  connected: boolean;
+  handRaisedAt: number | null;
+  hasFloor: boolean;
+}
+
+export interface ProducerView {
+  producerId: string;
+  participantId: string;
+  kind: 'audio' | 'video';
+  source: MediaSource;
+}
+
+export interface LessonView {
+  id: string;
+  title: string;
+  subject: string;
+  instructorId: string;
+  state: 'created' | 'live' | 'ended';
+  record: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+/** What each method answers with. */
+export interface ResponseData {
+  authenticate: { participantId: string; role: Role; name: string; protocolVersion: number };
+  join: {
+    lesson: LessonView;
+    participantId: string;
+    rejoined: boolean;
+    routerRtpCapabilities: Record<string, unknown>;
+    participants: ParticipantView[];
+    producers: ProducerView[];
+  };
+  leave: Record<string, never>;
+  goLive: { lesson: LessonView };
+  endLesson: { lesson: LessonView };
+  createTransport: {
+    transportId: string;
+    iceParameters: Record<string, unknown>;
+    iceCandidates: Array<Record<string, unknown>>;
+    dtlsParameters: Record<string, unknown>;
+  };
+  connectTransport: Record<string, never>;
+  restartIce: { iceParameters: Record<string, unknown> };
+  produce: { producerId: string };
+  closeProducer: Record<string, never>;
+  consume: {
+    consumerId: string;
+    producerId: string;
+    kind: 'audio' | 'video';
+    rtpParameters: Record<string, unknown>;
+    paused: boolean;
+    producerPaused: boolean;
+  };
+  resumeConsumer: Record<string, never>;
+  pauseConsumer: Record<string, never>;
+  setPreferredLayers: Record<string, never>;
+  raiseHand: { handRaisedAt: number };
+  lowerHand: Record<string, never>;
+  grantFloor: Record<string, never>;
+  revokeFloor: Record<string, never>;
+}
+
+/** Server notifications and their data. */
+export interface NotificationData {
+  newProducer: ProducerView;
+  producerClosed: { producerId: string };
+  consumerClosed: { consumerId: string; producerId: string };
+  consumerLayersChanged: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
+  participantJoined: ParticipantView;
+  participantUpdated: ParticipantView;
+  participantLeft: { participantId: string };
+  handRaised: { participantId: string; at: number };
+  handLowered: { participantId: string };
+  floorGranted: { participantId: string };
+  floorRevoked: { participantId: string };
+  lessonStarted: { lesson: LessonView };
+  lessonEnded: { lesson: LessonView; reason: string };
+  reconnectRequested: { reason: string };
+  sessionReplaced: Record<string, never>;
+  serverShuttingDown: { reason: string };
+}
+export type NotificationEvent = keyof NotificationData;
+
+export type ErrorReply = { code: string; message: string; details?: Record<string, unknown> };
+
+export type ServerMessage =
+  | { kind: 'response'; id: number | string | null; ok: true; data: unknown }
+  | { kind: 'response'; id: number | string | null; ok: false; error: ErrorReply }
+  | { [E in NotificationEvent]: { kind: 'notification'; event: E; data: NotificationData[E] } }[NotificationEvent];

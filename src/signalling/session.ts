@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket, RawData } from 'ws';
+import type { types } from 'mediasoup';
+import type { Principal, TokenService } from '../auth/tokens.js';
+import { asLessoncastError, LessoncastError, fail } from '../errors.js';
+import type { Lesson, Participant } from '../lessons/lesson.js';
+import type { LessonRegistry } from '../lessons/registry.js';
+import { PROTOCOL_VERSION, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
+import { parseRequest, salvageId } from './validate.js';
+
+export interface SessionLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface SessionDeps {
+  tokens: TokenService;
+  registry: LessonRegistry;
+  log: SessionLogger;
+  maxMessageBytes: number;
+  isDraining(): boolean;
+  /** Called when a session joins or leaves a lesson, so the hub can route notifications. */
+  onJoined(session: Session, lesson: Lesson): Promise<void> | void;
+  onDetached(session: Session, lesson: Lesson): void;
+  findSession(id: string): Session | undefined;
+}
+
+/** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
+const MAX_QUEUED = 64;
+
+type Handler<M extends Method> = (data: RequestData<M>) => Promise<ResponseData[M]>;
+
+/**
+ * One WebSocket connection: authenticates once, joins one lesson, and turns
+ * each request into a call on the lesson. Requests run in order, one at a time.
+ */
+export class Session {
+  readonly id = randomUUID();
+  principal?: Principal;
+  lesson?: Lesson;
+  participant?: Participant;
+  private queue: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private closed = false;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly deps: SessionDeps,
+  ) {
+    socket.on('message', (raw, isBinary) => this.onMessage(raw, isBinary));
+    socket.on('close', () => this.onClose());
+    socket.on('error', (err) => deps.log.warn({ session: this.id, err: err.message }, 'websocket error'));
+  }
+
+  notify<E extends NotificationEvent>(event: E, data: NotificationData[E]): void {
+    this.send({ kind: 'notification', event, data } as ServerMessage);
+  }
+
+  /** Close the connection (replaced, lesson over, shutdown). */
+  close(code = 1000, reason = ''): void {
+    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason);
+  }
+
+  /** Forget the lesson without touching it (the lesson ended or the participant was replaced). */
+  detach(): void {
+    const lesson = this.lesson;
+    this.lesson = undefined;
+    this.participant = undefined;
+    if (lesson) this.deps.onDetached(this, lesson);
+  }
+
+  private send(msg: ServerMessage): void {
+    if (this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.send(JSON.stringify(msg));
+  }
+
+  private reply(id: number | string | null, err: unknown): void {
+    const e = asLessoncastError(err);
+    if (e.code === 'INTERNAL') this.deps.log.error({ session: this.id, err: e.details?.['cause'] }, 'request failed');
+    const details = e.code === 'INTERNAL' ? undefined : e.details;
+    this.send({ kind: 'response', id, ok: false, error: { code: e.code, message: e.message, ...(details ? { details } : {}) } });
+  }
+
+  private onMessage(raw: RawData, isBinary: boolean): void {
+    const size = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer | ArrayBuffer).byteLength;
+    if (size > this.deps.maxMessageBytes) {
+      return this.reply(null, new LessoncastError('MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds ${this.deps.maxMessageBytes}`));
+    }
+    if (isBinary) return this.reply(null, new LessoncastError('INVALID_MESSAGE', 'binary frames are not part of the protocol'));
+    const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8');
+    let request;
+    try {
+      request = parseRequest(text);
+    } catch (err) {
+      let id: number | string | null = null;
+      try {
+        id = salvageId(JSON.parse(text));
+      } catch {
+        /* not JSON: no id to answer with */
+      }
+      return this.reply(id, err);
+    }
+    if (this.queued >= MAX_QUEUED) return this.reply(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
+    this.queued++;
+    const { id, method, data } = request;
+    this.queue = this.queue.then(async () => {
+      try {
+        const result = await (this.handlers[method] as Handler<Method>)(data as never);
+        this.send({ kind: 'response', id, ok: true, data: result });
+      } catch (err) {
+        this.reply(id, err);
+      } finally {
+        this.queued--;
+      }
+    });
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const { lesson, participant } = this;
+    if (lesson && participant) lesson.disconnect(participant.id, this.id);
+    this.detach();
+  }
+
+  // -- state guards --------------------------------------------------------
+
+  private who(): Principal {
+    if (!this.principal) fail('UNAUTHENTICATED', 'authenticate first');
+    return this.principal!;
+  }
+
+  private inLesson(): { lesson: Lesson; me: Participant } {
+    this.who();
+    if (!this.lesson || !this.participant) fail('NOT_IN_LESSON', 'join a lesson first');
+    return { lesson: this.lesson!, me: this.participant! };
+  }
+
+  // -- handlers --------------------------------------------------------------
+
+  private readonly handlers: { [M in Method]: Handler<M> } = {
+    authenticate: async ({ token }) => {
+      if (this.principal) fail('OUT_OF_ORDER', 'already authenticated');
+      this.principal = await this.deps.tokens.verify(token);
+      this.deps.log.info({ session: this.id, role: this.principal.role, user: this.principal.id }, 'session authenticated');
+      return { participantId: this.principal.id, role: this.principal.role, name: this.principal.name, protocolVersion: PROTOCOL_VERSION };
+    },
+
+    join: async ({ lessonId }) => {
+      const principal = this.who();
+      if (this.deps.isDraining()) fail('SHUTTING_DOWN', 'this server is shutting down; join again in a moment');
+      if (this.lesson && this.lesson.id !== lessonId) fail('ALREADY_JOINED', 'leave your current lesson first');
+      const lesson = this.deps.registry.get(lessonId);
+      await lesson.media.ensureOpen();
+      const { participant, rejoined, replacedConnectionId } = lesson.join(principal, this.id);
+      if (replacedConnectionId) {
+        const old = this.deps.findSession(replacedConnectionId);
+        if (old) {
+          old.detach();
+          old.notify('sessionReplaced', {});
+          old.close(4001, 'replaced by a newer connection');
+        }
+      }
+      this.lesson = lesson;
+      this.participant = participant;
+      await this.deps.onJoined(this, lesson);
+      return {
+        lesson: lesson.view(),
+        participantId: participant.id,
+        rejoined,
+        routerRtpCapabilities: lesson.media.rtpCapabilities as unknown as Record<string, unknown>,
+        participants: lesson.visibleParticipants(),
+        producers: lesson.media.listProducers().map((p) => ({ producerId: p.producerId, participantId: p.peerId, kind: p.kind, source: p.source as 'camera' })),
+      };
+    },
+
+    leave: async () => {
+      const { lesson, me } = this.inLesson();
+      lesson.leave(me.id);
+      this.detach();
+      return {};
+    },
+
+    goLive: async () => {
+      const { lesson, me } = this.inLesson();
+      lesson.goLive(me);
+      return { lesson: lesson.view() };
+    },
+
+    endLesson: async () => {
+      const { lesson, me } = this.inLesson();
+      lesson.end(me, 'ended by the instructor');
+      return { lesson: lesson.view() };
+    },
+
+    createTransport: async ({ direction, forceTcp }) => {
+      const { lesson, me } = this.inLesson();
+      if (direction === 'recv') lesson.requireConsumer(me);
+      const t = await lesson.media.createTransport(me.id, direction, forceTcp ?? false);
+      return {
+        transportId: t.transportId,
+        iceParameters: t.iceParameters as unknown as Record<string, unknown>,
+        iceCandidates: t.iceCandidates as unknown as Array<Record<string, unknown>>,
+        dtlsParameters: t.dtlsParameters as unknown as Record<string, unknown>,
+      };
+    },
+
+    connectTransport: async ({ transportId, dtlsParameters }) => {
+      const { lesson, me } = this.inLesson();
+      await lesson.media.connectTransport(me.id, transportId, dtlsParameters as unknown as types.DtlsParameters);
+      return {};
+    },
+
+    restartIce: async ({ transportId }) => {
+      const { lesson, me } = this.inLesson();
+      const iceParameters = await lesson.media.restartIce(me.id, transportId);
+      return { iceParameters: iceParameters as unknown as Record<string, unknown> };
+    },
+
+    produce: async ({ transportId, kind, rtpParameters, source }) => {
+      const { lesson, me } = this.inLesson();
+      const producerId = await lesson.produce(me, transportId, kind, rtpParameters as unknown as types.RtpParameters, source);
+      return { producerId };
+    },
+
+    closeProducer: async ({ producerId }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.media.closeProducer(me.id, producerId);
+      return {};
+    },
+
+    consume: async ({ transportId, producerId, rtpCapabilities }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.requireConsumer(me);
+      const c = await lesson.media.consume(me.id, transportId, producerId, rtpCapabilities as unknown as types.RtpCapabilities);
+      return { ...c, rtpParameters: c.rtpParameters as unknown as Record<string, unknown> };
+    },
+
+    resumeConsumer: async ({ consumerId }) => {
+      const { lesson, me } = this.inLesson();
+      await lesson.media.resumeConsumer(me.id, consumerId);
+      return {};
+    },
+
+    pauseConsumer: async ({ consumerId }) => {
+      const { lesson, me } = this.inLesson();
+      await lesson.media.pauseConsumer(me.id, consumerId);
+      return {};
+    },
+
+    setPreferredLayers: async ({ consumerId, spatialLayer, temporalLayer }) => {
+      const { lesson, me } = this.inLesson();
+      await lesson.media.setPreferredLayers(me.id, consumerId, spatialLayer, temporalLayer);
+      return {};
+    },
+
+    raiseHand: async () => {
+      const { lesson, me } = this.inLesson();
+      return { handRaisedAt: lesson.raiseHand(me) };
+    },
+
+    lowerHand: async ({ participantId }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.lowerHand(me, participantId);
+      return {};
+    },
+
+    grantFloor: async ({ participantId }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.grantFloor(me, participantId);
+      return {};
+    },
+
+    revokeFloor: async ({ participantId }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.revokeFloor(me, participantId);
+      return {};
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { existsSync } from 'node:fs';
+import t from 'tap';
+import { loadMediasoup, mediasoupVersion, resolveWorkerBin } from '../src/media/mediasoup.js';
+import { WorkerPool } from '../src/media/workerPool.js';
+import { lessonMediaCodecs } from '../src/media/codecs.js';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+t.test('the worker binary is found and a real mediasoup worker runs a router', async (t) => {
+  const bin = resolveWorkerBin('');
+  t.ok(existsSync(bin.path), `worker binary exists (${bin.source}: ${bin.path})`);
+  const ms = await loadMediasoup(bin.path);
+  t.equal(ms.version, mediasoupVersion(), 'the mediasoup module loaded is the one installed');
+  const worker = await ms.createWorker({ logLevel: 'warn' });
+  t.ok(worker.pid > 0, 'worker process started');
+  const router = await worker.createRouter({ mediaCodecs: lessonMediaCodecs });
+  const codecs = router.rtpCapabilities.codecs!.map((c) => c.mimeType);
+  t.ok(codecs.indexOf('video/H264') < codecs.indexOf('video/VP8'), 'H264 offered before VP8');
+  t.ok(codecs.includes('audio/opus'));
+  const usage = await worker.getResourceUsage();
+  t.type(usage.ru_utime, 'number', 'resource usage answers');
+  t.same((await worker.dump()).routerIds, [router.id], 'router listed by the worker');
+  router.close();
+  t.same((await worker.dump()).routerIds, [], 'router closed');
+  worker.close();
+  t.ok(worker.closed);
+});
+
+t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacement after death', async (t) => {
+  const ms = await loadMediasoup(resolveWorkerBin('').path);
+  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' }, quiet);
+  t.teardown(() => pool.close());
+  await pool.start();
+  t.equal(pool.slots.length, 2);
+  const slotA = pool.leastLoaded();
+  const a = await pool.createRouter(slotA);
+  t.not(pool.leastLoaded().index, slotA.index, 'the next router goes to the idle worker');
+  const died = new Promise<number>((resolve) => pool.once('workerDied', (i) => resolve(i)));
+  const replaced = new Promise<number>((resolve) => pool.once('workerReplaced', (i) => resolve(i)));
+  const oldPid = slotA.worker.pid;
+  process.kill(oldPid, 'SIGKILL');
+  t.equal(await died, slotA.index, 'death detected');
+  t.ok(a.closed, 'the dead worker\'s router is closed');
+  t.equal(await replaced, slotA.index, 'replaced in the same slot');
+  t.not(pool.slots[slotA.index]!.worker.pid, oldPid, 'a new process');
+  t.equal(pool.aliveCount, 2);
+  t.equal(slotA.routers, 0, 'the replacement starts with no routers counted');
+});
