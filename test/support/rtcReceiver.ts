@@ -264,7 +264,8 @@ export class RtcReceiver {
     const { stats } = entry;
     const seq = packet.header.sequenceNumber;
     stats.packets += 1;
-    stats.bytes += packet.serializeSize;
+    // payloadOffset is where the payload started in the wire packet (werift keeps it from parsing).
+    stats.bytes += packet.header.payloadOffset + packet.payload.length + (packet.header.padding ? packet.header.paddingSize : 0);
     stats.payloadBytes += packet.payload.length;
     stats.lastPacketAt = now;
     stats.lastSeq = seq;
