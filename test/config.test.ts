@@ -65,6 +65,7 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
     ['empty required string', { LESSONCAST_HTTP_HOST: '' }, /http\.host.*"".*non-empty string/],
     ['short secret, not shown', { LESSONCAST_AUTH_TOKEN_SECRET: 'short' }, /auth\.tokenSecret: \(hidden, 5 chars\).*at least 32/],
     ['bad URL', { LESSONCAST_REDIS_URL: 'localhost:6379' }, /redis\.url.*redis:\/\//],
+    ['wildcard listen without announced address', { LESSONCAST_MEDIA_LISTEN_IP: '0.0.0.0' }, /media\.announcedAddress.*0\.0\.0\.0/],
     ['inverted port range', { LESSONCAST_MEDIA_RTC_MIN_PORT: '50000', LESSONCAST_MEDIA_RTC_MAX_PORT: '40000' }, /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/],
   ];
   for (const [name, env, re] of cases) {

@@ -76,6 +76,9 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (cfg.redis.url !== '' && !/^rediss?:\/\//.test(cfg.redis.url)) {
     issues.push(`redis.url: (hidden) is not allowed; allowed: redis:// or rediss:// URL, or empty for in-process live state`);
   }
+  if (['0.0.0.0', '::'].includes(cfg.media.listenIp) && !cfg.media.announcedAddress) {
+    issues.push(`media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`);
+  }
   if (issues.length) throw new ConfigError(issues);
 
   const hostForUrl = cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '127.0.0.1' : cfg.http.host;

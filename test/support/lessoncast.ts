@@ -74,6 +74,8 @@ export class SignalClient {
   readonly orphanErrors: Array<{ code: string; message: string }> = [];
   private readonly waiters = new Set<{ event: string; pred: (d: unknown) => boolean; resolve: (d: unknown) => void }>();
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** Called for every notification (after it is recorded). */
+  onNotification?: (event: string, data: unknown) => void;
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (raw) => this.onMessage(raw.toString()));
@@ -115,6 +117,7 @@ export class SignalClient {
       return;
     }
     this.notifications.push({ event: msg.event, data: msg.data });
+    this.onNotification?.(msg.event, msg.data);
     for (const w of [...this.waiters]) {
       if (w.event === msg.event && w.pred(msg.data)) {
         this.waiters.delete(w);

@@ -1,0 +1,53 @@
+# lessoncast — multi-stage image on Debian bookworm.
+# Not built on the development machines (no Docker engine there): kept correct by reading.
+#
+#   docker build -t lessoncast .
+#   docker run --network host -v /srv/lessoncast/recordings:/recordings \
+#     -e LESSONCAST_AUTH_TOKEN_SECRET=... -e LESSONCAST_MEDIA_ANNOUNCED_ADDRESS=<public ip> lessoncast
+#
+# Build stage: compiles TypeScript and builds mediasoup-worker from the npm package's own sources
+# against Debian libraries (scripts/build-worker.sh), so it needs only a Debian mirror and an npm
+# registry — the same offline path as CI. The runtime stage carries only what the binary links.
+
+FROM node:20-bookworm AS build
+WORKDIR /app
+ENV LESSONCAST_CACHE_DIR=/opt/lessoncast-cache
+COPY package.json package-lock.json ./
+COPY scripts ./scripts
+# MEDIASOUP_WORKER_BIN set during npm ci makes mediasoup's postinstall skip its GitHub download.
+RUN MEDIASOUP_WORKER_BIN="$(bash scripts/build-worker.sh --print-path | tail -n 1)" npm ci --no-audit --no-fund \
+ && bash scripts/build-worker.sh | tail -n 1 > /tmp/worker-path \
+ && cp "$(cat /tmp/worker-path)" /app/mediasoup-worker
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY config ./config
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim AS runtime
+# Libraries mediasoup-worker links (Debian's), and ffmpeg for recording.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      ffmpeg libssl3 libuv1 libsrtp2-1 libnss3 libnspr4 libusrsctp2 libabsl20220623 ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/config ./config
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/scripts/lessoncast.mjs ./scripts/lessoncast.mjs
+COPY --from=build /app/mediasoup-worker /usr/local/bin/mediasoup-worker
+RUN groupadd --system lessoncast && useradd --system --gid lessoncast --home /app lessoncast \
+ && mkdir -p /recordings /app/.lessoncast && chown lessoncast:lessoncast /recordings /app/.lessoncast
+ENV NODE_ENV=production \
+    MEDIASOUP_WORKER_BIN=/usr/local/bin/mediasoup-worker \
+    LESSONCAST_HTTP_HOST=0.0.0.0 \
+    LESSONCAST_MEDIA_LISTEN_IP=0.0.0.0 \
+    LESSONCAST_RECORDING_DIR=/recordings
+USER lessoncast
+VOLUME ["/recordings"]
+# HTTP + WebSocket signalling; WebRtcServer ports (worker i: 44000+i, UDP and TCP).
+EXPOSE 8080/tcp 44000-44063/udp 44000-44063/tcp
+HEALTHCHECK --interval=15s --timeout=3s CMD node -e "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "dist/main.js"]
