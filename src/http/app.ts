@@ -25,7 +25,6 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     logger: loggerOptions(opts.logLevel),
     bodyLimit: 1024 * 1024,
-    disableRequestLogging: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
   });
 

@@ -262,11 +262,19 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     return Math.max(r.consumers, r.recvTransports.size * Math.max(1, this.producers.size));
   }
 
+  /**
+   * The router a new receive transport goes to: the first with room; else a new
+   * router on a worker this lesson does not use yet; else (every worker already
+   * holds one) the least loaded — a second router on the same worker would add
+   * no CPU, and mediasoup cannot pipe a producer within one worker.
+   */
   private async routerWithRoom(): Promise<LessonRouter> {
     return this.serialized(async () => {
       const withRoom = this.routers.find((r) => this.load(r) < this.opts.consumersPerRouter);
       if (withRoom) return withRoom;
-      return this.addRouter(new Set(this.routers.map((r) => r.slot.index)));
+      const used = new Set(this.routers.map((r) => r.slot.index));
+      if (this.pool.slots.some((slot) => slot.alive && !used.has(slot.index))) return this.addRouter(used);
+      return this.routers.reduce((a, b) => (this.load(b) < this.load(a) ? b : a));
     });
   }
 
