@@ -99,6 +99,32 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     return this.routers.length;
   }
 
+  /**
+   * The router that holds the lesson's producers (for taps such as recording,
+   * which consume there through their own PlainTransports). It changes if its
+   * worker dies; listeners re-attach on the next `newProducer`.
+   */
+  get producerRouter(): types.Router {
+    return this.primary().router;
+  }
+
+  /** Read-only views for monitoring: who has media here, and their transports and consumers. */
+  peerIds(): string[] {
+    return [...this.peers.keys()];
+  }
+
+  transportsOf(peerId: string): Array<{ transport: types.WebRtcTransport; direction: 'send' | 'recv' }> {
+    return [...(this.peers.get(peerId)?.transports.values() ?? [])].map(({ transport, direction }) => ({ transport, direction }));
+  }
+
+  consumersOf(peerId: string): types.Consumer[] {
+    return [...(this.peers.get(peerId)?.consumers.values() ?? [])];
+  }
+
+  producer(producerId: string): types.Producer | undefined {
+    return this.producers.get(producerId)?.producer;
+  }
+
   listProducers(): ProducerInfo[] {
     return [...this.producers.values()].map(({ producer: _p, ...info }) => info);
   }
