@@ -33,12 +33,12 @@ interface LessonRouter {
   router: types.Router;
   slot: WorkerSlot;
   /** Receive transports placed here, for capacity accounting. */
-  recvTransports: Set<types.WebRtcTransport>;
+  recvTransports: Set<types.Transport>;
   consumers: number;
 }
 
 interface PeerMedia {
-  transports: Map<string, { transport: types.WebRtcTransport; home: LessonRouter; direction: 'send' | 'recv' }>;
+  transports: Map<string, { transport: types.Transport; home: LessonRouter; direction: 'send' | 'recv' }>;
   producers: Map<string, types.Producer>;
   consumers: Map<string, types.Consumer>;
 }
@@ -113,7 +113,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     return [...this.peers.keys()];
   }
 
-  transportsOf(peerId: string): Array<{ transport: types.WebRtcTransport; direction: 'send' | 'recv' }> {
+  transportsOf(peerId: string): Array<{ transport: types.Transport; direction: 'send' | 'recv' }> {
     return [...(this.peers.get(peerId)?.transports.values() ?? [])].map(({ transport, direction }) => ({ transport, direction }));
   }
 
@@ -146,13 +146,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
       initialAvailableOutgoingBitrate: this.opts.initialOutgoingBitrate,
       appData: { peerId, direction },
     });
-    const peer = this.peer(peerId);
-    peer.transports.set(transport.id, { transport, home, direction });
-    if (direction === 'recv') home.recvTransports.add(transport);
-    transport.observer.once('close', () => {
-      peer.transports.delete(transport.id);
-      home.recvTransports.delete(transport);
-    });
+    this.track(peerId, transport, home, direction);
     return {
       transportId: transport.id,
       iceParameters: transport.iceParameters,
@@ -161,14 +155,52 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     };
   }
 
+  /**
+   * A receive-only plain RTP transport (no ICE/DTLS) sending to a fixed address:
+   * for hardware decoders and gateways that cannot speak WebRTC, and for load
+   * generation. Placed like any classroom (same spill rules), consumed with consume().
+   */
+  async createPlainReceiver(
+    peerId: string,
+    remote: { ip: string; port: number },
+    opts: { listenIp: string; srtpCryptoSuite?: types.SrtpCryptoSuite },
+  ): Promise<{ transportId: string; srtpParameters?: types.SrtpParameters }> {
+    this.assertOpen();
+    const home = await this.routerWithRoom();
+    const transport = await home.router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: opts.listenIp },
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: Boolean(opts.srtpCryptoSuite),
+      ...(opts.srtpCryptoSuite ? { srtpCryptoSuite: opts.srtpCryptoSuite } : {}),
+      appData: { peerId, direction: 'recv' },
+    });
+    this.track(peerId, transport, home, 'recv');
+    // Receive-only: the remote never sends, so its SRTP key is only a formality; reuse ours.
+    await transport.connect({ ip: remote.ip, port: remote.port, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) });
+    return { transportId: transport.id, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) };
+  }
+
+  private track(peerId: string, transport: types.Transport, home: LessonRouter, direction: 'send' | 'recv'): void {
+    const peer = this.peer(peerId);
+    peer.transports.set(transport.id, { transport, home, direction });
+    if (direction === 'recv') home.recvTransports.add(transport);
+    transport.observer.once('close', () => {
+      peer.transports.delete(transport.id);
+      home.recvTransports.delete(transport);
+    });
+  }
+
   async connectTransport(peerId: string, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
     const { transport } = this.transport(peerId, transportId);
-    await this.mediasoupCall(() => transport.connect({ dtlsParameters }));
+    if (transport.type !== 'webrtc') throw new LessoncastError('INVALID_REQUEST', 'only WebRTC transports take DTLS parameters');
+    await this.mediasoupCall(() => (transport as types.WebRtcTransport).connect({ dtlsParameters }));
   }
 
   async restartIce(peerId: string, transportId: string): Promise<types.IceParameters> {
     const { transport } = this.transport(peerId, transportId);
-    return transport.restartIce();
+    if (transport.type !== 'webrtc') throw new LessoncastError('INVALID_REQUEST', 'only WebRTC transports restart ICE');
+    return (transport as types.WebRtcTransport).restartIce();
   }
 
   async produce(peerId: string, transportId: string, kind: MediaKind, rtpParameters: types.RtpParameters, source: string): Promise<string> {
