@@ -47,6 +47,19 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
     t.ok(watcher.packets(cam) > 20, `school-${i + 1} video flows (${watcher.packets(cam)} packets)`);
   }
   t.ok(monitorWatch.packets(cam) > 20, 'the monitor watches too');
+
+  // Pause and resume one classroom's video; ask for a layer (single-layer stream: accepted, no effect).
+  const third = schools[2]!;
+  const camConsumer = third.watcher.consumerOf.get(cam)!;
+  await third.client.request('pauseConsumer', { consumerId: camConsumer });
+  await sleep(300);
+  const pausedAt = third.watcher.packets(cam);
+  await sleep(700);
+  t.ok(third.watcher.packets(cam) - pausedAt <= 2, 'a paused consumer sends nothing');
+  await third.client.request('resumeConsumer', { consumerId: camConsumer });
+  await third.client.request('setPreferredLayers', { consumerId: camConsumer, spatialLayer: 2 });
+  await sleep(1500);
+  t.ok(third.watcher.packets(cam) - pausedAt > 10, 'resumed, video flows again');
   t.notOk(teacher.notifications.some((n) => n.event === 'participantJoined' && (n.data as { id: string }).id === 'control-room'), 'invisibly');
 
   // A classroom asks, is given the floor, and speaks to the others.

@@ -70,6 +70,17 @@ t.test('permission rules are refused with the right code', async (t) => {
   const mint = await fetch(`${s.url}/api/tokens`, { method: 'POST', headers: { authorization: `Bearer ${await s.token('instructor', 'teacher-1')}`, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'admin', id: 'me' }) });
   t.equal(mint.status, 403, 'only an admin mints tokens');
   t.equal((await fetch(`${s.url}/api/lessons`)).status, 401, 'no token, no lessons');
+  const adminMint = await fetch(`${s.url}/api/tokens`, { method: 'POST', headers: { authorization: `Bearer ${await s.token('admin', 'ops')}`, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'classroom', id: 'school-77', name: 'School 77', lessons: [lessonId] }) });
+  t.equal(adminMint.status, 201, 'an admin mints a classroom token');
+  const minted = (await adminMint.json()) as { token: string; expiresAt: string };
+  t.same(await s.server.tokens.verify(minted.token), { id: 'school-77', role: 'classroom', name: 'School 77', lessons: [lessonId] }, 'and it verifies with the claims asked for');
+
+  // ICE restart answers new credentials
+  const recvT = await school2.request('createTransport', { direction: 'recv' });
+  const restarted = await school2.request('restartIce', { transportId: recvT.transportId });
+  t.not((restarted.iceParameters as { usernameFragment: string }).usernameFragment, (recvT.iceParameters as { usernameFragment: string }).usernameFragment, 'ICE restart gives new credentials');
+  const tcpOnly = await school2.request('createTransport', { direction: 'recv', forceTcp: true });
+  t.ok(tcpOnly.iceCandidates.every((c) => c['protocol'] === 'tcp'), 'forceTcp offers only TCP candidates (for schools that block UDP)');
   const badBody = await fetch(`${s.url}/api/lessons`, { method: 'POST', headers: { authorization: `Bearer ${await s.token('admin', 'a')}`, 'content-type': 'application/json' }, body: JSON.stringify({ title: '', extra: 1 }) });
   t.equal(badBody.status, 400, 'invalid body is a 400 problem');
   t.equal(((await badBody.json()) as { code: string }).code, 'INVALID_REQUEST');
