@@ -48,6 +48,7 @@ t.test('NODE_ENV file and environment overrides, env last', async (t) => {
   t.equal(c.media.workers, 2, 'env beats the file');
   t.equal(c.recording.enabledByDefault, false, 'booleans from env');
   t.equal(c.publicUrl, 'https://lessons.example.edu', 'trailing slash dropped');
+  t.doesNotThrow(() => loadConfig({ configDir: dir, env: { LESSONCAST_TEST_REDIS_URL: 'redis://x', LESSONCAST_CACHE_DIR: '/tmp' } }), 'tooling variables are not settings');
 });
 
 t.test('env names derive from key paths', async (t) => {

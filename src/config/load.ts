@@ -15,8 +15,9 @@ export class ConfigError extends Error {
   }
 }
 
-/** Environment variables with our prefix that belong to tooling, not to the server's settings. */
+/** Environment variables with our prefix that belong to tooling (build, setup, tests), not to the server's settings. */
 const TOOLING_ENV = new Set(['LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR']);
+const isToolingEnv = (name: string): boolean => TOOLING_ENV.has(name) || name.startsWith('LESSONCAST_TEST_') || name.startsWith('LESSONCAST_BENCH_');
 
 export interface LoadOptions {
   /** Folder holding default.json and <NODE_ENV>.json. */
@@ -125,7 +126,7 @@ function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, 
   const known = new Map(leaves.map((l) => [l.env, l]));
   const out: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('LESSONCAST_') || raw === undefined || TOOLING_ENV.has(name)) continue;
+    if (!name.startsWith('LESSONCAST_') || raw === undefined || isToolingEnv(name)) continue;
     const leaf = known.get(name);
     if (!leaf) {
       issues.push(`${name}: unknown setting; known: ${[...known.keys()].join(', ')}`);
