@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SignalClient, createLesson, expectCode, startTestServer, type TestServer } from './support/lessoncast.js';
+import { SignalClient, cleanupStack, createLesson, expectCode, startTestServer, type TestServer } from './support/lessoncast.js';
 import { Watcher, publish } from './support/peers.js';
 import type { RtcSender } from './support/rtcSender.js';
 
@@ -16,10 +16,8 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
   const { client: teacher, joined: tj } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
   await teacher.request('goLive', {});
   const sender = await publish(teacher, tj!.routerRtpCapabilities);
-  const cleanups: Array<() => unknown> = [() => sender.close(), () => teacher.close()];
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+  const cleanups = cleanupStack(t);
+  cleanups.push(() => sender.close(), () => teacher.close());
   const cam = sender.producerId('video');
   const mic = sender.producerId('audio');
 

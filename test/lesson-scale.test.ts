@@ -1,5 +1,5 @@
 import t from 'tap';
-import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
+import { SignalClient, cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
 import { Watcher, publish } from './support/peers.js';
 
 /**
@@ -9,10 +9,8 @@ import { Watcher, publish } from './support/peers.js';
  */
 t.test('a lesson bigger than the threshold spreads over two routers and reaches everyone', async (t) => {
   const s = await startTestServer({ media: { workers: 2, consumersPerRouter: 4 } });
-  const cleanups: Array<() => unknown> = [() => s.close()];
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+  const cleanups = cleanupStack(t);
+  cleanups.push(() => s.close());
   const lessonId = await createLesson(s);
   const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
   cleanups.push(() => teacher.close());
@@ -40,10 +38,8 @@ t.test('a lesson bigger than the threshold spreads over two routers and reaches 
 
 t.test('killing a worker mid-lesson: clients are told, the lesson continues on another worker after they reconnect', async (t) => {
   const s = await startTestServer({ media: { workers: 2 } });
-  const cleanups: Array<() => unknown> = [() => s.close()];
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+  const cleanups = cleanupStack(t);
+  cleanups.push(() => s.close());
   const lessonId = await createLesson(s);
   const bystander = await createLesson(s, { title: 'Another lesson', instructorId: 'teacher-2' });
   const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);

@@ -1,15 +1,13 @@
 import { createSocket } from 'node:dgram';
 import t from 'tap';
-import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
+import { SignalClient, cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
 import { publish } from './support/peers.js';
 import { receiverRtpCapabilities } from './support/rtcReceiver.js';
 
 t.test('a plain RTP receiver (SRTP) is placed and fed like a classroom', async (t) => {
   const s = await startTestServer();
-  const cleanups: Array<() => unknown> = [() => s.close()];
-  t.teardown(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
+  const cleanups = cleanupStack(t);
+  cleanups.push(() => s.close());
   const lessonId = await createLesson(s);
   const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
   cleanups.push(() => teacher.close());

@@ -1,5 +1,14 @@
 import type { types } from 'mediasoup';
 
+/** Retransmission, key-frame requests and both bandwidth estimators for every video codec. */
+const videoFeedback: types.RtcpFeedback[] = [
+  { type: 'nack' },
+  { type: 'nack', parameter: 'pli' },
+  { type: 'ccm', parameter: 'fir' },
+  { type: 'goog-remb' },
+  { type: 'transport-cc' },
+];
+
 /**
  * The codecs every lesson router offers. H264 comes before VP8 so that
  * browsers pick it and lessons can be recorded into HLS without re-encoding;
@@ -21,24 +30,12 @@ export const lessonMediaCodecs: types.RouterRtpCodecCapability[] = [
       'profile-level-id': '42e01f',
       'level-asymmetry-allowed': 1,
     },
-    rtcpFeedback: [
-      { type: 'nack' },
-      { type: 'nack', parameter: 'pli' },
-      { type: 'ccm', parameter: 'fir' },
-      { type: 'goog-remb' },
-      { type: 'transport-cc' },
-    ],
+    rtcpFeedback: videoFeedback,
   },
   {
     kind: 'video',
     mimeType: 'video/VP8',
     clockRate: 90000,
-    rtcpFeedback: [
-      { type: 'nack' },
-      { type: 'nack', parameter: 'pli' },
-      { type: 'ccm', parameter: 'fir' },
-      { type: 'goog-remb' },
-      { type: 'transport-cc' },
-    ],
+    rtcpFeedback: videoFeedback,
   },
 ];

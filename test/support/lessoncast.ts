@@ -179,3 +179,12 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
     return err instanceof RequestFailed && err.code === code;
   }
 }
+
+/** Registers cleanups run in reverse order at teardown (clients before the server they talk to). */
+export function cleanupStack(t: { teardown(fn: () => unknown): void }): { push(...fns: Array<() => unknown>): void } {
+  const stack: Array<() => unknown> = [];
+  t.teardown(async () => {
+    for (const fn of stack.reverse()) await fn();
+  });
+  return { push: (...fns) => void stack.push(...fns) };
+}
