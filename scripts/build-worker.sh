@@ -23,6 +23,7 @@
 #                              version in package.json)
 #   LESSONCAST_CACHE_DIR       cache root (default: $HOME/.cache/lessoncast)
 #   LESSONCAST_KEEP_BUILD_DIR  1 = keep the temporary build dir on failure
+#   LESSONCAST_WORKER_LIBURING off = build without io_uring (default: on)
 #
 # The binary is cached at
 #   $LESSONCAST_CACHE_DIR/mediasoup-worker/<version>-<recipe hash>/mediasoup-worker
@@ -37,7 +38,8 @@
 #     puts an adapter srtp.h first on the include path;
 #   - applies scripts/worker/patches/*.patch (KTLS fix for Debian's OpenSSL);
 #   - relaxes meson_version when bookworm's meson (1.0.1) is older than asked;
-#   - liburing is disabled for now (see setup_liburing below).
+#   - liburing >= 2.4 is built statically from Debian trixie's source package
+#     when it can be fetched (see setup_liburing), else left out.
 
 set -euo pipefail
 
@@ -159,7 +161,7 @@ resolve_version() {
 	MS_VERSION=$v
 }
 
-# Hash of the build recipe: this script, every file under scripts/worker/
+# Hash of the build recipe: this script, every file under scripts/worker/ but its docs
 # (relative path + content), and the platform the binary is built for (it
 # links Debian's shared libraries).
 recipe_hash() {
@@ -170,10 +172,11 @@ recipe_hash() {
 	arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
 	{
 		printf 'platform %s %s\n' "$os_id" "$arch"
+		printf 'liburing %s\n' "${LESSONCAST_WORKER_LIBURING:-on}"
 		printf 'script %s\n' "$(sha256sum <"$SCRIPT_PATH" | cut -d' ' -f1)"
 		(
 			cd "$RECIPE_DIR"
-			find . -type f -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' f; do
+			find . -type f ! -name '*.md' -print0 | LC_ALL=C sort -z | while IFS= read -r -d '' f; do
 				printf 'file %s %s\n' "$f" "$(sha256sum <"$f" | cut -d' ' -f1)"
 			done
 		)
@@ -204,10 +207,11 @@ VERSION_SOURCE=""
 MS_VERSION=""
 resolve_version
 RECIPE_HASH=$(recipe_hash)
-CACHE_BASE="$(cache_root)/mediasoup-worker"
+CACHE_ROOT="$(cache_root)"
+CACHE_BASE="$CACHE_ROOT/mediasoup-worker"
 case "$CACHE_BASE" in
 	/*) ;;
-	*) CACHE_BASE="$PWD/$CACHE_BASE" ;;
+	*) CACHE_BASE="$PWD/$CACHE_BASE"; CACHE_ROOT="$PWD/$CACHE_ROOT" ;;
 esac
 KEY="$MS_VERSION-$RECIPE_HASH"
 CACHE_DIR="$CACHE_BASE/$KEY"
@@ -371,13 +375,64 @@ if [[ -n "$MESON_REQUIRED" ]] && ! version_ge "$MESON_VERSION" "$MESON_REQUIRED"
 fi
 
 # --------------------------------------------------------------------------
-# liburing. Debian bookworm's liburing (2.3) lacks io_uring_prep_sendto, which
-# mediasoup needs, so it is disabled for now. To enable it later: build a
-# static liburing >= 2.4 here, add a shim scripts/worker/subprojects/liburing
-# that declares `uring` (dependency) and `liburing` (library), and return
-# -Dms_disable_liburing=false instead.
+# liburing. mediasoup sends through io_uring when built with liburing >= 2.4
+# (io_uring_prep_sendto) on a kernel >= 6. Bookworm ships 2.3, so a static
+# liburing is built from Debian's own newer source package (trixie), fetched
+# with a private apt configuration (the system's sources stay untouched) and
+# cached. Any failure falls back to a build without liburing, logged and
+# recorded in BUILDINFO. LESSONCAST_WORKER_LIBURING=off skips it.
+LIBURING_SUITE=${LESSONCAST_LIBURING_SUITE:-trixie}
+LIBURING_MIN=2.4
+
+fetch_liburing_source() { # prints the unpacked source dir
+	local src_cache="$CACHE_ROOT/sources/liburing-$LIBURING_SUITE" apt_dir="$WORK/apt"
+	if ! compgen -G "$src_cache/liburing_*.orig.tar.*" >/dev/null; then
+		mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$src_cache.tmp.$$"
+		printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
+			"$LIBURING_SUITE" >"$apt_dir/sources.list"
+		local apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
+			-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root -qq)
+		apt-get "${apt_opts[@]}" update >&2 || return 1
+		(cd "$src_cache.tmp.$$" && apt-get "${apt_opts[@]}" source --download-only liburing >&2) || return 1
+		rm -rf "$src_cache" && mv "$src_cache.tmp.$$" "$src_cache"
+	fi
+	local orig
+	orig=$(compgen -G "$src_cache/liburing_*.orig.tar.*" | head -n1)
+	mkdir -p "$WORK/liburing-src"
+	tar -xf "$orig" -C "$WORK/liburing-src" --strip-components=1 || return 1
+	printf '%s\n' "$WORK/liburing-src"
+}
+
+build_liburing() { # builds the shim into $BUILD_SRC/subprojects/liburing
+	local src version shim="$BUILD_SRC/subprojects/liburing"
+	src=$(fetch_liburing_source) || { log "liburing: cannot fetch Debian $LIBURING_SUITE's source package"; return 1; }
+	version=$(sed -n 's/^Version: *//p' "$src/liburing.spec" 2>/dev/null | head -n1)
+	[[ -n "$version" ]] || version=$(grep -oE '^[0-9]+\.[0-9]+' "$src/.version" 2>/dev/null || true)
+	[[ -n "$version" ]] && version_ge "$version" "$LIBURING_MIN" ||
+		{ log "liburing: source version '${version:-?}' is older than $LIBURING_MIN"; return 1; }
+	log "liburing $version: building static library from Debian $LIBURING_SUITE's source"
+	(cd "$src" && ./configure --prefix="$WORK/liburing-install" >&2 && make -C src -j"$(nproc)" liburing.a >&2) ||
+		{ log "liburing: build failed"; return 1; }
+	mkdir -p "$shim/lib" "$shim/include"
+	cp -a "$RECIPE_DIR/liburing/." "$shim/"
+	cp "$src/src/liburing.a" "$shim/lib/"
+	cp -a "$src/src/include/." "$shim/include/"
+	printf '%s\n' "$version" >"$shim/VERSION"
+	LIBURING_VERSION=$version
+}
+
 setup_liburing() {
 	LIBURING_ARGS=(-Dms_disable_liburing=true)
+	LIBURING_VERSION=none
+	if [[ "${LESSONCAST_WORKER_LIBURING:-on}" == off ]]; then
+		log "liburing: off (LESSONCAST_WORKER_LIBURING=off)"
+	elif [[ "$(uname -r | cut -d. -f1)" -lt 6 ]]; then
+		log "liburing: kernel $(uname -r) < 6, mediasoup would not use it"
+	elif build_liburing; then
+		LIBURING_ARGS=(-Dms_disable_liburing=false)
+	else
+		log "liburing: falling back to a worker without io_uring"
+	fi
 }
 LIBURING_ARGS=()
 setup_liburing
@@ -430,7 +485,7 @@ mkdir -p "$CACHE_DIR"
 	printf 'recipe %s\n' "$RECIPE_HASH"
 	printf 'built %s on %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -srm)"
 	printf 'source %s\n' "$SRC_WORKER"
-	printf 'meson %s, flatc %s, liburing args: %s\n' "$MESON_VERSION" "$FLATC_VERSION" "${LIBURING_ARGS[*]}"
+	printf 'meson %s, flatc %s, liburing %s (%s)\n' "$MESON_VERSION" "$FLATC_VERSION" "$LIBURING_VERSION" "${LIBURING_ARGS[*]}"
 	printf 'patches:'
 	for p in "${PATCHES[@]}"; do printf ' %s' "$(basename "$p")"; done
 	printf '\nrun-time libraries (dpkg):\n'

@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import t from 'tap';
 import { loadMediasoup, mediasoupVersion, resolveWorkerBin } from '../src/media/mediasoup.js';
 import { WorkerPool } from '../src/media/workerPool.js';
@@ -17,6 +18,12 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
   const codecs = router.rtpCapabilities.codecs!.map((c) => c.mimeType);
   t.ok(codecs.indexOf('video/H264') < codecs.indexOf('video/VP8'), 'H264 offered before VP8');
   t.ok(codecs.includes('audio/opus'));
+  // Our offline build records in BUILDINFO whether it linked liburing; if so, the worker must use it.
+  const buildInfo = path.join(path.dirname(bin.path), 'BUILDINFO');
+  const withLiburing = existsSync(buildInfo) && /-Dms_disable_liburing=false/.test(readFileSync(buildInfo, 'utf8'));
+  const { liburing } = await worker.dump();
+  if (withLiburing) t.ok(liburing, 'built with liburing: the worker reports io_uring counters');
+  else t.comment(`worker without liburing (io_uring ${liburing ? 'present' : 'absent'})`);
   const usage = await worker.getResourceUsage();
   t.type(usage.ru_utime, 'number', 'resource usage answers');
   t.same((await worker.dump()).routerIds, [router.id], 'router listed by the worker');

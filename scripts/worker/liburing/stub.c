@@ -1,0 +1,1 @@
+/* Intentionally empty: the real liburing.a is linked through the `uring` dependency. */
