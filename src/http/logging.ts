@@ -1,7 +1,7 @@
 import type { FastifyServerOptions } from 'fastify';
 
 /** Query parameters that carry credentials; their values never reach a log line. */
-const SECRET_PARAMS = /([?&](?:token|access_token|secret)=)[^&#]*/gi;
+const SECRET_PARAMS = /([?&](?:token|access_token|access|secret)=)[^&#]*/gi;
 
 export function redactUrl(url: string): string {
   return url.replace(SECRET_PARAMS, '$1[redacted]');

@@ -1,0 +1,211 @@
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { can, type Permission } from '../auth/permissions.js';
+import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
+import { LessoncastError } from '../errors.js';
+import type { Archive, RecordingSearch } from '../recording/archive.js';
+import { RECORDING_ID_PATTERN } from '../recording/manifest.js';
+
+/** Lifetime of a `?access=` link (for <video src> and download links, which cannot send headers). */
+const ACCESS_TTL_SECONDS = 600;
+
+const RecordingParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }) }, { additionalProperties: false });
+const FileParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }), '*': Type.String({ maxLength: 200 }) }, { additionalProperties: false });
+const DateParam = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:?\\d{2})?)?$' });
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+const ListQuery = Type.Object(
+  {
+    from: Type.Optional(DateParam),
+    to: Type.Optional(DateParam),
+    instructor: Type.Optional(Text(128)),
+    school: Type.Optional(Text(128)),
+    subject: Type.Optional(Text(100)),
+    q: Type.Optional(Text(200)),
+    limit: Type.Optional(Type.String({ pattern: '^(?:[1-9]\\d{0,2}|1000)$' })),
+    offset: Type.Optional(Type.String({ pattern: '^\\d{1,7}$' })),
+  },
+  { additionalProperties: false },
+);
+const AccessQuery = Type.Object({ access: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) }, { additionalProperties: false });
+const DownloadQuery = Type.Object(
+  { access: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })), audio: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('mixed'), Type.Literal('tracks')])) },
+  { additionalProperties: false },
+);
+const PinBody = Type.Object({ pinned: Type.Boolean() }, { additionalProperties: false });
+const DeleteQuery = Type.Object({ reason: Type.Optional(Text(500)) }, { additionalProperties: false });
+
+/**
+ * Verifies the bearer token — or, where `allowQueryToken`, a short-lived
+ * `?access=` token — checks the permission and, for one recording, that the
+ * token covers that lesson.
+ */
+function requireRecordings(tokens: TokenService, permission: Permission, allowQueryToken = false) {
+  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
+    const header = req.headers.authorization;
+    let token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    if (!token && allowQueryToken) token = (req.query as { access?: string } | undefined)?.access;
+    if (!token) throw new LessoncastError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
+    const principal = await tokens.verify(token);
+    if (!can(principal.role, permission)) throw new LessoncastError('FORBIDDEN', `a ${principal.role} may not do this`);
+    const id = (req.params as { id?: string } | undefined)?.id;
+    if (id && !mayAccessLesson(principal, id)) throw new LessoncastError('FORBIDDEN', 'your token does not cover this recording');
+    req.principal = principal;
+  };
+}
+
+/** REST for the archive: search, details, files (with ranges), MP4 download, verify, pin, delete. */
+export function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Archive; tokens: TokenService }): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const { archive, tokens } = deps;
+  const read = requireRecordings(tokens, 'recordings.read');
+  const readWithLink = requireRecordings(tokens, 'recordings.read', true);
+  const remove = requireRecordings(tokens, 'recordings.delete');
+
+  r.get('/api/recordings', { schema: { querystring: ListQuery }, preHandler: read }, async (req) => {
+    const q = req.query;
+    const who = req.principal!;
+    const search: RecordingSearch = {
+      ...(q.from ? { from: parseDate(q.from, 'from', false) } : {}),
+      ...(q.to ? { to: parseDate(q.to, 'to', true) } : {}),
+      ...(q.instructor ? { instructor: q.instructor } : {}),
+      ...(q.school ? { school: q.school } : {}),
+      ...(q.subject ? { subject: q.subject } : {}),
+      ...(q.q ? { q: q.q } : {}),
+      limit: q.limit ? Number(q.limit) : 100,
+      offset: q.offset ? Number(q.offset) : 0,
+    };
+    return archive.list(search, (id) => mayAccessLesson(who, id));
+  });
+
+  r.get('/api/recordings/:id', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
+    const [summary, manifest] = await Promise.all([archive.summary(req.params.id), archive.manifest(req.params.id)]);
+    return { recording: summary, manifest };
+  });
+
+  r.get('/api/recordings/:id/files/*', { schema: { params: FileParams, querystring: AccessQuery }, preHandler: readWithLink }, async (req, reply) => {
+    const file = await archive.file(req.params.id, req.params['*']);
+    const isPlaylist = file.path.endsWith('.m3u8');
+    const access = req.query.access;
+    if (isPlaylist && access && !req.headers.authorization) {
+      // Opened through a link: carry the link's token into the URIs, so that any player (Safari, VLC) can follow them.
+      const text = withAccess(await readFile(file.path, 'utf8'), access);
+      return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
+    }
+    return sendFileWithRanges(req, reply, file, {
+      contentType: isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4',
+      // Playlists grow while the lesson is live; segments never change once listed.
+      cacheControl: isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable',
+    });
+  });
+
+  r.get('/api/recordings/:id/download.mp4', { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: readWithLink }, async (req, reply) => {
+    const summary = await archive.summary(req.params.id);
+    const media = await archive.exportMp4(req.params.id, { audio: req.query.audio ?? 'auto' });
+    const name = `${summary.startedAt.slice(0, 10)}-${summary.title}`.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 100);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) media.abort(); // the client went away
+    });
+    void media.done.then(({ code, stderr }) => {
+      if (code !== 0 && reply.raw.writableFinished === false && !reply.raw.destroyed) req.log.error({ recording: req.params.id, code, stderr }, 'MP4 export failed');
+      else if (code !== 0 && code !== null) req.log.warn({ recording: req.params.id, code, stderr }, 'MP4 export ended early');
+    });
+    req.log.info({ recording: req.params.id, audio: media.audio, by: req.principal!.id }, 'recording download');
+    return reply
+      .header('content-type', 'video/mp4')
+      .header('content-disposition', `attachment; filename="${name}.mp4"`)
+      .header('cache-control', 'no-store')
+      .header('x-lessoncast-audio', media.audio)
+      .send(media.stream);
+  });
+
+  r.post('/api/recordings/:id/access', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
+    await archive.summary(req.params.id);
+    const who = req.principal!;
+    // Read-only and for this one recording, whatever the caller's own role.
+    const minted = await tokens.mint({ id: who.id, role: 'archivist', name: who.name, lessons: [req.params.id], ttlSeconds: ACCESS_TTL_SECONDS });
+    return { access: minted.token, expiresAt: minted.expiresAt };
+  });
+
+  r.post('/api/recordings/:id/verify', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
+    const report = await archive.verify(req.params.id);
+    if (!report.ok) req.log.warn({ recording: req.params.id, mismatches: report.mismatches.length }, 'recording failed verification');
+    return report;
+  });
+
+  r.post('/api/recordings/:id/pin', { schema: { params: RecordingParams, body: PinBody }, preHandler: read }, async (req) => {
+    const who = req.principal!;
+    // Keeping a recording is harmless; releasing it to the retention policy is an admin's decision.
+    if (!req.body.pinned && !can(who.role, 'recordings.delete')) throw new LessoncastError('FORBIDDEN', 'only an admin may unpin a recording');
+    await archive.setPinned(req.params.id, req.body.pinned, { id: who.id, role: who.role });
+    return { id: req.params.id, pinned: req.body.pinned };
+  });
+
+  r.delete('/api/recordings/:id', { schema: { params: RecordingParams, querystring: DeleteQuery }, preHandler: remove }, async (req, reply) => {
+    const who = req.principal!;
+    await archive.delete(req.params.id, { id: who.id, role: who.role }, req.query.reason ?? '');
+    req.log.info({ recording: req.params.id, by: who.id }, 'recording deleted');
+    return reply.status(204).send();
+  });
+}
+
+/** A playlist whose URIs (segment lines and URI="…" attributes) carry `?access=`. */
+export function withAccess(playlist: string, access: string): string {
+  const q = `access=${encodeURIComponent(access)}`;
+  const add = (uri: string): string => `${uri}${uri.includes('?') ? '&' : '?'}${q}`;
+  return playlist
+    .split('\n')
+    .map((line) => (line.startsWith('#') ? line.replace(/URI="([^"]+)"/g, (_m, uri: string) => `URI="${add(uri)}"`) : line.trim() ? add(line) : line))
+    .join('\n');
+}
+
+function parseDate(value: string, name: string, endOfDay: boolean): Date {
+  // A bare date means the whole day: `to=2025-03-01` includes that day.
+  const iso = /^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T${endOfDay ? '23:59:59.999' : '00:00:00.000'}Z` : value;
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) throw new LessoncastError('INVALID_REQUEST', `${name} is not a valid date`);
+  return date;
+}
+
+/** One byte range of a file of `size` bytes, or null for the whole file; 'unsatisfiable' → 416. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
+  if (!header) return null;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  // Multiple or malformed ranges: RFC 9110 lets a server ignore Range and send the whole file.
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  let start: number;
+  let end: number;
+  if (m[1] === '') {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return 'unsatisfiable';
+    start = Math.max(0, size - suffix);
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+    if (m[2] !== '' && Number(m[2]) < start) return null;
+  }
+  if (start >= size || size === 0) return 'unsatisfiable';
+  return { start, end };
+}
+
+function sendFileWithRanges(req: FastifyRequest, reply: FastifyReply, file: { path: string; size: number; mtime: Date }, opts: { contentType: string; cacheControl: string }): FastifyReply {
+  const etag = `"${file.size.toString(16)}-${Math.floor(file.mtime.getTime()).toString(16)}"`;
+  void reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', file.mtime.toUTCString()).header('cache-control', opts.cacheControl).type(opts.contentType);
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  const range = parseRange(req.headers.range, file.size);
+  if (range === 'unsatisfiable') {
+    void reply.header('content-range', `bytes */${file.size}`);
+    throw new LessoncastError('RANGE_NOT_SATISFIABLE', `the file has ${file.size} bytes`);
+  }
+  if (range) {
+    return reply
+      .code(206)
+      .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
+      .header('content-length', range.end - range.start + 1)
+      .send(createReadStream(file.path, { start: range.start, end: range.end }));
+  }
+  return reply.header('content-length', file.size).send(createReadStream(file.path));
+}

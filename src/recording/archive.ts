@@ -1,0 +1,359 @@
+import { spawn } from 'node:child_process';
+import { appendFile, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { LessoncastError } from '../errors.js';
+import { hashFile, writeFileAtomic } from './files.js';
+import { renderMediaPlaylist } from './hls.js';
+import { isRecordingId, isServableFile, manifestBytes, readManifest, MANIFEST_NAME, type RecordingManifest } from './manifest.js';
+import type { RecordingLogger } from './recorder.js';
+
+export interface RecordingSummary {
+  id: string;
+  title: string;
+  subject: string;
+  instructorId: string;
+  state: RecordingManifest['state'];
+  recovered: boolean;
+  pinned: boolean;
+  startedAt: string;
+  endedAt: string | null;
+  durationSeconds: number;
+  sizeBytes: number;
+  /** Classrooms that attended. */
+  schools: Array<{ id: string; name: string }>;
+  invitedSchools: string[];
+  tracks: Array<{ id: string; kind: string; codec: string; transcoded: boolean; segments: number; durationSeconds: number }>;
+  faults: number;
+}
+
+export interface RecordingSearch {
+  /** Recordings overlapping [from, to]. */
+  from?: Date;
+  to?: Date;
+  instructor?: string;
+  school?: string;
+  subject?: string;
+  /** Case-insensitive text in title, subject, instructor, school ids and names. */
+  q?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface VerifyReport {
+  recordingId: string;
+  ok: boolean;
+  state: RecordingManifest['state'];
+  checkedFiles: number;
+  checkedBytes: number;
+  mismatches: Array<{ uri: string; problem: 'missing' | 'size' | 'sha256'; expected: string | number; actual: string | number | null }>;
+}
+
+export type AuditActor = { id: string; role: string } | 'retention';
+
+export type ExportAudio = 'auto' | 'mixed' | 'tracks';
+
+export interface MediaExport {
+  stream: Readable;
+  /** Resolves when ffmpeg has exited (code 0 = complete file). */
+  done: Promise<{ code: number | null; stderr: string }>;
+  abort(): void;
+  /** How the audio was made: copied tracks, or one mix of all voices (re-encoded AAC). */
+  audio: 'mixed' | 'tracks';
+}
+
+export interface ArchiveOptions {
+  recordingsDir: string;
+  ffmpegPath: string;
+  log: RecordingLogger;
+  /** A recording still being written (its lesson is live on this node). */
+  isLive(id: string): boolean;
+}
+
+const PIN_FILE = 'pin.json';
+export const AUDIT_LOG = 'audit.log';
+
+/**
+ * The recordings folder seen as an archive: catalog and search, a
+ * recording's manifest and files, integrity checks, MP4 export, deletion
+ * (audited), pinning and retention. Ids and file names are checked before
+ * they touch the file system.
+ */
+export class Archive {
+  private readonly cache = new Map<string, { mtimeMs: number; summary: RecordingSummary }>();
+  private readonly exports = new Set<MediaExport>();
+
+  constructor(private readonly opts: ArchiveOptions) {}
+
+  get recordingsDir(): string {
+    return this.opts.recordingsDir;
+  }
+
+  /** Searches the catalog (newest first). `visible` filters what the caller may see. */
+  async list(search: RecordingSearch = {}, visible: (id: string) => boolean = () => true): Promise<{ total: number; recordings: RecordingSummary[] }> {
+    const all: RecordingSummary[] = [];
+    let names: string[];
+    try {
+      names = await readdir(this.opts.recordingsDir);
+    } catch {
+      names = [];
+    }
+    for (const id of names) {
+      if (!isRecordingId(id) || !visible(id)) continue;
+      const summary = await this.summary(id).catch(() => null);
+      if (summary && matches(summary, search)) all.push(summary);
+    }
+    all.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    const offset = search.offset ?? 0;
+    return { total: all.length, recordings: all.slice(offset, offset + (search.limit ?? 100)) };
+  }
+
+  async manifest(id: string): Promise<RecordingManifest> {
+    const dir = this.dirOf(id);
+    try {
+      return await readManifest(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LessoncastError('RECORDING_NOT_FOUND', `no recording ${id}`);
+      throw new LessoncastError('INTERNAL', `recording ${id} has an unreadable manifest`, { cause: (err as Error).message });
+    }
+  }
+
+  async summary(id: string): Promise<RecordingSummary> {
+    const dir = this.dirOf(id);
+    const [m, pinned] = await Promise.all([
+      stat(path.join(dir, MANIFEST_NAME)).catch(() => {
+        throw new LessoncastError('RECORDING_NOT_FOUND', `no recording ${id}`);
+      }),
+      this.isPinned(id),
+    ]);
+    const cached = this.cache.get(id);
+    if (cached && cached.mtimeMs === m.mtimeMs) return { ...cached.summary, pinned };
+    const summary = summarize(await this.manifest(id), pinned);
+    this.cache.set(id, { mtimeMs: m.mtimeMs, summary });
+    return summary;
+  }
+
+  async isPinned(id: string): Promise<boolean> {
+    return stat(path.join(this.dirOf(id), PIN_FILE)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** A servable file of a recording (playlist, init or media segment): absolute path and size. */
+  async file(id: string, rel: string): Promise<{ path: string; size: number; mtime: Date }> {
+    if (!isServableFile(rel)) throw new LessoncastError('INVALID_REQUEST', 'not a recording file name');
+    const dir = this.dirOf(id);
+    const full = path.resolve(dir, rel);
+    if (!full.startsWith(dir + path.sep)) throw new LessoncastError('INVALID_REQUEST', 'not a recording file name');
+    try {
+      const st = await lstat(full);
+      if (!st.isFile()) throw new Error('not a regular file');
+      return { path: full, size: st.size, mtime: st.mtime };
+    } catch {
+      throw new LessoncastError('NOT_FOUND', `no file ${rel} in recording ${id}`);
+    }
+  }
+
+  /** Re-hashes every init and media segment and compares with the manifest. */
+  async verify(id: string): Promise<VerifyReport> {
+    const manifest = await this.manifest(id);
+    const dir = this.dirOf(id);
+    const report: VerifyReport = { recordingId: id, ok: true, state: manifest.state, checkedFiles: 0, checkedBytes: 0, mismatches: [] };
+    const expected = manifest.tracks.flatMap((t) => [...t.runs.flatMap((r) => (r.init ? [r.init] : [])), ...t.segments]);
+    for (const file of expected) {
+      report.checkedFiles++;
+      const full = path.resolve(dir, file.uri);
+      if (!full.startsWith(dir + path.sep)) {
+        report.mismatches.push({ uri: file.uri, problem: 'missing', expected: file.sha256, actual: null });
+        continue;
+      }
+      let actual: { sha256: string; size: number };
+      try {
+        actual = await hashFile(full);
+      } catch {
+        report.mismatches.push({ uri: file.uri, problem: 'missing', expected: file.sha256, actual: null });
+        continue;
+      }
+      report.checkedBytes += actual.size;
+      if (actual.size !== file.size) report.mismatches.push({ uri: file.uri, problem: 'size', expected: file.size, actual: actual.size });
+      else if (actual.sha256 !== file.sha256) report.mismatches.push({ uri: file.uri, problem: 'sha256', expected: file.sha256, actual: actual.sha256 });
+    }
+    report.ok = report.mismatches.length === 0;
+    return report;
+  }
+
+  async setPinned(id: string, pinned: boolean, by: AuditActor): Promise<void> {
+    await this.manifest(id); // exists
+    const file = path.join(this.dirOf(id), PIN_FILE);
+    if (pinned) await writeFileAtomic(file, JSON.stringify({ pinned: true, by, at: new Date().toISOString() }) + '\n');
+    else await rm(file, { force: true });
+    await this.audit(pinned ? 'pin' : 'unpin', id, by);
+  }
+
+  /** Deletes a finished recording; the deletion is appended to the audit log. */
+  async delete(id: string, by: AuditActor, reason = ''): Promise<void> {
+    if (this.opts.isLive(id)) throw new LessoncastError('RECORDING_BUSY', 'this lesson is still being recorded; end it first');
+    const summary = await this.summary(id);
+    const dir = this.dirOf(id);
+    // Out of the catalog at once (rename is atomic), then removed.
+    const doomed = path.join(this.opts.recordingsDir, `.deleting-${id}-${Date.now()}`);
+    await rename(dir, doomed);
+    this.cache.delete(id);
+    await this.audit(by === 'retention' ? 'retention-delete' : 'delete', id, by, { title: summary.title, startedAt: summary.startedAt, sizeBytes: summary.sizeBytes, ...(reason ? { reason } : {}) });
+    await rm(doomed, { recursive: true, force: true });
+    this.opts.log.info({ recording: id, by: by === 'retention' ? 'retention' : by.id }, 'recording deleted');
+  }
+
+  /** Deletes finished, unpinned recordings that ended more than `days` days ago. 0 = keep forever. */
+  async applyRetention(days: number, now = new Date()): Promise<string[]> {
+    if (days <= 0) return [];
+    const cutoff = now.getTime() - days * 86_400_000;
+    const deleted: string[] = [];
+    const { recordings } = await this.list({ limit: Number.MAX_SAFE_INTEGER });
+    for (const r of recordings) {
+      if (r.pinned || r.state !== 'complete' || this.opts.isLive(r.id)) continue;
+      if (Date.parse(r.endedAt ?? r.startedAt) >= cutoff) continue;
+      try {
+        await this.delete(r.id, 'retention', `older than ${days} days`);
+        deleted.push(r.id);
+      } catch (err) {
+        this.opts.log.error({ recording: r.id, err }, 'retention could not delete a recording');
+      }
+    }
+    return deleted;
+  }
+
+  /**
+   * One MP4 of the whole lesson, remuxed by ffmpeg and streamed (fragmented
+   * MP4: it can be written to a pipe). Video is always copied; audio is copied
+   * track by track, or — with classroom voices present, or when asked — mixed
+   * into one AAC track so the file is heard as the lesson happened.
+   */
+  async exportMp4(id: string, opts: { audio?: ExportAudio } = {}): Promise<MediaExport> {
+    const manifest = await this.manifest(id);
+    const dir = this.dirOf(id);
+    const order = (t: RecordingManifest['tracks'][number]): number => (t.kind === 'video' ? 0 : 10) + (t.role === 'instructor' ? 0 : 5) + (t.source === 'screen' ? 1 : 0);
+    const tracks = manifest.tracks.filter((t) => t.segments.length > 0).sort((a, b) => order(a) - order(b));
+    if (tracks.length === 0) throw new LessoncastError('RECORDING_NOT_FOUND', 'this recording has no media yet');
+    const temp = await mkdtemp(path.join(tmpdir(), 'lessoncast-export-'));
+    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts'];
+    for (const t of tracks) {
+      // A frozen VOD copy of the playlist, pointing at the files by absolute path.
+      const playlist = path.join(temp, `${t.id}.m3u8`);
+      await writeFile(playlist, renderMediaPlaylist(t, { segmentSeconds: manifest.segmentSeconds, ended: true, vod: true, uri: (rel) => path.join(dir, rel) }));
+      args.push('-protocol_whitelist', 'file', '-i', playlist);
+    }
+    const audios = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'audio');
+    const videos = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'video');
+    const mode: 'mixed' | 'tracks' = opts.audio === 'mixed' || (opts.audio !== 'tracks' && audios.length > 1) ? (audios.length > 0 ? 'mixed' : 'tracks') : 'tracks';
+    for (const v of videos) args.push('-map', `${v.i}:v:0`);
+    if (mode === 'mixed') {
+      // Each voice padded with silence from the lesson's start and across its gaps, then summed.
+      const pads = audios.map((a, n) => `[${a.i}:a:0]aresample=async=1:first_pts=0[a${n}]`);
+      const inputs = audios.map((_, n) => `[a${n}]`).join('');
+      args.push('-filter_complex', `${pads.join(';')};${inputs}amix=inputs=${audios.length}:duration=longest:dropout_transition=0:normalize=0[voices]`, '-map', '[voices]');
+      args.push('-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k');
+    } else {
+      for (const a of audios) args.push('-map', `${a.i}:a:0`);
+      args.push('-c', 'copy');
+    }
+    videos.forEach((v, n) => args.push(`-metadata:s:v:${n}`, `title=${v.t.id}`));
+    if (mode === 'tracks') audios.forEach((a, n) => args.push(`-metadata:s:a:${n}`, `title=${a.t.id}`));
+    args.push('-metadata', `title=${manifest.title}`, '-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof', 'pipe:1');
+
+    const child = spawn(this.opts.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+    const done = new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      child.once('error', (err) => resolve({ code: -1, stderr: `${stderr}\n${err.message}` }));
+      child.once('exit', (code) => resolve({ code, stderr }));
+    }).then(async (r) => {
+      this.exports.delete(handle);
+      await rm(temp, { recursive: true, force: true });
+      return r;
+    });
+    const handle: MediaExport = {
+      stream: child.stdout,
+      done,
+      audio: mode,
+      abort: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      },
+    };
+    this.exports.add(handle);
+    return handle;
+  }
+
+  /** Shutdown: ends every export still streaming. */
+  async abortExports(): Promise<void> {
+    const running = [...this.exports];
+    for (const e of running) e.abort();
+    await Promise.all(running.map((e) => e.done));
+  }
+
+  private dirOf(id: string): string {
+    if (!isRecordingId(id)) throw new LessoncastError('INVALID_REQUEST', 'a recording id is a lesson id (UUID)');
+    return path.join(this.opts.recordingsDir, id);
+  }
+
+  private async audit(action: string, id: string, by: AuditActor, extra: Record<string, unknown> = {}): Promise<void> {
+    const line = JSON.stringify({ at: new Date().toISOString(), action, recordingId: id, by, ...extra });
+    await appendFile(path.join(this.opts.recordingsDir, AUDIT_LOG), line + '\n', { mode: 0o640 });
+  }
+}
+
+export function summarize(m: RecordingManifest, pinned: boolean): RecordingSummary {
+  const end = m.endedAt ? Date.parse(m.endedAt) : Date.now();
+  return {
+    id: m.lessonId,
+    title: m.title,
+    subject: m.subject,
+    instructorId: m.instructorId,
+    state: m.state,
+    recovered: m.recovered,
+    pinned,
+    startedAt: m.startedAt,
+    endedAt: m.endedAt,
+    durationSeconds: Math.max(0, Math.round((end - Date.parse(m.startedAt)) / 1000)),
+    sizeBytes: manifestBytes(m),
+    schools: m.attendance.filter((a) => a.role === 'classroom').map((a) => ({ id: a.participantId, name: a.name })),
+    invitedSchools: m.invitedSchools,
+    tracks: m.tracks.map((t) => ({
+      id: t.id,
+      kind: t.kind,
+      codec: t.codec,
+      transcoded: t.runs.some((r) => r.transcoded),
+      segments: t.segments.length,
+      durationSeconds: Math.round(t.segments.reduce((s, x) => s + x.duration, 0) * 10) / 10,
+    })),
+    faults: m.faults,
+  };
+}
+
+function matches(s: RecordingSummary, q: RecordingSearch): boolean {
+  const start = Date.parse(s.startedAt);
+  const end = s.endedAt ? Date.parse(s.endedAt) : Date.now();
+  if (q.from && end < q.from.getTime()) return false;
+  if (q.to && start > q.to.getTime()) return false;
+  if (q.instructor && s.instructorId !== q.instructor) return false;
+  if (q.school && !s.schools.some((x) => x.id === q.school) && !s.invitedSchools.includes(q.school)) return false;
+  if (q.subject && s.subject.toLowerCase() !== q.subject.toLowerCase()) return false;
+  if (q.q) {
+    const needle = q.q.toLowerCase();
+    const hay = [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
+    if (!hay.includes(needle)) return false;
+  }
+  return true;
+}
+
+/** Reads the audit log (most recent last). */
+export async function readAuditLog(recordingsDir: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(path.join(recordingsDir, AUDIT_LOG), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
