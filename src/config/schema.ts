@@ -51,6 +51,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    monitor: Type.Object(
+      {
+        sampleSeconds: Type.Integer({ minimum: 1, maximum: 300, description: 'Quality sampling period (getStats of every transport, consumer and producer)' }),
+        statsConcurrency: Type.Integer({ minimum: 1, maximum: 64, description: 'getStats requests in flight at once while sampling' }),
+        silentSeconds: Type.Integer({ minimum: 2, maximum: 600, description: 'A school whose media transport receives nothing (no RTCP, no ICE) this long counts as unreachable' }),
+        alerts: Type.Object(
+          {
+            lossPct: Type.Number({ minimum: 0, maximum: 100, description: 'Alert when a school loses more than this % of packets…' }),
+            lossSeconds: Type.Integer({ minimum: 0, maximum: 3600, description: '…for at least this long' }),
+            disconnectedSeconds: Type.Integer({ minimum: 0, maximum: 3600, description: 'Alert when a school is unreachable this long (0 = at once)' }),
+            recordingFault: Type.Boolean({ description: 'Alert on recording faults' }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
     recording: Type.Object(
       {
         dir: Type.String({ minLength: 1 }),

@@ -13,6 +13,8 @@ export interface HubDeps {
   maxMessageBytes: number;
   /** Seconds between WebSocket pings; a peer missing one is dropped (its seat then waits out the grace period). */
   pingIntervalSeconds?: number;
+  /** Told the outcome of every `join` request (metrics). */
+  onJoinOutcome?(ok: boolean, code?: string): void;
 }
 
 /**
@@ -62,6 +64,7 @@ export class SignallingHub {
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
       findSession: (id) => this.sessions.get(id),
+      ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
     });
     this.sessions.set(session.id, session);
     this.sockets.set(socket, true);

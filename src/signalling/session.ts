@@ -25,6 +25,8 @@ export interface SessionDeps {
   onJoined(session: Session, lesson: Lesson): Promise<void> | void;
   onDetached(session: Session, lesson: Lesson): void;
   findSession(id: string): Session | undefined;
+  /** Told the outcome of every `join` request (metrics). */
+  onJoinOutcome?(ok: boolean, code?: string): void;
 }
 
 /** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
@@ -108,8 +110,10 @@ export class Session {
     this.queue = this.queue.then(async () => {
       try {
         const result = await (this.handlers[method] as Handler<Method>)(data as never);
+        if (method === 'join') this.deps.onJoinOutcome?.(true);
         this.send({ kind: 'response', id, ok: true, data: result });
       } catch (err) {
+        if (method === 'join') this.deps.onJoinOutcome?.(false, asLessoncastError(err).code);
         this.reply(id, err);
       } finally {
         this.queued--;

@@ -1,0 +1,20 @@
+import type { LiveState } from './liveState.js';
+import { MemoryLiveHub } from './memoryLiveState.js';
+import { RedisLiveState } from './redisLiveState.js';
+import type { LiveLogger } from './types.js';
+
+export type { LiveState } from './liveState.js';
+export type * from './types.js';
+
+export interface LiveStateConfig {
+  /** redis:// URL; empty = in-process. */
+  url: string;
+  keyPrefix: string;
+  nodeTtlSeconds: number;
+}
+
+/** Redis when a URL is configured (several nodes share it); otherwise the in-process store. */
+export function createLiveState(config: LiveStateConfig, nodeId: string, log: LiveLogger): LiveState {
+  if (!config.url) return new MemoryLiveHub(config.nodeTtlSeconds * 1000).state(nodeId);
+  return new RedisLiveState({ url: config.url, keyPrefix: config.keyPrefix, nodeId, nodeTtlSeconds: config.nodeTtlSeconds, log });
+}

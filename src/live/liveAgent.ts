@@ -1,0 +1,177 @@
+import type { Lesson } from '../lessons/lesson.js';
+import type { ParticipantView } from '../signalling/protocol.js';
+import type { LiveState } from './liveState.js';
+import type { LiveLesson, LiveLogger, LiveSchool, NodeLoad, RecordingState, SchoolQuality } from './types.js';
+
+export interface LiveAgentOptions {
+  nodeId: string;
+  /** Base URL of this node (known once it listens). */
+  address(): string;
+  heartbeatSeconds: number;
+  load(): NodeLoad;
+  log: LiveLogger;
+}
+
+interface Tracked {
+  live: LiveLesson;
+  schools: Map<string, LiveSchool>;
+}
+
+/**
+ * This node's reporter to the live state: turns its lessons' domain events
+ * into live entries and bus events, and keeps the node's heartbeat (which
+ * also sweeps for dead nodes). A lesson appears once someone visible joins or
+ * it goes live, and disappears when it ends.
+ */
+export class LiveAgent {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly startedAt = new Date().toISOString();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+
+  constructor(
+    private readonly state: LiveState,
+    private readonly opts: LiveAgentOptions,
+  ) {}
+
+  /** Follows one lesson (call from the registry's 'created' event). */
+  attach(lesson: Lesson): void {
+    lesson.on('participantJoined', (p, hidden) => {
+      if (hidden || !this.open(lesson)) return;
+      if (p.role === 'classroom') this.schoolConnected(lesson, p, false);
+    });
+    lesson.on('participantUpdated', (p, hidden) => {
+      if (hidden || p.role !== 'classroom' || !this.open(lesson)) return;
+      this.schoolConnected(lesson, p, true);
+    });
+    lesson.on('participantLeft', (id) => {
+      const t = this.tracked.get(lesson.id);
+      if (!t?.schools.delete(id)) return;
+      this.state.removeSchool(lesson.id, id);
+      this.state.publish({ type: 'schoolLeft', lessonId: lesson.id, schoolId: id });
+    });
+    lesson.on('handRaised', (id) => this.ifSchool(lesson, id, () => this.state.publish({ type: 'handRaised', lessonId: lesson.id, schoolId: id })));
+    lesson.on('handLowered', (id) => this.ifSchool(lesson, id, () => this.state.publish({ type: 'handLowered', lessonId: lesson.id, schoolId: id })));
+    lesson.on('floorGranted', (id) => this.tracked.has(lesson.id) && this.state.publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], granted: id }));
+    lesson.on('floorRevoked', (id) => this.tracked.has(lesson.id) && this.state.publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }));
+    lesson.on('started', () => {
+      const t = this.open(lesson);
+      if (!t) return;
+      t.live = { ...t.live, state: 'live', startedAt: (lesson.startedAt ?? new Date()).toISOString() };
+      this.state.putLesson(t.live);
+      this.state.publish({ type: 'lessonStarted', lessonId: lesson.id, lesson: t.live });
+    });
+    lesson.on('ended', (reason) => {
+      if (!this.tracked.delete(lesson.id)) return;
+      this.state.removeLesson(lesson.id);
+      this.state.publish({ type: 'lessonEnded', lessonId: lesson.id, reason });
+    });
+  }
+
+  /** Latest quality of a lesson's schools (from the sampler); also goes out as a `quality` event. */
+  reportQuality(lessonId: string, entries: SchoolQuality[]): void {
+    const t = this.tracked.get(lessonId);
+    if (!t) return;
+    const known = entries.filter((e) => t.schools.has(e.schoolId));
+    if (known.length === 0) return;
+    for (const e of known) {
+      const s = t.schools.get(e.schoolId)!;
+      t.schools.set(e.schoolId, { ...s, connected: e.connected, quality: e.quality });
+    }
+    this.state.setQuality(lessonId, known);
+    this.state.publish({ type: 'quality', lessonId, schools: known });
+  }
+
+  /** The recorder's state changed (started, stopped). */
+  setRecording(lessonId: string, patch: Partial<Pick<RecordingState, 'active' | 'fault' | 'enabled'>>): void {
+    const t = this.tracked.get(lessonId);
+    if (!t) return;
+    const recording: RecordingState = { ...t.live.recording, ...patch, updatedAt: new Date().toISOString() };
+    if (patch.active) recording.fault = patch.fault ?? null;
+    t.live = { ...t.live, recording };
+    this.state.putLesson(t.live);
+    this.state.publish({ type: 'recordingChanged', lessonId, recording });
+  }
+
+  /** A recording fault: recorded on the lesson's live entry and published (alerts are raised by the caller's rules). */
+  recordingFault(lessonId: string, message: string, detail?: Record<string, unknown>): void {
+    const t = this.tracked.get(lessonId);
+    if (t) {
+      t.live = { ...t.live, recording: { ...t.live.recording, fault: message, updatedAt: new Date().toISOString() } };
+      this.state.putLesson(t.live);
+    }
+    this.state.publish({ type: 'recordingFault', lessonId, message, ...(detail ? { detail } : {}) });
+  }
+
+  /** Lessons of this node whose recorder is writing. */
+  recordingsActive(): number {
+    let n = 0;
+    for (const t of this.tracked.values()) if (t.live.recording.active) n++;
+    return n;
+  }
+
+  start(): void {
+    if (this.heartbeatTimer) return;
+    void this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.opts.heartbeatSeconds * 1000);
+    this.heartbeatTimer.unref();
+  }
+
+  /** Stops announcing this node (shutdown; tests use it to play a hung node). */
+  async stopHeartbeat(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    await this.beating;
+  }
+
+  private beat(): Promise<void> {
+    this.beating ??= (async () => {
+      try {
+        await this.state.heartbeat({ address: this.opts.address(), startedAt: this.startedAt, load: this.opts.load() });
+        await this.state.sweep();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'live state heartbeat failed');
+      } finally {
+        this.beating = undefined;
+      }
+    })();
+    return this.beating;
+  }
+
+  /** The lesson's live entry, created on first need; none once it has ended (late disconnects must not revive it). */
+  private open(lesson: Lesson): Tracked | undefined {
+    let t = this.tracked.get(lesson.id);
+    if (t || lesson.state === 'ended') return t;
+    const live: LiveLesson = {
+      id: lesson.id,
+      title: lesson.def.title,
+      instructorId: lesson.def.instructorId,
+      node: this.opts.nodeId,
+      state: lesson.state === 'live' ? 'live' : 'created',
+      startedAt: lesson.startedAt?.toISOString() ?? null,
+      recording: { enabled: lesson.def.record, active: false, fault: null, updatedAt: null },
+    };
+    t = { live, schools: new Map() };
+    this.tracked.set(lesson.id, t);
+    this.state.putLesson(live);
+    if (live.state === 'created') this.state.publish({ type: 'lessonOpened', lessonId: lesson.id, lesson: live });
+    return t;
+  }
+
+  private schoolConnected(lesson: Lesson, p: ParticipantView, update: boolean): void {
+    const t = this.tracked.get(lesson.id);
+    if (!t) return;
+    const before = t.schools.get(p.id);
+    const since = (lesson.participants.get(p.id)?.joinedAt ?? new Date()).toISOString();
+    const school: LiveSchool = { schoolId: p.id, name: p.name, since: before?.since ?? since, connected: p.connected, quality: before?.quality ?? null };
+    t.schools.set(p.id, school);
+    this.state.putSchool(lesson.id, school);
+    if (update && before && before.connected === p.connected) return;
+    if (p.connected) this.state.publish({ type: 'schoolJoined', lessonId: lesson.id, schoolId: p.id, name: p.name, rejoined: update });
+    else this.state.publish({ type: 'schoolDisconnected', lessonId: lesson.id, schoolId: p.id });
+  }
+
+  private ifSchool(lesson: Lesson, id: string, fn: () => void): void {
+    if (this.tracked.get(lesson.id)?.schools.has(id)) fn();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * What the control room sees of every node: live lessons, the schools in each,
+ * the nodes themselves, and the events between them. Plain JSON-able values:
+ * the Redis store keeps them as JSON, the in-process store as objects.
+ */
+
+/** How well one school receives, over the last sampling interval. */
+export interface QualitySummary {
+  /** Media this node sends the school (all its consumers), kbit/s. */
+  bitrateKbps: number;
+  /** Packets lost on the way to the school, % of packets sent, from its receiver reports. */
+  lossPct: number;
+  /** Round-trip time to the school from RTCP; null until a report carries it. */
+  rttMs: number | null;
+  /**
+   * Jitter of the streams the school receives, as they arrived at this node (mediasoup 3.19
+   * keeps no jitter from the school's own receiver reports); null without media.
+   */
+  jitterMs: number | null;
+  /** mediasoup's 0–10 score, the worst of the school's streams; null without media. */
+  score: number | null;
+  sampledAt: string;
+}
+
+export interface RecordingState {
+  /** The lesson is to be recorded. */
+  enabled: boolean;
+  /** A recorder is writing right now. */
+  active: boolean;
+  /** The last fault, until recording is active again. */
+  fault: string | null;
+  updatedAt: string | null;
+}
+
+export interface LiveLesson {
+  id: string;
+  title: string;
+  instructorId: string;
+  /** The node hosting it. */
+  node: string;
+  /** 'created': open (someone joined) but not live yet. */
+  state: 'created' | 'live';
+  startedAt: string | null;
+  recording: RecordingState;
+}
+
+export interface LiveSchool {
+  schoolId: string;
+  name: string;
+  /** First joined this lesson. */
+  since: string;
+  /** Signalling up and media transport not failed. */
+  connected: boolean;
+  quality: QualitySummary | null;
+}
+
+export interface NodeLoad {
+  workers: number;
+  lessons: number;
+  schools: number;
+  consumers: number;
+}
+
+export interface LiveNode {
+  id: string;
+  /** Base URL users reach this node at. */
+  address: string;
+  startedAt: string;
+  heartbeatAt: string;
+  load: NodeLoad;
+}
+
+export type LiveLessonView = LiveLesson & { schools: LiveSchool[] };
+
+export interface LiveSnapshot {
+  nodes: LiveNode[];
+  lessons: LiveLessonView[];
+  /** Set when the shared store is unreachable: this is the local node's view only. */
+  degraded?: string;
+}
+
+export type AlertRule = 'packetLoss' | 'schoolDisconnected' | 'recordingFault';
+
+export interface SchoolQuality {
+  schoolId: string;
+  connected: boolean;
+  quality: QualitySummary | null;
+}
+
+/** Every event on the bus; `id` (uuid v7), `at` and `node` (the publisher) are added on publish. */
+export type LiveEventBody =
+  | { type: 'lessonOpened'; lessonId: string; lesson: LiveLesson }
+  | { type: 'lessonStarted'; lessonId: string; lesson: LiveLesson }
+  | { type: 'lessonEnded'; lessonId: string; reason: string }
+  | { type: 'schoolJoined'; lessonId: string; schoolId: string; name: string; rejoined: boolean }
+  | { type: 'schoolDisconnected'; lessonId: string; schoolId: string }
+  | { type: 'schoolLeft'; lessonId: string; schoolId: string }
+  | { type: 'handRaised'; lessonId: string; schoolId: string }
+  | { type: 'handLowered'; lessonId: string; schoolId: string }
+  | { type: 'floorChanged'; lessonId: string; holders: string[]; granted?: string; revoked?: string }
+  | { type: 'recordingChanged'; lessonId: string; recording: RecordingState }
+  | { type: 'recordingFault'; lessonId: string; message: string; detail?: Record<string, unknown> }
+  | { type: 'alert'; rule: AlertRule; state: 'raised' | 'cleared'; lessonId: string; schoolId?: string; message: string; value?: number }
+  | { type: 'quality'; lessonId: string; schools: SchoolQuality[] }
+  | { type: 'nodeLost'; lostNode: string; lessons: Array<{ id: string; title: string; schools: number }> };
+
+export type LiveEventType = LiveEventBody['type'];
+
+export type LiveEvent = LiveEventBody & {
+  id: string;
+  at: string;
+  node: string;
+};
+
+export interface LiveLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}

@@ -1,0 +1,161 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Lesson } from '../lessons/lesson.js';
+import type { WorkerPool } from '../media/workerPool.js';
+import { MediaCounts } from './mediaCounts.js';
+import type { TrafficTotals } from './traffic.js';
+
+export interface MetricsDeps {
+  pool: WorkerPool;
+  lessons(): Iterable<Lesson>;
+  traffic: TrafficTotals;
+  recordingsActive(): number;
+  liveStateUp(): boolean;
+  feedClients(): number;
+}
+
+/**
+ * Prometheus metrics of this node, in a registry of its own. Labels are
+ * node-level only (worker index, media kind, transport type, error code):
+ * never lesson or school ids. Values are read when scraped, from counts kept
+ * as things happen; the only requests a scrape makes are one
+ * getResourceUsage() per worker.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly media = new MediaCounts();
+  private readonly joins: Counter;
+  private readonly joinFailures: Counter<'code'>;
+  private readonly recordingFaults: Counter;
+  private readonly sampleSeconds: Gauge;
+  private readonly statsRequests: Counter;
+
+  constructor(private readonly deps: MetricsDeps) {
+    const registers = [this.registry];
+    const { pool, traffic } = deps;
+    const media = this.media;
+    collectDefaultMetrics({ register: this.registry, prefix: 'lessoncast_' });
+
+    new Gauge({
+      name: 'lessoncast_mediasoup_workers',
+      help: 'mediasoup workers by state',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.set({ state: 'alive' }, pool.aliveCount);
+        this.set({ state: 'dead' }, pool.slots.length - pool.aliveCount);
+      },
+    });
+    new Gauge({ name: 'lessoncast_mediasoup_routers', help: 'mediasoup routers', registers, collect() { this.set(media.routers); } });
+    const perKey = (name: string, help: string, label: string, map: Map<string, number>, keys: string[]) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          for (const k of new Set([...keys, ...map.keys()])) this.set({ [label]: k }, map.get(k) ?? 0);
+        },
+      });
+    perKey('lessoncast_mediasoup_transports', 'mediasoup transports by type', 'type', media.transports, ['webrtc', 'plain', 'pipe']);
+    perKey('lessoncast_mediasoup_producers', 'mediasoup producers by kind', 'kind', media.producers, ['audio', 'video']);
+    perKey('lessoncast_mediasoup_consumers', 'mediasoup consumers by kind', 'kind', media.consumers, ['audio', 'video']);
+
+    const total = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read());
+        },
+      });
+    total('lessoncast_received_bytes_total', 'Bytes received on participants\' transports (RTP, RTCP, ICE, DTLS; as of the last sampling tick)', () => traffic.totals().bytesIn);
+    total('lessoncast_sent_bytes_total', 'Bytes sent on participants\' transports (as of the last sampling tick)', () => traffic.totals().bytesOut);
+    total('lessoncast_rtp_received_packets_total', 'RTP packets received from publishers (as of the last sampling tick)', () => traffic.totals().packetsIn);
+    total('lessoncast_rtp_sent_packets_total', 'RTP packets sent to participants (as of the last sampling tick)', () => traffic.totals().packetsOut);
+
+    new Counter({
+      name: 'lessoncast_worker_cpu_seconds_total',
+      help: 'CPU time of each mediasoup worker (getResourceUsage)',
+      labelNames: ['worker', 'mode'],
+      registers,
+      async collect() {
+        this.reset();
+        await Promise.all(
+          pool.slots.map(async (slot) => {
+            if (!slot.alive) return;
+            const ru = await slot.worker.getResourceUsage().catch(() => undefined);
+            if (!ru) return;
+            this.inc({ worker: String(slot.index), mode: 'user' }, ru.ru_utime / 1000);
+            this.inc({ worker: String(slot.index), mode: 'system' }, ru.ru_stime / 1000);
+          }),
+        );
+      },
+    });
+
+    this.joins = new Counter({ name: 'lessoncast_joins_total', help: 'Successful joins', registers });
+    this.joinFailures = new Counter({ name: 'lessoncast_join_failures_total', help: 'Refused or failed joins, by error code', labelNames: ['code'], registers });
+
+    new Gauge({
+      name: 'lessoncast_live_lessons',
+      help: 'Lessons live on this node',
+      registers,
+      collect() {
+        let n = 0;
+        for (const l of deps.lessons()) if (l.state === 'live') n++;
+        this.set(n);
+      },
+    });
+    new Gauge({
+      name: 'lessoncast_connected_schools',
+      help: 'Classrooms connected to lessons on this node',
+      registers,
+      collect() {
+        let n = 0;
+        for (const l of deps.lessons()) {
+          if (l.state === 'ended') continue;
+          for (const p of l.participants.values()) if (p.role === 'classroom' && p.connected) n++;
+        }
+        this.set(n);
+      },
+    });
+    new Gauge({ name: 'lessoncast_recordings_active', help: 'Recordings being written on this node', registers, collect() { this.set(deps.recordingsActive()); } });
+    this.recordingFaults = new Counter({ name: 'lessoncast_recording_faults_total', help: 'Recording faults', registers });
+    new Gauge({ name: 'lessoncast_live_state_up', help: '1 when the shared live state (Redis) is reachable, or in-process', registers, collect() { this.set(deps.liveStateUp() ? 1 : 0); } });
+    new Gauge({ name: 'lessoncast_live_feed_clients', help: 'Control-room feed connections', registers, collect() { this.set(deps.feedClients()); } });
+    this.sampleSeconds = new Gauge({ name: 'lessoncast_quality_sample_seconds', help: 'Duration of the last quality sampling tick', registers });
+    this.statsRequests = new Counter({ name: 'lessoncast_quality_stats_requests_total', help: 'mediasoup getStats() requests made by quality sampling', registers });
+  }
+
+  /** Follows this node's workers, including replacements of dead ones. Call once the pool has started. */
+  observePool(): void {
+    for (const slot of this.deps.pool.slots) this.media.attach(slot.worker);
+    this.deps.pool.on('workerReplaced', (index) => {
+      const slot = this.deps.pool.slots[index];
+      if (slot) this.media.attach(slot.worker);
+    });
+  }
+
+  countJoin(ok: boolean, code?: string): void {
+    if (ok) this.joins.inc();
+    else this.joinFailures.inc({ code: code ?? 'INTERNAL' });
+  }
+
+  countRecordingFault(): void {
+    this.recordingFaults.inc();
+  }
+
+  sampled(durationMs: number, requests: number): void {
+    this.sampleSeconds.set(durationMs / 1000);
+    this.statsRequests.inc(requests);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
