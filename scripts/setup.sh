@@ -42,3 +42,6 @@ else
   [ -x "$worker_bin" ] || die "worker build did not produce $worker_bin"
   log "mediasoup worker: $worker_bin"
 fi
+
+# Browser pages (esbuild, about a second; rebuilt every time so they always match the sources).
+node scripts/build-web.mjs

@@ -1,0 +1,4 @@
+/** The landing page: where each kind of user goes. */
+import { startPage } from '../lib/shell.js';
+
+startPage();
