@@ -21,7 +21,9 @@ RUN MEDIASOUP_WORKER_BIN="$(bash scripts/build-worker.sh --print-path | tail -n 
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY config ./config
+COPY web ./web
 RUN npx tsc -p tsconfig.build.json \
+ && node scripts/build-web.mjs \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime
@@ -33,6 +35,7 @@ RUN apt-get update \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web/dist ./web/dist
 COPY --from=build /app/config ./config
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/scripts/lessoncast.mjs ./scripts/lessoncast.mjs

@@ -3,12 +3,14 @@ import { loadConfig, ConfigError } from './config/load.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { ROLES, TokenService } from './auth/tokens.js';
 import type { Role } from './signalling/protocol.js';
+import { RECORDINGS_USAGE, RecordingsUsageError, recordingsCommand } from './recording/cli.js';
 
 const USAGE = `usage:
   lessoncast token --role <${ROLES.join('|')}> [--id <user or school id>] [--name <display name>]
                    [--lesson <lessonId>]... [--all-lessons] [--ttl <seconds>]
       Mints a signed token with the server's secret (config auth.tokenSecret or auth.secretFile)
-      and prints it on stdout (never logged).`;
+      and prints it on stdout (never logged).
+${RECORDINGS_USAGE}`;
 
 async function token(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -42,6 +44,11 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'token':
       return token(rest);
+    case 'recordings':
+      process.exitCode = await recordingsCommand(rest).catch((err: unknown) => {
+        throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;
+      });
+      return;
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   }

@@ -9,7 +9,15 @@ import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { LessonRegistry } from './lessons/registry.js';
 import { registerLessonRoutes } from './http/lessonRoutes.js';
+import { registerWebRoutes } from './http/webRoutes.js';
 import { SignallingHub } from './signalling/hub.js';
+import { createLiveState, type LiveState } from './live/index.js';
+import { ControlRoom } from './monitor/controlRoom.js';
+import { registerLiveRoutes } from './http/liveRoutes.js';
+import { registerMetricsRoutes } from './http/metricsRoutes.js';
+import { locateFfmpeg } from './recording/ffmpeg.js';
+import { RecordingService } from './recording/service.js';
+import { registerArchiveRoutes } from './http/archiveRoutes.js';
 
 export interface Lessoncast {
   readonly config: ResolvedConfig;
@@ -18,6 +26,11 @@ export interface Lessoncast {
   readonly registry: LessonRegistry;
   readonly tokens: TokenService;
   readonly hub: SignallingHub;
+  /** Live state shared by nodes (Redis or in-process) and this node's control-room services. */
+  readonly live: LiveState;
+  readonly controlRoom: ControlRoom;
+  /** Lesson recording (HLS) and the archive. */
+  readonly recording: RecordingService;
   /** The base URL the HTTP server listens on (known after start). */
   url: string;
   start(): Promise<void>;
@@ -51,6 +64,8 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
           }
         },
       },
+      // Without Redis the node still serves its lessons: degraded, not unready.
+      ...(config.redis.url ? [{ name: 'redis', degraded: true, check: async () => live.problem() }] : []),
     ],
   });
   const log = app.log;
@@ -77,9 +92,26 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders },
     config.recording.enabledByDefault,
   );
-  const hub = new SignallingHub({ tokens, registry, log, maxMessageBytes: config.http.maxMessageBytes });
+  const live = createLiveState(config.redis, config.nodeId, log);
+  const controlRoom = new ControlRoom({
+    nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
+    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, tokens, log,
+  });
+  registry.on('created', (lesson) => controlRoom.attach(lesson));
+  const hub = new SignallingHub({ tokens, registry, log, maxMessageBytes: config.http.maxMessageBytes, onJoinOutcome: (ok, code) => controlRoom.countJoin(ok, code) });
   hub.register(app);
   registerLessonRoutes(app, { registry, tokens });
+  await registerWebRoutes(app);
+  registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed });
+  registerMetricsRoutes(app, { metrics: controlRoom.metrics });
+  const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
+  log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
+  const recording = new RecordingService({ recordingsDir, ffmpegPath: ffmpeg.path, segmentSeconds: config.recording.segmentSeconds, retentionDays: config.recording.retentionDays, listenIp: config.media.listenIp, log });
+  registry.on('created', (lesson) => recording.attach(lesson));
+  recording.on('fault', (f) => controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering }));
+  recording.on('recordingStarted', (id) => controlRoom.onRecordingState(id, true));
+  recording.on('recordingFinished', (id) => controlRoom.onRecordingState(id, false));
+  registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
@@ -89,15 +121,21 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     registry,
     tokens,
     hub,
+    live,
+    controlRoom,
+    recording,
     url: config.publicUrl,
     async start() {
       await pool.start();
+      await recording.recoverUnfinished();
+      recording.startRetention();
       await app.listen({ host: config.http.host, port: config.http.port });
       const addr = app.server.address();
       if (addr && typeof addr === 'object') {
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
         server.url = config.http.publicUrl ? config.publicUrl : `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
       }
+      controlRoom.start();
       log.info({ url: server.url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
     },
     stop(reason = 'stop') {
@@ -108,6 +146,9 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
         const orderly = (async () => {
           hub.drain(reason);
           registry.endAll(`server ${reason}`);
+          await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
+          await controlRoom.close();
+          await live.close();
           await app.close();
           await pool.close();
         })();

@@ -15,7 +15,8 @@ export type Permission =
   | 'tokens.mint';
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
-  instructor: new Set(['lesson.create', 'lesson.join', 'lesson.teach', 'media.consume']),
+  // live.read: the studio colours each school by its reception (the live view is filtered to the token's lessons).
+  instructor: new Set(['lesson.create', 'lesson.join', 'lesson.teach', 'media.consume', 'live.read']),
   classroom: new Set(['lesson.join', 'hand.raise', 'media.consume', 'media.publishWithFloor']),
   monitor: new Set(['lesson.join', 'lesson.watchHidden', 'media.consume', 'live.read', 'recordings.read']),
   archivist: new Set(['recordings.read']),

@@ -34,6 +34,39 @@ export interface FfmpegRtpSource {
   close(): Promise<void>;
 }
 
+/**
+ * One ffmpeg feeding many senders (load tests: many lessons from one encoder).
+ * Every subscriber gets every packet of its kind; werift rewrites SSRC, PT and
+ * sequence numbers per sender anyway.
+ */
+export interface SharedRtpSource {
+  readonly source: FfmpegRtpSource;
+  subscribe(kind: 'audio' | 'video', onPacket: (rtp: Buffer) => void): () => void;
+}
+
+export async function startSharedFfmpegRtp(options: {
+  video?: Omit<NonNullable<FfmpegRtpOptions['video']>, 'onPacket' | 'ssrc'>;
+  audio?: Omit<FfmpegStream, 'onPacket' | 'ssrc'>;
+  ffmpegPath?: string;
+}): Promise<SharedRtpSource> {
+  const listeners = { audio: new Set<(rtp: Buffer) => void>(), video: new Set<(rtp: Buffer) => void>() };
+  const fanTo = (kind: 'audio' | 'video') => (rtp: Buffer) => {
+    for (const l of listeners[kind]) l(rtp);
+  };
+  const source = await startFfmpegRtp({
+    ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
+    ...(options.video ? { video: { ...options.video, ssrc: 11111111, onPacket: fanTo('video') } } : {}),
+    ...(options.audio ? { audio: { ...options.audio, ssrc: 22222222, onPacket: fanTo('audio') } } : {}),
+  });
+  return {
+    source,
+    subscribe(kind, onPacket) {
+      listeners[kind].add(onPacket);
+      return () => listeners[kind].delete(onPacket);
+    },
+  };
+}
+
 export function defaultFfmpegPath(): string {
   const fromEnv = process.env['FFMPEG_PATH'];
   if (fromEnv) return fromEnv;

@@ -1,12 +1,16 @@
 import type { types } from 'mediasoup';
 import { RtcReceiver, receiverRtpCapabilities } from './rtcReceiver.js';
-import { RtcSender, type VideoCodecName } from './rtcSender.js';
+import { RtcSender, type RtcSenderOptions, type VideoCodecName } from './rtcSender.js';
 import type { SignalClient } from './lessoncast.js';
 import type { ProducerView } from '../../src/signalling/protocol.js';
 import type { TransportParams } from './rtcSdp.js';
 
 /** Publishes a test pattern (and tone) through the real protocol: createTransport → connect → produce. */
-export async function publish(client: SignalClient, routerRtpCapabilities: Record<string, unknown>, opts: { audio?: boolean; video?: VideoCodecName | false } = {}): Promise<RtcSender> {
+export async function publish(
+  client: SignalClient,
+  routerRtpCapabilities: Record<string, unknown>,
+  opts: { audio?: boolean; video?: VideoCodecName | false } & Pick<RtcSenderOptions, 'videoBitrateKbps' | 'videoSize' | 'sharedSource'> = {},
+): Promise<RtcSender> {
   const t = await client.request('createTransport', { direction: 'send' });
   return RtcSender.create({
     transport: t as unknown as TransportParams,
@@ -18,6 +22,9 @@ export async function publish(client: SignalClient, routerRtpCapabilities: Recor
       (await client.request('produce', { transportId: t.transportId, kind, rtpParameters: rtpParameters as unknown as Record<string, unknown>, source: kind === 'audio' ? 'microphone' : 'camera' })).producerId,
     audio: opts.audio ?? true,
     video: opts.video ?? 'h264',
+    ...(opts.videoBitrateKbps !== undefined ? { videoBitrateKbps: opts.videoBitrateKbps } : {}),
+    ...(opts.videoSize ? { videoSize: opts.videoSize } : {}),
+    ...(opts.sharedSource ? { sharedSource: opts.sharedSource } : {}),
   });
 }
 

@@ -10,7 +10,7 @@
  */
 import type { types } from 'mediasoup';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, SessionDescription } from 'werift';
-import { startFfmpegRtp, type FfmpegRtpSource, type VideoCodecName } from './ffmpegRtp.js';
+import { startFfmpegRtp, type FfmpegRtpSource, type SharedRtpSource, type VideoCodecName } from './ffmpegRtp.js';
 import {
   baseConfig,
   disableStun,
@@ -38,6 +38,10 @@ export interface RtcSenderOptions {
   /** Default 'h264'; false for audio only. */
   video?: VideoCodecName | false;
   videoBitrateKbps?: number;
+  /** Test pattern size and rate; default 640x360 at 30 fps (benchmarks send 1280x720). */
+  videoSize?: { width: number; height: number; fps?: number };
+  /** Load tests: take packets from an already running (shared) ffmpeg instead of starting one; its codecs must match. */
+  sharedSource?: SharedRtpSource;
   localAddress?: string;
   connectTimeoutMs?: number;
   ffmpegPath?: string;
@@ -234,6 +238,18 @@ function startSource(options: RtcSenderOptions, planned: PlannedTrack[], pc: RTC
   };
   const audio = planned.find((t) => t.kind === 'audio');
   const video = planned.find((t) => t.kind === 'video');
+  if (options.sharedSource) {
+    const shared = options.sharedSource;
+    const unsubscribe = [audio && shared.subscribe('audio', sink(audio)), video && shared.subscribe('video', sink(video))];
+    return Promise.resolve({
+      process: shared.source.process,
+      exited: shared.source.exited,
+      stderrTail: () => shared.source.stderrTail(),
+      close: async () => {
+        for (const u of unsubscribe) if (u) u();
+      },
+    });
+  }
   const randomSsrc = (): number => 1 + Math.floor(Math.random() * 0x7ffffffe); // ffmpeg's -ssrc is a signed int
   return startFfmpegRtp({
     ffmpegPath: options.ffmpegPath,
@@ -244,6 +260,7 @@ function startSource(options: RtcSenderOptions, planned: PlannedTrack[], pc: RTC
       ssrc: randomSsrc(),
       onPacket: sink(video),
       bitrateKbps: options.videoBitrateKbps,
+      ...options.videoSize,
     },
   });
 }

@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import t from 'tap';
+import { Archive, readAuditLog } from '../src/recording/archive.js';
+import { probe } from './support/recording.js';
+import { makeRecording } from './support/recordingFixture.js';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-archive-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const live = new Set<string>();
+const archive = new Archive({ recordingsDir: dir, ffmpegPath: '/usr/bin/ffmpeg', log: quiet, isLive: (id) => live.has(id) });
+const day = 86_400_000;
+
+t.test('catalog: search by date range, instructor, school, subject and text; paging; newest first', async (t) => {
+  const a = randomUUID();
+  const b = randomUUID();
+  await makeRecording(dir, { id: a, title: 'Levers', subject: 'physics', instructorId: 'teacher-1', schools: [{ id: 'school-1', name: 'Northside Primary' }], startedAt: new Date('2025-03-01T09:00:00Z') });
+  await makeRecording(dir, { id: b, title: 'Acids and bases', subject: 'chemistry', instructorId: 'teacher-2', schools: [{ id: 'school-2', name: 'Riverside' }], startedAt: new Date('2025-03-05T09:00:00Z') });
+  await writeFile(path.join(dir, 'not-a-recording.txt'), 'ignored');
+  const ids = async (q: Parameters<Archive['list']>[0]): Promise<string[]> => (await archive.list(q)).recordings.map((r) => r.id).filter((id) => id === a || id === b);
+  t.same(await ids({}), [b, a], 'newest first');
+  t.same(await ids({ from: new Date('2025-03-02T00:00:00Z') }), [b]);
+  t.same(await ids({ to: new Date('2025-03-02T00:00:00Z') }), [a]);
+  t.same(await ids({ instructor: 'teacher-2' }), [b]);
+  t.same(await ids({ school: 'school-1' }), [a]);
+  t.same(await ids({ subject: 'Chemistry' }), [b]);
+  t.same(await ids({ q: 'northside' }), [a], 'text search covers school names');
+  t.same(await ids({ q: 'acids' }), [b]);
+  const page = await archive.list({ limit: 1, offset: 1 });
+  t.equal(page.recordings.length, 1, 'limit');
+  t.ok(page.total >= 2, 'total counts every match');
+  t.equal((await archive.list({}, (id) => id === a)).recordings.length, 1, 'a visibility filter applies');
+});
+
+t.test('verify: re-hashes everything against the manifest and names each mismatch', async (t) => {
+  const id = randomUUID();
+  const m = await makeRecording(dir, { id, seconds: 5 });
+  const ok = await archive.verify(id);
+  t.ok(ok.ok, `${ok.checkedFiles} files match`);
+  t.equal(ok.checkedFiles, m.tracks.reduce((n, x) => n + x.segments.length + x.runs.length, 0), 'segments and init segments');
+  const [first, second] = m.tracks.find((x) => x.id === 'camera')!.segments;
+  await writeFile(path.join(dir, id, first!.uri), Buffer.concat([await readFile(path.join(dir, id, first!.uri)), Buffer.from('x')]));
+  rmSync(path.join(dir, id, second!.uri));
+  const bad = await archive.verify(id);
+  t.notOk(bad.ok);
+  t.same(bad.mismatches.map((x) => [x.uri, x.problem]), [[first!.uri, 'size'], [second!.uri, 'missing']]);
+});
+
+t.test('export: one MP4 with the video copied; the CLI lists, verifies and exports', async (t) => {
+  const id = randomUUID();
+  await makeRecording(dir, { id, seconds: 5, title: 'Exported lesson' });
+  const out = path.join(dir, 'export.mp4');
+  const env = { ...process.env, LESSONCAST_CONFIG_DIR: path.resolve('config'), LESSONCAST_RECORDING_DIR: dir };
+  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.resolve('src/cli.ts'), 'recordings', ...args], { env });
+  const listed = JSON.parse((await cli('list', '--json', '--q', 'exported')).stdout) as { recordings: Array<{ id: string }> };
+  t.same(listed.recordings.map((r) => r.id), [id], 'recordings list');
+  t.match((await cli('verify', id)).stdout, new RegExp(`ok +${id}`), 'recordings verify');
+  await cli('export', id, '--out', out);
+  const probed = await probe(out);
+  t.same(probed.streams.map((s) => `${s.codec_type}:${s.codec_name}`), ['video:h264', 'audio:opus'], 'recordings export: H264 and Opus, copied');
+  t.ok(Math.abs((probed.durations['video'] ?? 0) - 5) < 0.5, `5 s of video (${probed.durations['video']?.toFixed(2)} s)`);
+  const other = randomUUID();
+  await makeRecording(dir, { id: other, seconds: 3 });
+  rmSync(path.join(dir, other, 'voice', 'r001-00000.m4s'));
+  const failed = await cli('verify', other).then(
+    () => null,
+    (err: { code: number; stdout: string }) => err,
+  );
+  t.equal(failed?.code, 1, 'verify exits 1 on a mismatch');
+  t.match(failed?.stdout, /voice\/r001-00000\.m4s: missing/);
+  const usage = await cli('frobnicate').then(
+    () => null,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(usage?.code, 64, 'a usage error exits 64');
+});
+
+t.test('pinning, deletion and retention are audited; live and pinned recordings are kept', async (t) => {
+  const now = new Date('2025-06-01T00:00:00Z');
+  const old = randomUUID();
+  const oldPinned = randomUUID();
+  const oldLive = randomUUID();
+  const oldOpen = randomUUID();
+  const recent = randomUUID();
+  for (const id of [old, oldPinned, oldLive]) await makeRecording(dir, { id, startedAt: new Date(now.getTime() - 40 * day) });
+  await makeRecording(dir, { id: oldOpen, startedAt: new Date(now.getTime() - 40 * day), state: 'recording' });
+  await makeRecording(dir, { id: recent, startedAt: new Date(now.getTime() - 5 * day) });
+  await archive.setPinned(oldPinned, true, { id: 'archivist-1', role: 'archivist' });
+  live.add(oldLive);
+  await t.rejects(archive.delete(oldLive, { id: 'admin-1', role: 'admin' }), { code: 'RECORDING_BUSY' }, 'a recording still being made cannot be deleted');
+  const deleted = await archive.applyRetention(30, now);
+  t.ok(deleted.includes(old), 'an old, unpinned, finished recording is deleted');
+  for (const kept of [oldPinned, oldLive, oldOpen, recent]) t.notOk(deleted.includes(kept), `kept: ${kept === oldPinned ? 'pinned' : kept === oldLive ? 'live' : kept === oldOpen ? 'unfinished' : 'recent'}`);
+  t.notOk(existsSync(path.join(dir, old)), 'its folder is gone');
+  t.same(await archive.applyRetention(0, now), [], 'retention 0 keeps everything');
+  await archive.delete(recent, { id: 'admin-1', role: 'admin' }, 'requested by the school');
+  const audit = await readAuditLog(dir);
+  t.ok(audit.some((a) => a['action'] === 'pin' && a['recordingId'] === oldPinned), 'pin audited');
+  t.ok(audit.some((a) => a['action'] === 'retention-delete' && a['recordingId'] === old && a['by'] === 'retention'), 'retention audited');
+  t.ok(audit.some((a) => a['action'] === 'delete' && a['recordingId'] === recent && a['reason'] === 'requested by the school'), 'deletion audited with its reason');
+  await t.rejects(archive.manifest('../etc'), { code: 'INVALID_REQUEST' }, 'ids are checked before touching the disk');
+  await t.rejects(archive.file(oldPinned, 'camera/../../x'), { code: 'INVALID_REQUEST' });
+});
