@@ -108,9 +108,20 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
   const recording = new RecordingService({ recordingsDir, ffmpegPath: ffmpeg.path, segmentSeconds: config.recording.segmentSeconds, retentionDays: config.recording.retentionDays, listenIp: config.media.listenIp, log });
   registry.on('created', (lesson) => recording.attach(lesson));
-  recording.on('fault', (f) => controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering }));
-  recording.on('recordingStarted', (id) => controlRoom.onRecordingState(id, true));
-  recording.on('recordingFinished', (id) => controlRoom.onRecordingState(id, false));
+  // Recording state goes to the control room (alerts, live view) and to the lesson's participants (studio badge).
+  const now = (): string => new Date().toISOString();
+  recording.on('fault', (f) => {
+    controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering });
+    hub.setRecordingState(f.lessonId, { state: 'fault', at: f.at, message: f.message, recovering: f.recovering });
+  });
+  recording.on('recordingStarted', (id) => {
+    controlRoom.onRecordingState(id, true);
+    hub.setRecordingState(id, { state: 'recording', at: now() });
+  });
+  recording.on('recordingFinished', (id) => {
+    controlRoom.onRecordingState(id, false);
+    hub.setRecordingState(id, { state: 'stopped', at: now() });
+  });
   registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;

@@ -37,6 +37,11 @@ t.test('a lesson is recorded while live: camera and voice in HLS, classroom ques
   const camera = path.join(recDir(lessonId), 'camera.m3u8');
   await until('the first camera segment', async () => existsSync(camera) && playlistSegments(await readText(camera)).length > 0, 20000, 50);
   t.comment(`first playable camera segment ${Date.now() - liveAt} ms after goLive (segments of ${SEGMENT} s)`);
+  t.equal(joined!.recording.state, 'stopped', 'before going live, join answers: not recording');
+  t.equal((await school.waitFor('recordingChanged', (r) => r.state === 'recording')).state, 'recording', 'participants are told recording started');
+  const late = await SignalClient.join(s, 'monitor', 'control-room', lessonId);
+  t.equal(late.joined!.recording.state, 'recording', 'a later join is answered with the recording state');
+  late.client.close();
 
   // A classroom asks a question while holding the floor.
   await school.request('raiseHand', {});

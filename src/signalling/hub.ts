@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import type { TokenService } from '../auth/tokens.js';
 import type { Lesson } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
-import type { NotificationData, NotificationEvent } from './protocol.js';
+import type { NotificationData, NotificationEvent, RecordingState } from './protocol.js';
 import { Session, type SessionLogger } from './session.js';
 
 export interface HubDeps {
@@ -27,6 +27,8 @@ export class SignallingHub {
   private readonly wired = new WeakSet<Lesson>();
   private draining = false;
   private pingTimer?: NodeJS.Timeout;
+  /** Last recording state announced per lesson (answered on join, then pushed as it changes). */
+  private readonly recording = new Map<string, RecordingState>();
   /** Open sockets and whether each answered the last ping. */
   private readonly sockets = new Map<WebSocket, boolean>();
 
@@ -64,6 +66,7 @@ export class SignallingHub {
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
       findSession: (id) => this.sessions.get(id),
+      recordingState: (lessonId) => this.recording.get(lessonId) ?? { state: 'stopped', at: null },
       ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
     });
     this.sessions.set(session.id, session);
@@ -74,6 +77,12 @@ export class SignallingHub {
       this.sockets.delete(socket);
     });
     return session;
+  }
+
+  /** The recorder's view of a lesson changed: tell everyone in it (the studio shows it). */
+  setRecordingState(lessonId: string, state: RecordingState): void {
+    this.recording.set(lessonId, state);
+    for (const s of this.inLesson(lessonId)) s.notify('recordingChanged', state);
   }
 
   /** Shutdown: refuse joins, tell every client, close the sockets. */
@@ -133,6 +142,7 @@ export class SignallingHub {
       this.toAll(lesson, 'lessonEnded', { lesson: lesson.view(), reason });
       for (const s of this.inLesson(lesson.id)) s.detach();
       this.byLesson.delete(lesson.id);
+      this.recording.delete(lesson.id);
     });
   }
 }

@@ -124,6 +124,8 @@ export interface ResponseData {
     routerRtpCapabilities: Record<string, unknown>;
     participants: ParticipantView[];
     producers: ProducerView[];
+    /** Whether the lesson is being recorded right now. */
+    recording: RecordingState;
   };
   leave: Record<string, never>;
   goLive: { lesson: LessonView };
@@ -155,6 +157,15 @@ export interface ResponseData {
   revokeFloor: Record<string, never>;
 }
 
+export interface RecordingState {
+  state: 'recording' | 'stopped' | 'fault';
+  at: string | null;
+  /** For faults: what went wrong (the live lesson is never affected). */
+  message?: string;
+  /** For faults: the recorder keeps retrying on its own. */
+  recovering?: boolean;
+}
+
 /** Server notifications and their data. */
 export interface NotificationData {
   newProducer: ProducerView;
@@ -170,6 +181,7 @@ export interface NotificationData {
   floorRevoked: { participantId: string };
   lessonStarted: { lesson: LessonView };
   lessonEnded: { lesson: LessonView; reason: string };
+  recordingChanged: RecordingState;
   reconnectRequested: { reason: string };
   sessionReplaced: Record<string, never>;
   serverShuttingDown: { reason: string };

@@ -5,7 +5,7 @@ import type { Principal, TokenService } from '../auth/tokens.js';
 import { asLessoncastError, LessoncastError, fail } from '../errors.js';
 import type { Lesson, Participant } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
-import { PROTOCOL_VERSION, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
+import { PROTOCOL_VERSION, type RecordingState, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
 import { parseRequest, salvageId } from './validate.js';
 
 export interface SessionLogger {
@@ -27,6 +27,8 @@ export interface SessionDeps {
   findSession(id: string): Session | undefined;
   /** Told the outcome of every `join` request (metrics). */
   onJoinOutcome?(ok: boolean, code?: string): void;
+  /** The lesson's current recording state, as last announced. */
+  recordingState(lessonId: string): RecordingState;
 }
 
 /** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
@@ -177,6 +179,7 @@ export class Session {
         routerRtpCapabilities: lesson.media.rtpCapabilities as unknown as Record<string, unknown>,
         participants: lesson.visibleParticipants(),
         producers: lesson.media.listProducers().map((p) => ({ producerId: p.producerId, participantId: p.peerId, kind: p.kind, source: p.source as 'camera' })),
+        recording: this.deps.recordingState(lesson.id),
       };
     },
 

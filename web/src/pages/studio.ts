@@ -3,7 +3,7 @@
  * share a screen or smart board, see schools and their reception, run the
  * raise-hand queue and the floor, and end the lesson.
  */
-import type { LessonView, ProducerView } from '../../../src/signalling/protocol.js';
+import type { LessonView, ProducerView, RecordingState } from '../../../src/signalling/protocol.js';
 import { api } from '../lib/api.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { LevelMeter, cameraConstraints, listDevices, micConstraints, recall, remember, type Resolution } from '../lib/devices.js';
@@ -59,6 +59,8 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
   const link = new LessonLink(token, lessonId);
   const roster = new Roster(link);
   let lesson: LessonView | undefined;
+  /** What the recorder says (pushed by the server): the badge shows it, faults included. */
+  let recording: RecordingState = { state: 'stopped', at: null };
   const media = new CurrentMedia();
   let camTrack: MediaStreamTrack | undefined;
   let micTrack: MediaStreamTrack | undefined;
@@ -155,6 +157,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
 
   link.on('joined', (info, c) => {
     lesson = info.lesson;
+    recording = info.recording;
     roster.reset(info);
     ui.remoteAudio.replaceChildren();
     const ready = media.replace(c, info.routerRtpCapabilities);
@@ -179,6 +182,10 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
   });
   link.on('failed', (e) => notice('error', e.code === 'REPLACED' ? 'common.replaced' : e.code === 'LESSON_ENDED' ? 'studio.ended' : 'common.refused', {}, e.message));
   link.on('newProducer', (p) => void listen(p).catch(() => undefined));
+  link.on('recordingChanged', (r) => {
+    recording = r;
+    render();
+  });
   link.on('lessonStarted', ({ lesson: l }) => {
     lesson = l;
     render();
@@ -267,7 +274,9 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
     tx(ui.shareScreen, screenTrack ? 'studio.stopSharing' : 'studio.shareScreen');
     show(ui.screenFigure, Boolean(screenTrack));
     ui.muteMic.disabled = !micTrack;
-    show(ui.rec, live && Boolean(lesson?.record));
+    show(ui.rec, live && recording.state !== 'stopped');
+    ui.rec.classList.toggle('fault', recording.state === 'fault');
+    ui.rec.title = recording.state === 'fault' ? t('studio.recordingFault', { message: recording.message ?? '' }) : '';
     renderHands();
     renderFloor();
     renderSchools();
@@ -349,7 +358,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
 
   /** Once a second: elapsed recording time and hand waiting times, updated in place (focus stays put). */
   function tick(): void {
-    if (lesson?.startedAt) ui.recElapsed.textContent = clock((Date.now() - Date.parse(lesson.startedAt)) / 1000);
+    if (recording.at && recording.state === 'recording') ui.recElapsed.textContent = clock((Date.now() - Date.parse(recording.at)) / 1000);
     for (const el of Array.from(ui.handQueue.querySelectorAll<HTMLElement>('time[data-since]'))) el.textContent = clock((Date.now() - Number(el.dataset['since'])) / 1000);
   }
   setInterval(tick, 1000);
