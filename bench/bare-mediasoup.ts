@@ -1,0 +1,126 @@
+/**
+ * The same fan-out as lessoncast's, done by mediasoup alone: one worker, one
+ * router, the instructor's werift sender (same ffmpeg source) into a plain
+ * WebRtcTransport, WebRTC classrooms on their own WebRtcTransports, and n
+ * PlainTransports with SRTP sending to the bench's UDP receivers. No
+ * lessoncast code runs; the worker binary is the one lessoncast would use.
+ *
+ *   npx tsx bench/bare-mediasoup.ts    (runs the fan-out ladder on this target alone)
+ */
+import type { types } from 'mediasoup';
+import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
+import { RtcReceiver, receiverRtpCapabilities } from '../test/support/rtcReceiver.js';
+import { RtcSender } from '../test/support/rtcSender.js';
+import { pinProcess } from './lib.js';
+import type { Destination } from './fanout/probes.js';
+import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
+
+const mediaCodecs: types.RouterRtpCodecCapability[] = [
+  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
+  {
+    kind: 'video',
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
+    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'goog-remb' }, { type: 'transport-cc' }],
+  },
+];
+
+export interface BareTargetOptions {
+  cpu: number;
+  srtpCryptoSuite: types.SrtpCryptoSuite;
+  webrtcClassrooms: number;
+  source: LessonSource;
+}
+
+export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise<FanoutTarget> {
+  const ms = await loadMediasoup(resolveWorkerBin('').path);
+  const worker = await ms.createWorker();
+  const receivers: RtcReceiver[] = [];
+  let sender: RtcSender | undefined;
+  const close = async (): Promise<void> => {
+    await Promise.allSettled(receivers.map((r) => r.close()));
+    await sender?.close();
+    worker.close();
+  };
+  try {
+    pinProcess(worker.pid, String(opts.cpu));
+    const router = await worker.createRouter({ mediaCodecs });
+    const listenInfos: types.TransportListenInfo[] = [{ protocol: 'udp', ip: '127.0.0.1' }];
+    const webRtcParams = (t: types.WebRtcTransport) => ({ transportId: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters });
+
+    const sendTransport = await router.createWebRtcTransport({ listenInfos });
+    const producers: types.Producer[] = [];
+    sender = await RtcSender.create({
+      transport: webRtcParams(sendTransport),
+      routerRtpCapabilities: router.rtpCapabilities,
+      connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
+      produce: async (kind, rtpParameters) => {
+        const p = await sendTransport.produce({ kind, rtpParameters });
+        producers.push(p);
+        return p.id;
+      },
+      audio: true,
+      video: 'h264',
+      videoBitrateKbps: opts.source.videoKbps,
+      videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
+    });
+
+    const consumers = new Set<types.Consumer>();
+    const track = (c: types.Consumer): types.Consumer => {
+      consumers.add(c);
+      c.observer.once('close', () => consumers.delete(c));
+      return c;
+    };
+
+    for (let k = 0; k < opts.webrtcClassrooms; k++) {
+      const t = await router.createWebRtcTransport({ listenInfos });
+      const rtc = new RtcReceiver({ transport: webRtcParams(t), connect: (dtlsParameters) => t.connect({ dtlsParameters }) });
+      receivers.push(rtc);
+      for (const p of producers) {
+        const c = track(await t.consume({ producerId: p.id, rtpCapabilities: receiverRtpCapabilities, paused: true }));
+        await rtc.addConsumer({ consumerId: c.id, producerId: p.id, kind: c.kind, rtpParameters: c.rtpParameters });
+        await c.resume();
+      }
+    }
+
+    const outputs: types.PlainTransport[] = [];
+    const addOutput = async (i: number, dest: Destination): Promise<void> => {
+      const t = await router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: true,
+        comedia: false,
+        enableSrtp: true,
+        srtpCryptoSuite: opts.srtpCryptoSuite,
+      });
+      outputs[i] = t;
+      await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });
+      for (const p of producers) track(await t.consume({ producerId: p.id, rtpCapabilities: receiverRtpCapabilities }));
+    };
+
+    return {
+      name: 'bare mediasoup',
+      sfu: [{ label: 'worker', pid: worker.pid, cpu: opts.cpu }],
+      helperPids: sender.source.process.pid ? [sender.source.process.pid] : [],
+      webrtcProbes: receivers.map((r, k) => weriftProbe(`webrtc-${k}`, r)),
+      async setOutputs(n, destination) {
+        while (outputs.length > n) outputs.pop()!.close();
+        const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
+        await inBatches(fresh, 16, (i) => addOutput(i, destination(i)));
+      },
+      sent: () => sumSent([...consumers]),
+      sentSample: (max) => consumerSample([...consumers], max),
+      scores: () => consumerScores([...consumers]),
+      close,
+    };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { runFanoutCli } = await import('./fanout.js');
+  await runFanoutCli(['--targets', 'bare', ...process.argv.slice(2)]);
+  process.exit(0);
+}

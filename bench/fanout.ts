@@ -1,0 +1,411 @@
+/**
+ * Fan-out benchmark: one lesson (H264 1280x720 ~1.5 Mbps 30 fps + Opus from
+ * ffmpeg, published over WebRTC by a werift sender) forwarded to N classrooms,
+ * each a PlainTransport with SRTP sending audio + video to a local UDP socket.
+ * The SFU is pinned to CPU 0, everything else (this Node, ffmpeg, receivers)
+ * to CPU 1, so the figures are per core.
+ *
+ * Targets, in one run, one after the other, on the same ladder of N:
+ *   lessoncast     the real server in this process; outputs through LessonMedia
+ *   bare           mediasoup alone, same worker binary (bench/bare-mediasoup.ts)
+ *   lessoncast-2w  two workers, the lesson spread with pipeToRouter, one worker per CPU
+ *   floor          raw sendto() of each packet to each output (bench/floor/), no SRTP
+ * Another SFU (e.g. Janus's rtp_forward) plugs in as a FanoutTarget (bench/fanout/target.ts).
+ *
+ * Per step: SFU CPU (/proc deltas), packets and Mbit/s out (the SFU's own
+ * counters), loss and late packets seen by sampled plain receivers and by
+ * real WebRTC classrooms, consumer scores. N climbs the ladder until loss ≥ 1 %
+ * or SFU CPU ≥ 90 % (never past the N projected to fill the core), then the gap
+ * is bisected.
+ *
+ *   npx tsx bench/fanout.ts [--targets lessoncast,bare,lessoncast-2w,floor] [--ladder 50,100,200,...]
+ *                           [--refine 2] [--warmup 3] [--measure 8] [--samples 8] [--webrtc 2] [--srtp AEAD_AES_256_GCM]
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { types } from 'mediasoup';
+import { startBareMediasoupTarget } from './bare-mediasoup.js';
+import { startLessoncastTarget } from './fanout/lessoncastTarget.js';
+import { startFloorTarget } from './floor/floorTarget.js';
+import { RtpSampleSocket, Sink, lossBetween, sumCounters } from './fanout/probes.js';
+import { sendRates, type FanoutTarget, type LessonSource, type SentCounters } from './fanout/target.js';
+import { BENCH_NICE, allCpus, climbLadder, setNice, udpDrops, cpuSeconds, cpuTimes, pinProcess, saveResult, sleep, table } from './lib.js';
+
+export type TargetName = 'lessoncast' | 'bare' | 'lessoncast-2w' | 'floor';
+const TARGETS: TargetName[] = ['lessoncast', 'bare', 'lessoncast-2w', 'floor'];
+
+export interface FanoutOptions {
+  targets: TargetName[];
+  ladder: number[];
+  /** Per-target ladders that replace `ladder` (the floor needs one step to give its µs per packet). */
+  ladders: Partial<Record<TargetName, number[]>>;
+  /** Bisection steps between the last passing and the first failing N. */
+  refine: number;
+  warmupS: number;
+  measureS: number;
+  /** Outputs read and checked in Node (the first ones); the rest go to an unread sink. */
+  samples: number;
+  webrtc: number;
+  srtp: types.SrtpCryptoSuite;
+  maxLoss: number;
+  maxCpu: number;
+  source: LessonSource;
+  /** For lessoncast-2w: small, so the lesson spills onto the second worker from the start. */
+  consumersPerRouter2w: number;
+}
+
+export const defaultFanoutOptions: FanoutOptions = {
+  targets: ['lessoncast', 'bare', 'lessoncast-2w', 'floor'],
+  ladder: [50, 100, 200, 400, 800, 1600, 3200],
+  ladders: { 'lessoncast-2w': [100, 200, 400, 800, 1600, 3200], floor: [800] },
+  refine: 2,
+  warmupS: 3,
+  measureS: 8,
+  samples: 8,
+  webrtc: 2,
+  srtp: 'AEAD_AES_256_GCM',
+  maxLoss: 0.01,
+  maxCpu: 0.9,
+  source: { width: 1280, height: 720, fps: 30, videoKbps: 1500 },
+  consumersPerRouter2w: 2,
+};
+
+export interface StepResult {
+  n: number;
+  streams: number;
+  /** Per SFU process, fraction of one CPU. */
+  sfuCpu: number[];
+  pktPerS: number;
+  mbitPerS: number;
+  usPerPkt: number;
+  loss: number;
+  webrtcLoss: number;
+  late: number;
+  score: { mean: number; min: number } | undefined;
+  /** This Node + helpers (ffmpeg), fraction of one CPU. */
+  generatorCpu: number;
+  /** Datagrams dropped by full receive buffers in the window: at the SFU's sockets (its input), at this Node's (samples, WebRTC classrooms). */
+  udpDrops: { sfu: number; gen: number };
+  /** Every CPU's busy fraction, all processes of the machine (shows other load on the SFU's core). */
+  cpuBusy: number[];
+  setupS: number;
+  pass: boolean;
+  why: string;
+  /** Nothing reached the sampled receivers: the published lesson itself is gone. */
+  sourceLost: boolean;
+  /** The step could not be measured (see `why`); its figures are empty. */
+  noData?: boolean;
+}
+
+/**
+ * How full the busiest SFU core is. With one worker the load generator has
+ * the other core to itself; with a worker on every core it shares theirs
+ * (other people's load on the machine is deliberately not counted).
+ */
+function busiestSfuCore(step: StepResult, target: FanoutTarget): number {
+  const shared = target.sfu.length > 1 ? step.generatorCpu / target.sfu.length : 0;
+  return Math.max(...step.sfuCpu, 0.01) + shared;
+}
+
+/** A step that could not be measured. */
+function unmeasured(n: number, why: string): StepResult {
+  return { n, streams: n * 2, sfuCpu: [NaN], pktPerS: NaN, mbitPerS: NaN, usPerPkt: NaN, loss: NaN, webrtcLoss: NaN, late: 0, score: undefined, generatorCpu: NaN, udpDrops: { sfu: 0, gen: 0 }, cpuBusy: [], setupS: NaN, pass: false, why, sourceLost: false, noData: true };
+}
+
+/** A step that takes longer than this is abandoned: a saturated worker serves its channel only between packet bursts. */
+const STEP_TIMEOUT_MS = 60_000;
+
+export interface TargetResult {
+  target: string;
+  sfu: Array<{ label: string; cpu: number }>;
+  steps: StepResult[];
+  /** Largest N measured with loss < maxLoss and every SFU process < maxCpu. */
+  capacity: number | null;
+  /** False when no step failed: the capacity is only a lower bound. */
+  bounded: boolean;
+  /** N at which the busiest SFU process would reach maxCpu, from the largest passing step (CPU ∝ N). */
+  projected: number | null;
+  usPerPkt: number | null;
+}
+
+async function measureStep(target: FanoutTarget, n: number, opts: FanoutOptions, samples: RtpSampleSocket[], sink: Sink): Promise<StepResult> {
+  const t0 = performance.now();
+  await target.setOutputs(n, (i) => (i < samples.length ? samples[i]!.destination : sink.destination));
+  const setupS = (performance.now() - t0) / 1000;
+  await sleep(opts.warmupS * 1000);
+
+  const generatorPids = [process.pid, ...target.helperPids];
+  const dropOwners = [...target.sfu.map((p) => ({ pid: p.pid, label: 'sfu' })), { pid: process.pid, label: 'gen' }];
+  const snapshot = () => ({
+    at: performance.now(),
+    drops: udpDrops(dropOwners),
+    sfu: target.sfu.map((p) => cpuSeconds(p.pid)),
+    gen: generatorPids.reduce((a, pid) => a + safeCpu(pid), 0),
+    busy: cpuTimes(),
+    plain: sumCounters(samples.slice(0, n).map((s) => s.counters())),
+    webrtc: sumCounters(target.webrtcProbes.map((p) => p.counters())),
+  });
+
+  const sentA = await readSent(target);
+  const a = snapshot();
+  await sleep(opts.measureS * 1000);
+  const b = snapshot();
+  const sentB = await readSent(target);
+
+  const wall = (b.at - a.at) / 1000;
+  const sfuCpu = b.sfu.map((x, i) => (x - a.sfu[i]!) / wall);
+  const rates = sentA && sentB ? sendRates(sentA.counters, sentB.counters) : { pktPerS: NaN, bitPerS: NaN };
+  const pktPerS = rates.pktPerS * (sentB?.scale ?? 1);
+  const mbitPerS = (rates.bitPerS * (sentB?.scale ?? 1)) / 1e6;
+  const plain = lossBetween(a.plain, b.plain);
+  const webrtc = lossBetween(a.webrtc, b.webrtc);
+  const cpuBusy = b.busy.map((x, i) => (x.busy - a.busy[i]!.busy) / Math.max(1, x.total - a.busy[i]!.total));
+  const maxSfu = Math.max(...sfuCpu);
+  // Pass/fail is the SFU's own output (plain samples) and CPU. The WebRTC
+  // classrooms are JavaScript in the load generator: their loss is reported
+  // as a check, not used, since a busy generator core loses packets by itself.
+  const sourceLost = n > 0 && plain.received === 0;
+  const why: string[] = [];
+  if (sourceLost) why.push('the published lesson stopped (SFU overloaded)');
+  else if (!(plain.loss < opts.maxLoss)) why.push(`loss ${(plain.loss * 100).toFixed(2)} %`);
+  if (maxSfu >= opts.maxCpu) why.push(`cpu ${(maxSfu * 100).toFixed(0)} %`);
+  return {
+    n,
+    streams: n * 2,
+    sfuCpu,
+    pktPerS,
+    mbitPerS,
+    usPerPkt: (sfuCpu.reduce((x, y) => x + y, 0) * 1e6) / pktPerS,
+    loss: plain.loss,
+    webrtcLoss: webrtc.loss,
+    late: plain.reordered + webrtc.reordered,
+    score: target.scores(),
+    generatorCpu: (b.gen - a.gen) / wall,
+    udpDrops: { sfu: (b.drops['sfu'] ?? 0) - (a.drops['sfu'] ?? 0), gen: (b.drops['gen'] ?? 0) - (a.drops['gen'] ?? 0) },
+    cpuBusy,
+    setupS,
+    pass: why.length === 0,
+    why: why.join(', '),
+    sourceLost,
+  };
+}
+
+/** Counters read per step (sampled where the target can; see FanoutTarget.sentSample). */
+const SENT_SAMPLE = 100;
+
+/** Send counters, sampled and timed one by one where the target can; else its total, timed at the middle of the read. */
+async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
+  if (target.sentSample) {
+    const { counters, total } = await target.sentSample(SENT_SAMPLE);
+    return { counters, scale: counters.size ? total / counters.size : 0 };
+  }
+  const started = performance.now();
+  const total = await target.sent();
+  return total && { counters: new Map([['total', { ...total, at: (started + performance.now()) / 2 }]]), scale: 1 };
+}
+
+function safeCpu(pid: number): number {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return 0; // a helper that has exited
+  }
+}
+
+function stepRow(r: StepResult): Record<string, string | number> {
+  const pct = (x: number) => (Number.isFinite(x) ? (x * 100).toFixed(1) : '–');
+  if (r.sourceLost || r.noData) return { N: r.n, ok: `no (${r.why})` }; // nothing to show: the other figures mean nothing
+  return {
+    N: r.n,
+    'SFU CPU %': r.sfuCpu.map((x) => (x * 100).toFixed(0)).join('+'),
+    'pkt/s out': Math.round(r.pktPerS),
+    'Mbit/s out': r.mbitPerS.toFixed(0),
+    'µs/pkt': r.usPerPkt.toFixed(1),
+    'loss %': pct(r.loss),
+    'webrtc loss %': pct(r.webrtcLoss),
+    late: r.late,
+    'score mean/min': r.score === undefined ? '–' : `${r.score.mean.toFixed(1)}/${r.score.min}`,
+    'gen CPU %': (r.generatorCpu * 100).toFixed(0),
+    'UDP drops sfu/gen': `${r.udpDrops.sfu}/${r.udpDrops.gen}`,
+    'cpu busy %': r.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/'),
+    'setup s': r.setupS.toFixed(1),
+    ok: r.pass ? 'yes' : `no (${r.why})`,
+  };
+}
+
+/**
+ * Runs the ladder on one target. A step never goes far past the N projected
+ * (from the last passing step, CPU ∝ N) to fill the core: a worker deep in
+ * saturation drops the publisher's ICE checks too (the lesson dies instead of
+ * showing loss) and serves its channel only between packet bursts. If the
+ * source died anyway, or a step outlasts STEP_TIMEOUT_MS, the target is
+ * started again.
+ */
+async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetResult> {
+  const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
+  const sink = await Sink.open();
+  let target = await startTarget(name, opts);
+  const steps: StepResult[] = [];
+  const restart = async (): Promise<void> => {
+    await target.close().catch(() => undefined);
+    target = await startTarget(name, opts);
+  };
+  const measure = async (n: number): Promise<StepResult | undefined> => {
+    const step = measureStep(target, n, opts, samples, sink);
+    step.catch(() => undefined); // an abandoned step fails when its target closes
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), STEP_TIMEOUT_MS)));
+    try {
+      return await Promise.race([step, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  const run = async (n: number): Promise<StepResult> => {
+    let r = await measure(n);
+    if (r?.sourceLost) {
+      console.log(`[${target.name}] N=${n}: no packets reached the sampled receivers; starting the target again`);
+      await restart();
+      r = await measure(n);
+    }
+    if (!r) {
+      console.log(`[${target.name}] N=${n}: not measured within ${STEP_TIMEOUT_MS / 1000} s (SFU saturated); starting the target again`);
+      await restart();
+      r = unmeasured(n, 'SFU too saturated to answer in time');
+    }
+    steps.push(r);
+    console.log(`[${target.name}] ${table([stepRow(r)]).split('\n').slice(steps.length === 1 ? 0 : 2).join('\n')}`);
+    return r;
+  };
+  try {
+    await climbLadder({
+      ladder: opts.ladders[name] ?? opts.ladder,
+      refine: opts.refine,
+      quantum: 5,
+      run,
+      // Aim just past the 90 % line, not at saturation: a saturated worker drops the publisher's
+      // packets and ICE checks (the lesson may die) and answers its channel only slowly. What fills
+      // a core is everything on it: with a worker on each core the load generator shares them.
+      limit: (last) => (last.n * 0.93) / busiestSfuCore(last, target),
+    });
+  } finally {
+    for (const s of samples) s.close();
+    sink.close();
+    await target.close();
+  }
+  const passing = steps.filter((s) => s.pass).sort((a, b) => b.n - a.n)[0];
+  return {
+    target: target.name,
+    sfu: target.sfu.map(({ label, cpu }) => ({ label, cpu })),
+    steps: [...steps].sort((a, b) => a.n - b.n),
+    capacity: passing?.n ?? null,
+    bounded: steps.some((s) => !s.pass),
+    projected: passing ? Math.floor((passing.n * opts.maxCpu) / Math.max(...passing.sfuCpu)) : null,
+    usPerPkt: passing?.usPerPkt ?? null,
+  };
+}
+
+async function startTarget(name: TargetName, opts: FanoutOptions): Promise<FanoutTarget> {
+  const common = { srtpCryptoSuite: opts.srtp, webrtcClassrooms: opts.webrtc, source: opts.source };
+  switch (name) {
+    case 'lessoncast':
+      return startLessoncastTarget({ ...common, name: 'lessoncast', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0] });
+    case 'bare':
+      return startBareMediasoupTarget({ ...common, cpu: 0 });
+    case 'lessoncast-2w':
+      return startLessoncastTarget({ ...common, name: 'lessoncast, 2 workers', workers: 2, consumersPerRouter: opts.consumersPerRouter2w, workerCpus: [0, 1] });
+    case 'floor':
+      return startFloorTarget({ cpu: 0, source: opts.source });
+  }
+}
+
+export async function runFanoutBench(opts: FanoutOptions = defaultFanoutOptions): Promise<{ results: TargetResult[]; summary: Array<Record<string, string | number>> }> {
+  if (cpus().length < 2) throw new Error('the fan-out bench needs 2 CPUs (SFU on one, load generator on the other)');
+  setNice(process.pid, BENCH_NICE); // inherited by everything started from here (server, workers, ffmpeg)
+  const results: TargetResult[] = [];
+  try {
+    for (const name of opts.targets) {
+      // One worker: the SFU gets CPU 0 alone and everything we spawn inherits CPU 1.
+      // Two workers: one per CPU; the load generator floats.
+      pinProcess(process.pid, name === 'lessoncast-2w' ? allCpus() : '1');
+      results.push(await runLadder(name, opts));
+      await sleep(1000);
+    }
+  } finally {
+    pinProcess(process.pid, allCpus());
+  }
+
+  const bare = results.find((r) => r.target === 'bare mediasoup');
+  /** Bare mediasoup's µs per packet ÷ the target's, averaged over the N both passed: > 1 = cheaper per packet than bare. */
+  const perPacketVsBare = (r: TargetResult): string => {
+    if (!bare) return '–';
+    const ratios = r.steps.flatMap((x) => {
+      const b = bare.steps.find((y) => y.n === x.n && y.pass);
+      return x.pass && b ? [b.usPerPkt / x.usPerPkt] : [];
+    });
+    return ratios.length ? `${(ratios.reduce((a, y) => a + y, 0) / ratios.length).toFixed(2)} (${ratios.length} N)` : '–';
+  };
+  const summary = results.map((r) => {
+    const vsBare = (x: number | null, y: number | null) => (x !== null && y ? (x / y).toFixed(2) : '–');
+    const oneCore = r.sfu.length === 1;
+    return {
+      target: r.target,
+      'SFU cores': r.sfu.length,
+      'classrooms (loss<1%, CPU<90%)': r.capacity === null ? `< ${r.steps[0]?.n ?? '?'}` : `${r.bounded ? '' : '≥ '}${r.capacity}`,
+      'per core': r.capacity === null ? '–' : `${r.bounded ? '' : '≥ '}${Math.floor(r.capacity / r.sfu.length)}`,
+      'projected @90% CPU': r.projected ?? '–',
+      'µs/pkt': r.usPerPkt?.toFixed(1) ?? '–',
+      '× bare (measured)': oneCore && bare ? vsBare(r.capacity, bare.capacity) : '–',
+      '× bare (projected)': oneCore && bare ? vsBare(r.projected, bare.projected) : '–',
+      'per-packet × bare': oneCore ? perPacketVsBare(r) : '–',
+    };
+  });
+  for (const r of results) {
+    console.log(`\nfan-out: ${r.target} (${r.sfu.map((p) => `${p.label} on CPU ${p.cpu}`).join(', ')})`);
+    console.log(table(r.steps.map(stepRow)));
+  }
+  console.log(
+    `\nfan-out summary: one lesson H264 ${opts.source.width}x${opts.source.height}@${opts.source.fps} ${opts.source.videoKbps} kbps + Opus; ` +
+      `each classroom = audio + video over SRTP (${opts.srtp}); ${opts.samples} plain + ${opts.webrtc} WebRTC classrooms sampled`,
+  );
+  console.log(table(summary));
+  const file = saveResult('fanout', { opts, results, summary });
+  console.log(`saved ${file}`);
+  return { results, summary };
+}
+
+export async function runFanoutCli(argv: string[]): Promise<void> {
+  const d = defaultFanoutOptions;
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      targets: { type: 'string', default: d.targets.join(',') },
+      ladder: { type: 'string' },
+      refine: { type: 'string', default: String(d.refine) },
+      warmup: { type: 'string', default: String(d.warmupS) },
+      measure: { type: 'string', default: String(d.measureS) },
+      samples: { type: 'string', default: String(d.samples) },
+      webrtc: { type: 'string', default: String(d.webrtc) },
+      srtp: { type: 'string', default: d.srtp },
+    },
+  });
+  const targets = values.targets!.split(',') as TargetName[];
+  for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`unknown target ${t}; known: ${TARGETS.join(', ')}`);
+  await runFanoutBench({
+    ...d,
+    targets,
+    // An explicit --ladder applies to every target.
+    ...(values.ladder ? { ladder: values.ladder.split(',').map(Number), ladders: {} } : {}),
+    refine: Number(values.refine),
+    warmupS: Number(values.warmup),
+    measureS: Number(values.measure),
+    samples: Number(values.samples),
+    webrtc: Number(values.webrtc),
+    srtp: values.srtp as types.SrtpCryptoSuite,
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  await runFanoutCli(process.argv.slice(2));
+  process.exit(0);
+}

@@ -1,0 +1,99 @@
+/**
+ * lessoncast as a fan-out target: the server runs in this process
+ * (createLessoncast), the instructor publishes over the real /ws protocol
+ * (werift + ffmpeg), WebRTC classrooms join over /ws, and the plain SRTP
+ * outputs are placed and fed through LessonMedia's own code path
+ * (createPlainReceiver + consume + resumeConsumer), like any classroom.
+ */
+import type { types } from 'mediasoup';
+import { SignalClient } from '../../test/support/lessoncast.js';
+import { Watcher, publish } from '../../test/support/peers.js';
+import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
+import type { RtcSender } from '../../test/support/rtcSender.js';
+import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
+import type { Destination } from './probes.js';
+import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource, type SfuProcess } from './target.js';
+
+export interface LessoncastTargetOptions {
+  name: string;
+  workers: number;
+  /** Small values make the lesson spill over every worker through pipeToRouter. */
+  consumersPerRouter: number;
+  /** CPU each worker is pinned to, by worker index. */
+  workerCpus: number[];
+  srtpCryptoSuite: types.SrtpCryptoSuite;
+  webrtcClassrooms: number;
+  source: LessonSource;
+}
+
+export async function startLessoncastTarget(opts: LessoncastTargetOptions): Promise<FanoutTarget> {
+  const s: InProcessServer = await startInProcess({ media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter } });
+  const clients: SignalClient[] = [];
+  const watchers: Watcher[] = [];
+  let sender: RtcSender | undefined;
+  const close = async (): Promise<void> => {
+    await Promise.allSettled(watchers.map((w) => w.close()));
+    await sender?.close();
+    for (const c of clients) c.close();
+    await s.stop();
+  };
+  try {
+    const sfu: SfuProcess[] = s.server.pool.slots.map((slot) => ({ label: `worker ${slot.index}`, pid: slot.worker.pid, cpu: opts.workerCpus[slot.index] ?? slot.index }));
+    for (const p of sfu) pinProcess(p.pid, String(p.cpu));
+
+    const lessonId = await createLesson(s);
+    const teacher = await SignalClient.connect(s.wsUrl);
+    clients.push(teacher);
+    await teacher.request('authenticate', { token: await s.token('instructor', 'teacher-1', [lessonId]) });
+    const joined = await teacher.request('join', { lessonId });
+    await teacher.request('goLive', {});
+    sender = await publish(teacher, joined.routerRtpCapabilities, {
+      audio: true,
+      video: 'h264',
+      videoBitrateKbps: opts.source.videoKbps,
+      videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
+    });
+    const media = s.server.registry.get(lessonId).media;
+    const producerIds = media.listProducers().map((p) => p.producerId);
+
+    for (let k = 0; k < opts.webrtcClassrooms; k++) {
+      const client = await SignalClient.connect(s.wsUrl);
+      clients.push(client);
+      await client.request('authenticate', { token: await s.token('classroom', `webrtc-${k}`, [lessonId]) });
+      const j = await client.request('join', { lessonId });
+      const w = await Watcher.start(client, j.producers);
+      watchers.push(w);
+    }
+
+    const outputs: string[] = []; // peer ids, index = output number
+    const addOutput = async (i: number, dest: Destination): Promise<void> => {
+      const peerId = `plain-${i}`;
+      const { transportId } = await media.createPlainReceiver(peerId, dest, { listenIp: '127.0.0.1', srtpCryptoSuite: opts.srtpCryptoSuite });
+      for (const producerId of producerIds) {
+        const c = await media.consume(peerId, transportId, producerId, receiverRtpCapabilities);
+        await media.resumeConsumer(peerId, c.consumerId);
+      }
+    };
+    const allConsumers = (): types.Consumer[] => media.peerIds().flatMap((p) => media.consumersOf(p));
+
+    return {
+      name: opts.name,
+      sfu,
+      helperPids: sender.source.process.pid ? [sender.source.process.pid] : [],
+      webrtcProbes: watchers.map((w, k) => weriftProbe(`webrtc-${k}`, w.rtc)),
+      async setOutputs(n, destination) {
+        while (outputs.length > n) media.closePeer(outputs.pop()!);
+        const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
+        for (const i of fresh) outputs[i] = `plain-${i}`;
+        await inBatches(fresh, 16, (i) => addOutput(i, destination(i)));
+      },
+      sent: () => sumSent(allConsumers()),
+      sentSample: (max) => consumerSample(allConsumers(), max),
+      scores: () => consumerScores(allConsumers()),
+      close,
+    };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}

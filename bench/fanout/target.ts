@@ -1,0 +1,122 @@
+/**
+ * One SFU under the fan-out bench. lessoncast and bare mediasoup implement it
+ * today; any other SFU (Janus's rtp_forward, a raw sendto loop) fits the same
+ * shape: receive the lesson, keep n plain SRTP outputs to the given UDP
+ * destinations, say which processes do the forwarding.
+ */
+import type { types } from 'mediasoup';
+import type { RtcReceiver } from '../../test/support/rtcReceiver.js';
+import { inBatches } from '../lib.js';
+import { SeqTracker, type Destination, type LossProbe } from './probes.js';
+
+export { inBatches } from '../lib.js';
+
+export interface SfuProcess {
+  label: string;
+  pid: number;
+  /** The CPU it is pinned to. */
+  cpu: number;
+}
+
+export interface FanoutTarget {
+  readonly name: string;
+  /** The processes whose CPU is the measured figure. */
+  readonly sfu: SfuProcess[];
+  /** Load-generator processes besides this Node (e.g. the sender's ffmpeg), for CPU accounting. */
+  readonly helperPids: number[];
+  /** Real WebRTC classrooms checking loss and order. */
+  readonly webrtcProbes: LossProbe[];
+  /** Adds or removes outputs (one classroom each: audio + video) so that exactly n exist; output i goes to destination(i). */
+  setOutputs(n: number, destination: (i: number) => Destination): Promise<void>;
+  /** RTP packets and bytes sent so far by all outputs, from the SFU's own counters; undefined if it keeps none. */
+  sent(): Promise<{ packets: number; bytes: number } | undefined>;
+  /**
+   * The same counters one by one (per consumer), each timed when read, for a
+   * sample of at most `maxCounters`, and how many counters there are in all.
+   * Every output carries the same streams, so the sample's rate × count/sample
+   * is the total; reading thousands of counters from a saturated worker would
+   * take minutes (its channel is served between packet bursts). Optional.
+   */
+  sentSample?(maxCounters: number): Promise<{ counters: SentCounters; total: number }>;
+  /**
+   * mediasoup consumer scores (0–10) over all outputs; undefined if the SFU has
+   * none. Plain outputs send no receiver reports, so theirs stay 10: the
+   * minimum is where a WebRTC classroom's degraded score shows.
+   */
+  scores(): { mean: number; min: number } | undefined;
+  close(): Promise<void>;
+}
+
+/** Counter id → packets and bytes sent so far, and when (performance.now()) that was read. */
+export type SentCounters = Map<string, { packets: number; bytes: number; at: number }>;
+
+/** Packets and bits per second between two readings: each counter over its own interval. */
+export function sendRates(a: SentCounters, b: SentCounters): { pktPerS: number; bitPerS: number } {
+  let pktPerS = 0;
+  let bitPerS = 0;
+  for (const [id, cb] of b) {
+    const ca = a.get(id);
+    if (!ca || cb.at <= ca.at) continue;
+    const s = (cb.at - ca.at) / 1000;
+    pktPerS += (cb.packets - ca.packets) / s;
+    bitPerS += ((cb.bytes - ca.bytes) * 8) / s;
+  }
+  return { pktPerS, bitPerS };
+}
+
+export interface LessonSource {
+  width: number;
+  height: number;
+  fps: number;
+  videoKbps: number;
+}
+
+/** Sums consumer counters: only the consumer's own outbound stream (getStats also lists the producer's). */
+export async function sumSent(consumers: types.Consumer[]): Promise<{ packets: number; bytes: number }> {
+  let packets = 0;
+  let bytes = 0;
+  for (const c of (await consumerCounters(consumers)).values()) {
+    packets += c.packets;
+    bytes += c.bytes;
+  }
+  return { packets, bytes };
+}
+
+/** A sample of consumers' counters, spread over every kind of output. */
+export async function consumerSample(consumers: types.Consumer[], maxCounters: number): Promise<{ counters: SentCounters; total: number }> {
+  const live = consumers.filter((c) => !c.closed);
+  // An even stride keeps the audio/video (and WebRTC/plain) mix of the whole.
+  const stride = Math.max(1, live.length / maxCounters);
+  const picked: types.Consumer[] = [];
+  for (let i = 0; i < live.length && picked.length < maxCounters; i += stride) picked.push(live[Math.floor(i)]!);
+  return { counters: await consumerCounters(picked), total: live.length };
+}
+
+/** Reads each consumer's own outbound stream counters (getStats also lists the producer's stream). */
+export async function consumerCounters(consumers: types.Consumer[]): Promise<SentCounters> {
+  const out: SentCounters = new Map();
+  await inBatches(consumers, 200, async (c) => {
+    if (c.closed) return;
+    const stats = await c.getStats().catch(() => []);
+    const at = performance.now();
+    for (const st of stats) if (st.type === 'outbound-rtp') out.set(c.id, { packets: st.packetCount, bytes: st.byteCount, at });
+  });
+  return out;
+}
+
+export function consumerScores(consumers: types.Consumer[]): { mean: number; min: number } | undefined {
+  const live = consumers.filter((c) => !c.closed).map((c) => c.score.score);
+  return live.length ? { mean: live.reduce((a, x) => a + x, 0) / live.length, min: Math.min(...live) } : undefined;
+}
+
+/**
+ * A werift classroom as a loss probe: listens to every received track itself
+ * (after SRTP and NACK repair), so late packets are counted too.
+ */
+export function weriftProbe(label: string, rtc: RtcReceiver): LossProbe {
+  const seq = new SeqTracker();
+  for (const t of rtc.pc.getTransceivers()) {
+    for (const track of t.receiver.tracks) track.onReceiveRtp.subscribe((p) => seq.add(p.header.ssrc, p.header.sequenceNumber));
+  }
+  return { label, counters: () => seq.counters() };
+}
