@@ -66,9 +66,13 @@ export async function startServer(env: Record<string, string> = {}, opts: { cpus
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // The server's last output, for error messages (bounded: a long bench logs a lot).
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const keep = (d: Buffer): void => {
+    out = (out + d.toString()).slice(-65536);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30000);
     child.stdout!.on('data', () => {
@@ -277,7 +281,8 @@ export async function climbLadder<R extends { pass: boolean }>(opts: {
   for (let i = 0; i < opts.ladder.length && steps.length < 16; ) {
     const rung = opts.ladder[i]!;
     const last = steps.at(-1);
-    const n = last && opts.limit ? Math.min(rung, Math.max(q(opts.limit(last.result, last.n)), lo + opts.quantum)) : rung;
+    // Held back, but always a real step up (8 %, at least one quantum): past the aim point it must still end in a failure.
+    const n = last && opts.limit ? Math.min(rung, Math.max(q(opts.limit(last.result, last.n)), q(lo * 1.08), lo + opts.quantum)) : rung;
     const result = await opts.run(n);
     steps.push({ n, result });
     if (!result.pass) {

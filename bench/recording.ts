@@ -5,7 +5,9 @@
  * The server runs as its own process pinned to CPU 0 (Node, mediasoup worker
  * and every ffmpeg it spawns); the instructors' werift senders run here on
  * CPU 1, all fed by one shared ffmpeg encoder (H264 1280x720 ~1.5 Mbps 30 fps
- * + Opus) so that many lessons cost the load generator little.
+ * + Opus) so that many lessons cost the load generator little; lesson i gets
+ * it (i mod 8) × 125 ms late, so that 40 lessons' key frames do not all hit
+ * the server in the same instant as no real lessons would.
  *
  * 1. One lesson, not recorded, then one recorded lesson for 60 s: CPU of the
  *    server's Node, the worker and the recording ffmpegs, and their memory.
@@ -64,7 +66,8 @@ async function startLesson(s: BenchServer, shared: SharedRtpSource, record: bool
     await teacher.request('authenticate', { token: await s.token('instructor', teacherId, [lessonId]) });
     const joined = await teacher.request('join', { lessonId });
     await teacher.request('goLive', {});
-    const sender = await publish(teacher, joined.routerRtpCapabilities, { audio: true, video: 'h264', sharedSource: shared });
+    // Lessons on 8 phases of the shared encoder's 1 s GOP: independent lessons' key frames do not all arrive at once.
+    const sender = await publish(teacher, joined.routerRtpCapabilities, { audio: true, video: 'h264', sharedSource: shared.delayed((n % 8) * 125) });
     return {
       lessonId,
       teacher,

@@ -42,29 +42,67 @@ export interface FfmpegRtpSource {
 export interface SharedRtpSource {
   readonly source: FfmpegRtpSource;
   subscribe(kind: 'audio' | 'video', onPacket: (rtp: Buffer) => void): () => void;
+  /**
+   * The same stream, every packet handed over `ms` later: senders on
+   * different delays do not all burst a key frame at the same instant, as
+   * independent lessons would not.
+   */
+  delayed(ms: number): SharedRtpSource;
 }
+
+type Kind = 'audio' | 'video';
 
 export async function startSharedFfmpegRtp(options: {
   video?: Omit<NonNullable<FfmpegRtpOptions['video']>, 'onPacket' | 'ssrc'>;
   audio?: Omit<FfmpegStream, 'onPacket' | 'ssrc'>;
   ffmpegPath?: string;
 }): Promise<SharedRtpSource> {
-  const listeners = { audio: new Set<(rtp: Buffer) => void>(), video: new Set<(rtp: Buffer) => void>() };
-  const fanTo = (kind: 'audio' | 'video') => (rtp: Buffer) => {
-    for (const l of listeners[kind]) l(rtp);
+  // Subscribers by delay; delayed packets wait in one queue per delay, drained by one timer.
+  const groups = new Map<number, { listeners: Record<Kind, Set<(rtp: Buffer) => void>>; queue: Array<{ due: number; kind: Kind; rtp: Buffer }> }>();
+  const group = (delay: number) => {
+    let g = groups.get(delay);
+    if (!g) groups.set(delay, (g = { listeners: { audio: new Set(), video: new Set() }, queue: [] }));
+    return g;
   };
-  const source = await startFfmpegRtp({
+  const fanTo = (kind: Kind) => (rtp: Buffer) => {
+    const now = performance.now();
+    for (const [delay, g] of groups) {
+      if (delay === 0) for (const l of g.listeners[kind]) l(rtp);
+      else if (g.listeners[kind].size) g.queue.push({ due: now + delay, kind, rtp });
+    }
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const drain = (): void => {
+    const now = performance.now();
+    for (const g of groups.values()) {
+      while (g.queue.length && g.queue[0]!.due <= now) {
+        const p = g.queue.shift()!;
+        for (const l of g.listeners[p.kind]) l(p.rtp);
+      }
+    }
+  };
+  const ffmpeg = await startFfmpegRtp({
     ...(options.ffmpegPath ? { ffmpegPath: options.ffmpegPath } : {}),
     ...(options.video ? { video: { ...options.video, ssrc: 11111111, onPacket: fanTo('video') } } : {}),
     ...(options.audio ? { audio: { ...options.audio, ssrc: 22222222, onPacket: fanTo('audio') } } : {}),
   });
-  return {
-    source,
-    subscribe(kind, onPacket) {
-      listeners[kind].add(onPacket);
-      return () => listeners[kind].delete(onPacket);
+  const source: FfmpegRtpSource = {
+    ...ffmpeg,
+    close: async () => {
+      clearInterval(timer);
+      await ffmpeg.close();
     },
   };
+  const view = (delay: number): SharedRtpSource => ({
+    source,
+    subscribe(kind, onPacket) {
+      if (delay > 0) timer ??= setInterval(drain, 4);
+      group(delay).listeners[kind].add(onPacket);
+      return () => group(delay).listeners[kind].delete(onPacket);
+    },
+    delayed: (ms) => view(Math.max(0, Math.round(ms))),
+  });
+  return view(0);
 }
 
 export function defaultFfmpegPath(): string {
