@@ -1,0 +1,152 @@
+/**
+ * Bare mediasoup as a fan-out target whose per-packet settings can be varied
+ * (for bench/sfu/levers.ts and the side-by-side run): the worker's log level
+ * and tags, io_uring on or off, the outputs' SRTP suite, and what the plain
+ * outputs' consumers negotiate (NACK, header extensions).
+ *
+ * The topology is bench/bare-mediasoup.ts's: one worker pinned to one CPU,
+ * one router, the werift + ffmpeg instructor into a WebRtcTransport, and n
+ * PlainTransports with SRTP (rtcpMux, comedia off) each consuming audio and
+ * video towards a local UDP socket. No WebRTC classrooms here: Janus gets
+ * none either, so both carry exactly the plain outputs.
+ *
+ * mediasoup picks its worker binary when its module is loaded, so a process
+ * runs one binary; levers.ts starts a child process per binary.
+ */
+import type { types } from 'mediasoup';
+import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
+import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
+import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
+import { RtcSender } from '../../test/support/rtcSender.js';
+import type { Destination } from '../fanout/probes.js';
+import { consumerScores, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
+import { inBatches, pinProcess } from '../lib.js';
+
+/** The router's codecs: the same as bench/bare-mediasoup.ts (and lessoncast's H264 + Opus). */
+const mediaCodecs: types.RouterRtpCodecCapability[] = [
+  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
+  {
+    kind: 'video',
+    mimeType: 'video/H264',
+    clockRate: 90000,
+    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
+    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'goog-remb' }, { type: 'transport-cc' }],
+  },
+];
+
+/**
+ * What a plain output's consumer negotiates:
+ * - 'full': the bench receivers' capabilities (video NACK + PLI; mid and abs-send-time extensions), as lessoncast's plain receivers use them
+ * - 'no-nack': no RTCP feedback, so no retransmission buffer per output (a plain UDP receiver never sends a NACK)
+ * - 'no-nack-no-ext': also no header extensions (nothing to rewrite per packet)
+ */
+export type ConsumerCaps = 'full' | 'no-nack' | 'no-nack-no-ext';
+
+export function consumerCapabilities(kind: ConsumerCaps): types.RtpCapabilities {
+  const caps = structuredClone(receiverRtpCapabilities);
+  if (kind !== 'full') for (const c of caps.codecs ?? []) c.rtcpFeedback = [];
+  if (kind === 'no-nack-no-ext') caps.headerExtensions = [];
+  return caps;
+}
+
+export interface BareSettings {
+  logLevel: types.WorkerLogLevel;
+  logTags?: types.WorkerLogTag[];
+  /** mediasoup's own switch (worker setting); the same binary either way. */
+  disableLiburing?: boolean;
+  srtpCryptoSuite: types.SrtpCryptoSuite;
+  consumerCaps: ConsumerCaps;
+}
+
+export interface BareTargetOptions {
+  cpu: number;
+  source: LessonSource;
+  settings: BareSettings;
+  /** One ffmpeg shared by successive targets in a process (same encoded lesson, no restart). */
+  sharedSource?: SharedRtpSource;
+  name?: string;
+}
+
+export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTarget & { workerBin: string; liburingInUse: () => Promise<boolean | undefined> }> {
+  const workerBin = resolveWorkerBin('').path;
+  const ms = await loadMediasoup(workerBin);
+  const s = opts.settings;
+  const worker = await ms.createWorker({
+    logLevel: s.logLevel,
+    ...(s.logTags ? { logTags: s.logTags } : {}),
+    ...(s.disableLiburing ? { disableLiburing: true } : {}),
+  });
+  let sender: RtcSender | undefined;
+  const close = async (): Promise<void> => {
+    await sender?.close();
+    worker.close();
+  };
+  try {
+    pinProcess(worker.pid, String(opts.cpu));
+    const router = await worker.createRouter({ mediaCodecs });
+    const sendTransport = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
+    const producers: types.Producer[] = [];
+    sender = await RtcSender.create({
+      transport: {
+        transportId: sendTransport.id,
+        iceParameters: sendTransport.iceParameters,
+        iceCandidates: sendTransport.iceCandidates,
+        dtlsParameters: sendTransport.dtlsParameters,
+      },
+      routerRtpCapabilities: router.rtpCapabilities,
+      connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
+      produce: async (kind, rtpParameters) => {
+        const p = await sendTransport.produce({ kind, rtpParameters });
+        producers.push(p);
+        return p.id;
+      },
+      audio: true,
+      video: 'h264',
+      videoBitrateKbps: opts.source.videoKbps,
+      videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
+      ...(opts.sharedSource ? { sharedSource: opts.sharedSource } : {}),
+    });
+    const caps = consumerCapabilities(s.consumerCaps);
+    const consumers = new Set<types.Consumer>();
+    const outputs: types.PlainTransport[] = [];
+    const addOutput = async (i: number, dest: Destination): Promise<void> => {
+      const t = await router.createPlainTransport({
+        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+        rtcpMux: true,
+        comedia: false,
+        enableSrtp: true,
+        srtpCryptoSuite: s.srtpCryptoSuite,
+      });
+      outputs[i] = t;
+      await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });
+      for (const p of producers) {
+        const c = await t.consume({ producerId: p.id, rtpCapabilities: caps });
+        consumers.add(c);
+        c.observer.once('close', () => consumers.delete(c));
+      }
+    };
+    const src = sender.source.process.pid;
+    return {
+      name: opts.name ?? 'bare mediasoup',
+      workerBin,
+      sfu: [{ label: 'worker', pid: worker.pid, cpu: opts.cpu }],
+      helperPids: src && !opts.sharedSource ? [src] : [],
+      webrtcProbes: [],
+      async setOutputs(n, destination) {
+        while (outputs.length > n) outputs.pop()!.close();
+        const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
+        await inBatches(fresh, 16, (i) => addOutput(i, destination(i)));
+      },
+      sent: () => sumSent([...consumers]),
+      scores: () => consumerScores([...consumers]),
+      async liburingInUse() {
+        const dump = await worker.dump();
+        return dump.liburing ? dump.liburing.sqeProcessCount > 0 : false;
+      },
+      close,
+    };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}
