@@ -29,7 +29,7 @@ import type { types } from 'mediasoup';
 import { startSharedFfmpegRtp } from '../../test/support/ffmpegRtp.js';
 import { BENCH_NICE, pinProcess, root, setNice, sleep } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
-import { SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
+import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
 
 export type WorkerBuild = 'liburing' | 'no-liburing';
 
@@ -223,6 +223,8 @@ async function childMain(spec: { variants: LeverVariant[]; round: number; n: num
   });
   const samples = await Promise.all(Array.from({ length: spec.samples }, () => SampleSocket.open()));
   const sink = await Sink.open();
+  // The first variant of each child would otherwise run while x264's rate still ramps up (fewer, smaller packets).
+  await sleep(SOURCE_SETTLE_MS);
   try {
     for (const v of spec.variants) {
       // Once more if the lesson itself was lost (nothing reached the receivers): that is no measurement.

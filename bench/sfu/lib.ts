@@ -65,6 +65,9 @@ export class SampleSocket {
   }
 }
 
+/** How long a freshly started lesson source runs before the first measurement. */
+export const SOURCE_SETTLE_MS = 6000;
+
 export interface StepOptions {
   warmupS: number;
   measureS: number;
@@ -76,12 +79,18 @@ export interface Step {
   n: number;
   /** SFU process CPU, fraction of one core. */
   sfuCpu: number;
-  /** RTP packets out per second: the SFU's own counters when it has them, else sampled rate × n. */
+  /**
+   * RTP packets out per second, for every SFU alike: the packets the sampled
+   * receivers should have got (sequence numbers, so losses count too) × n /
+   * samples, over the same window as the CPU figure.
+   */
   pktPerS: number;
-  /** Where pktPerS came from. */
-  pktSource: 'sfu counters' | 'sampled receivers';
-  /** Sampled receivers' packet rate × n (every SFU), to cross-check the SFU's counters. */
-  sampledPktPerS: number;
+  /**
+   * The SFU's own counters (mediasoup getStats), when it keeps any; only a
+   * cross-check: reading a thousand consumers' stats from a busy worker takes
+   * seconds, so the window they cover is uncertain exactly when it matters.
+   */
+  sfuPktPerS: number | null;
   /** SRTP bytes on the wire (UDP payload) per second, sampled bytes × n / samples. */
   mbitPerS: number;
   usPerPkt: number;
@@ -135,10 +144,9 @@ export async function measureStep(target: FanoutTarget, n: number, samples: Samp
   const sfuCpu = (b.cpu - a.cpu) / wall;
   const l = lossBetween(a.counters, b.counters);
   const perOutput = n / Math.max(1, sampled.length);
-  const sampledPktPerS = (l.received * perOutput) / wall;
+  const pktPerS = (l.expected * perOutput) / wall;
   const sentS = (sentB.at - sentA.at) / 1000;
-  const fromSfu = sentA.v && sentB.v ? (sentB.v.packets - sentA.v.packets) / sentS : undefined;
-  const pktPerS = fromSfu ?? sampledPktPerS;
+  const sfuPktPerS = sentA.v && sentB.v ? (sentB.v.packets - sentA.v.packets) / sentS : null;
   const cpuBusy = b.busy.map((x, i) => (x.busy - a.busy[i]!.busy) / Math.max(1, x.total - a.busy[i]!.total));
   const why: string[] = [];
   if (!(l.loss < opts.maxLoss)) why.push(`loss ${(l.loss * 100).toFixed(2)} %`);
@@ -147,8 +155,7 @@ export async function measureStep(target: FanoutTarget, n: number, samples: Samp
     n,
     sfuCpu,
     pktPerS,
-    pktSource: fromSfu === undefined ? 'sampled receivers' : 'sfu counters',
-    sampledPktPerS,
+    sfuPktPerS,
     mbitPerS: (((b.bytes - a.bytes) * perOutput * 8) / wall) / 1e6,
     usPerPkt: (sfuCpu * 1e6) / pktPerS,
     loss: l.loss,
@@ -206,6 +213,8 @@ export async function runLadder(
   const steps: Step[] = [];
   try {
     target = await start();
+    // The encoder's rate settles in the first seconds; measuring before would see fewer, smaller packets.
+    await sleep(SOURCE_SETTLE_MS);
     let printed = false;
     await climbLadder({
       ladder: opts.ladder,
@@ -224,6 +233,7 @@ export async function runLadder(
           await target!.close();
           target = undefined;
           target = await start();
+          await sleep(SOURCE_SETTLE_MS);
           s = await measureStep(target, n, samples, sink, opts);
         }
         s.othersRunning = otherBenches().length > 0;
