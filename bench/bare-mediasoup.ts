@@ -10,10 +10,10 @@
 import type { types } from 'mediasoup';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
 import { RtcReceiver, receiverRtpCapabilities } from '../test/support/rtcReceiver.js';
-import { RtcSender } from '../test/support/rtcSender.js';
+import type { RtcSender } from '../test/support/rtcSender.js';
 import { pinProcess } from './lib.js';
 import type { Destination } from './fanout/probes.js';
-import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
+import { inBatches, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
 
 const mediaCodecs: types.RouterRtpCodecCapability[] = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
@@ -50,21 +50,9 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
     const webRtcParams = (t: types.WebRtcTransport) => ({ transportId: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters });
 
     const sendTransport = await router.createWebRtcTransport({ listenInfos });
-    const producers: types.Producer[] = [];
-    sender = await RtcSender.create({
-      transport: webRtcParams(sendTransport),
-      routerRtpCapabilities: router.rtpCapabilities,
-      connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
-      produce: async (kind, rtpParameters) => {
-        const p = await sendTransport.produce({ kind, rtpParameters });
-        producers.push(p);
-        return p.id;
-      },
-      audio: true,
-      video: 'h264',
-      videoBitrateKbps: opts.source.videoKbps,
-      videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
-    });
+    const published = await publishBare(sendTransport, router.rtpCapabilities, opts.source);
+    sender = published.sender;
+    const { producers } = published;
 
     const consumers = new Set<types.Consumer>();
     const track = (c: types.Consumer): types.Consumer => {

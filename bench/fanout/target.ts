@@ -6,6 +6,8 @@
  */
 import type { types } from 'mediasoup';
 import type { RtcReceiver } from '../../test/support/rtcReceiver.js';
+import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
+import { RtcSender } from '../../test/support/rtcSender.js';
 import { inBatches } from '../lib.js';
 import { SeqTracker, type Destination, type LossProbe } from './probes.js';
 
@@ -69,6 +71,35 @@ export interface LessonSource {
   height: number;
   fps: number;
   videoKbps: number;
+}
+
+/**
+ * The lesson published by werift straight into a bare mediasoup send
+ * transport (no signalling): what the bare-mediasoup baselines feed their fan-out with.
+ */
+export async function publishBare(
+  sendTransport: types.WebRtcTransport,
+  routerRtpCapabilities: types.RtpCapabilities,
+  source: LessonSource,
+  sharedSource?: SharedRtpSource,
+): Promise<{ sender: RtcSender; producers: types.Producer[] }> {
+  const producers: types.Producer[] = [];
+  const sender = await RtcSender.create({
+    transport: { transportId: sendTransport.id, iceParameters: sendTransport.iceParameters, iceCandidates: sendTransport.iceCandidates, dtlsParameters: sendTransport.dtlsParameters },
+    routerRtpCapabilities,
+    connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
+    produce: async (kind, rtpParameters) => {
+      const p = await sendTransport.produce({ kind, rtpParameters });
+      producers.push(p);
+      return p.id;
+    },
+    audio: true,
+    video: 'h264',
+    videoBitrateKbps: source.videoKbps,
+    videoSize: { width: source.width, height: source.height, fps: source.fps },
+    ...(sharedSource ? { sharedSource } : {}),
+  });
+  return { sender, producers };
 }
 
 /** Sums consumer counters: only the consumer's own outbound stream (getStats also lists the producer's). */

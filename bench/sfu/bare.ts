@@ -17,9 +17,9 @@ import type { types } from 'mediasoup';
 import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
 import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
 import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
-import { RtcSender } from '../../test/support/rtcSender.js';
+import type { RtcSender } from '../../test/support/rtcSender.js';
 import type { Destination } from '../fanout/probes.js';
-import { consumerScores, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
+import { consumerScores, publishBare, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
 import { inBatches, pinProcess } from '../lib.js';
 
 /** The router's codecs: the same as bench/bare-mediasoup.ts (and lessoncast's H264 + Opus). */
@@ -85,27 +85,9 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
     pinProcess(worker.pid, String(opts.cpu));
     const router = await worker.createRouter({ mediaCodecs });
     const sendTransport = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
-    const producers: types.Producer[] = [];
-    sender = await RtcSender.create({
-      transport: {
-        transportId: sendTransport.id,
-        iceParameters: sendTransport.iceParameters,
-        iceCandidates: sendTransport.iceCandidates,
-        dtlsParameters: sendTransport.dtlsParameters,
-      },
-      routerRtpCapabilities: router.rtpCapabilities,
-      connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
-      produce: async (kind, rtpParameters) => {
-        const p = await sendTransport.produce({ kind, rtpParameters });
-        producers.push(p);
-        return p.id;
-      },
-      audio: true,
-      video: 'h264',
-      videoBitrateKbps: opts.source.videoKbps,
-      videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
-      ...(opts.sharedSource ? { sharedSource: opts.sharedSource } : {}),
-    });
+    const published = await publishBare(sendTransport, router.rtpCapabilities, opts.source, opts.sharedSource);
+    sender = published.sender;
+    const { producers } = published;
     const caps = consumerCapabilities(s.consumerCaps);
     const consumers = new Set<types.Consumer>();
     const outputs: types.PlainTransport[] = [];
