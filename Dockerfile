@@ -28,9 +28,13 @@ RUN npx tsc -p tsconfig.build.json \
 
 FROM node:20-bookworm-slim AS runtime
 # Libraries mediasoup-worker links (Debian's), and ffmpeg for recording.
+# libsrtp2-1/libnss3/libnspr4 are needed only if the worker build fell back to
+# Debian's libsrtp2 (by default libsrtp is linked in statically; see
+# scripts/worker/README.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ffmpeg libssl3 libuv1 libsrtp2-1 libnss3 libnspr4 libusrsctp2 libabsl20220623 ca-certificates tini \
+      ffmpeg libssl3 libuv1 libusrsctp2 libabsl20220623 ca-certificates tini \
+      libsrtp2-1 libnss3 libnspr4 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

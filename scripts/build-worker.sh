@@ -24,6 +24,9 @@
 #   LESSONCAST_CACHE_DIR       cache root (default: $HOME/.cache/lessoncast)
 #   LESSONCAST_KEEP_BUILD_DIR  1 = keep the temporary build dir on failure
 #   LESSONCAST_WORKER_LIBURING off = build without io_uring (default: on)
+#   LESSONCAST_WORKER_SRTP     openssl = static libsrtp2 on OpenSSL, built from
+#                              Debian's source package (default); debian =
+#                              Debian's shared libsrtp2 (on NSS)
 #
 # The binary is cached at
 #   $LESSONCAST_CACHE_DIR/mediasoup-worker/<version>-<recipe hash>/mediasoup-worker
@@ -39,7 +42,10 @@
 #   - applies scripts/worker/patches/*.patch (KTLS fix for Debian's OpenSSL);
 #   - relaxes meson_version when bookworm's meson (1.0.1) is older than asked;
 #   - liburing >= 2.4 is built statically from Debian trixie's source package
-#     when it can be fetched (see setup_liburing), else left out.
+#     when it can be fetched (see setup_liburing), else left out;
+#   - libsrtp2 is built statically with the OpenSSL backend from the running
+#     Debian release's source package (see setup_libsrtp), else Debian's
+#     shared (NSS) libsrtp2 is linked.
 
 set -euo pipefail
 
@@ -173,6 +179,7 @@ recipe_hash() {
 	{
 		printf 'platform %s %s\n' "$os_id" "$arch"
 		printf 'liburing %s\n' "${LESSONCAST_WORKER_LIBURING:-on}"
+		printf 'srtp %s\n' "${LESSONCAST_WORKER_SRTP:-openssl}"
 		printf 'script %s\n' "$(sha256sum <"$SCRIPT_PATH" | cut -d' ' -f1)"
 		(
 			cd "$RECIPE_DIR"
@@ -375,31 +382,25 @@ if [[ -n "$MESON_REQUIRED" ]] && ! version_ge "$MESON_VERSION" "$MESON_REQUIRED"
 fi
 
 # --------------------------------------------------------------------------
+# Debian source packages, fetched with a private apt configuration (a
+# temporary deb-src list; the system's apt sources stay untouched) and cached
+# under $CACHE_ROOT/sources/<package>-<suite>/.
+
+# fetch_debian_source PACKAGE SUITE DEST (scripts/worker/debian-source.sh)
+# shellcheck source=worker/debian-source.sh
+source "$RECIPE_DIR/debian-source.sh"
+
+# --------------------------------------------------------------------------
 # liburing. mediasoup sends through io_uring when built with liburing >= 2.4
 # (io_uring_prep_sendto) on a kernel >= 6. Bookworm ships 2.3, so a static
-# liburing is built from Debian's own newer source package (trixie), fetched
-# with a private apt configuration (the system's sources stay untouched) and
+# liburing is built from Debian's own newer source package (trixie) and
 # cached. Any failure falls back to a build without liburing, logged and
 # recorded in BUILDINFO. LESSONCAST_WORKER_LIBURING=off skips it.
 LIBURING_SUITE=${LESSONCAST_LIBURING_SUITE:-trixie}
 LIBURING_MIN=2.4
 
 fetch_liburing_source() { # prints the unpacked source dir
-	local src_cache="$CACHE_ROOT/sources/liburing-$LIBURING_SUITE" apt_dir="$WORK/apt"
-	if ! compgen -G "$src_cache/liburing_*.orig.tar.*" >/dev/null; then
-		mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$src_cache.tmp.$$"
-		printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
-			"$LIBURING_SUITE" >"$apt_dir/sources.list"
-		local apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=/dev/null
-			-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o APT::Sandbox::User=root -qq)
-		apt-get "${apt_opts[@]}" update >&2 || return 1
-		(cd "$src_cache.tmp.$$" && apt-get "${apt_opts[@]}" source --download-only liburing >&2) || return 1
-		rm -rf "$src_cache" && mv "$src_cache.tmp.$$" "$src_cache"
-	fi
-	local orig
-	orig=$(compgen -G "$src_cache/liburing_*.orig.tar.*" | head -n1)
-	mkdir -p "$WORK/liburing-src"
-	tar -xf "$orig" -C "$WORK/liburing-src" --strip-components=1 || return 1
+	fetch_debian_source liburing "$LIBURING_SUITE" "$WORK/liburing-src" || return 1
 	printf '%s\n' "$WORK/liburing-src"
 }
 
@@ -436,6 +437,56 @@ setup_liburing() {
 }
 LIBURING_ARGS=()
 setup_liburing
+
+# --------------------------------------------------------------------------
+# libsrtp on OpenSSL. Debian's libsrtp2 is built against NSS, which sets up
+# and tears down an NSS crypto context for every packet: with AES-CM +
+# HMAC-SHA1 outputs SRTP was ~95 % of the worker's user-space instructions per
+# forwarded packet (docs/forwarding.md). The same Debian source package built
+# with --enable-openssl keeps one OpenSSL (AES-NI) context per stream; it is
+# linked statically, so the worker no longer needs libsrtp2-1/libnss3 at run
+# time. Any failure falls back to Debian's shared libsrtp2.
+# LESSONCAST_WORKER_SRTP=debian keeps Debian's (NSS) library.
+SRTP_SUITE=${LESSONCAST_SRTP_SUITE:-}
+
+build_libsrtp_openssl() { # installs into $BUILD_SRC/subprojects/libsrtp3/static
+	local suite=$SRTP_SUITE src="$WORK/libsrtp-src" prefix="$BUILD_SRC/subprojects/libsrtp3/static" version
+	if [[ -z "$suite" ]]; then
+		suite=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
+		[[ -n "$suite" ]] || { log "libsrtp: cannot tell the Debian release (VERSION_CODENAME)"; return 1; }
+	fi
+	fetch_debian_source libsrtp2 "$suite" "$src" || { log "libsrtp: cannot fetch Debian $suite's libsrtp2 source package"; return 1; }
+	version=$(sed -n 's/^PACKAGE_VERSION=.\([0-9.]*\).*/\1/p' "$src/configure" | head -n1)
+	[[ "$version" == 2.* ]] || { log "libsrtp: Debian $suite has libsrtp ${version:-?}, the adapter is for 2.x"; return 1; }
+	log "libsrtp $version: building a static library with the OpenSSL backend from Debian $suite's source"
+	# Debian's own flags (debian/rules), with OpenSSL instead of NSS; -fPIC to
+	# link into a PIE.
+	(cd "$src" && CFLAGS="-O2 -fPIC -D_REENTRANT" ./configure --prefix="$prefix" \
+		--enable-openssl --disable-debug --disable-stdout >&2 &&
+		make -j"$(nproc)" libsrtp2.a >&2 && make install >&2) ||
+		{ log "libsrtp: build failed"; return 1; }
+	grep -q '^#define OPENSSL 1' "$src/crypto/include/config.h" ||
+		{ log "libsrtp: configure did not select OpenSSL"; return 1; }
+	[[ -f "$prefix/lib/libsrtp2.a" && -f "$prefix/include/srtp2/srtp.h" ]] ||
+		{ log "libsrtp: install did not produce lib/libsrtp2.a and include/srtp2/srtp.h"; return 1; }
+	SRTP_VERSION="$version (static, OpenSSL, Debian $suite source)"
+}
+
+setup_libsrtp() {
+	SRTP_VERSION="Debian libsrtp2 $(pkg-config --modversion libsrtp2) (shared, NSS)"
+	case "${LESSONCAST_WORKER_SRTP:-openssl}" in
+		debian) log "libsrtp: Debian's shared libsrtp2 (LESSONCAST_WORKER_SRTP=debian)" ;;
+		openssl)
+			build_libsrtp_openssl || {
+				rm -rf "$BUILD_SRC/subprojects/libsrtp3/static"
+				log "libsrtp: falling back to Debian's shared libsrtp2 (NSS)"
+			}
+			;;
+		*) die "LESSONCAST_WORKER_SRTP must be openssl or debian, got '${LESSONCAST_WORKER_SRTP}'" ;;
+	esac
+}
+SRTP_VERSION=""
+setup_libsrtp
 
 # --------------------------------------------------------------------------
 # Configure and build
@@ -486,6 +537,7 @@ mkdir -p "$CACHE_DIR"
 	printf 'built %s on %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -srm)"
 	printf 'source %s\n' "$SRC_WORKER"
 	printf 'meson %s, flatc %s, liburing %s (%s)\n' "$MESON_VERSION" "$FLATC_VERSION" "$LIBURING_VERSION" "${LIBURING_ARGS[*]}"
+	printf 'libsrtp %s\n' "$SRTP_VERSION"
 	printf 'patches:'
 	for p in "${PATCHES[@]}"; do printf ' %s' "$(basename "$p")"; done
 	printf '\nrun-time libraries (dpkg):\n'

@@ -24,6 +24,13 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
   const { liburing } = await worker.dump();
   if (withLiburing) t.ok(liburing, 'built with liburing: the worker reports io_uring counters');
   else t.comment(`worker without liburing (io_uring ${liburing ? 'present' : 'absent'})`);
+  // By default libsrtp is our static OpenSSL build; then Debian's NSS-based libsrtp2 must not be loaded.
+  const staticSrtp = existsSync(buildInfo) && /^libsrtp .*static, OpenSSL/m.test(readFileSync(buildInfo, 'utf8'));
+  const maps = readFileSync(`/proc/${worker.pid}/maps`, 'utf8');
+  if (staticSrtp) {
+    t.notMatch(maps, /libsrtp2\.so|libnss3\.so/, "built with libsrtp on OpenSSL: Debian's libsrtp2/NSS not loaded");
+    t.match(maps, /libcrypto\.so/, 'OpenSSL libcrypto loaded');
+  } else t.comment(`worker with a shared libsrtp2 (${/libsrtp2\.so/.test(maps) ? 'loaded' : 'not seen'})`);
   const usage = await worker.getResourceUsage();
   t.type(usage.ru_utime, 'number', 'resource usage answers');
   t.same((await worker.dump()).routerIds, [router.id], 'router listed by the worker');
