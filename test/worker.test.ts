@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
@@ -59,4 +60,13 @@ t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacem
   t.not(pool.slots[slotA.index]!.worker.pid, oldPid, 'a new process');
   t.equal(pool.aliveCount, 2);
   t.equal(slotA.routers, 0, 'the replacement starts with no routers counted');
+});
+
+t.test('without MEDIASOUP_WORKER_BIN the build of the current recipe is chosen, not just the newest in the cache', async (t) => {
+  const { MEDIASOUP_WORKER_BIN: _bin, ...env } = process.env;
+  const expected = execFileSync('bash', ['scripts/build-worker.sh', '--print-path'], { env, encoding: 'utf8' }).trim();
+  if (!existsSync(expected)) return void t.comment(`no cached build of the current recipe (${expected}): nothing to choose`);
+  // Asking for a variant through the environment must not change what the server runs.
+  t.same(resolveWorkerBin('', { ...env, LESSONCAST_WORKER_SRTP: 'debian' }), { path: expected, source: 'offline build cache' });
+  t.equal(resolveWorkerBin('/x/mediasoup-worker', env).source, 'config media.workerBin', 'the config wins');
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -8,12 +9,14 @@ export type Mediasoup = typeof import('mediasoup');
 /**
  * Where the mediasoup-worker binary comes from, in order: the config's
  * `media.workerBin`, `MEDIASOUP_WORKER_BIN`, our offline build cache
- * (scripts/build-worker.sh), then mediasoup's own (prebuilt download).
+ * (scripts/build-worker.sh: the build of the checkout's current recipe, else
+ * the newest of this mediasoup version), then mediasoup's own (prebuilt
+ * download).
  */
 export function resolveWorkerBin(configured: string, env: NodeJS.ProcessEnv = process.env): { path: string; source: string } {
   if (configured) return { path: path.resolve(configured), source: 'config media.workerBin' };
   if (env['MEDIASOUP_WORKER_BIN']) return { path: env['MEDIASOUP_WORKER_BIN'], source: 'MEDIASOUP_WORKER_BIN' };
-  const cached = newestCachedWorker(mediasoupVersion(), env);
+  const cached = currentRecipeWorker(env) ?? newestCachedWorker(mediasoupVersion(), env);
   if (cached) return { path: cached, source: 'offline build cache' };
   return { path: path.join(mediasoupDir(), 'worker', 'out', 'Release', 'mediasoup-worker'), source: 'mediasoup package' };
 }
@@ -25,6 +28,21 @@ function mediasoupDir(): string {
 
 export function mediasoupVersion(): string {
   return (JSON.parse(readFileSync(path.join(mediasoupDir(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The binary scripts/build-worker.sh builds for this checkout, if it is in the
+ * cache. The benches also cache variant builds (e.g. on Debian's NSS libsrtp),
+ * so "newest" alone could pick one of those.
+ */
+function currentRecipeWorker(env: NodeJS.ProcessEnv): string | undefined {
+  const script = path.join(mediasoupDir(), '..', '..', 'scripts', 'build-worker.sh');
+  if (!existsSync(script)) return undefined;
+  // The variant switches must not leak in from the environment: this asks for the default build.
+  const { LESSONCAST_WORKER_SRTP: _srtp, LESSONCAST_WORKER_LIBURING: _uring, ...rest } = env;
+  const result = spawnSync('bash', [script, '--print-path'], { env: rest, encoding: 'utf8', timeout: 10_000 });
+  const bin = result.status === 0 ? result.stdout.trim().split('\n').pop() : undefined;
+  return bin && existsSync(bin) ? bin : undefined;
 }
 
 /** The build cache holds `<version>-<recipe hash>/mediasoup-worker`; take the newest of this version. */
