@@ -1,12 +1,29 @@
 /**
- * `npm run bench`: fan-out, join and recording benchmarks in sequence on this
- * machine (about 12–14 minutes on 2 cores). Each prints its tables and writes
- * JSON under bench/results/; this prints a short summary and the total time.
+ * `npm run bench`: every benchmark in sequence on this machine (about 25
+ * minutes on 2 cores, plus one-off worker builds for the forwarding levers).
+ * Each prints its tables and writes JSON under bench/results/; this prints a
+ * short summary, writes bench-<time>.json and the total time.
+ *
+ *   fan-out      classrooms per core, lessoncast vs bare mediasoup (bench/fanout.ts)
+ *   join         WebSocket open -> first RTP, in waves (bench/join.ts)
+ *   recording    recorded lessons per core (bench/recording.ts)
+ *   forwarding   lessoncast, bare mediasoup and Janus side by side, the raw
+ *                sendto floor, each lever's effect, profiles (bench/sfu/run.ts)
+ *
+ *   npm run bench [-- --only fanout,join,recording,forwarding]
  */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { runFanoutBench, defaultFanoutOptions } from './fanout.js';
 import { runJoinBench } from './join.js';
-import { machine, saveResult, table, waitForEarlierBenches } from './lib.js';
+import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.js';
 import { defaultRecordingOptions, runRecordingBench } from './recording.js';
+
+const ALL = ['fanout', 'join', 'recording', 'forwarding'] as const;
+const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
+const only = new Set(values.only!.split(','));
+for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark '${name}' (${ALL.join(', ')})`);
 
 // Another benchmark pinning an SFU to the same core would spoil both runs' figures.
 await waitForEarlierBenches(Number(process.env['LESSONCAST_BENCH_WAIT_MINUTES'] ?? 20));
@@ -15,29 +32,88 @@ const minutes = (): string => ((performance.now() - started) / 60000).toFixed(1)
 const m = machine();
 console.log(`lessoncast benchmarks on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${new Date().toISOString()}\n`);
 
-console.log('== fan-out ==');
-const fanout = await runFanoutBench(defaultFanoutOptions);
-console.log(`(fan-out done at ${minutes()} min)\n`);
+let fanout: Awaited<ReturnType<typeof runFanoutBench>> | undefined;
+if (only.has('fanout')) {
+  console.log('== fan-out ==');
+  fanout = await runFanoutBench(defaultFanoutOptions);
+  console.log(`(fan-out done at ${minutes()} min)\n`);
+}
 
-console.log('== join ==');
-const join = await runJoinBench({ joins: 200, waves: [1, 10, 50] });
-console.log(`(join done at ${minutes()} min)\n`);
+let join: Awaited<ReturnType<typeof runJoinBench>> | undefined;
+if (only.has('join')) {
+  console.log('== join ==');
+  join = await runJoinBench({ joins: 200, waves: [1, 10, 50] });
+  console.log(`(join done at ${minutes()} min)\n`);
+}
 
-console.log('== recording ==');
-const recording = await runRecordingBench(defaultRecordingOptions);
-console.log(`(recording done at ${minutes()} min)\n`);
+let recording: Awaited<ReturnType<typeof runRecordingBench>> | undefined;
+if (only.has('recording')) {
+  console.log('== recording ==');
+  recording = await runRecordingBench(defaultRecordingOptions);
+  console.log(`(recording done at ${minutes()} min)\n`);
+}
+
+interface ForwardingResult {
+  data: { summary: Array<Record<string, string | number>>; levers?: { n: number; summary: Array<{ variant: string; lever: string; usPerPkt: number | null; vsBase: number | null }> } };
+}
+let forwarding: { file: string; result: ForwardingResult } | undefined;
+if (only.has('forwarding')) {
+  console.log('== forwarding (side by side with Janus) ==');
+  forwarding = await runForwardingBench();
+  console.log(`(forwarding done at ${minutes()} min)\n`);
+}
 
 console.log('== summary ==');
-console.log(table(fanout.summary));
-console.log();
-console.log(table(join.results));
-console.log();
-console.log(
-  `recording: one lesson alone costs ${(recording.solo.costCpu * 100).toFixed(1)} % of a core and ${recording.solo.recorded.ffmpegPssMb.toFixed(0)} MB (ffmpeg PSS); ` +
-    (recording.perLesson !== null ? `at scale ${(recording.perLesson * 100).toFixed(2)} % per lesson; ` : '') +
-    `one core records ${recording.lowerBound ? '≥ ' : ''}${recording.capacity ?? 'no'} lessons at once without falling behind` +
-    (recording.projected !== null ? ` (projected ${recording.projected} at 90 % of the core)` : ''),
-);
+if (fanout) console.log(`${table(fanout.summary)}\n`);
+if (join) console.log(`${table(join.results)}\n`);
+if (recording) {
+  console.log(
+    `recording: one lesson alone costs ${(recording.solo.costCpu * 100).toFixed(1)} % of a core and ${recording.solo.recorded.ffmpegPssMb.toFixed(0)} MB (ffmpeg PSS); ` +
+      (recording.perLesson !== null ? `at scale ${(recording.perLesson * 100).toFixed(2)} % per lesson; ` : '') +
+      `one core records ${recording.lowerBound ? '≥ ' : ''}${recording.capacity ?? 'no'} lessons at once without falling behind` +
+      (recording.projected !== null ? ` (projected ${recording.projected} at 90 % of the core)` : '') +
+      '\n',
+  );
+}
+if (forwarding) {
+  console.log(`forwarding side by side (${forwarding.file}):`);
+  console.log(table(forwarding.result.data.summary));
+  const levers = forwarding.result.data.levers;
+  if (levers) {
+    console.log(`\nlevers on bare mediasoup at N=${levers.n}:`);
+    console.log(table(levers.summary.map((l) => ({ variant: l.variant, lever: l.lever, 'µs/pkt': l.usPerPkt?.toFixed(2) ?? '–', '× base': l.vsBase?.toFixed(2) ?? '–' }))));
+  }
+  console.log();
+}
 console.log(`total ${minutes()} min`);
-saveResult('bench', { totalMinutes: Number(minutes()), fanout: fanout.summary, join: join.results, recording: { solo: recording.solo, capacity: recording.capacity, lowerBound: recording.lowerBound, perLesson: recording.perLesson, projected: recording.projected } });
+saveResult('bench', {
+  totalMinutes: Number(minutes()),
+  fanout: fanout?.summary,
+  join: join?.results,
+  recording: recording && { solo: recording.solo, capacity: recording.capacity, lowerBound: recording.lowerBound, perLesson: recording.perLesson, projected: recording.projected },
+  forwarding: forwarding && { file: forwarding.file, summary: forwarding.result.data.summary, levers: forwarding.result.data.levers?.summary },
+});
 process.exit(0);
+
+/**
+ * bench/sfu/run.ts in its own process: it pins itself and the SFUs to CPUs
+ * and reads each worker build at module load. Its output passes through; its
+ * JSON is read back for the summary.
+ */
+function runForwardingBench(): Promise<{ file: string; result: ForwardingResult }> {
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${root}/bench/sfu/run.ts`, '--no-wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let file: string | undefined;
+  let tail = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    process.stdout.write(d);
+    tail = (tail + d.toString()).slice(-4096);
+    file ??= /^saved (\S+\.json)/m.exec(tail)?.[1];
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0 || !file) reject(new Error(`bench/sfu/run.ts exited with ${code}${file ? '' : ' without saving a result'}`));
+      else resolve({ file, result: JSON.parse(readFileSync(file, 'utf8')) as ForwardingResult });
+    });
+  });
+}

@@ -20,8 +20,8 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MediaStreamTrack, RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, SessionDescription } from 'werift';
@@ -29,7 +29,7 @@ import { startFfmpegRtp, type FfmpegRtpSource } from '../../test/support/ffmpegR
 import { baseConfig, disableStun, waitConnected } from '../../test/support/rtcSdp.js';
 import type { Destination } from '../fanout/probes.js';
 import type { FanoutTarget, LessonSource } from '../fanout/target.js';
-import { BENCH_NICE, inBatches, pinProcess, setNice, sleep } from '../lib.js';
+import { BENCH_NICE, inBatches, pinProcess, root, setNice, sleep } from '../lib.js';
 import { freeTcpPort, runLadder, stepRow, table } from './lib.js';
 
 /** Installs Debian's janus if it is missing (benches are not part of CI; this machine reaches Debian's mirrors). */
@@ -53,6 +53,33 @@ export function janusVersion(): string {
     return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'janus'], { encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
+  }
+}
+
+/**
+ * A libsrtp2.so.1 with the OpenSSL backend, built from Debian's own libsrtp2
+ * source package (the release this machine runs) the way the worker build
+ * builds its static one (scripts/build-worker.sh), for Janus to load through
+ * LD_LIBRARY_PATH instead of Debian's NSS build: the same crypto library on
+ * both sides of the comparison. Cached under
+ * $LESSONCAST_CACHE_DIR/bench/libsrtp2-openssl-<release>/. Returns its folder.
+ */
+export function opensslLibsrtpForJanus(): string {
+  const release = execFileSync('bash', ['-c', '. /etc/os-release && printf %s "$VERSION_CODENAME"'], { encoding: 'utf8' }).trim();
+  const cache = path.join(process.env['LESSONCAST_CACHE_DIR'] ?? path.join(homedir(), '.cache', 'lessoncast'), 'bench', `libsrtp2-openssl-${release}`);
+  if (existsSync(path.join(cache, 'libsrtp2.so.1'))) return cache;
+  const src = mkdtempSync(path.join(tmpdir(), 'lessoncast-libsrtp-'));
+  try {
+    console.log(`building libsrtp2 (OpenSSL backend) from Debian ${release}'s source for Janus`);
+    execFileSync('bash', [path.join(root, 'scripts', 'worker', 'debian-source.sh'), 'libsrtp2', release, src], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: src, stdio: ['ignore', 'ignore', 'inherit'] });
+    sh('CFLAGS="-O2 -D_REENTRANT" ./configure --enable-openssl --disable-debug --disable-stdout && make -j2 shared_library');
+    sh("grep -q '^#define OPENSSL 1' crypto/include/config.h");
+    mkdirSync(cache, { recursive: true });
+    copyFileSync(path.join(src, 'libsrtp2.so.1'), path.join(cache, 'libsrtp2.so.1'));
+    return cache;
+  } finally {
+    rmSync(src, { recursive: true, force: true });
   }
 }
 
@@ -85,6 +112,8 @@ export interface JanusStartOptions {
   cpu: number;
   /** Janus debug_level: 3 = warnings (like mediasoup's 'warn'), 0 = nothing. */
   debugLevel?: number;
+  /** A folder with another libsrtp2.so.1 for Janus to load (opensslLibsrtpForJanus); default Debian's. */
+  libsrtpDir?: string;
 }
 
 /** Starts Janus with a generated minimal configuration; resolves once its HTTP API answers. */
@@ -153,6 +182,7 @@ admin: {
   // taskset execs janus in place: every thread Janus starts inherits the CPU.
   const child: ChildProcess = spawn('taskset', ['-c', String(opts.cpu), bin, '-C', path.join(dir, 'janus.jcfg'), '-F', dir, '-o'], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: opts.libsrtpDir ? { ...process.env, LD_LIBRARY_PATH: opts.libsrtpDir } : process.env,
   });
   let tail = '';
   const keep = (d: Buffer) => (tail = (tail + d.toString()).slice(-8192));
@@ -179,6 +209,9 @@ admin: {
       await sleep(200);
     }
     pinProcess(child.pid!, String(opts.cpu));
+    // Which libsrtp2 Janus really mapped (LD_LIBRARY_PATH is easy to get wrong).
+    const srtpLib = readFileSync(`/proc/${child.pid}/maps`, 'utf8').match(/\S*libsrtp2\.so\S*/)?.[0];
+    if (opts.libsrtpDir && !srtpLib?.startsWith(opts.libsrtpDir)) throw new Error(`janus loaded ${srtpLib ?? 'no libsrtp2'}, not the one in ${opts.libsrtpDir}`);
   } catch (err) {
     await stop();
     throw err;
@@ -338,11 +371,14 @@ export interface JanusTargetOptions {
   cpu: number;
   source: LessonSource;
   debugLevel?: number;
+  libsrtpDir?: string;
+  /** Row name in the tables. */
+  name?: string;
 }
 
 /** Janus + a VideoRoom with one published lesson; outputs are SRTP rtp_forwards. */
 export async function startJanusTarget(opts: JanusTargetOptions): Promise<FanoutTarget & { version: string }> {
-  const janus = await startJanus({ cpu: opts.cpu, debugLevel: opts.debugLevel });
+  const janus = await startJanus({ cpu: opts.cpu, debugLevel: opts.debugLevel, libsrtpDir: opts.libsrtpDir });
   let admin: JanusVideoRoomHandle | undefined;
   let publisherHandle: JanusVideoRoomHandle | undefined;
   let publisher: JanusPublisher | undefined;
@@ -395,7 +431,7 @@ export async function startJanusTarget(opts: JanusTargetOptions): Promise<Fanout
     };
 
     return {
-      name: 'Janus VideoRoom rtp_forward',
+      name: opts.name ?? 'Janus VideoRoom rtp_forward',
       version: janusVersion(),
       sfu: [{ label: 'janus', pid: janus.pid, cpu: opts.cpu }],
       helperPids: pub.source.process.pid ? [pub.source.process.pid] : [],

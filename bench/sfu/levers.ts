@@ -4,11 +4,14 @@
  * CPU 0) at one fixed n, once per variant, each variant changing one thing
  * from the base. Reports µs of worker CPU per forwarded packet.
  *
- * Variants (base = what lessoncast runs today: liburing build, log level
- * 'warn', AEAD_AES_256_GCM outputs, consumers negotiating video NACK/PLI and
- * the mid + abs-send-time extensions):
- *   no-liburing-bin   the worker built without liburing (sendto per packet)
- *   disable-liburing  the liburing build with mediasoup's disableLiburing setting
+ * Variants (base = what lessoncast runs today: the default worker build, i.e.
+ * liburing + libsrtp on OpenSSL, log level 'warn', AEAD_AES_256_GCM outputs,
+ * consumers negotiating video NACK/PLI and the mid + abs-send-time extensions):
+ *   nss-srtp          the worker built against Debian's shared libsrtp2 (on NSS)
+ *   nss-srtp-aes-cm   … with AES_CM_128_HMAC_SHA1_80 outputs (the build and suite Janus uses)
+ *   disable-liburing  the default build with mediasoup's disableLiburing setting
+ *                     (sendto per packet; measured the same as a build without
+ *                     liburing in the earlier runs, docs/forwarding.md)
  *   aes-cm            AES_CM_128_HMAC_SHA1_80 outputs (what Janus's rtp_forward uses)
  *   log-none          logLevel 'none' and no log tags
  *   no-nack           output consumers negotiate no RTCP feedback (no retransmission buffer)
@@ -17,12 +20,13 @@
  *
  * mediasoup reads its binary at module load, so every binary runs in its own
  * child process (this file with --child); the parent interleaves rounds.
+ * The worker builds come from scripts/build-worker.sh's cache, built there
+ * first when missing (about 5 min each, once).
  *
- *   npx tsx bench/sfu/levers.ts [--n 400] [--rounds 2] [--warmup 2] [--measure 5]
+ *   npx tsx bench/sfu/levers.ts [--n 400] [--rounds 2] [--warmup 2] [--measure 5] [--only base,aes-cm]
  */
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
@@ -31,7 +35,14 @@ import { BENCH_NICE, pinProcess, root, setNice, sleep } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
 import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
 
-export type WorkerBuild = 'liburing' | 'no-liburing';
+/** Worker builds compared: lessoncast's default and each with one build option turned back. */
+export type WorkerBuild = 'default' | 'nss-srtp';
+
+/** scripts/build-worker.sh's environment for each build (see the script's header). */
+const BUILD_ENV: Record<WorkerBuild, Record<string, string>> = {
+  default: {},
+  'nss-srtp': { LESSONCAST_WORKER_SRTP: 'debian' },
+};
 
 export interface LeverVariant {
   id: string;
@@ -41,48 +52,51 @@ export interface LeverVariant {
 }
 
 const BASE: BareSettings = { logLevel: 'warn', srtpCryptoSuite: 'AEAD_AES_256_GCM', consumerCaps: 'full' };
+const AES_CM: types.SrtpCryptoSuite = 'AES_CM_128_HMAC_SHA1_80';
 
 export function leverVariants(bestSuite: types.SrtpCryptoSuite = 'AEAD_AES_256_GCM'): LeverVariant[] {
   return [
-    { id: 'base', lever: 'base (liburing build, warn, GCM, NACK + ext)', build: 'liburing', settings: BASE },
-    { id: 'no-liburing-bin', lever: 'worker built without liburing', build: 'no-liburing', settings: BASE },
-    { id: 'disable-liburing', lever: 'disableLiburing: true (same binary)', build: 'liburing', settings: { ...BASE, disableLiburing: true } },
-    { id: 'aes-cm', lever: 'outputs AES_CM_128_HMAC_SHA1_80', build: 'liburing', settings: { ...BASE, srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80' } },
-    { id: 'log-none', lever: "logLevel 'none', no logTags", build: 'liburing', settings: { ...BASE, logLevel: 'none', logTags: [] } },
-    { id: 'no-nack', lever: 'outputs negotiate no NACK/PLI', build: 'liburing', settings: { ...BASE, consumerCaps: 'no-nack' } },
-    { id: 'no-nack-no-ext', lever: 'no NACK/PLI, no header extensions', build: 'liburing', settings: { ...BASE, consumerCaps: 'no-nack-no-ext' } },
+    { id: 'base', lever: 'base (liburing + OpenSSL libsrtp build, warn, GCM, NACK + ext)', build: 'default', settings: BASE },
+    { id: 'nss-srtp', lever: "worker built on Debian's libsrtp2 (NSS)", build: 'nss-srtp', settings: BASE },
+    { id: 'nss-srtp-aes-cm', lever: 'libsrtp2 on NSS and AES-CM outputs (as Janus)', build: 'nss-srtp', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
+    { id: 'disable-liburing', lever: 'disableLiburing: true (same binary)', build: 'default', settings: { ...BASE, disableLiburing: true } },
+    { id: 'aes-cm', lever: 'outputs AES_CM_128_HMAC_SHA1_80', build: 'default', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
+    { id: 'log-none', lever: "logLevel 'none', no logTags", build: 'default', settings: { ...BASE, logLevel: 'none', logTags: [] } },
+    { id: 'no-nack', lever: 'outputs negotiate no NACK/PLI', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack' } },
+    { id: 'no-nack-no-ext', lever: 'no NACK/PLI, no header extensions', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack-no-ext' } },
     {
       id: 'best',
       lever: `combined: log none, no NACK/ext, ${bestSuite}`,
-      build: 'liburing',
+      build: 'default',
       settings: { logLevel: 'none', logTags: [], srtpCryptoSuite: bestSuite, consumerCaps: 'no-nack-no-ext' },
     },
   ];
 }
 
 /**
- * The two worker builds from the offline build cache
- * ($LESSONCAST_CACHE_DIR or ~/.cache/lessoncast/mediasoup-worker/<version>-<recipe>/),
- * told apart by their BUILDINFO; the newest of each. Overridable with
- * LESSONCAST_BENCH_WORKER_LIBURING / LESSONCAST_BENCH_WORKER_NO_LIBURING.
+ * The worker binary of each build, from scripts/build-worker.sh's cache
+ * (same version and recipe as `npm test` uses). With `build`, a missing one
+ * is built first (about 5 min of ninja on 2 cores); otherwise it is left out.
+ * LESSONCAST_BENCH_WORKER_<DEFAULT|NSS_SRTP> override a path.
  */
-export function workerBuilds(env: NodeJS.ProcessEnv = process.env): Partial<Record<WorkerBuild, string>> {
+export function workerBuilds(opts: { build?: boolean; log?: (l: string) => void; env?: NodeJS.ProcessEnv } = {}): Partial<Record<WorkerBuild, string>> {
+  const env = opts.env ?? process.env;
+  const script = path.join(root, 'scripts', 'build-worker.sh');
   const out: Partial<Record<WorkerBuild, string>> = {};
-  if (env['LESSONCAST_BENCH_WORKER_LIBURING']) out.liburing = env['LESSONCAST_BENCH_WORKER_LIBURING'];
-  if (env['LESSONCAST_BENCH_WORKER_NO_LIBURING']) out['no-liburing'] = env['LESSONCAST_BENCH_WORKER_NO_LIBURING'];
-  const dir = path.join(env['LESSONCAST_CACHE_DIR'] ?? path.join(homedir(), '.cache', 'lessoncast'), 'mediasoup-worker');
-  if (!existsSync(dir)) return out;
-  const version = (JSON.parse(readFileSync(path.join(root, 'node_modules', 'mediasoup', 'package.json'), 'utf8')) as { version: string }).version;
-  const builds = readdirSync(dir)
-    .filter((d) => d.startsWith(`${version}-`))
-    .map((d) => ({ bin: path.join(dir, d, 'mediasoup-worker'), info: path.join(dir, d, 'BUILDINFO') }))
-    .filter((b) => existsSync(b.bin) && existsSync(b.info))
-    .map((b) => ({ ...b, mtime: statSync(b.bin).mtimeMs, text: readFileSync(b.info, 'utf8') }))
-    // Same run-time libraries as the liburing build (Debian's libsrtp2 on NSS), so only io_uring differs.
-    .filter((b) => b.text.includes('libnss3'))
-    .sort((a, b) => b.mtime - a.mtime);
-  out.liburing ??= builds.find((b) => /ms_disable_liburing=false/.test(b.text))?.bin;
-  out['no-liburing'] ??= builds.find((b) => /ms_disable_liburing=true/.test(b.text))?.bin;
+  for (const build of Object.keys(BUILD_ENV) as WorkerBuild[]) {
+    const override = env[`LESSONCAST_BENCH_WORKER_${build.toUpperCase().replace(/-/g, '_')}`];
+    if (override) {
+      out[build] = override;
+      continue;
+    }
+    const buildEnv = { ...env, ...BUILD_ENV[build] };
+    const bin = execFileSync('bash', [script, '--print-path'], { env: buildEnv, encoding: 'utf8' }).trim().split('\n').pop()!;
+    if (!existsSync(bin) && opts.build) {
+      opts.log?.(`building the '${build}' worker (${JSON.stringify(BUILD_ENV[build])}), about 5 min once`);
+      execFileSync('bash', [script], { env: buildEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    }
+    if (existsSync(bin)) out[build] = bin;
+  }
   return out;
 }
 
@@ -117,22 +131,26 @@ export interface LeversOptions {
   samples: number;
   bestSuite: types.SrtpCryptoSuite;
   only?: string[];
+  /** Build missing worker builds (else their variants are skipped). */
+  buildWorkers?: boolean;
   log?: (line: string) => void;
 }
 
-export const defaultLeversOptions: LeversOptions = { n: 400, rounds: 2, warmupS: 2, measureS: 5, samples: 4, bestSuite: 'AEAD_AES_256_GCM' };
+// 250 outputs keep the slowest variant (Debian's NSS libsrtp with AES-CM outputs, ~300 per core) under 90 % of the core.
+export const defaultLeversOptions: LeversOptions = { n: 250, rounds: 2, warmupS: 2, measureS: 5, samples: 4, bestSuite: 'AEAD_AES_256_GCM' };
 
 /** Runs every variant `rounds` times at n outputs; each round starts one child per worker build. */
 export async function runLevers(opts: LeversOptions = defaultLeversOptions): Promise<{ measurements: LeverMeasurement[]; summary: LeverSummary[]; builds: Partial<Record<WorkerBuild, string>>; skipped: string[] }> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const builds = workerBuilds();
+  const builds = workerBuilds({ build: opts.buildWorkers ?? true, log });
   const all = leverVariants(opts.bestSuite).filter((v) => !opts.only || opts.only.includes(v.id));
   const skipped = all.filter((v) => !builds[v.build]).map((v) => `${v.id} (no ${v.build} worker build in the cache)`);
   const variants = all.filter((v) => builds[v.build]);
   const measurements: LeverMeasurement[] = [];
   for (let round = 0; round < opts.rounds; round++) {
     // Alternate the order of builds and of variants each round, so slow drift on the machine does not favour one.
-    const order: WorkerBuild[] = round % 2 ? ['no-liburing', 'liburing'] : ['liburing', 'no-liburing'];
+    const forward: WorkerBuild[] = ['default', 'nss-srtp'];
+    const order = round % 2 ? [...forward].reverse() : forward;
     for (const build of order) {
       let mine = variants.filter((v) => v.build === build);
       if (round % 2) mine = [...mine].reverse();
@@ -142,11 +160,11 @@ export async function runLevers(opts: LeversOptions = defaultLeversOptions): Pro
     }
   }
   const summary = variants.map((v): LeverSummary => {
-    const mine = measurements.filter((m) => m.variant === v.id && !m.step.sourceLost);
+    const mine = measurements.filter((m) => m.variant === v.id && !m.step.sourceLost && Number.isFinite(m.step.usPerPkt));
     const us = mine.map((m) => m.step.usPerPkt);
     const ratios = mine
       .map((m) => {
-        const base = measurements.find((b) => b.variant === 'base' && b.round === m.round && !b.step.sourceLost);
+        const base = measurements.find((b) => b.variant === 'base' && b.round === m.round && !b.step.sourceLost && Number.isFinite(b.step.usPerPkt));
         return base ? m.step.usPerPkt / base.step.usPerPkt : NaN;
       })
       .filter(Number.isFinite);
@@ -200,7 +218,8 @@ function runChild(bin: string, variants: LeverVariant[], round: number, opts: Le
         const s = m.step;
         log(
           `[levers] round ${round + 1} ${m.variant.padEnd(17)} N=${s.n} CPU ${(s.sfuCpu * 100).toFixed(1)} % ` +
-            `${Math.round(s.pktPerS)} pkt/s ${s.usPerPkt.toFixed(2)} µs/pkt loss ${(s.loss * 100).toFixed(2)} % io_uring ${m.liburingInUse ? 'yes' : 'no'} ` +
+            // usPerPkt is Infinity (null in JSON) when nothing was forwarded: the worker lost the lesson.
+            `${Math.round(s.pktPerS)} pkt/s ${Number.isFinite(s.usPerPkt) ? s.usPerPkt.toFixed(2) : '–'} µs/pkt loss ${(s.loss * 100).toFixed(2)} % io_uring ${m.liburingInUse ? 'yes' : 'no'} ` +
             `(cpu busy ${s.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/')} %)`,
         );
       } else if (line.trim()) log(`[levers child] ${line}`);

@@ -86,7 +86,8 @@ function kinds(rows: ProfileShare[]): ProfileShare[] {
   const kindOf = (name: string): string => {
     const dso = name.split(' ')[0] ?? '';
     if (dso.includes('kernel') || name.includes('[k]')) return 'kernel (syscalls, UDP/IP, scheduler)';
-    if (/libsrtp|libnss|libfreebl|libsoftokn|libcrypto|libssl|libnspr|aes|gcm/i.test(name)) return 'SRTP crypto (libsrtp2 → NSS / OpenSSL)';
+    // libsrtp linked statically into mediasoup-worker shows as srtp_* symbols of the worker.
+    if (/libsrtp|libnss|libfreebl|libsoftokn|libcrypto|libssl|libnspr|aes|gcm|\bsrtp_|sha1/i.test(name)) return 'SRTP crypto (libsrtp2 → NSS / OpenSSL)';
     if (/mediasoup-worker|janus/i.test(dso)) return 'SFU code';
     if (/libc\.so|libstdc\+\+|ld-linux|libm\.so|libglib|libgobject|libnice|libuv|liburing/i.test(dso)) return 'libc, C++ runtime, event loop libraries';
     return 'other';

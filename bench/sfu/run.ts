@@ -2,13 +2,13 @@
  * Forwarding speed side by side, in one run (issue 8): the same lesson and
  * the same ladder of N against Janus's VideoRoom rtp_forward, bare mediasoup
  * and lessoncast, all with AES_CM_128_HMAC_SHA1_80 outputs (the suite all
- * three can use), and lessoncast again with AEAD_AES_256_GCM outputs (what
+ * three can use), Janus once more on the OpenSSL libsrtp our worker links, and lessoncast again with AEAD_AES_256_GCM outputs (what
  * browsers negotiate; Janus's rtp_forward has no GCM); the raw sendto floor (bench/floor/); the levers on bare
  * mediasoup at a fixed N; and a perf profile of each SFU under load. Prints
  * tables and writes bench/results/sfu-<time>.json with machine info.
  * About 9–10 minutes on 2 cores.
  *
- *   npx tsx bench/sfu/run.ts [--quick] [--no-wait] [--targets janus,bare,lessoncast,lessoncast-gcm,floor]
+ *   npx tsx bench/sfu/run.ts [--quick] [--no-wait] [--targets janus,janus-openssl,bare,lessoncast,lessoncast-gcm,floor]
  *                            [--ladder 50,100,200,400,800,1600] [--levers-n auto|400] [--rounds 2] [--no-levers] [--no-profile]
  *
  * The machine is shared: before it starts, and again before every step, it
@@ -22,18 +22,18 @@ import type { FanoutTarget, LessonSource } from '../fanout/target.js';
 import { startFloorTarget } from '../floor/floorTarget.js';
 import { BENCH_NICE, allCpus, descendants, pinProcess, saveResult, setNice } from '../lib.js';
 import { startBareTarget } from './bare.js';
-import { ensureJanus, janusVersion, startJanusTarget } from './janus.js';
+import { ensureJanus, janusVersion, opensslLibsrtpForJanus, startJanusTarget } from './janus.js';
 import { defaultLeversOptions, leverRow, runLevers, workerBuilds } from './levers.js';
 import { machineInfo, runLadder, stepRow, table, waitForQuiet, type LadderResult } from './lib.js';
 import { printProfile, profileTarget, type Profile } from './profile.js';
 
-type TargetName = 'janus' | 'bare' | 'lessoncast' | 'lessoncast-gcm' | 'floor';
+type TargetName = 'janus' | 'janus-openssl' | 'bare' | 'lessoncast' | 'lessoncast-gcm' | 'floor';
 
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     'no-wait': { type: 'boolean', default: false },
-    targets: { type: 'string', default: 'janus,bare,lessoncast,lessoncast-gcm,floor' },
+    targets: { type: 'string', default: 'janus,janus-openssl,bare,lessoncast,lessoncast-gcm,floor' },
     ladder: { type: 'string' },
     refine: { type: 'string', default: '2' },
     warmup: { type: 'string' },
@@ -78,10 +78,14 @@ const minutes = (): string => ((performance.now() - started) / 60000).toFixed(1)
 if (!values['no-wait']) await waitForQuiet((l) => console.log(l));
 
 const machine = machineInfo();
-const builds = workerBuilds();
-// bare and lessoncast run in this process: make them use the liburing build explicitly (lessoncast's default).
-if (builds.liburing && !process.env['MEDIASOUP_WORKER_BIN']) process.env['MEDIASOUP_WORKER_BIN'] = builds.liburing;
-if (targets.includes('janus')) ensureJanus();
+// Every worker build the levers compare, built first if missing (so no build runs between measurements).
+const builds = workerBuilds({ build: !values['no-levers'], log: (l) => console.log(l) });
+// bare and lessoncast run in this process: make them use lessoncast's default build explicitly.
+if (builds.default && !process.env['MEDIASOUP_WORKER_BIN']) process.env['MEDIASOUP_WORKER_BIN'] = builds.default;
+if (targets.some((t) => t.startsWith('janus'))) ensureJanus();
+let janusSrtpDir: string | undefined;
+const janusOpensslSrtp = (): string => (janusSrtpDir ??= opensslLibsrtpForJanus());
+if (targets.includes('janus-openssl')) janusOpensslSrtp(); // built before any measurement
 console.log(
   `forwarding bench on ${String(machine['cpuModel'])}, ${String(machine['cores'])} cores, kernel ${String(machine['kernel'])}, ` +
     `Janus ${janusVersion()}, worker ${process.env['MEDIASOUP_WORKER_BIN'] ?? '(default)'}; load before: ${String(machine['loadavg'])}`,
@@ -94,6 +98,8 @@ const results: Array<LadderResult & { name: TargetName }> = [];
 const profiles: Record<string, Profile> = {};
 const starters: Record<TargetName, () => Promise<FanoutTarget>> = {
   janus: () => startJanusTarget({ cpu: 0, source }),
+  // Janus on the same libsrtp our worker links (OpenSSL backend, from Debian's source): how much of the gap is the crypto library.
+  'janus-openssl': () => startJanusTarget({ cpu: 0, source, libsrtpDir: janusOpensslSrtp(), name: 'Janus on OpenSSL libsrtp' }),
   bare: () => startBareTarget({ cpu: 0, source, settings: { logLevel: 'warn', srtpCryptoSuite: SUITE, consumerCaps: 'full' } }),
   lessoncast: () => startLessoncastTarget({ name: 'lessoncast', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0], srtpCryptoSuite: SUITE, webrtcClassrooms: 0, source }),
   // What real classrooms get: browsers negotiate AEAD_AES_256_GCM over DTLS-SRTP (Janus's rtp_forward cannot use it).
@@ -117,14 +123,7 @@ try {
   let leversResult: Awaited<ReturnType<typeof runLevers>> | undefined;
   let leversN: number | undefined;
   if (!values['no-levers']) {
-    const bare = results.find((r) => r.name === 'bare');
-    // Near bare mediasoup's capacity with AES-CM outputs (its slowest variant), so no variant saturates the core.
-    leversN =
-      values['levers-n'] !== 'auto'
-        ? Number(values['levers-n'])
-        : quick
-          ? 40
-          : Math.max(100, Math.round((0.8 * (bare?.projected ?? defaultLeversOptions.n / 0.8)) / 50) * 50);
+    leversN = values['levers-n'] !== 'auto' ? Number(values['levers-n']) : quick ? 40 : defaultLeversOptions.n;
     console.log(`\n== levers at N=${leversN} (${minutes()} min) ==`);
     leversResult = await runLevers({
       ...defaultLeversOptions,
@@ -159,6 +158,7 @@ try {
     console.log(table(r.steps.map(stepRow)));
   }
   const janus = results.find((r) => r.name === 'janus');
+  const janusOpenssl = results.find((r) => r.name === 'janus-openssl');
   const floor = results.find((r) => r.name === 'floor');
   const bare = results.find((r) => r.name === 'bare');
   const ratio = (x: number | null | undefined, y: number | null | undefined) => (x && y ? (x / y).toFixed(2) : '–');
@@ -170,6 +170,7 @@ try {
     'pkt/s per output': r.pktPerOutput?.toFixed(0) ?? '–',
     '× Janus (measured)': r.name === 'floor' ? '–' : ratio(r.capacity, janus?.capacity),
     '× Janus (projected)': r.name === 'floor' ? '–' : ratio(r.projected, janus?.projected),
+    '× Janus on OpenSSL libsrtp (projected)': r.name === 'floor' ? '–' : ratio(r.projected, janusOpenssl?.projected),
     '× bare (projected)': r.name.startsWith('lessoncast') ? ratio(r.projected, bare?.projected) : '–',
     '× floor µs/pkt': ratio(r.usPerPkt, floor?.usPerPkt),
   }));
