@@ -81,6 +81,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
       rtcMinPort: config.media.rtcMinPort,
       rtcMaxPort: config.media.rtcMaxPort,
       logLevel: config.media.workerLogLevel,
+      liburing: config.media.liburing,
     },
     log,
   );

@@ -43,7 +43,7 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
 
 t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacement after death', async (t) => {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
-  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' }, quiet);
+  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn', liburing: true }, quiet);
   t.teardown(() => pool.close());
   await pool.start();
   t.equal(pool.slots.length, 2);
@@ -69,4 +69,19 @@ t.test('without MEDIASOUP_WORKER_BIN the build of the current recipe is chosen, 
   // Asking for a variant through the environment must not change what the server runs.
   t.same(resolveWorkerBin('', { ...env, LESSONCAST_WORKER_SRTP: 'debian' }), { path: expected, source: 'offline build cache' });
   t.equal(resolveWorkerBin('/x/mediasoup-worker', env).source, 'config media.workerBin', 'the config wins');
+});
+
+t.test('media.liburing=false makes a liburing build send with sendto (mediasoup disableLiburing)', async (t) => {
+  const bin = resolveWorkerBin('');
+  const buildInfo = path.join(path.dirname(bin.path), 'BUILDINFO');
+  const withLiburing = existsSync(buildInfo) && /-Dms_disable_liburing=false/.test(readFileSync(buildInfo, 'utf8'));
+  const ms = await loadMediasoup(bin.path);
+  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const };
+  for (const liburing of [true, false]) {
+    const pool = new WorkerPool(ms, { ...opts, liburing }, quiet);
+    await pool.start();
+    const inUse = Boolean((await pool.slots[0]!.worker.dump()).liburing);
+    pool.close();
+    t.equal(inUse, liburing && withLiburing, `liburing: ${liburing} → io_uring ${inUse ? 'in use' : 'not used'}`);
+  }
 });

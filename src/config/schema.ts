@@ -37,6 +37,9 @@ export const ConfigSchema = Type.Object(
         rtcMinPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         rtcMaxPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         consumersPerRouter: Type.Integer({ minimum: 1, description: 'A lesson router past this many consumers spills onto another worker' }),
+        liburing: Type.Boolean({
+          description: 'Send through io_uring when the worker was built with liburing (mediasoup sends with io_uring send_zc); false = one sendto per packet',
+        }),
         workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
         initialOutgoingBitrate: Type.Integer({ minimum: 100_000 }),
       },
