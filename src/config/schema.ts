@@ -38,7 +38,8 @@ export const ConfigSchema = Type.Object(
         rtcMaxPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         consumersPerRouter: Type.Integer({ minimum: 1, description: 'A lesson router past this many consumers spills onto another worker' }),
         liburing: Type.Boolean({
-          description: 'Send through io_uring when the worker was built with liburing (mediasoup sends with io_uring send_zc); false = one sendto per packet',
+          // Off by default: zero-copy sends do not pay for ~1.2 kB RTP packets; measured 6–15 % more worker CPU per packet (docs/forwarding.md).
+          description: 'Send through io_uring (send_zc) when the worker was built with liburing; false = one sendto per packet',
         }),
         workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
         initialOutgoingBitrate: Type.Integer({ minimum: 100_000 }),
