@@ -2,7 +2,7 @@
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
 #   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
-#   scripts/setup.sh test   also: redis-server, chromium (browser tests)
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it.
 set -euo pipefail
@@ -17,7 +17,7 @@ command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (Debian: apt-g
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js >= 20 is required, found $(node -v)"
 
 pkgs=(ffmpeg ca-certificates)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2)
 apt_install "${pkgs[@]}"
 
 stamp="node_modules/.lessoncast-install-stamp"

@@ -82,6 +82,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
       rtcMaxPort: config.media.rtcMaxPort,
       logLevel: config.media.workerLogLevel,
       liburing: config.media.liburing,
+      udpRecvBufferBytes: config.media.udpRecvBufferBytes,
     },
     log,
   );

@@ -43,7 +43,7 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
 
 t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacement after death', async (t) => {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
-  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn', liburing: true }, quiet);
+  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn', liburing: true, udpRecvBufferBytes: 0 }, quiet);
   t.teardown(() => pool.close());
   await pool.start();
   t.equal(pool.slots.length, 2);
@@ -76,7 +76,7 @@ t.test('media.liburing=false makes a liburing build send with sendto (mediasoup 
   const buildInfo = path.join(path.dirname(bin.path), 'BUILDINFO');
   const withLiburing = existsSync(buildInfo) && /-Dms_disable_liburing=false/.test(readFileSync(buildInfo, 'utf8'));
   const ms = await loadMediasoup(bin.path);
-  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const };
+  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const, udpRecvBufferBytes: 0 };
   for (const liburing of [true, false]) {
     const pool = new WorkerPool(ms, { ...opts, liburing }, quiet);
     await pool.start();
@@ -84,4 +84,28 @@ t.test('media.liburing=false makes a liburing build send with sendto (mediasoup 
     pool.close();
     t.equal(inUse, liburing && withLiburing, `liburing: ${liburing} → io_uring ${inUse ? 'in use' : 'not used'}`);
   }
+});
+
+t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked with ss)", async (t) => {
+  const ms = await loadMediasoup(resolveWorkerBin('').path);
+  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const, liburing: false };
+  const receiveBuffer = async (udpRecvBufferBytes: number): Promise<number> => {
+    const pool = new WorkerPool(ms, { ...opts, udpRecvBufferBytes }, quiet);
+    await pool.start();
+    try {
+      const { udpSockets } = await pool.slots[0]!.webRtcServer.dump();
+      const port = udpSockets[0]!.port;
+      // skmem:(r0,rb<bytes>,...): rb is the socket's receive buffer as the kernel set it.
+      const line = execFileSync('ss', ['-uamnH', 'sport', '=', `:${port}`], { encoding: 'utf8' });
+      return Number(/\brb(\d+)/.exec(line)?.[1]);
+    } finally {
+      pool.close();
+    }
+  };
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const rmemDefault = Number(readFileSync('/proc/sys/net/core/rmem_default', 'utf8'));
+  const asked = Math.min(1 << 20, rmemMax);
+  // Linux doubles SO_RCVBUF for its bookkeeping.
+  t.equal(await receiveBuffer(asked), 2 * asked, `asked ${asked} bytes`);
+  t.equal(await receiveBuffer(0), rmemDefault, '0 leaves the kernel default');
 });

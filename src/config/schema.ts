@@ -37,6 +37,11 @@ export const ConfigSchema = Type.Object(
         rtcMinPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         rtcMaxPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         consumersPerRouter: Type.Integer({ minimum: 1, description: 'A lesson router past this many consumers spills onto another worker' }),
+        udpRecvBufferBytes: Type.Integer({
+          minimum: 0,
+          maximum: 1 << 30,
+          description: "Receive buffer of each worker's WebRTC UDP socket, which every publisher of the worker shares; the kernel caps it at net.core.rmem_max. 0 = the kernel default (~208 KB)",
+        }),
         liburing: Type.Boolean({
           // Off by default: zero-copy sends do not pay for ~1.2 kB RTP packets; measured 6–15 % more worker CPU per packet (docs/forwarding.md).
           description: 'Send through io_uring (send_zc) when the worker was built with liburing; false = one sendto per packet',

@@ -14,6 +14,8 @@ export interface WorkerPoolOptions {
   logLevel: types.WorkerLogLevel;
   /** false = mediasoup's disableLiburing (sendto per packet even in a liburing build). */
   liburing: boolean;
+  /** SO_RCVBUF of each WebRtcServer's UDP socket; 0 = the kernel default. */
+  udpRecvBufferBytes: number;
 }
 
 export interface PoolLogger {
@@ -77,6 +79,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       ip: this.opts.listenIp,
       announcedAddress: this.opts.announcedAddress !== this.opts.listenIp ? this.opts.announcedAddress : undefined,
       ...(port ? { port } : { portRange: { min: this.opts.rtcMinPort, max: this.opts.rtcMaxPort } }),
+      // Every publisher of this worker arrives on this one socket: the kernel's default buffer
+      // (~90 datagrams) overflows whenever the worker is descheduled for ~10 ms (docs/performance.md §3).
+      ...(protocol === 'udp' && this.opts.udpRecvBufferBytes ? { recvBufferSize: this.opts.udpRecvBufferBytes } : {}),
     });
     try {
       const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
