@@ -108,4 +108,11 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
   // Linux doubles SO_RCVBUF for its bookkeeping.
   t.equal(await receiveBuffer(asked), 2 * asked, `asked ${asked} bytes`);
   t.equal(await receiveBuffer(0), rmemDefault, '0 leaves the kernel default');
+
+  // Asking for more than the kernel allows is capped silently by the kernel: the pool says so.
+  const warnings: string[] = [];
+  const pool = new WorkerPool(ms, { ...opts, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => warnings.push(msg) });
+  await pool.start();
+  pool.close();
+  t.match(warnings.join('\n'), /above net\.core\.rmem_max/, 'a warning names rmem_max');
 });

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { types } from 'mediasoup';
 import type { Mediasoup } from './mediasoup.js';
 import { lessonMediaCodecs } from './codecs.js';
@@ -58,6 +59,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   async start(): Promise<void> {
+    const rmemMax = kernelRecvBufferMax();
+    if (rmemMax !== undefined && this.opts.udpRecvBufferBytes > rmemMax) {
+      // The kernel silently caps SO_RCVBUF: say so once, or the setting looks applied when it is not.
+      this.log.warn(
+        { udpRecvBufferBytes: this.opts.udpRecvBufferBytes, rmemMax },
+        'media.udpRecvBufferBytes is above net.core.rmem_max: the kernel caps each WebRTC socket at rmem_max (raise it with sysctl)',
+      );
+    }
     for (let i = 0; i < this.opts.workers; i++) {
       const { worker, webRtcServer } = await this.spawn(i);
       this.slots.push({ index: i, worker, webRtcServer, consumers: 0, routers: 0, alive: true });
@@ -151,5 +160,14 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   async close(): Promise<void> {
     this.closing = true;
     for (const slot of this.slots) slot.worker.close();
+  }
+}
+
+/** net.core.rmem_max on Linux (the cap on SO_RCVBUF); undefined elsewhere. */
+function kernelRecvBufferMax(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  } catch {
+    return undefined;
   }
 }
