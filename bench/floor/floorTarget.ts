@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,9 +16,12 @@ import { pinProcess, root } from '../lib.js';
 import type { FanoutTarget, LessonSource } from '../fanout/target.js';
 
 export async function startFloorTarget(opts: { cpu: number; source: LessonSource }): Promise<FanoutTarget> {
-  const bin = path.join(mkdtempSync(path.join(tmpdir(), 'lessoncast-floor-')), 'forward');
+  const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-floor-'));
+  const bin = path.join(dir, 'forward');
   execFileSync('cc', ['-O2', '-o', bin, path.join(root, 'bench', 'floor', 'forward.c')], { stdio: 'inherit' });
   const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A running program's file can go: nothing is left behind in /tmp, however the bench ends.
+  child.once('spawn', () => rmSync(dir, { recursive: true, force: true }));
   const lines = createInterface({ input: child.stdout! });
   const waiting: Array<(line: string) => void> = [];
   lines.on('line', (line) => waiting.shift()?.(line));
