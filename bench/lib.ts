@@ -133,7 +133,7 @@ export interface InProcessServer {
  * LessonMedia directly; its mediasoup workers are separate processes anyway.
  */
 export async function startInProcess(overrides: import('../src/config/load.js').DeepPartial<import('../src/config/load.js').Config> = {}): Promise<InProcessServer> {
-  const { loadConfig } = await import('../src/config/load.js');
+  const { deepMerge, loadConfig } = await import('../src/config/load.js');
   const { createLessoncast } = await import('../src/server.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bench-'));
   const base = {
@@ -144,7 +144,7 @@ export async function startInProcess(overrides: import('../src/config/load.js').
     auth: { tokenSecret: randomBytes(32).toString('hex'), secretFile: path.join(dir, 'secret') },
     shutdown: { timeoutSeconds: 10 },
   };
-  const config = loadConfig({ env: {}, configDir: path.join(root, 'config'), overrides: mergeDeep(base, overrides as Record<string, unknown>) });
+  const config = loadConfig({ env: {}, configDir: path.join(root, 'config'), overrides: deepMerge(base, overrides) as typeof overrides });
   const server = await createLessoncast(config);
   await server.start();
   return {
@@ -157,15 +157,6 @@ export async function startInProcess(overrides: import('../src/config/load.js').
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] = cur && typeof cur === 'object' && v && typeof v === 'object' && !Array.isArray(v) ? mergeDeep(cur as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
 }
 
 /** Pins every thread of a process to the given CPUs (taskset list syntax, e.g. "0" or "0-1"). */

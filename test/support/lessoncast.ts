@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
-import { loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
+import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
 import { createLessoncast, type Lessoncast } from '../../src/server.js';
 import type { Role, NotificationData, NotificationEvent, ServerMessage, Method, RequestData, ResponseData } from '../../src/signalling/protocol.js';
 
@@ -21,7 +21,7 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-test-'));
   const config = loadConfig({
     env: { NODE_ENV: 'test' },
-    overrides: deepMergeAll(
+    overrides: deepMerge(
       {
         log: { level: process.env['LESSONCAST_TEST_LOG'] ?? 'silent' },
         http: { port: 0 },
@@ -46,15 +46,6 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function deepMergeAll(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const cur = out[k];
-    out[k] = cur && typeof cur === 'object' && v && typeof v === 'object' && !Array.isArray(v) ? deepMergeAll(cur as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
 }
 
 export class RequestFailed extends Error {
