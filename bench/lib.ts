@@ -319,12 +319,11 @@ function parentPid(pid: number): number | undefined {
 }
 
 /**
- * Other benchmark runs on this machine (a command line mentioning bench/)
- * that started before this process and are neither its ancestors nor its
- * children. Two benches pinning SFUs to the same core spoil each other's
- * figures; the later one waits (so two never wait for each other).
+ * Other benchmark runs on this machine (a command line mentioning bench/):
+ * every process but this one's ancestors and descendants, with its pid and
+ * command line.
  */
-export function earlierBenches(): string[] {
+export function otherBenches(): Array<{ pid: number; line: string }> {
   let out = '';
   try {
     out = execFileSync('pgrep', ['-af', 'bench/'], { encoding: 'utf8' });
@@ -334,19 +333,29 @@ export function earlierBenches(): string[] {
   const mine = new Set<number>();
   for (let p: number | undefined = process.pid; p && p > 1; p = parentPid(p)) mine.add(p);
   for (const d of descendants(process.pid)) mine.add(d.pid);
-  const myStart = startTicks(process.pid);
   return out
     .split('\n')
     .filter(Boolean)
-    .filter((line) => {
-      const pid = Number(line.split(' ')[0]);
-      if (mine.has(pid)) return false;
+    .map((line) => ({ pid: Number(line.split(' ')[0]), line }))
+    .filter((b) => !mine.has(b.pid));
+}
+
+/**
+ * The other benchmark runs that started before this process. Two benches
+ * pinning SFUs to the same core spoil each other's figures; the later one
+ * waits (so two never wait for each other).
+ */
+export function earlierBenches(): string[] {
+  const myStart = startTicks(process.pid);
+  return otherBenches()
+    .filter((b) => {
       try {
-        return startTicks(pid) < myStart;
+        return startTicks(b.pid) < myStart;
       } catch {
         return false; // gone
       }
-    });
+    })
+    .map((b) => b.line);
 }
 
 /** Waits (up to maxMinutes, then goes on with a warning) until no earlier benchmark is running. */

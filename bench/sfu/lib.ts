@@ -17,7 +17,7 @@ import net, { type AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { SeqTracker, Sink, lossBetween, type Destination, type LossCounters } from '../fanout/probes.js';
 import type { FanoutTarget } from '../fanout/target.js';
-import { climbLadder, cpuSeconds, cpuTimes, machine, sleep, table } from '../lib.js';
+import { climbLadder, cpuSeconds, cpuTimes, machine, otherBenches, sleep, table } from '../lib.js';
 
 export { Sink } from '../fanout/probes.js';
 
@@ -314,24 +314,6 @@ export function machineInfo(): Record<string, unknown> {
   };
 }
 
-/** Other benchmarks running now (not this process tree): their command lines. */
-export function otherBenches(): string[] {
-  let out = '';
-  try {
-    out = execFileSync('pgrep', ['-af', 'bench/'], { encoding: 'utf8' });
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-  const mine = new Set(ancestorsAndSelf(process.pid));
-  return out
-    .split('\n')
-    .filter(Boolean)
-    .filter((l) => {
-      const pid = Number(l.split(' ')[0]);
-      return !mine.has(pid) && !isDescendantOf(pid, process.pid);
-    });
-}
-
 /** Waits (polling every 15 s, at most maxS) until no other benchmark runs; returns the seconds waited. */
 export async function waitForQuiet(log: (line: string) => void, maxS = 15 * 60): Promise<number> {
   const t0 = performance.now();
@@ -341,30 +323,10 @@ export async function waitForQuiet(log: (line: string) => void, maxS = 15 * 60):
       log(`other benchmarks still running after ${waited} s; measuring anyway`);
       break;
     }
-    log(`waiting for other benchmarks (${waited} s): ${others.at(-1)}`);
+    log(`waiting for other benchmarks (${waited} s): ${others.at(-1)!.line}`);
     await sleep(15_000);
   }
   return (performance.now() - t0) / 1000;
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
-function ancestorsAndSelf(pid: number): number[] {
-  const out = [pid];
-  for (let p = parentOf(pid); p && p > 1; p = parentOf(p)) out.push(p);
-  return out;
-}
-
-function isDescendantOf(pid: number, ancestor: number): boolean {
-  for (let p = parentOf(pid); p && p > 1; p = parentOf(p)) if (p === ancestor) return true;
-  return false;
 }
 
 export { table };
