@@ -12,8 +12,7 @@ import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
 import { RtcReceiver, receiverRtpCapabilities } from '../test/support/rtcReceiver.js';
 import type { RtcSender } from '../test/support/rtcSender.js';
 import { pinProcess } from './lib.js';
-import type { Destination } from './fanout/probes.js';
-import { inBatches, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
+import { barePlainOutputs, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
 
 const mediaCodecs: types.RouterRtpCodecCapability[] = [
   { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
@@ -72,30 +71,14 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
       }
     }
 
-    const outputs: types.PlainTransport[] = [];
-    const addOutput = async (i: number, dest: Destination): Promise<void> => {
-      const t = await router.createPlainTransport({
-        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-        rtcpMux: true,
-        comedia: false,
-        enableSrtp: true,
-        srtpCryptoSuite: opts.srtpCryptoSuite,
-      });
-      outputs[i] = t;
-      await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });
-      for (const p of producers) track(await t.consume({ producerId: p.id, rtpCapabilities: receiverRtpCapabilities }));
-    };
+    const setOutputs = barePlainOutputs(router, producers, { srtpCryptoSuite: opts.srtpCryptoSuite, rtpCapabilities: receiverRtpCapabilities, onConsumer: track });
 
     return {
       name: 'bare mediasoup',
       sfu: [{ label: 'worker', pid: worker.pid, cpu: opts.cpu }],
       helperPids: sender.source.process.pid ? [sender.source.process.pid] : [],
       webrtcProbes: receivers.map((r, k) => weriftProbe(`webrtc-${k}`, r)),
-      async setOutputs(n, destination) {
-        while (outputs.length > n) outputs.pop()!.close();
-        const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
-        await inBatches(fresh, 16, (i) => addOutput(i, destination(i)));
-      },
+      setOutputs,
       sent: () => sumSent([...consumers]),
       sentSample: (max) => consumerSample([...consumers], max),
       scores: () => consumerScores([...consumers]),

@@ -74,6 +74,37 @@ export interface LessonSource {
 }
 
 /**
+ * The bare-mediasoup baselines' outputs: each a PlainTransport with SRTP to
+ * one destination, consuming every producer. `setOutputs(n)` closes the
+ * surplus and opens the missing ones (16 at a time); `onConsumer` sees every
+ * consumer opened.
+ */
+export function barePlainOutputs(
+  router: types.Router,
+  producers: types.Producer[],
+  opts: { srtpCryptoSuite: types.SrtpCryptoSuite; rtpCapabilities: types.RtpCapabilities; onConsumer: (c: types.Consumer) => void },
+): (n: number, destination: (i: number) => Destination) => Promise<void> {
+  const outputs: types.PlainTransport[] = [];
+  const open = async (i: number, dest: Destination): Promise<void> => {
+    const t = await router.createPlainTransport({
+      listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
+      rtcpMux: true,
+      comedia: false,
+      enableSrtp: true,
+      srtpCryptoSuite: opts.srtpCryptoSuite,
+    });
+    outputs[i] = t;
+    await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });
+    for (const p of producers) opts.onConsumer(await t.consume({ producerId: p.id, rtpCapabilities: opts.rtpCapabilities }));
+  };
+  return async (n, destination) => {
+    while (outputs.length > n) outputs.pop()!.close();
+    const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
+    await inBatches(fresh, 16, (i) => open(i, destination(i)));
+  };
+}
+
+/**
  * The lesson published by werift straight into a bare mediasoup send
  * transport (no signalling): what the bare-mediasoup baselines feed their fan-out with.
  */

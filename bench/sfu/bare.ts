@@ -18,9 +18,8 @@ import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
 import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
 import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
 import type { RtcSender } from '../../test/support/rtcSender.js';
-import type { Destination } from '../fanout/probes.js';
-import { consumerScores, publishBare, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
-import { inBatches, pinProcess } from '../lib.js';
+import { barePlainOutputs, consumerScores, publishBare, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
+import { pinProcess } from '../lib.js';
 
 /** The router's codecs: the same as bench/bare-mediasoup.ts (and lessoncast's H264 + Opus). */
 const mediaCodecs: types.RouterRtpCodecCapability[] = [
@@ -90,23 +89,14 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
     const { producers } = published;
     const caps = consumerCapabilities(s.consumerCaps);
     const consumers = new Set<types.Consumer>();
-    const outputs: types.PlainTransport[] = [];
-    const addOutput = async (i: number, dest: Destination): Promise<void> => {
-      const t = await router.createPlainTransport({
-        listenInfo: { protocol: 'udp', ip: '127.0.0.1' },
-        rtcpMux: true,
-        comedia: false,
-        enableSrtp: true,
-        srtpCryptoSuite: s.srtpCryptoSuite,
-      });
-      outputs[i] = t;
-      await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });
-      for (const p of producers) {
-        const c = await t.consume({ producerId: p.id, rtpCapabilities: caps });
+    const setOutputs = barePlainOutputs(router, producers, {
+      srtpCryptoSuite: s.srtpCryptoSuite,
+      rtpCapabilities: caps,
+      onConsumer: (c) => {
         consumers.add(c);
         c.observer.once('close', () => consumers.delete(c));
-      }
-    };
+      },
+    });
     const src = sender.source.process.pid;
     return {
       name: opts.name ?? 'bare mediasoup',
@@ -114,11 +104,7 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
       sfu: [{ label: 'worker', pid: worker.pid, cpu: opts.cpu }],
       helperPids: src && !opts.sharedSource ? [src] : [],
       webrtcProbes: [],
-      async setOutputs(n, destination) {
-        while (outputs.length > n) outputs.pop()!.close();
-        const fresh = Array.from({ length: Math.max(0, n - outputs.length) }, (_, k) => outputs.length + k);
-        await inBatches(fresh, 16, (i) => addOutput(i, destination(i)));
-      },
+      setOutputs,
       sent: () => sumSent([...consumers]),
       scores: () => consumerScores([...consumers]),
       async liburingInUse() {
