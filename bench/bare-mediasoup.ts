@@ -5,7 +5,7 @@
  * PlainTransports with SRTP sending to the bench's UDP receivers. No
  * lessoncast code runs; the worker binary is the one lessoncast would use.
  *
- *   npx tsx bench/bare-mediasoup.ts    (runs the fan-out ladder on this target alone)
+ *   npx tsx bench/fanout.ts --targets bare    (the fan-out ladder on this target alone)
  */
 import type { types } from 'mediasoup';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
@@ -88,10 +88,4 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
     await close().catch(() => undefined);
     throw err;
   }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const { runFanoutCli } = await import('./fanout.js');
-  await runFanoutCli(['--targets', 'bare', ...process.argv.slice(2)]);
-  process.exit(0);
 }
