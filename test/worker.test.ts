@@ -3,10 +3,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { loadMediasoup, mediasoupVersion, resolveWorkerBin } from '../src/media/mediasoup.js';
-import { WorkerPool } from '../src/media/workerPool.js';
+import { WorkerPool, type WorkerPoolOptions } from '../src/media/workerPool.js';
 import { lessonMediaCodecs } from '../src/media/codecs.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
+
+/** One worker on loopback, ports from the OS; tests change what they test. */
+const poolOptions: WorkerPoolOptions = {
+  workers: 1,
+  listenIp: '127.0.0.1',
+  announcedAddress: '127.0.0.1',
+  webRtcServerPort: 0,
+  rtcMinPort: 40000,
+  rtcMaxPort: 49999,
+  logLevel: 'warn',
+  liburing: false,
+  udpRecvBufferBytes: 0,
+};
+
+/** Whether our offline build's BUILDINFO (next to the binary) has a line matching `pattern`; false without one. */
+function builtWith(workerBin: string, pattern: RegExp): boolean {
+  const buildInfo = path.join(path.dirname(workerBin), 'BUILDINFO');
+  return existsSync(buildInfo) && pattern.test(readFileSync(buildInfo, 'utf8'));
+}
 
 t.test('the worker binary is found and a real mediasoup worker runs a router', async (t) => {
   const bin = resolveWorkerBin('');
@@ -20,13 +39,12 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
   t.ok(codecs.indexOf('video/H264') < codecs.indexOf('video/VP8'), 'H264 offered before VP8');
   t.ok(codecs.includes('audio/opus'));
   // Our offline build records in BUILDINFO whether it linked liburing; if so, the worker must use it.
-  const buildInfo = path.join(path.dirname(bin.path), 'BUILDINFO');
-  const withLiburing = existsSync(buildInfo) && /-Dms_disable_liburing=false/.test(readFileSync(buildInfo, 'utf8'));
+  const withLiburing = builtWith(bin.path, /-Dms_disable_liburing=false/);
   const { liburing } = await worker.dump();
   if (withLiburing) t.ok(liburing, 'built with liburing: the worker reports io_uring counters');
   else t.comment(`worker without liburing (io_uring ${liburing ? 'present' : 'absent'})`);
   // By default libsrtp is our static OpenSSL build; then Debian's NSS-based libsrtp2 must not be loaded.
-  const staticSrtp = existsSync(buildInfo) && /^libsrtp .*static, OpenSSL/m.test(readFileSync(buildInfo, 'utf8'));
+  const staticSrtp = builtWith(bin.path, /^libsrtp .*static, OpenSSL/m);
   const maps = readFileSync(`/proc/${worker.pid}/maps`, 'utf8');
   if (staticSrtp) {
     t.notMatch(maps, /libsrtp2\.so|libnss3\.so/, "built with libsrtp on OpenSSL: Debian's libsrtp2/NSS not loaded");
@@ -43,7 +61,7 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
 
 t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacement after death', async (t) => {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
-  const pool = new WorkerPool(ms, { workers: 2, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn', liburing: true, udpRecvBufferBytes: 0 }, quiet);
+  const pool = new WorkerPool(ms, { ...poolOptions, workers: 2, liburing: true }, quiet);
   t.teardown(() => pool.close());
   await pool.start();
   t.equal(pool.slots.length, 2);
@@ -73,12 +91,10 @@ t.test('without MEDIASOUP_WORKER_BIN the build of the current recipe is chosen, 
 
 t.test('media.liburing=false makes a liburing build send with sendto (mediasoup disableLiburing)', async (t) => {
   const bin = resolveWorkerBin('');
-  const buildInfo = path.join(path.dirname(bin.path), 'BUILDINFO');
-  const withLiburing = existsSync(buildInfo) && /-Dms_disable_liburing=false/.test(readFileSync(buildInfo, 'utf8'));
+  const withLiburing = builtWith(bin.path, /-Dms_disable_liburing=false/);
   const ms = await loadMediasoup(bin.path);
-  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const, udpRecvBufferBytes: 0 };
   for (const liburing of [true, false]) {
-    const pool = new WorkerPool(ms, { ...opts, liburing }, quiet);
+    const pool = new WorkerPool(ms, { ...poolOptions, liburing }, quiet);
     await pool.start();
     const inUse = Boolean((await pool.slots[0]!.worker.dump()).liburing);
     pool.close();
@@ -88,9 +104,8 @@ t.test('media.liburing=false makes a liburing build send with sendto (mediasoup 
 
 t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked with ss)", async (t) => {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
-  const opts = { workers: 1, listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', webRtcServerPort: 0, rtcMinPort: 40000, rtcMaxPort: 49999, logLevel: 'warn' as const, liburing: false };
   const receiveBuffer = async (udpRecvBufferBytes: number): Promise<number> => {
-    const pool = new WorkerPool(ms, { ...opts, udpRecvBufferBytes }, quiet);
+    const pool = new WorkerPool(ms, { ...poolOptions, udpRecvBufferBytes }, quiet);
     await pool.start();
     try {
       const { udpSockets } = await pool.slots[0]!.webRtcServer.dump();
@@ -111,7 +126,7 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
 
   // Asking for more than the kernel allows is capped silently by the kernel: the pool says so.
   const warnings: string[] = [];
-  const pool = new WorkerPool(ms, { ...opts, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => warnings.push(msg) });
+  const pool = new WorkerPool(ms, { ...poolOptions, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => warnings.push(msg) });
   await pool.start();
   pool.close();
   t.match(warnings.join('\n'), /above net\.core\.rmem_max/, 'a warning names rmem_max');
