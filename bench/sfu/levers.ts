@@ -131,8 +131,8 @@ export interface LeversOptions {
   samples: number;
   bestSuite: types.SrtpCryptoSuite;
   only?: string[];
-  /** Build missing worker builds (else their variants are skipped). */
-  buildWorkers?: boolean;
+  /** The worker builds to compare (a variant whose build is missing is skipped); default: workerBuilds(), building what is missing. */
+  builds?: Partial<Record<WorkerBuild, string>>;
   log?: (line: string) => void;
 }
 
@@ -142,7 +142,7 @@ export const defaultLeversOptions: LeversOptions = { n: 250, rounds: 2, warmupS:
 /** Runs every variant `rounds` times at n outputs; each round starts one child per worker build. */
 export async function runLevers(opts: LeversOptions = defaultLeversOptions): Promise<{ measurements: LeverMeasurement[]; summary: LeverSummary[]; builds: Partial<Record<WorkerBuild, string>>; skipped: string[] }> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const builds = workerBuilds({ build: opts.buildWorkers ?? true, log });
+  const builds = opts.builds ?? workerBuilds({ build: true, log });
   const all = leverVariants(opts.bestSuite).filter((v) => !opts.only || opts.only.includes(v.id));
   const skipped = all.filter((v) => !builds[v.build]).map((v) => `${v.id} (no ${v.build} worker build in the cache)`);
   const variants = all.filter((v) => builds[v.build]);

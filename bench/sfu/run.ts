@@ -131,6 +131,7 @@ try {
       rounds: Number(values.rounds ?? (quick ? 1 : 2)),
       warmupS: quick ? 1 : defaultLeversOptions.warmupS,
       measureS: quick ? 2 : defaultLeversOptions.measureS,
+      builds,
     });
   }
 
