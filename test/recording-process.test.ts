@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import t from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 import { Archive } from '../src/recording/archive.js';
 import type { RecordingManifest } from '../src/recording/manifest.js';
-import { SignalClient, createLesson, type TestServer } from './support/lessoncast.js';
+import { SignalClient, createLesson, spawnLessoncastProcess, type TestServer } from './support/lessoncast.js';
 import { publish } from './support/peers.js';
 import { playlistSegments, probe, readText, sleep, until } from './support/recording.js';
 
@@ -31,21 +31,7 @@ t.teardown(() => {
 });
 
 async function startChild(): Promise<Child> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.resolve('src/main.ts')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      LESSONCAST_CONFIG_DIR: path.resolve('config'),
-      LESSONCAST_HTTP_PORT: '0',
-      LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT: '0',
-      LESSONCAST_MEDIA_WORKERS: '1',
-      LESSONCAST_LOG_LEVEL: 'info',
-      LESSONCAST_RECORDING_DIR: recordings,
-      LESSONCAST_AUTH_TOKEN_SECRET: secret,
-      LESSONCAST_AUTH_SECRET_FILE: path.join(dir, 'secret'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnLessoncastProcess(dir, { LESSONCAST_LOG_LEVEL: 'info', LESSONCAST_AUTH_TOKEN_SECRET: secret });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { startTestServer } from './support/lessoncast.js';
+import { spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
 
 t.test('the server starts, /healthz and /readyz answer, unknown routes are problem+json', async (t) => {
   const s = await startTestServer();
@@ -21,20 +20,7 @@ t.test('the server starts, /healthz and /readyz answer, unknown routes are probl
 
 t.test('SIGTERM: the process drains, tells clients, and exits 0 in bounded time', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'));
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.resolve('src/main.ts')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      LESSONCAST_CONFIG_DIR: path.resolve('config'),
-      LESSONCAST_HTTP_PORT: '0',
-      LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT: '0',
-      LESSONCAST_MEDIA_WORKERS: '1',
-      LESSONCAST_LOG_LEVEL: 'info',
-      LESSONCAST_RECORDING_DIR: path.join(dir, 'recordings'),
-      LESSONCAST_AUTH_SECRET_FILE: path.join(dir, 'secret'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnLessoncastProcess(dir, { LESSONCAST_LOG_LEVEL: 'info' });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

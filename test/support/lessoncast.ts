@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -46,6 +47,28 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * lessoncast as its own process (src/main.ts, as `npm start` runs it) in `dir`:
+ * free ports, one worker, config from config/, recordings and the token secret
+ * file under `dir`; `env` adds or overrides settings. stdout and stderr are piped.
+ */
+export function spawnLessoncastProcess(dir: string, env: Record<string, string>, nodeArgs: string[] = []) {
+  return spawn(process.execPath, [...nodeArgs, '--import', import.meta.resolve('tsx'), path.resolve('src/main.ts')], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      LESSONCAST_CONFIG_DIR: path.resolve('config'),
+      LESSONCAST_HTTP_PORT: '0',
+      LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT: '0',
+      LESSONCAST_MEDIA_WORKERS: '1',
+      LESSONCAST_RECORDING_DIR: path.join(dir, 'recordings'),
+      LESSONCAST_AUTH_SECRET_FILE: path.join(dir, 'secret'),
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 export class RequestFailed extends Error {

@@ -10,13 +10,12 @@
  * the mediasoup worker and of the server's Node process (from /proc), and the
  * time from goLive to the first playable segment.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TokenService } from '../../src/auth/tokens.js';
-import { SignalClient, createLesson, type TestServer } from './lessoncast.js';
+import { SignalClient, createLesson, spawnLessoncastProcess, type TestServer } from './lessoncast.js';
 import { publish } from './peers.js';
 import { cpuSeconds, playlistSegments, readText, sleep, until } from './recording.js';
 
@@ -51,21 +50,8 @@ async function cpuOf(pids: number[]): Promise<number> {
 
 async function main(): Promise<void> {
   const profile = process.env['MEASURE_PROFILE'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['MEASURE_PROFILE']}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', import.meta.resolve('tsx'), path.resolve('src/main.ts')], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      LESSONCAST_CONFIG_DIR: path.resolve('config'),
-      LESSONCAST_HTTP_PORT: '0',
-      LESSONCAST_MEDIA_WEB_RTC_SERVER_PORT: '0',
-      LESSONCAST_MEDIA_WORKERS: '1',
-      LESSONCAST_LOG_LEVEL: 'warn',
-      LESSONCAST_RECORDING_DIR: recordings,
-      LESSONCAST_AUTH_TOKEN_SECRET: secret,
-      LESSONCAST_AUTH_SECRET_FILE: path.join(dir, 'secret'),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawnLessoncastProcess(dir, { LESSONCAST_LOG_LEVEL: 'warn', LESSONCAST_AUTH_TOKEN_SECRET: secret }, profile);
+  child.stderr.pipe(process.stderr);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   try {
