@@ -23,7 +23,6 @@
 #                              version in package.json)
 #   LESSONCAST_CACHE_DIR       cache root (default: $HOME/.cache/lessoncast)
 #   LESSONCAST_KEEP_BUILD_DIR  1 = keep the temporary build dir on failure
-#   LESSONCAST_WORKER_LIBURING off = build without io_uring (default: on)
 #   LESSONCAST_WORKER_SRTP     openssl = static libsrtp2 on OpenSSL, built from
 #                              Debian's source package (default); debian =
 #                              Debian's shared libsrtp2 (on NSS)
@@ -39,10 +38,15 @@
 #     scripts/worker/subprojects/ (dependency() on Debian packages);
 #   - libsrtp: Debian has 2.x, mediasoup calls the 3.x API; the libsrtp3 shim
 #     puts an adapter srtp.h first on the include path;
-#   - applies scripts/worker/patches/*.patch (KTLS fix for Debian's OpenSSL);
+#   - unordered_dense (mediasoup >= 3.20.1; in no Debian release): a
+#     compatibility header over the standard containers
+#     (scripts/worker/unordered-dense/), found through a generated .pc file;
+#   - applies scripts/worker/patches/<version>/*.patch, the patches meant for
+#     exactly that mediasoup version (3.19.3: the KTLS fix for Debian's
+#     OpenSSL, fixed upstream by 3.32);
 #   - relaxes meson_version when bookworm's meson (1.0.1) is older than asked;
-#   - liburing >= 2.4 is built statically from Debian trixie's source package
-#     when it can be fetched (see setup_liburing), else left out;
+#   - io_uring: mediasoup removed it in 3.20.7; older versions are built
+#     without it (-Dms_disable_liburing=true), which cost less CPU here;
 #   - libsrtp2 is built statically with the OpenSSL backend from the running
 #     Debian release's source package (see setup_libsrtp), else Debian's
 #     shared (NSS) libsrtp2 is linked.
@@ -64,11 +68,17 @@ SCRIPT_DIR=$(dirname -- "$SCRIPT_PATH")
 PROJECT_DIR=$(dirname -- "$SCRIPT_DIR")
 RECIPE_DIR="$SCRIPT_DIR/worker"
 
-# Debian packages needed to build (and patch) the worker.
+# Debian packages needed to build (and patch) any worker version.
 BUILD_PACKAGES=(
 	g++ pkg-config meson ninja-build patch
-	libssl-dev libuv1-dev libsrtp2-dev libusrsctp-dev libabsl-dev
+	libssl-dev libuv1-dev libsrtp2-dev
 	libflatbuffers-dev flatbuffers-compiler
+)
+# ... and those only some versions need, by the subproject that asks for them
+# (mediasoup 3.19 had usrsctp and abseil; 3.20 replaced both).
+declare -A SUBPROJECT_PACKAGES=(
+	[usrsctp]=libusrsctp-dev
+	[abseil-cpp]=libabsl-dev
 )
 
 # meson version mediasoup may ask for and that bookworm's 1.0.1 is known to
@@ -178,7 +188,6 @@ recipe_hash() {
 	arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
 	{
 		printf 'platform %s %s\n' "$os_id" "$arch"
-		printf 'liburing %s\n' "${LESSONCAST_WORKER_LIBURING:-on}"
 		printf 'srtp %s\n' "${LESSONCAST_WORKER_SRTP:-openssl}"
 		printf 'script %s\n' "$(sha256sum <"$SCRIPT_PATH" | cut -d' ' -f1)"
 		(
@@ -240,9 +249,9 @@ fi
 # --------------------------------------------------------------------------
 # Debian packages
 
-ensure_packages() {
+ensure_packages() { # PACKAGE...
 	local missing=() p
-	for p in "${BUILD_PACKAGES[@]}"; do
+	for p in "$@"; do
 		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 	done
 	[[ ${#missing[@]} -eq 0 ]] && return 0
@@ -255,7 +264,7 @@ ensure_packages() {
 }
 
 need_cmd dpkg "this script targets Debian/Ubuntu"
-ensure_packages
+ensure_packages "${BUILD_PACKAGES[@]}"
 
 for c in meson ninja pkg-config flatc patch g++; do
 	need_cmd "$c" "should have come with the Debian packages above"
@@ -338,25 +347,56 @@ mapfile -t WANTED_SUBPROJECTS < <(
 
 rm -rf "$BUILD_SRC/subprojects"
 mkdir -p "$BUILD_SRC/subprojects"
+EXTRA_PACKAGES=()
 for sp in "${WANTED_SUBPROJECTS[@]}"; do
+	[[ -n "${SUBPROJECT_PACKAGES[$sp]:-}" ]] && EXTRA_PACKAGES+=("${SUBPROJECT_PACKAGES[$sp]}")
 	if [[ -d "$RECIPE_DIR/subprojects/$sp" ]]; then
 		cp -a "$RECIPE_DIR/subprojects/$sp" "$BUILD_SRC/subprojects/$sp"
 		[[ -f "$BUILD_SRC/subprojects/$sp/meson_options.txt" ]] ||
 			die "shim subprojects/$sp has no meson_options.txt"
 	else
 		case "$sp" in
-			liburing | wingetopt) ;; # conditional: liburing see setup_liburing; wingetopt is Windows-only
+			liburing | wingetopt | catch2) ;; # conditional: liburing (disabled below), Windows, tests
 			*) die "mediasoup $MS_VERSION wants subproject '$sp' and scripts/worker/subprojects/$sp does not exist" ;;
 		esac
 	fi
 done
 log "subproject shims: $(ls "$BUILD_SRC/subprojects" | tr '\n' ' ')"
+[[ ${#EXTRA_PACKAGES[@]} -gt 0 ]] && ensure_packages "${EXTRA_PACKAGES[@]}"
+
+# libsrtp 3.x's opaque policy API (srtp_policy_create ...), which mediasoup
+# 3.32 builds its sessions with: the adapter header provides it on request.
+if grep -rq 'srtp_policy_create' "$BUILD_SRC/src"; then
+	touch "$BUILD_SRC/subprojects/libsrtp3/POLICY_API"
+	log "libsrtp3 shim: with the 3.x policy API"
+fi
+
+# unordered_dense: mediasoup asks for it with dependency('unordered_dense')
+# (a wrap's [provide], not a subproject() call). A pkg-config file pointing at
+# the compatibility header answers that lookup.
+UNORDERED_DENSE=none
+if grep -q "dependency('unordered_dense')" "$BUILD_SRC/meson.build"; then
+	mkdir -p "$WORK/pkgconfig" "$WORK/unordered-dense"
+	cp -a "$RECIPE_DIR/unordered-dense/include" "$WORK/unordered-dense/"
+	cat >"$WORK/pkgconfig/unordered_dense.pc" <<-PC
+		Name: unordered_dense
+		Description: lessoncast compatibility header over std::unordered_map/set
+		Version: 5.3.2
+		Cflags: -I$WORK/unordered-dense/include
+	PC
+	export PKG_CONFIG_PATH="$WORK/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+	UNORDERED_DENSE="lessoncast compatibility header (std::unordered_map/set)"
+	log "unordered_dense: $UNORDERED_DENSE"
+fi
 
 # --------------------------------------------------------------------------
 # Patches
 
+# Patches live under patches/<mediasoup version>/: each fixes that exact
+# release, and a newer release must be checked (and the patch carried over or
+# dropped) on purpose.
 shopt -s nullglob
-PATCHES=("$RECIPE_DIR"/patches/*.patch)
+PATCHES=("$RECIPE_DIR/patches/$MS_VERSION"/*.patch)
 shopt -u nullglob
 for p in "${PATCHES[@]}"; do
 	log "patch: $(basename "$p")"
@@ -391,52 +431,13 @@ fi
 source "$RECIPE_DIR/debian-source.sh"
 
 # --------------------------------------------------------------------------
-# liburing. mediasoup sends through io_uring when built with liburing >= 2.4
-# (io_uring_prep_sendto) on a kernel >= 6. Bookworm ships 2.3, so a static
-# liburing is built from Debian's own newer source package (trixie) and
-# cached. Any failure falls back to a build without liburing, logged and
-# recorded in BUILDINFO. LESSONCAST_WORKER_LIBURING=off skips it.
-LIBURING_SUITE=${LESSONCAST_LIBURING_SUITE:-trixie}
-LIBURING_MIN=2.4
-
-fetch_liburing_source() { # prints the unpacked source dir
-	fetch_debian_source liburing "$LIBURING_SUITE" "$WORK/liburing-src" || return 1
-	printf '%s\n' "$WORK/liburing-src"
-}
-
-build_liburing() { # builds the shim into $BUILD_SRC/subprojects/liburing
-	local src version shim="$BUILD_SRC/subprojects/liburing"
-	src=$(fetch_liburing_source) || { log "liburing: cannot fetch Debian $LIBURING_SUITE's source package"; return 1; }
-	version=$(sed -n 's/^Version: *//p' "$src/liburing.spec" 2>/dev/null | head -n1)
-	[[ -n "$version" ]] || version=$(grep -oE '^[0-9]+\.[0-9]+' "$src/.version" 2>/dev/null || true)
-	[[ -n "$version" ]] && version_ge "$version" "$LIBURING_MIN" ||
-		{ log "liburing: source version '${version:-?}' is older than $LIBURING_MIN"; return 1; }
-	log "liburing $version: building static library from Debian $LIBURING_SUITE's source"
-	(cd "$src" && ./configure --prefix="$WORK/liburing-install" >&2 && make -C src -j"$(nproc)" liburing.a >&2) ||
-		{ log "liburing: build failed"; return 1; }
-	mkdir -p "$shim/lib" "$shim/include"
-	cp -a "$RECIPE_DIR/liburing/." "$shim/"
-	cp "$src/src/liburing.a" "$shim/lib/"
-	cp -a "$src/src/include/." "$shim/include/"
-	printf '%s\n' "$version" >"$shim/VERSION"
-	LIBURING_VERSION=$version
-}
-
-setup_liburing() {
-	LIBURING_ARGS=(-Dms_disable_liburing=true)
-	LIBURING_VERSION=none
-	if [[ "${LESSONCAST_WORKER_LIBURING:-on}" == off ]]; then
-		log "liburing: off (LESSONCAST_WORKER_LIBURING=off)"
-	elif [[ "$(uname -r | cut -d. -f1)" -lt 6 ]]; then
-		log "liburing: kernel $(uname -r) < 6, mediasoup would not use it"
-	elif build_liburing; then
-		LIBURING_ARGS=(-Dms_disable_liburing=false)
-	else
-		log "liburing: falling back to a worker without io_uring"
-	fi
-}
+# io_uring: gone from mediasoup since 3.20.7 ("consumes more CPU"), which is
+# what docs/forwarding.md measured here too. Older versions still have the
+# option: build them without it.
 LIBURING_ARGS=()
-setup_liburing
+if grep -q "'ms_disable_liburing'" "$BUILD_SRC/meson_options.txt" 2>/dev/null; then
+	LIBURING_ARGS=(-Dms_disable_liburing=true)
+fi
 
 # --------------------------------------------------------------------------
 # libsrtp on OpenSSL. Debian's libsrtp2 is built against NSS, which sets up
@@ -536,12 +537,13 @@ mkdir -p "$CACHE_DIR"
 	printf 'recipe %s\n' "$RECIPE_HASH"
 	printf 'built %s on %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -srm)"
 	printf 'source %s\n' "$SRC_WORKER"
-	printf 'meson %s, flatc %s, liburing %s (%s)\n' "$MESON_VERSION" "$FLATC_VERSION" "$LIBURING_VERSION" "${LIBURING_ARGS[*]}"
+	printf 'meson %s, flatc %s, g++ %s\n' "$MESON_VERSION" "$FLATC_VERSION" "$(g++ -dumpfullversion)"
+	printf 'unordered_dense %s\n' "$UNORDERED_DENSE"
 	printf 'libsrtp %s\n' "$SRTP_VERSION"
 	printf 'patches:'
 	for p in "${PATCHES[@]}"; do printf ' %s' "$(basename "$p")"; done
 	printf '\nrun-time libraries (dpkg):\n'
-	dpkg-query -W -f '  ${Package} ${Version}\n' libssl3 libuv1 libsrtp2-1 libusrsctp2 'libabsl2022*' libnss3 libnspr4 2>/dev/null || true
+	dpkg-query -W -f '  ${Package} ${Version}\n' libssl3 libuv1 libsrtp2-1 libnss3 libnspr4 2>/dev/null || true
 } >"$CACHE_DIR/BUILDINFO.tmp.$$"
 mv -f "$CACHE_DIR/BUILDINFO.tmp.$$" "$CACHE_DIR/BUILDINFO"
 

@@ -190,4 +190,144 @@ inline srtp_err_status_t srtp_stream_remove(srtp_t session, uint32_t ssrc)
 	return srtp_remove_stream(session, ssrc);
 }
 
+
+#ifdef LESSONCAST_SRTP3_POLICY_API
+/*
+ * The opaque policy object of libsrtp 3.x (mediasoup >= 3.32 builds its
+ * sessions through it), kept as a 2.x srtp_policy_t plus the key||salt buffer
+ * 2.x wants in one piece. Enabled by the shim's meson.build when the worker
+ * sources call srtp_policy_create() (scripts/build-worker.sh decides).
+ *
+ *   3.x                                        2.x
+ *   srtp_policy_create(&p)                     zeroed srtp_policy_t
+ *   srtp_policy_set_ssrc(p, ssrc)              p.ssrc = ssrc
+ *   srtp_policy_set_profile(p, profile)        srtp_crypto_policy_set_from_profile_for_rtp/_rtcp
+ *   srtp_policy_add_key(p, k, kl, s, sl, 0, 0) p.key = k||s (no MKI: mediasoup passes none)
+ *   srtp_policy_set_allow_repeat_tx(p, b)      p.allow_repeat_tx = b
+ *   srtp_policy_set_window_size(p, n)          p.window_size = n
+ *   srtp_create(&ctx, p)                       srtp_create(&ctx, &p.policy)
+ *   srtp_policy_destroy(p)                     (free; 2.x copied the keys in srtp_create)
+ */
+#include <new>
+#include <vector>
+
+namespace lessoncast_srtp3
+{
+	struct Policy
+	{
+		::srtp_policy_t policy{};
+		std::vector<uint8_t> keyAndSalt;
+		bool hasProfile{ false };
+	};
+} // namespace lessoncast_srtp3
+
+inline srtp_err_status_t srtp_policy_create(lessoncast_srtp3::Policy** policy)
+{
+	if (!policy)
+		return srtp_err_status_bad_param;
+
+	*policy = new (std::nothrow) lessoncast_srtp3::Policy();
+
+	return *policy ? srtp_err_status_ok : srtp_err_status_alloc_fail;
+}
+
+inline void srtp_policy_destroy(lessoncast_srtp3::Policy* policy)
+{
+	delete policy;
+}
+
+inline srtp_err_status_t srtp_policy_set_ssrc(lessoncast_srtp3::Policy* policy, srtp_ssrc_t ssrc)
+{
+	if (!policy)
+		return srtp_err_status_bad_param;
+
+	policy->policy.ssrc = ssrc;
+
+	return srtp_err_status_ok;
+}
+
+inline srtp_err_status_t srtp_policy_set_profile(lessoncast_srtp3::Policy* policy, srtp_profile_t profile)
+{
+	if (!policy)
+		return srtp_err_status_bad_param;
+
+	srtp_err_status_t st = srtp_crypto_policy_set_from_profile_for_rtp(&policy->policy.rtp, profile);
+
+	if (st != srtp_err_status_ok)
+		return st;
+
+	st = srtp_crypto_policy_set_from_profile_for_rtcp(&policy->policy.rtcp, profile);
+
+	if (st != srtp_err_status_ok)
+		return st;
+
+	policy->hasProfile = true;
+
+	return srtp_err_status_ok;
+}
+
+inline srtp_err_status_t srtp_policy_add_key(
+  lessoncast_srtp3::Policy* policy,
+  const uint8_t* key,
+  size_t keyLen,
+  const uint8_t* salt,
+  size_t saltLen,
+  const uint8_t* mki,
+  size_t mkiLen)
+{
+	if (!policy || !key || !salt || keyLen == 0 || saltLen == 0)
+		return srtp_err_status_bad_param;
+
+	/* One master key, no MKI: the only form mediasoup uses; 2.x would need
+	 * srtp_master_key_t arrays for more. */
+	if (mki || mkiLen != 0 || !policy->keyAndSalt.empty())
+		return srtp_err_status_bad_param;
+
+	policy->keyAndSalt.assign(key, key + keyLen);
+	policy->keyAndSalt.insert(policy->keyAndSalt.end(), salt, salt + saltLen);
+	policy->policy.key = policy->keyAndSalt.data();
+
+	return srtp_err_status_ok;
+}
+
+inline srtp_err_status_t srtp_policy_set_allow_repeat_tx(lessoncast_srtp3::Policy* policy, bool allow)
+{
+	if (!policy)
+		return srtp_err_status_bad_param;
+
+	policy->policy.allow_repeat_tx = allow ? 1 : 0;
+
+	return srtp_err_status_ok;
+}
+
+inline srtp_err_status_t srtp_policy_set_window_size(lessoncast_srtp3::Policy* policy, size_t windowSize)
+{
+	/* 2.x accepts 64 ... 2^15 (0 = its default of 128). */
+	if (!policy || (windowSize != 0 && (windowSize < 64 || windowSize >= 0x8000)))
+		return srtp_err_status_bad_param;
+
+	policy->policy.window_size = static_cast<unsigned long>(windowSize);
+
+	return srtp_err_status_ok;
+}
+
+inline srtp_err_status_t srtp_create(srtp_t* session, lessoncast_srtp3::Policy* policy)
+{
+	if (!session || !policy || !policy->hasProfile || policy->keyAndSalt.empty())
+		return srtp_err_status_bad_param;
+
+	/* A profile's key and salt lengths must add up to what its cipher reads
+	 * from policy.key (2.x trusts the buffer). */
+	if (policy->keyAndSalt.size() != static_cast<size_t>(policy->policy.rtp.cipher_key_len))
+		return srtp_err_status_bad_param;
+
+	policy->policy.next = nullptr;
+
+	return ::srtp_create(session, &policy->policy);
+}
+
+/* From here on, mediasoup's `srtp_policy_t` names the 3.x opaque handle. */
+#define srtp_policy_t lessoncast_srtp3::Policy*
+#endif /* LESSONCAST_SRTP3_POLICY_API */
+
 #endif /* LESSONCAST_SRTP3_ON_SRTP2_H */

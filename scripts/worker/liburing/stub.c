@@ -1,1 +1,0 @@
-/* Intentionally empty: the real liburing.a is linked through the `uring` dependency. */
