@@ -8,8 +8,12 @@
 # Build stage: compiles TypeScript and builds mediasoup-worker from the npm package's own sources
 # against Debian libraries (scripts/build-worker.sh), so it needs only a Debian mirror and an npm
 # registry — the same offline path as CI. The runtime stage carries only what the binary links.
+#
+# Node: both stages run Node 24 LTS, the Node the scripts pin for machines whose node is older
+# than 22 (scripts/node/package.json; mediasoup 3.32 needs >= 22). Keep the major in step with
+# that pin; the official images already carry it, so the build never runs ensure_node's fetch.
 
-FROM node:20-bookworm AS build
+FROM node:24-bookworm AS build
 WORKDIR /app
 ENV LESSONCAST_CACHE_DIR=/opt/lessoncast-cache
 COPY package.json package-lock.json ./
@@ -26,14 +30,15 @@ RUN npx tsc -p tsconfig.build.json \
  && node scripts/build-web.mjs \
  && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS runtime
-# Libraries mediasoup-worker links (Debian's), and ffmpeg for recording.
+FROM node:24-bookworm-slim AS runtime
+# Libraries mediasoup-worker links (Debian's), and ffmpeg for recording. mediasoup 3.32's worker
+# no longer links libusrsctp or abseil.
 # libsrtp2-1/libnss3/libnspr4 are needed only if the worker build fell back to
 # Debian's libsrtp2 (by default libsrtp is linked in statically; see
 # scripts/worker/README.md).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ffmpeg libssl3 libuv1 libusrsctp2 libabsl20220623 ca-certificates tini \
+      ffmpeg libssl3 libuv1 ca-certificates tini \
       libsrtp2-1 libnss3 libnspr4 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app

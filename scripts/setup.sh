@@ -13,8 +13,9 @@ root="$(cd "$here/.." && pwd)"
 mode="${1:-run}"
 cd "$root"
 
-command -v node >/dev/null 2>&1 || die "Node.js >= 20 is required (Debian: apt-get install nodejs npm, or NodeSource)"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js >= 20 is required, found $(node -v)"
+# Node >= 22 first on PATH (the pinned Node 24 when the system node is older): npm ci, the
+# worker build and the web build below run on it. Free when test.sh/start.sh already did it.
+ensure_node
 
 pkgs=(ffmpeg ca-certificates)
 [ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2)

@@ -8,6 +8,9 @@ root="$(cd "$here/.." && pwd)"
 . "$here/lib.sh"
 cd "$root"
 t0=$(date +%s)
+# Before anything runs node: setup, tsc and tap inherit it through PATH, and tap starts every
+# test file on the node it runs on itself.
+ensure_node
 bash scripts/setup.sh test
 log "setup took $(( $(date +%s) - t0 )) s"
 
