@@ -374,6 +374,31 @@ export async function waitForEarlierBenches(maxMinutes = 20): Promise<void> {
 }
 
 /**
+ * Blocks while a worker build (ninja, ours or anyone's) is running: on 2 cores
+ * a second build alongside would slow both, and measurements taken meanwhile
+ * would be spoilt. Synchronous, for the callers that build synchronously.
+ */
+export function waitForNoWorkerBuild(log: (line: string) => void = (l) => console.log(l), maxMinutes = 60): void {
+  const deadline = Date.now() + maxMinutes * 60_000;
+  let told = false;
+  for (;;) {
+    let pids = '';
+    try {
+      pids = execFileSync('pgrep', ['-x', 'ninja'], { encoding: 'utf8' }).trim();
+    } catch {
+      return; // pgrep exits 1 when nothing matches
+    }
+    if (Date.now() > deadline) {
+      log(`a worker build (ninja ${pids.split('\n').join(', ')}) still runs after ${maxMinutes} min; going on`);
+      return;
+    }
+    if (!told) log(`waiting for a running worker build (ninja ${pids.split('\n').join(', ')}) to finish`);
+    told = true;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 15_000);
+  }
+}
+
+/**
  * UDP datagrams the kernel dropped (receive buffer full) on sockets owned by
  * the given processes, summed per label: tells where a loss happened.
  */

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { WorkerPool } from './media/workerPool.js';
+import { bweSettings } from './media/lessonMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { LessonRegistry } from './lessons/registry.js';
@@ -81,7 +82,6 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
       rtcMinPort: config.media.rtcMinPort,
       rtcMaxPort: config.media.rtcMaxPort,
       logLevel: config.media.workerLogLevel,
-      liburing: config.media.liburing,
       udpRecvBufferBytes: config.media.udpRecvBufferBytes,
     },
     log,
@@ -90,7 +90,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds);
   const registry = new LessonRegistry(
     pool,
-    { consumersPerRouter: config.media.consumersPerRouter, initialOutgoingBitrate: config.media.initialOutgoingBitrate },
+    { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) },
     { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders },
     config.recording.enabledByDefault,
   );

@@ -153,6 +153,10 @@ if (!chromiumAvailable()) {
     t.ok(tileMoving, `the control room tile shows the live picture (${tileMoving ?? 0} px wide)`);
     const lowest = await pollPage(control.page, (id: string) => (window as any).lessoncast.tile(id).then((x: { spatialLayer: number | null }) => x.spatialLayer === 0), 20_000, 500, lessonId);
     t.ok(lowest, 'the tile receives the lowest simulcast layer');
+    // The same camera, consumed without a preference by a classroom: mediasoup switches it up the
+    // layers as the classroom's bandwidth estimate (transport-cc) grows.
+    const upper = await pollPage(classrooms[0]!.page, () => (window as any).lessoncast.cameraLayer() as number | null, 30_000, 500);
+    t.ok(upper, `classroom-1 switched up to simulcast layer ${upper ?? 0} while the tile stays on 0`);
     const tileInfo = await diagnostics<{ spatialLayer: number | null; stats: Array<{ kind: string; framesDecoded: number; frameWidth: number }> }>(control.page, 'tile', lessonId);
     figures['controlTile'] = { spatialLayer: tileInfo?.spatialLayer, video: tileInfo?.stats.filter((x) => x.kind === 'video').map((x) => ({ framesDecoded: x.framesDecoded, frameWidth: x.frameWidth })) };
     t.comment(`control room tile: ${JSON.stringify(figures['controlTile'])}`);

@@ -77,6 +77,17 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
   t.notMatch(secretIssues.join('\n'), /short/, 'the secret itself is never printed');
 });
 
+t.test('a removed setting (media.liburing) stops the start with the key and why, from a file or the environment', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
+  copyFileSync(path.join(configDir, 'default.json'), path.join(dir, 'default.json'));
+  writeFileSync(path.join(dir, 'old.json'), JSON.stringify({ media: { liburing: false } }));
+  const fromFile = issuesOf(() => loadConfig({ configDir: dir, env: { NODE_ENV: 'old' } })).join('\n');
+  t.match(fromFile, /media\.liburing: no longer a setting: removed with mediasoup 3\.32.*io_uring/, fromFile);
+  t.notMatch(fromFile, /unknown setting/, 'not a bare "unknown setting"');
+  const fromEnv = issuesOf(() => loadConfig({ configDir: dir, env: { LESSONCAST_MEDIA_LIBURING: 'true' } })).join('\n');
+  t.match(fromEnv, /media\.liburing: no longer a setting: .*\(from LESSONCAST_MEDIA_LIBURING\)/, fromEnv);
+});
+
 t.test('bad files: unknown keys, wrong types, broken JSON, missing default', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
   copyFileSync(path.join(configDir, 'default.json'), path.join(dir, 'default.json'));

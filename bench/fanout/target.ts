@@ -82,7 +82,13 @@ export interface LessonSource {
 export function barePlainOutputs(
   router: types.Router,
   producers: types.Producer[],
-  opts: { srtpCryptoSuite: types.SrtpCryptoSuite; rtpCapabilities: types.RtpCapabilities; onConsumer: (c: types.Consumer) => void },
+  opts: {
+    srtpCryptoSuite: types.SrtpCryptoSuite;
+    rtpCapabilities: types.RtpCapabilities;
+    onConsumer: (c: types.Consumer) => void;
+    /** mediasoup ≥ 3.32's per-transport bandwidth estimation (its default: on); undefined = mediasoup's default. */
+    enableBwe?: boolean;
+  },
 ): (n: number, destination: (i: number) => Destination) => Promise<void> {
   const outputs: types.PlainTransport[] = [];
   const open = async (i: number, dest: Destination): Promise<void> => {
@@ -92,6 +98,7 @@ export function barePlainOutputs(
       comedia: false,
       enableSrtp: true,
       srtpCryptoSuite: opts.srtpCryptoSuite,
+      ...(opts.enableBwe === undefined ? {} : { enableBwe: opts.enableBwe }),
     });
     outputs[i] = t;
     await t.connect({ ip: dest.ip, port: dest.port, srtpParameters: t.srtpParameters! });

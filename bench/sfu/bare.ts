@@ -1,8 +1,9 @@
 /**
  * Bare mediasoup as a fan-out target whose per-packet settings can be varied
  * (for bench/sfu/levers.ts and the side-by-side run): the worker's log level
- * and tags, io_uring on or off, the outputs' SRTP suite, and what the plain
- * outputs' consumers negotiate (NACK, header extensions).
+ * and tags, the outputs' SRTP suite, whether the outputs' transports run
+ * mediasoup's bandwidth estimation, and what the plain outputs' consumers
+ * negotiate (NACK, header extensions).
  *
  * The topology is bench/bare-mediasoup.ts's: one worker pinned to one CPU,
  * one router, the werift + ffmpeg instructor into a WebRtcTransport, and n
@@ -51,10 +52,14 @@ export function consumerCapabilities(kind: ConsumerCaps): types.RtpCapabilities 
 export interface BareSettings {
   logLevel: types.WorkerLogLevel;
   logTags?: types.WorkerLogTag[];
-  /** mediasoup's own switch (worker setting); the same binary either way. */
-  disableLiburing?: boolean;
   srtpCryptoSuite: types.SrtpCryptoSuite;
   consumerCaps: ConsumerCaps;
+  /**
+   * enableBwe of the outputs' PlainTransports (mediasoup ≥ 3.32; its default is true: every
+   * transport then runs a sender congestion controller on each packet sent, even with no
+   * transport-cc feedback negotiated); undefined = mediasoup's default.
+   */
+  outputBwe?: boolean;
 }
 
 export interface BareTargetOptions {
@@ -66,15 +71,11 @@ export interface BareTargetOptions {
   name?: string;
 }
 
-export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTarget & { workerBin: string; liburingInUse: () => Promise<boolean | undefined> }> {
+export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTarget & { workerBin: string }> {
   const workerBin = resolveWorkerBin('').path;
   const ms = await loadMediasoup(workerBin);
   const s = opts.settings;
-  const worker = await ms.createWorker({
-    logLevel: s.logLevel,
-    ...(s.logTags ? { logTags: s.logTags } : {}),
-    ...(s.disableLiburing ? { disableLiburing: true } : {}),
-  });
+  const worker = await ms.createWorker({ logLevel: s.logLevel, ...(s.logTags ? { logTags: s.logTags } : {}) });
   let sender: RtcSender | undefined;
   const close = async (): Promise<void> => {
     await sender?.close();
@@ -92,6 +93,7 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
     const setOutputs = barePlainOutputs(router, producers, {
       srtpCryptoSuite: s.srtpCryptoSuite,
       rtpCapabilities: caps,
+      ...(s.outputBwe === undefined ? {} : { enableBwe: s.outputBwe }),
       onConsumer: (c) => {
         consumers.add(c);
         c.observer.once('close', () => consumers.delete(c));
@@ -107,10 +109,6 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
       setOutputs,
       sent: () => sumSent([...consumers]),
       scores: () => consumerScores([...consumers]),
-      async liburingInUse() {
-        const dump = await worker.dump();
-        return dump.liburing ? dump.liburing.sqeProcessCount > 0 : false;
-      },
       close,
     };
   } catch (err) {

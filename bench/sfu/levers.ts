@@ -5,18 +5,17 @@
  * from the base. Reports µs of worker CPU per forwarded packet.
  *
  * Variants (base = what lessoncast runs today: the default worker build, i.e.
- * liburing + libsrtp on OpenSSL, log level 'warn', AEAD_AES_256_GCM outputs,
+ * libsrtp on OpenSSL, log level 'warn', AEAD_AES_256_GCM outputs,
  * consumers negotiating video NACK/PLI and the mid + abs-send-time extensions):
  *   nss-srtp          the worker built against Debian's shared libsrtp2 (on NSS)
  *   nss-srtp-aes-cm   … with AES_CM_128_HMAC_SHA1_80 outputs (the build and suite Janus uses)
- *   disable-liburing  the default build with mediasoup's disableLiburing setting
- *                     (sendto per packet; measured the same as a build without
- *                     liburing in the earlier runs, docs/forwarding.md)
  *   aes-cm            AES_CM_128_HMAC_SHA1_80 outputs (what Janus's rtp_forward uses)
+ *   no-bwe            the outputs' PlainTransports with enableBwe: false (mediasoup 3.32
+ *                     runs a sender congestion controller per transport by default)
  *   log-none          logLevel 'none' and no log tags
  *   no-nack           output consumers negotiate no RTCP feedback (no retransmission buffer)
  *   no-nack-no-ext    … and no header extensions
- *   best              every setting that helped together (log none, no NACK/ext, GCM or CM by --best-suite)
+ *   best              every setting that helped together (log none, no NACK/ext, no BWE on outputs, GCM or CM by --best-suite)
  *
  * mediasoup reads its binary at module load, so every binary runs in its own
  * child process (this file with --child); the parent interleaves rounds.
@@ -31,7 +30,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
 import { startSharedFfmpegRtp } from '../../test/support/ffmpegRtp.js';
-import { BENCH_NICE, pinProcess, root, setNice, sleep } from '../lib.js';
+import { BENCH_NICE, pinProcess, root, setNice, sleep, waitForNoWorkerBuild } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
 import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
 
@@ -56,19 +55,19 @@ const AES_CM: types.SrtpCryptoSuite = 'AES_CM_128_HMAC_SHA1_80';
 
 export function leverVariants(bestSuite: types.SrtpCryptoSuite = 'AEAD_AES_256_GCM'): LeverVariant[] {
   return [
-    { id: 'base', lever: 'base (liburing + OpenSSL libsrtp build, warn, GCM, NACK + ext)', build: 'default', settings: BASE },
+    { id: 'base', lever: 'base (OpenSSL libsrtp build, warn, GCM, NACK + ext)', build: 'default', settings: BASE },
     { id: 'nss-srtp', lever: "worker built on Debian's libsrtp2 (NSS)", build: 'nss-srtp', settings: BASE },
     { id: 'nss-srtp-aes-cm', lever: 'libsrtp2 on NSS and AES-CM outputs (as Janus)', build: 'nss-srtp', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
-    { id: 'disable-liburing', lever: 'disableLiburing: true (same binary)', build: 'default', settings: { ...BASE, disableLiburing: true } },
     { id: 'aes-cm', lever: 'outputs AES_CM_128_HMAC_SHA1_80', build: 'default', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
+    { id: 'no-bwe', lever: 'outputs: PlainTransport enableBwe false (3.32 default: true)', build: 'default', settings: { ...BASE, outputBwe: false } },
     { id: 'log-none', lever: "logLevel 'none', no logTags", build: 'default', settings: { ...BASE, logLevel: 'none', logTags: [] } },
     { id: 'no-nack', lever: 'outputs negotiate no NACK/PLI', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack' } },
     { id: 'no-nack-no-ext', lever: 'no NACK/PLI, no header extensions', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack-no-ext' } },
     {
       id: 'best',
-      lever: `combined: log none, no NACK/ext, ${bestSuite}`,
+      lever: `combined: log none, no NACK/ext, no output BWE, ${bestSuite}`,
       build: 'default',
-      settings: { logLevel: 'none', logTags: [], srtpCryptoSuite: bestSuite, consumerCaps: 'no-nack-no-ext' },
+      settings: { logLevel: 'none', logTags: [], srtpCryptoSuite: bestSuite, consumerCaps: 'no-nack-no-ext', outputBwe: false },
     },
   ];
 }
@@ -91,6 +90,7 @@ export function workerBuilds(opts: { build?: boolean; log?: (l: string) => void;
     }
     const buildEnv = { ...env, ...BUILD_ENV[build] };
     const bin = execFileSync('bash', [script, '--print-path'], { env: buildEnv, encoding: 'utf8' }).trim().split('\n').pop()!;
+    if (!existsSync(bin) && opts.build) waitForNoWorkerBuild(opts.log);
     if (!existsSync(bin) && opts.build) {
       opts.log?.(`building the '${build}' worker (${JSON.stringify(BUILD_ENV[build])}), about 5 min once`);
       execFileSync('bash', [script], { env: buildEnv, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -104,7 +104,6 @@ export interface LeverMeasurement {
   variant: string;
   round: number;
   step: Step;
-  liburingInUse: boolean | undefined;
 }
 
 export interface LeverSummary {
@@ -118,7 +117,6 @@ export interface LeverSummary {
   usMax: number | null;
   /** Median over rounds of (variant / base of the same round): below 1 is faster. */
   vsBase: number | null;
-  liburingInUse: boolean | undefined;
   maxLoss: number;
   cpu: number | null;
 }
@@ -176,7 +174,6 @@ export async function runLevers(opts: LeversOptions = defaultLeversOptions): Pro
       usMin: us.length ? Math.min(...us) : null,
       usMax: us.length ? Math.max(...us) : null,
       vsBase: median(ratios),
-      liburingInUse: mine[0]?.liburingInUse,
       maxLoss: Math.max(0, ...mine.map((m) => (Number.isFinite(m.step.loss) ? m.step.loss : 1))),
       cpu: median(mine.map((m) => m.step.sfuCpu)),
     };
@@ -193,7 +190,6 @@ export function leverRow(s: LeverSummary): Record<string, string | number> {
     'min–max': `${f(s.usMin)}–${f(s.usMax)}`,
     '× base': f(s.vsBase),
     'worker CPU %': s.cpu === null ? '–' : (s.cpu * 100).toFixed(0),
-    io_uring: s.liburingInUse === undefined ? '?' : s.liburingInUse ? 'yes' : 'no',
     'max loss %': (s.maxLoss * 100).toFixed(2),
   };
 }
@@ -219,7 +215,7 @@ function runChild(bin: string, variants: LeverVariant[], round: number, opts: Le
         log(
           `[levers] round ${round + 1} ${m.variant.padEnd(17)} N=${s.n} CPU ${(s.sfuCpu * 100).toFixed(1)} % ` +
             // usPerPkt is Infinity (null in JSON) when nothing was forwarded: the worker lost the lesson.
-            `${Math.round(s.pktPerS)} pkt/s ${Number.isFinite(s.usPerPkt) ? s.usPerPkt.toFixed(2) : '–'} µs/pkt loss ${(s.loss * 100).toFixed(2)} % io_uring ${m.liburingInUse ? 'yes' : 'no'} ` +
+            `${Math.round(s.pktPerS)} pkt/s ${Number.isFinite(s.usPerPkt) ? s.usPerPkt.toFixed(2) : '–'} µs/pkt loss ${(s.loss * 100).toFixed(2)} % ` +
             `(cpu busy ${s.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/')} %)`,
         );
       } else if (line.trim()) log(`[levers child] ${line}`);
@@ -253,8 +249,7 @@ async function childMain(spec: { variants: LeverVariant[]; round: number; n: num
         try {
           const step = await measureStep(target, spec.n, samples, sink, { warmupS: spec.warmupS, measureS: spec.measureS, maxLoss: 0.01, maxCpu: 0.9 });
           if (step.sourceLost && attempt === 0) continue;
-          const liburingInUse = await target.liburingInUse();
-          const m: LeverMeasurement = { variant: v.id, round: spec.round, step, liburingInUse };
+          const m: LeverMeasurement = { variant: v.id, round: spec.round, step };
           process.stdout.write(`RESULT ${JSON.stringify(m)}\n`);
           break;
         } finally {

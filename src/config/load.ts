@@ -1,9 +1,10 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { Kind, type TSchema, type TObject } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
-import { ConfigSchema, type Config } from './schema.js';
+import { Type, type TSchema, type TObject } from 'typebox';
+import { Value } from 'typebox/value';
+import type { TLocalizedValidationError } from 'typebox/error';
+import { ConfigSchema, RETIRED_SETTINGS, type Config } from './schema.js';
 
 export type { Config } from './schema.js';
 
@@ -55,12 +56,13 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (opts.overrides) merged = deepMerge(merged, opts.overrides);
   if (defaults === undefined) throw new ConfigError(issues);
 
-  for (const e of Value.Errors(ConfigSchema, merged)) {
-    const key = e.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
-    const sub = schemaAt(ConfigSchema, e.path);
-    if (e.value === undefined) issues.push(`${key}: missing; allowed: ${sub ? describe(sub) : 'see config/default.json'}`);
-    else if (!sub) issues.push(`${key}: unknown setting (value ${JSON.stringify(e.value)})`);
-    else issues.push(`${key}: ${JSON.stringify(e.value)} is not allowed; allowed: ${describe(sub)}`);
+  for (const keys of Value.Errors(ConfigSchema, merged).flatMap(offendingKeys)) {
+    const key = keys.join('.') || '(root)';
+    const value = valueAt(merged, keys);
+    const sub = schemaAt(ConfigSchema, keys);
+    if (value === undefined) issues.push(`${key}: missing; allowed: ${sub ? describe(sub) : 'see config/default.json'}`);
+    else if (!sub) issues.push(retiredIssue(key) ?? `${key}: unknown setting (value ${JSON.stringify(value)})`);
+    else issues.push(`${key}: ${JSON.stringify(value)} is not allowed; allowed: ${describe(sub)}`);
   }
   if (issues.length) throw new ConfigError(dedupe(issues));
   const cfg = merged as Config;
@@ -115,10 +117,16 @@ export function settingLeaves(schema: TObject = ConfigSchema, prefix: string[] =
   const out: Array<{ path: string[]; schema: TSchema; env: string }> = [];
   for (const [key, sub] of Object.entries(schema.properties)) {
     const p = [...prefix, key];
-    if (sub[Kind] === 'Object') out.push(...settingLeaves(sub as TObject, p));
+    if (Type.IsObject(sub)) out.push(...settingLeaves(sub, p));
     else out.push({ path: p, schema: sub, env: envName(p) });
   }
   return out;
+}
+
+/** A setting that was removed: its key, that it is gone, and why (RETIRED_SETTINGS). */
+function retiredIssue(key: string): string | undefined {
+  const why = RETIRED_SETTINGS[key];
+  return why === undefined ? undefined : `${key}: no longer a setting: ${why}`;
 }
 
 function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, unknown> {
@@ -129,7 +137,8 @@ function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, 
     if (!name.startsWith('LESSONCAST_') || raw === undefined || isToolingEnv(name)) continue;
     const leaf = known.get(name);
     if (!leaf) {
-      issues.push(`${name}: unknown setting; known: ${[...known.keys()].join(', ')}`);
+      const retired = Object.keys(RETIRED_SETTINGS).find((key) => envName(key.split('.')) === name);
+      issues.push(retired ? `${retiredIssue(retired)} (from ${name})` : `${name}: unknown setting; known: ${[...known.keys()].join(', ')}`);
       continue;
     }
     const value = coerce(raw, leaf.schema);
@@ -144,50 +153,50 @@ function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, 
 }
 
 function coerce(raw: string, schema: TSchema): unknown {
-  switch (schema[Kind]) {
-    case 'Integer':
-      return /^-?\d+$/.test(raw.trim()) ? Number(raw) : undefined;
-    case 'Number':
-      return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
-    case 'Boolean':
-      if (/^(true|1|yes|on)$/i.test(raw)) return true;
-      if (/^(false|0|no|off)$/i.test(raw)) return false;
-      return undefined;
-    default:
-      return raw;
+  if (Type.IsInteger(schema)) return /^-?\d+$/.test(raw.trim()) ? Number(raw) : undefined;
+  if (Type.IsNumber(schema)) return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
+  if (Type.IsBoolean(schema)) {
+    if (/^(true|1|yes|on)$/i.test(raw)) return true;
+    if (/^(false|0|no|off)$/i.test(raw)) return false;
+    return undefined;
   }
+  return raw;
 }
 
 /** A human description of what a schema allows. */
 export function describe(schema: TSchema): string {
-  const s = schema as Record<string, unknown> & TSchema;
-  switch (s[Kind]) {
-    case 'Integer':
-    case 'Number': {
-      const kind = s[Kind] === 'Integer' ? 'an integer' : 'a number';
-      if (s['minimum'] !== undefined && s['maximum'] !== undefined) return `${kind} from ${s['minimum']} to ${s['maximum']}`;
-      if (s['minimum'] !== undefined) return `${kind} >= ${s['minimum']}`;
-      return kind;
-    }
-    case 'Boolean':
-      return 'true or false';
-    case 'String':
-      return s['minLength'] ? `a non-empty string` : 'a string';
-    case 'Union':
-      return `one of ${(s['anyOf'] as TSchema[]).map((x) => JSON.stringify((x as { const?: unknown }).const)).join(', ')}`;
-    case 'Object':
-      return 'an object';
-    default:
-      return String(s[Kind]);
+  const s = schema as TSchema & Record<string, unknown>;
+  if (Type.IsInteger(s) || Type.IsNumber(s)) {
+    const kind = Type.IsInteger(s) ? 'an integer' : 'a number';
+    if (s['minimum'] !== undefined && s['maximum'] !== undefined) return `${kind} from ${s['minimum']} to ${s['maximum']}`;
+    if (s['minimum'] !== undefined) return `${kind} >= ${s['minimum']}`;
+    return kind;
   }
+  if (Type.IsBoolean(s)) return 'true or false';
+  if (Type.IsString(s)) return s['minLength'] ? `a non-empty string` : 'a string';
+  if (Type.IsUnion(s)) return `one of ${s.anyOf.map((x) => JSON.stringify((x as { const?: unknown }).const)).join(', ')}`;
+  if (Type.IsObject(s)) return 'an object';
+  return JSON.stringify(s);
 }
 
-function schemaAt(schema: TSchema, pointer: string): TSchema | undefined {
+/**
+ * The key paths an error is about. `required` and `additionalProperties` errors sit on the
+ * object; the setting that is missing or unknown is one of its keys.
+ */
+function offendingKeys(e: TLocalizedValidationError): string[][] {
+  const at = Value.Pointer.Indices(e.instancePath);
+  if (e.keyword === 'required') return e.params.requiredProperties.map((k) => [...at, k]);
+  if (e.keyword === 'additionalProperties') return e.params.additionalProperties.map((k) => [...at, k]);
+  return [at];
+}
+
+function valueAt(value: unknown, keys: string[]): unknown {
+  return keys.reduce<unknown>((cur, k) => (isPlainObject(cur) ? cur[k] : undefined), value);
+}
+
+function schemaAt(schema: TSchema, keys: string[]): TSchema | undefined {
   let cur: TSchema | undefined = schema;
-  for (const part of pointer.split('/').filter(Boolean)) {
-    if (!cur || cur[Kind] !== 'Object') return undefined;
-    cur = (cur as TObject).properties[part];
-  }
+  for (const k of keys) cur = Type.IsObject(cur) && Object.hasOwn(cur.properties, k) ? cur.properties[k] : undefined;
   return cur;
 }
 

@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from 'typebox';
 
 /**
  * The one schema every setting of lessoncast is checked against.
@@ -42,12 +42,14 @@ export const ConfigSchema = Type.Object(
           maximum: 1 << 30,
           description: "Receive buffer of each worker's WebRTC UDP socket, which every publisher of the worker shares; the kernel caps it at net.core.rmem_max. 0 = the kernel default (~208 KB)",
         }),
-        liburing: Type.Boolean({
-          // Off by default: zero-copy sends do not pay for ~1.2 kB RTP packets; measured 6–15 % more worker CPU per packet (docs/forwarding.md).
-          description: 'Send through io_uring (send_zc) when the worker was built with liburing; false = one sendto per packet',
-        }),
         workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
-        initialOutgoingBitrate: Type.Integer({ minimum: 100_000 }),
+        // mediasoup's own bandwidth estimation (3.32) per WebRTC transport. Outgoing = towards a
+        // classroom (what simulcast layer selection follows); incoming = from a publisher.
+        enableBwe: Type.Boolean({ description: 'Estimate each WebRTC transport\'s bandwidth (transport-cc / REMB) so classrooms get the simulcast layer their link carries' }),
+        initialOutgoingBitrate: Type.Integer({ minimum: 100_000, maximum: 100_000_000, description: 'Estimate a classroom transport starts from (bps), before feedback arrives' }),
+        minOutgoingBitrate: Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Floor of the estimate towards a classroom (bps); 0 = none' }),
+        maxOutgoingBitrate: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Ceiling of what one classroom transport is sent (bps); 0 = none' }),
+        maxIncomingBitrate: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Ceiling asked of each publisher (bps, through REMB/transport-cc); 0 = none' }),
       },
       { additionalProperties: false },
     ),
@@ -113,3 +115,12 @@ export const ConfigSchema = Type.Object(
 );
 
 export type Config = Static<typeof ConfigSchema>;
+
+/**
+ * Settings that existed once and are gone: a configuration (file or LESSONCAST_* variable) that
+ * still sets one stops the start with this reason, rather than a bare "unknown key" or a silent ignore.
+ */
+export const RETIRED_SETTINGS: Readonly<Record<string, string>> = {
+  'media.liburing':
+    'removed with mediasoup 3.32: mediasoup dropped io_uring in 3.20.7 because it cost more CPU than sendto (docs/forwarding.md measured the same here); every packet is now sent with sendto. Delete the key',
+};

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
 import { LessoncastError } from '../errors.js';

@@ -64,8 +64,8 @@ export async function registerWebRoutes(app: FastifyInstance, opts: { dir?: stri
     cacheControl: true,
     maxAge: 0,
     index: false,
-    setHeaders: (res) => {
-      res.setHeader('x-content-type-options', 'nosniff');
+    setHeaders: (reply) => {
+      void reply.header('x-content-type-options', 'nosniff');
     },
   });
   if (!existsSync(path.join(dir, 'index.html'))) app.log.warn({ dir }, 'web pages are not built (node scripts/build-web.mjs)');

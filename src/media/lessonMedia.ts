@@ -54,8 +54,55 @@ type LessonMediaEvents = {
 export interface LessonMediaOptions {
   /** A router past this many (expected) consumers spills new classrooms onto another router. */
   consumersPerRouter: number;
-  initialOutgoingBitrate: number;
+  bwe: BweSettings;
 }
+
+/**
+ * mediasoup's bandwidth estimation for the lesson's WebRTC transports (settings
+ * media.enableBwe and media.*Bitrate). Outgoing applies to classrooms' receive
+ * transports, incoming to publishers' send transports; 0 = no limit.
+ */
+export interface BweSettings {
+  enableBwe: boolean;
+  initialOutgoingBitrate: number;
+  minOutgoingBitrate: number;
+  maxOutgoingBitrate: number;
+  maxIncomingBitrate: number;
+}
+
+export const bweSettings = (media: BweSettings): BweSettings => ({
+  enableBwe: media.enableBwe,
+  initialOutgoingBitrate: media.initialOutgoingBitrate,
+  minOutgoingBitrate: media.minOutgoingBitrate,
+  maxOutgoingBitrate: media.maxOutgoingBitrate,
+  maxIncomingBitrate: media.maxIncomingBitrate,
+});
+
+/** The WebRtcTransport options a transport in this direction gets from the settings. */
+export interface BweTransportOptions {
+  enableBwe: boolean;
+  initialAvailableOutgoingBitrate?: number;
+  minOutgoingBitrate?: number;
+  maxOutgoingBitrate?: number;
+  maxIncomingBitrate?: number;
+}
+
+export function bweTransportOptions(bwe: BweSettings, direction: 'send' | 'recv'): BweTransportOptions {
+  const limit = (bps: number): number | undefined => (bps > 0 ? bps : undefined);
+  if (direction === 'send') return { enableBwe: bwe.enableBwe, ...defined({ maxIncomingBitrate: limit(bwe.maxIncomingBitrate) }) };
+  return {
+    enableBwe: bwe.enableBwe,
+    // The estimate starts inside its own bounds (mediasoup rejects a start outside them).
+    initialAvailableOutgoingBitrate: Math.min(
+      Math.max(bwe.initialOutgoingBitrate, bwe.minOutgoingBitrate),
+      bwe.maxOutgoingBitrate > 0 ? bwe.maxOutgoingBitrate : Number.MAX_SAFE_INTEGER,
+    ),
+    ...defined({ minOutgoingBitrate: limit(bwe.minOutgoingBitrate), maxOutgoingBitrate: limit(bwe.maxOutgoingBitrate) }),
+  };
+}
+
+const defined = <T extends object>(o: T): Partial<T> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 /**
  * All of one lesson's media: its routers (one per worker it spans), every
@@ -143,7 +190,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
       enableUdp: !forceTcp,
       enableTcp: true,
       preferUdp: !forceTcp,
-      initialAvailableOutgoingBitrate: this.opts.initialOutgoingBitrate,
+      ...bweTransportOptions(this.opts.bwe, direction),
       appData: { peerId, direction },
     });
     this.track(peerId, transport, home, direction);
@@ -171,6 +218,8 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
       listenInfo: { protocol: 'udp', ip: opts.listenIp },
       rtcpMux: true,
       comedia: false,
+      // A plain receiver sends no transport-cc or REMB: mediasoup's estimator would have nothing to go on.
+      enableBwe: false,
       enableSrtp: Boolean(opts.srtpCryptoSuite),
       ...(opts.srtpCryptoSuite ? { srtpCryptoSuite: opts.srtpCryptoSuite } : {}),
       appData: { peerId, direction: 'recv' },

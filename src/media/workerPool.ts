@@ -13,8 +13,6 @@ export interface WorkerPoolOptions {
   rtcMinPort: number;
   rtcMaxPort: number;
   logLevel: types.WorkerLogLevel;
-  /** false = mediasoup's disableLiburing (sendto per packet even in a liburing build). */
-  liburing: boolean;
   /** SO_RCVBUF of each WebRtcServer's UDP socket; 0 = the kernel default. */
   udpRecvBufferBytes: number;
 }
@@ -78,7 +76,6 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       logLevel: this.opts.logLevel,
       rtcMinPort: this.opts.rtcMinPort,
       rtcMaxPort: this.opts.rtcMaxPort,
-      disableLiburing: !this.opts.liburing,
       appData: { index },
     });
     worker.on('died', (error) => this.onDied(index, worker, error));
@@ -94,9 +91,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     });
     try {
       const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
-      // The dump carries io_uring counters only when the worker really sends through it.
-      const ioUring = Boolean((await worker.dump()).liburing);
-      this.log.info({ worker: index, pid: worker.pid, port: port ?? 'auto', ioUring }, 'mediasoup worker started');
+      this.log.info({ worker: index, pid: worker.pid, port: port ?? 'auto' }, 'mediasoup worker started');
       return { worker, webRtcServer };
     } catch (err) {
       worker.close();

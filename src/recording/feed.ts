@@ -94,6 +94,8 @@ export class TrackFeed {
         listenInfo: { protocol: 'udp', ip: opts.tapIp },
         rtcpMux: true,
         comedia: false,
+        // ffmpeg sends no congestion feedback: nothing to estimate, and nothing may hold back the layer recorded.
+        enableBwe: false,
         appData: { recording: true, producerId: opts.producerId },
       });
       await transport.connect({ ip: opts.tapIp, port: (inbound.address() as { port: number }).port });

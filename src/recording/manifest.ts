@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { firstError } from '../signalling/validate.js';
 
 /**
  * `recordings/<lessonId>/manifest.json`: everything the archive knows about
@@ -118,8 +119,8 @@ export async function readManifest(recordingDir: string): Promise<RecordingManif
   const text = await readFile(path.join(recordingDir, MANIFEST_NAME), 'utf8');
   const data: unknown = JSON.parse(text);
   if (!Value.Check(RecordingManifest, data)) {
-    const first = Value.Errors(RecordingManifest, data).First();
-    throw new Error(`malformed manifest${first ? ` at ${first.path || '/'}: ${first.message}` : ''}`);
+    const first = firstError(Value.Errors(RecordingManifest, data));
+    throw new Error(`malformed manifest${first ? ` at ${first}` : ''}`);
   }
   return data;
 }

@@ -9,7 +9,10 @@
  *
  * docs/protocol.md documents the flows.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+// A namespace import rather than `{ Type }`: esbuild then keeps only the builders used here, which
+// keeps the browser bundle small (the `Type` object drags in all of TypeBox's type engine).
+import * as Type from 'typebox';
+import type { Static, TSchema } from 'typebox';
 
 export const PROTOCOL_VERSION = 1;
 

@@ -1,13 +1,10 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import type { TSchema } from '@sinclair/typebox';
+import { Compile, type Validator } from 'typebox/compile';
+import type { TLocalizedValidationError } from 'typebox/error';
 import { LessoncastError } from '../errors.js';
 import { METHODS, RequestEnvelope, RequestSchemas, type Method, type RequestData } from './protocol.js';
 
-const envelopeCheck = TypeCompiler.Compile(RequestEnvelope);
-const dataChecks = Object.fromEntries(METHODS.map((m) => [m, TypeCompiler.Compile(RequestSchemas[m] as TSchema)])) as Record<
-  Method,
-  TypeCheck<TSchema>
->;
+const envelopeCheck = Compile(RequestEnvelope);
+const dataChecks = Object.fromEntries(METHODS.map((m) => [m, Compile(RequestSchemas[m])])) as Record<Method, Validator>;
 
 export interface ParsedRequest<M extends Method = Method> {
   id: number | string;
@@ -22,10 +19,48 @@ export function salvageId(value: unknown): number | string | null {
   return (typeof id === 'number' && Number.isInteger(id) && id >= 0) || (typeof id === 'string' && id.length > 0 && id.length <= 64) ? id : null;
 }
 
-function firstError(check: TypeCheck<TSchema>, value: unknown): string {
-  const e = check.Errors(value).First();
-  return e ? `${e.path || '/'}: ${e.message}` : 'invalid';
+const pointerKey = (key: string): string => `/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+
+/**
+ * `path: message` of the first of a failed check's errors, or undefined when there are none. The
+ * path points at the offending property, also when it is missing or unexpected.
+ */
+export function firstError(errors: TLocalizedValidationError[]): string | undefined {
+  // A failed union lists its branches' errors first; the union's own error speaks for them.
+  const branches = errors.filter((u) => u.keyword === 'anyOf').map((u) => `${u.schemaPath}/anyOf/`);
+  // 'boolean' errors repeat an additionalProperties error per property, as "schema is false".
+  const e = errors.find((x) => x.keyword !== 'boolean' && !branches.some((b) => x.schemaPath.startsWith(b)));
+  if (!e) return undefined;
+  switch (e.keyword) {
+    case 'required':
+      return `${e.instancePath}${pointerKey(e.params.requiredProperties[0]!)}: required property is missing`;
+    case 'additionalProperties':
+      return `${e.instancePath}${pointerKey(e.params.additionalProperties[0]!)}: unexpected property`;
+    case 'anyOf':
+      return `${e.instancePath || '/'}: ${unionMessage(e, errors)}`;
+    default:
+      return `${e.instancePath || '/'}: ${message(e)}`;
+  }
 }
+
+/** TypeBox's message, naming the value a literal wants ("must be equal to constant" does not). */
+const message = (e: TLocalizedValidationError): string => (e.keyword === 'const' ? `must be ${JSON.stringify(e.params.allowedValue)}` : e.message);
+
+/** What a failed union allows: its literals, or else what its branches wanted of the value itself. */
+function unionMessage(union: TLocalizedValidationError, errors: TLocalizedValidationError[]): string {
+  const prefix = `${union.schemaPath}/anyOf/`;
+  const branchOf = (e: TLocalizedValidationError): string => e.schemaPath.slice(prefix.length).split('/')[0]!;
+  const inside = errors.filter((e) => e.schemaPath.startsWith(prefix));
+  const literals = inside.filter((e) => e.keyword === 'const');
+  if (new Set(literals.map(branchOf)).size === new Set(inside.map(branchOf)).size) {
+    return `must be one of ${literals.map((e) => JSON.stringify(e.params.allowedValue)).join(', ')}`;
+  }
+  // Errors deeper down (a property of an object branch) would need their own paths: left out.
+  const own = new Set(inside.filter((e) => e.instancePath === union.instancePath).map(message));
+  return own.size ? [...own].join(' or ') : union.message;
+}
+
+const rejection = (check: Validator, value: unknown): string => firstError(check.Errors(value)) ?? 'invalid';
 
 /**
  * Text frame → a request whose data matches its method's schema, or a
@@ -39,7 +74,7 @@ export function parseRequest(text: string): ParsedRequest {
     throw new LessoncastError('INVALID_MESSAGE', 'message is not JSON');
   }
   if (!envelopeCheck.Check(value)) {
-    throw new LessoncastError('INVALID_MESSAGE', `not a request envelope (${firstError(envelopeCheck, value)})`);
+    throw new LessoncastError('INVALID_MESSAGE', `not a request envelope (${rejection(envelopeCheck, value)})`);
   }
   const method = value.method as Method;
   if (!Object.hasOwn(RequestSchemas, method)) {
@@ -47,6 +82,6 @@ export function parseRequest(text: string): ParsedRequest {
   }
   const data = value.data ?? {};
   const check = dataChecks[method];
-  if (!check.Check(data)) throw new LessoncastError('INVALID_REQUEST', `bad data for ${method}: ${firstError(check, data)}`);
+  if (!check.Check(data)) throw new LessoncastError('INVALID_REQUEST', `bad data for ${method}: ${rejection(check, data)}`);
   return { id: value.id, method, data: data as RequestData<Method> };
 }
