@@ -37,6 +37,7 @@ const lesson = (id: string, node: string, title = `Lesson ${id}`): LiveLesson =>
   state: 'live',
   startedAt: new Date().toISOString(),
   recording: { enabled: true, active: true, fault: null, updatedAt: null },
+  uplink: [],
 });
 const school = (id: string, since = new Date().toISOString()): LiveSchool => ({ schoolId: id, name: `School ${id}`, since, connected: true, quality: null });
 const announce = (s: LiveState) => s.heartbeat({ address: `http://${s.nodeId}.test:8080`, startedAt: new Date().toISOString(), load: { workers: 2, lessons: 1, schools: 3, consumers: 6 } });
@@ -168,7 +169,7 @@ for (const store of stores) {
       const atA: LiveEvent[] = [];
       b.subscribe((e) => atB.push(e));
       a.subscribe((e) => atA.push(e));
-      const sample = () => a.publish({ type: 'quality', lessonId: 'L1', schools: [{ schoolId: 's1', connected: true, quality: null }] });
+      const sample = () => a.publish({ type: 'quality', lessonId: 'L1', schools: [{ schoolId: 's1', connected: true, quality: null }], uplink: [] });
       sample();
       a.publish({ type: 'schoolJoined', lessonId: 'L1', schoolId: 's2', name: 'S2', rejoined: false });
       await a.flush();

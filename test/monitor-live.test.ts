@@ -131,6 +131,52 @@ t.test('a real lesson with two werift classrooms: live view, feed, alerts, histo
   t.equal(later.samples[0]!.at, since);
 });
 
+t.test("a lossy instructor uplink shows as the instructor's loss, not as every school's", async (t) => {
+  const cleanups: Array<() => unknown> = [];
+  t.teardown(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  const { feed } = await FeedClient.open(s.url, await s.token('monitor', 'control-room-uplink'));
+  cleanups.push(() => feed.close());
+  const lessonId = await createLesson(s, { title: 'Lossy uplink', instructorId: 'teacher-lossy' });
+  const { client: teacher, joined: tj } = await SignalClient.join(s, 'instructor', 'teacher-lossy', lessonId);
+  cleanups.push(() => teacher.close());
+  await teacher.request('goLive', {});
+  // Every 10th packet of each track never leaves the instructor: 10 % uplink loss.
+  const sender = await publish(teacher, tj!.routerRtpCapabilities, { videoSize: { width: 320, height: 180, fps: 15 }, videoBitrateKbps: 250, dropEvery: 10 });
+  cleanups.push(() => sender.close());
+  for (const id of ['school-a', 'school-b']) {
+    const { client, joined } = await SignalClient.join(s, 'classroom', id, lessonId);
+    const watcher = await Watcher.start(client, joined!.producers);
+    cleanups.push(() => client.close(), () => watcher.close());
+    await watcher.firstPacket(sender.producerId('video'));
+  }
+  // Samples once the schools' receiver reports have had time to arrive (several ticks of 1 s).
+  await sleep(3000);
+  const samples: LiveEvent[] = [];
+  let after = new Date().toISOString();
+  for (let i = 0; i < 6; i++) {
+    const e = await feed.waitFor((e) => e.at > after && e.type === 'quality' && e.lessonId === lessonId && e.schools.length === 2 && e.uplink.length === 1, 5000, 'a quality sample with both schools and the uplink');
+    samples.push(e);
+    after = e.at;
+  }
+  // mediasoup counts a stream's loss when it builds its receiver report (about once a second), so
+  // one 1-s sample may hold more or less than a second's worth (or none): judge the mean of six.
+  const uplinkLoss: number[] = [];
+  for (const e of samples) {
+    if (e.type !== 'quality') continue;
+    const up = e.uplink[0]!;
+    t.match(up, { participantId: 'teacher-lossy', role: 'instructor' }, 'the uplink is the instructor\'s');
+    uplinkLoss.push(up.lossPct);
+    for (const sc of e.schools) t.ok((sc.quality?.lossPct ?? 100) < 2, `${sc.schoolId}: downlink loss ${sc.quality?.lossPct} % (the uplink's gaps are not the school's)`);
+  }
+  const mean = uplinkLoss.reduce((a, b) => a + b, 0) / uplinkLoss.length;
+  t.ok(mean >= 6 && mean <= 16, `instructor uplink loss ${uplinkLoss.join(', ')} %, mean ${mean.toFixed(1)} % (10 % dropped)`);
+  const view = await until(liveView, (v) => (v.lessons.find((l) => l.id === lessonId)?.uplink[0]?.lossPct ?? 0) > 0, 10_000, 'the uplink loss in /api/live');
+  const uplink = view.lessons.find((l) => l.id === lessonId)!.uplink;
+  t.match(uplink, [{ participantId: 'teacher-lossy', role: 'instructor' }], `/api/live carries the uplink on the lesson (loss ${uplink[0]!.lossPct} %)`);
+});
+
 t.test('the control-room API refuses what it must', async (t) => {
   t.equal((await fetch(`${s.url}/api/live`)).status, 401, 'no token: 401');
   t.equal((await fetch(`${s.url}/api/live`, { headers: await auth('classroom') })).status, 403, 'a classroom: 403');

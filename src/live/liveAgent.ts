@@ -1,7 +1,7 @@
 import type { Lesson } from '../lessons/lesson.js';
 import type { ParticipantView } from '../signalling/protocol.js';
 import type { LiveState } from './liveState.js';
-import type { LiveLesson, LiveLogger, LiveSchool, NodeLoad, RecordingState, SchoolQuality } from './types.js';
+import type { LiveLesson, LiveLogger, LiveSchool, NodeLoad, RecordingState, SchoolQuality, UplinkQuality } from './types.js';
 
 export interface LiveAgentOptions {
   nodeId: string;
@@ -68,18 +68,25 @@ export class LiveAgent {
     });
   }
 
-  /** Latest quality of a lesson's schools (from the sampler); also goes out as a `quality` event. */
-  reportQuality(lessonId: string, entries: SchoolQuality[]): void {
+  /**
+   * Latest quality of a lesson's schools and of its publishers' uplinks (from the sampler); also
+   * goes out as a `quality` event.
+   */
+  reportQuality(lessonId: string, entries: SchoolQuality[], uplink: UplinkQuality[] = []): void {
     const t = this.tracked.get(lessonId);
     if (!t) return;
     const known = entries.filter((e) => t.schools.has(e.schoolId));
-    if (known.length === 0) return;
+    if (known.length === 0 && uplink.length === 0 && t.live.uplink.length === 0) return;
     for (const e of known) {
       const s = t.schools.get(e.schoolId)!;
       t.schools.set(e.schoolId, { ...s, connected: e.connected, quality: e.quality });
     }
-    this.state.setQuality(lessonId, known);
-    this.state.publish({ type: 'quality', lessonId, schools: known });
+    if (known.length > 0) this.state.setQuality(lessonId, known);
+    if (uplink.length > 0 || t.live.uplink.length > 0) {
+      t.live = { ...t.live, uplink };
+      this.state.putLesson(t.live);
+    }
+    this.state.publish({ type: 'quality', lessonId, schools: known, uplink });
   }
 
   /** The recorder's state changed (started, stopped). */
@@ -150,6 +157,7 @@ export class LiveAgent {
       state: lesson.state === 'live' ? 'live' : 'created',
       startedAt: lesson.startedAt?.toISOString() ?? null,
       recording: { enabled: lesson.def.record, active: false, fault: null, updatedAt: null },
+      uplink: [],
     };
     t = { live, schools: new Map() };
     this.tracked.set(lesson.id, t);

@@ -22,6 +22,25 @@ export interface QualitySummary {
   sampledAt: string;
 }
 
+/**
+ * How well this node receives one publisher (the instructor, or a classroom holding the floor)
+ * over the last sampling interval: the publisher's uplink. A school's `lossPct` is only its own
+ * downlink (mediasoup >= 3.29), so a lossy instructor link shows here and not on every school.
+ */
+export interface UplinkQuality {
+  participantId: string;
+  role: 'instructor' | 'classroom';
+  /** Media this node receives from the publisher (all its producers), kbit/s. */
+  bitrateKbps: number;
+  /** Packets that never arrived (after retransmissions), % of packets the publisher sent. */
+  lossPct: number;
+  /** Arrival jitter of the publisher's streams at this node, ms; null without media. */
+  jitterMs: number | null;
+  /** mediasoup's 0–10 score of the publisher's streams, the worst of them. */
+  score: number | null;
+  sampledAt: string;
+}
+
 export interface RecordingState {
   /** The lesson is to be recorded. */
   enabled: boolean;
@@ -42,6 +61,8 @@ export interface LiveLesson {
   state: 'created' | 'live';
   startedAt: string | null;
   recording: RecordingState;
+  /** The publishers' uplinks at the last sampling tick; empty until someone publishes. */
+  uplink: UplinkQuality[];
 }
 
 export interface LiveSchool {
@@ -101,7 +122,7 @@ export type LiveEventBody =
   | { type: 'recordingChanged'; lessonId: string; recording: RecordingState }
   | { type: 'recordingFault'; lessonId: string; message: string; detail?: Record<string, unknown> }
   | { type: 'alert'; rule: AlertRule; state: 'raised' | 'cleared'; lessonId: string; schoolId?: string; message: string; value?: number }
-  | { type: 'quality'; lessonId: string; schools: SchoolQuality[] }
+  | { type: 'quality'; lessonId: string; schools: SchoolQuality[]; uplink: UplinkQuality[] }
   | { type: 'nodeLost'; lostNode: string; lessons: Array<{ id: string; title: string; schools: number }> };
 
 export type LiveEventType = LiveEventBody['type'];

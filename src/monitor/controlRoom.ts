@@ -126,8 +126,8 @@ export class ControlRoom {
         this.metrics.sampled(result.durationMs, result.requests);
         const now = Date.now();
         for (const lesson of result.lessons) {
-          if (lesson.schools.length === 0) continue;
-          this.agent.reportQuality(lesson.lessonId, lesson.schools.map(({ schoolId, connected, quality }) => ({ schoolId, connected, quality })));
+          if (lesson.schools.length === 0 && lesson.uplink.length === 0) continue;
+          this.agent.reportQuality(lesson.lessonId, lesson.schools.map(({ schoolId, connected, quality }) => ({ schoolId, connected, quality })), lesson.uplink);
           for (const s of lesson.schools) {
             const outcomes = this.alerts.observe(now, lesson.lessonId, s.schoolId, {
               connected: s.connected,

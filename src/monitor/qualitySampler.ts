@@ -1,6 +1,6 @@
 import type { types } from 'mediasoup';
 import type { Lesson } from '../lessons/lesson.js';
-import type { QualitySummary } from '../live/types.js';
+import type { QualitySummary, UplinkQuality } from '../live/types.js';
 import type { TrafficTotals } from './traffic.js';
 
 export interface SchoolSample {
@@ -14,6 +14,8 @@ export interface SchoolSample {
 export interface LessonSample {
   lessonId: string;
   schools: SchoolSample[];
+  /** How this node receives each publisher (instructor, classrooms with the floor). */
+  uplink: UplinkQuality[];
 }
 
 export interface TickResult {
@@ -32,6 +34,17 @@ export interface SamplerOptions {
   /** A connected receive transport that has received nothing (no RTCP, no ICE) this long is dead. */
   silentMs: number;
   traffic: TrafficTotals;
+}
+
+interface UplinkAccumulator {
+  participantId: string;
+  role: UplinkQuality['role'];
+  bitrate: number;
+  lost: number;
+  expected: number;
+  jitterMs: number | null;
+  score: number | null;
+  streams: number;
 }
 
 interface SchoolAccumulator {
@@ -55,6 +68,8 @@ interface SchoolAccumulator {
 export class QualitySampler {
   /** Per consumer: the counters at the previous tick (loss is measured between ticks). */
   private readonly streams = new Map<string, { lost: number; sent: number }>();
+  /** Per producer stream (`<producer id>/<ssrc>`): the counters at the previous tick. */
+  private readonly received = new Map<string, { lost: number; received: number }>();
   /** Per transport: bytes received and when that last changed. */
   private readonly inbound = new Map<string, { bytes: number; changedAt: number }>();
   private lastTickAt = 0;
@@ -67,7 +82,7 @@ export class QualitySampler {
     const intervalMs = this.lastTickAt ? now - this.lastTickAt : 0;
     this.lastTickAt = now;
     const jobs: Array<() => Promise<void>> = [];
-    const lessons: Array<{ lessonId: string; schools: Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }> }> = [];
+    const lessons: Array<{ lessonId: string; schools: Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>; uplink: Map<string, UplinkAccumulator> }> = [];
     const seen = new Set<string>();
     const { traffic } = this.opts;
     traffic.beginTick();
@@ -75,7 +90,7 @@ export class QualitySampler {
     for (const lesson of this.opts.lessons()) {
       if (lesson.state === 'ended') continue;
       const media = lesson.media;
-      const entry = { lessonId: lesson.id, schools: [] as Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }> };
+      const entry = { lessonId: lesson.id, schools: [] as Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>, uplink: new Map<string, UplinkAccumulator>() };
       const schoolAcc = new Map<string, SchoolAccumulator>();
       for (const p of lesson.participants.values()) {
         if (p.role !== 'classroom') continue;
@@ -105,11 +120,13 @@ export class QualitySampler {
       for (const info of media.listProducers()) {
         const producer = media.producer(info.producerId);
         if (!producer) continue;
-        jobs.push(async () => {
-          let packets = 0;
-          for (const s of await producer.getStats()) packets += s.packetCount;
-          traffic.record(producer.id, { packetsIn: packets });
-        });
+        const role = lesson.participants.get(info.peerId)?.role;
+        let up: UplinkAccumulator | undefined;
+        if (role === 'instructor' || role === 'classroom') {
+          up = entry.uplink.get(info.peerId) ?? { participantId: info.peerId, role, bitrate: 0, lost: 0, expected: 0, jitterMs: null, score: null, streams: 0 };
+          entry.uplink.set(info.peerId, up);
+        }
+        jobs.push(async () => this.foldProducer(producer, await producer.getStats(), up, seen));
       }
       lessons.push(entry);
     }
@@ -118,14 +135,16 @@ export class QualitySampler {
     traffic.endTick();
     for (const id of this.streams.keys()) if (!seen.has(id)) this.streams.delete(id);
     for (const id of this.inbound.keys()) if (!seen.has(id)) this.inbound.delete(id);
+    for (const id of this.received.keys()) if (!seen.has(id)) this.received.delete(id);
 
     const sampledAt = new Date().toISOString();
-    const result: LessonSample[] = lessons.map(({ lessonId, schools }) => ({
+    const result: LessonSample[] = lessons.map(({ lessonId, schools, uplink }) => ({
       lessonId,
       schools: schools.map(({ schoolId, signalling, acc }) => {
         const problem = signalling ? this.transportProblem(acc.recvTransports, now) : 'signalling connection lost';
         return { schoolId, connected: problem === undefined, quality: summarise(acc, sampledAt), ...(problem ? { problem } : {}) };
       }),
+      uplink: [...uplink.values()].filter((u) => u.streams > 0).map((u) => summariseUplink(u, sampledAt)),
     }));
     return { lessons: result, requests: jobs.length, durationMs: performance.now() - started, intervalMs };
   }
@@ -158,6 +177,38 @@ export class QualitySampler {
     }
   }
 
+  /**
+   * A publisher's producer, as this node receives it. Since mediasoup 3.29 a consumer's loss is
+   * only the downlink to its school, so what the instructor's own link loses shows here, on the
+   * producer (packets missing on arrival, after retransmissions), and nowhere else.
+   */
+  private foldProducer(producer: types.Producer, stats: types.ProducerStat[], up: UplinkAccumulator | undefined, seen: Set<string>): void {
+    let packets = 0;
+    const clockRate = producer.rtpParameters.codecs[0]?.clockRate ?? 90000;
+    for (const s of stats) {
+      packets += s.packetCount;
+      if (!up) continue;
+      const key = `${producer.id}/${s.ssrc}`;
+      seen.add(key);
+      const prev = this.received.get(key);
+      this.received.set(key, { lost: s.packetsLost, received: s.packetCount });
+      up.streams++;
+      up.bitrate += s.bitrate;
+      if (prev) {
+        const lost = Math.max(0, s.packetsLost - prev.lost);
+        up.lost += lost;
+        up.expected += Math.max(0, s.packetCount - prev.received) + lost;
+      } else if (s.packetCount > 0) {
+        // First look at this stream: the fraction (of 256) lost in the last report interval.
+        up.expected += 256;
+        up.lost += s.fractionLost;
+      }
+      up.jitterMs = Math.max(up.jitterMs ?? 0, (s.jitter / clockRate) * 1000);
+      up.score = Math.min(up.score ?? 10, s.score);
+    }
+    this.opts.traffic.record(producer.id, { packetsIn: packets });
+  }
+
   /** Why a school's media is gone: its receive transport closed, failed, or went silent (the peer vanished). */
   private transportProblem(transports: types.Transport[], now: number): string | undefined {
     for (const transport of transports) {
@@ -183,6 +234,18 @@ function summarise(acc: SchoolAccumulator, sampledAt: string): QualitySummary | 
     rttMs: acc.rttMs === null ? null : Math.round(acc.rttMs * 10) / 10,
     jitterMs: acc.jitterMs === null ? null : Math.round(acc.jitterMs * 10) / 10,
     score: acc.score,
+    sampledAt,
+  };
+}
+
+function summariseUplink(u: UplinkAccumulator, sampledAt: string): UplinkQuality {
+  return {
+    participantId: u.participantId,
+    role: u.role,
+    bitrateKbps: Math.round(u.bitrate / 100) / 10,
+    lossPct: u.expected > 0 ? Math.min(100, Math.round((1000 * u.lost) / u.expected) / 10) : 0,
+    jitterMs: u.jitterMs === null ? null : Math.round(u.jitterMs * 10) / 10,
+    score: u.score,
     sampledAt,
   };
 }

@@ -9,7 +9,7 @@ import type { TransportParams } from './rtcSdp.js';
 export async function publish(
   client: SignalClient,
   routerRtpCapabilities: Record<string, unknown>,
-  opts: { audio?: boolean; video?: VideoCodecName | false } & Pick<RtcSenderOptions, 'videoBitrateKbps' | 'videoSize' | 'sharedSource'> = {},
+  opts: { audio?: boolean; video?: VideoCodecName | false } & Pick<RtcSenderOptions, 'videoBitrateKbps' | 'videoSize' | 'sharedSource' | 'dropEvery'> = {},
 ): Promise<RtcSender> {
   const t = await client.request('createTransport', { direction: 'send' });
   return RtcSender.create({
@@ -25,6 +25,7 @@ export async function publish(
     ...(opts.videoBitrateKbps !== undefined ? { videoBitrateKbps: opts.videoBitrateKbps } : {}),
     ...(opts.videoSize ? { videoSize: opts.videoSize } : {}),
     ...(opts.sharedSource ? { sharedSource: opts.sharedSource } : {}),
+    ...(opts.dropEvery ? { dropEvery: opts.dropEvery } : {}),
   });
 }
 

@@ -43,6 +43,11 @@ export interface RtcSenderOptions {
   /** Load tests: take packets from an already running (shared) ffmpeg instead of starting one; its codecs must match. */
   sharedSource?: SharedRtpSource;
   localAddress?: string;
+  /**
+   * A lossy uplink: every Nth RTP packet of each track is never sent. werift keeps the source's
+   * sequence numbers (plus an offset), so the gap is real loss that no retransmission can repair.
+   */
+  dropEvery?: number;
   connectTimeoutMs?: number;
   ffmpegPath?: string;
 }
@@ -228,13 +233,17 @@ function weriftExtensions(planned: PlannedTrack[], kind: types.MediaKind): RTCRt
 
 /** One ffmpeg for all tracks; every RTP packet goes to its werift track (which rewrites SSRC/PT/seq). */
 function startSource(options: RtcSenderOptions, planned: PlannedTrack[], pc: RTCPeerConnection): Promise<FfmpegRtpSource> {
-  const sink = (t: PlannedTrack) => (rtp: Buffer) => {
+  const sink = (t: PlannedTrack) => {
+    let n = 0;
+    return (rtp: Buffer) => {
     if (pc.connectionState !== 'connected') return;
+    if (options.dropEvery && ++n % options.dropEvery === 0) return;
     t.track.writeRtp(rtp);
     if (t.stats) {
       t.stats.packetsWritten += 1;
       t.stats.bytesWritten += rtp.length;
     }
+    };
   };
   const audio = planned.find((t) => t.kind === 'audio');
   const video = planned.find((t) => t.kind === 'video');

@@ -3,7 +3,7 @@
  * lowest simulcast layer) and its schools coloured by reception; an alerts
  * feed; a lesson's detail with per-school figures over time.
  */
-import type { LiveEvent, LiveLessonView, LiveSchool, LiveSnapshot, QualitySummary } from '../../../src/live/types.js';
+import type { LiveEvent, LiveLessonView, LiveSchool, LiveSnapshot, QualitySummary, UplinkQuality } from '../../../src/live/types.js';
 import type { QualityRecord } from '../../../src/monitor/history.js';
 import type { ProducerView } from '../../../src/signalling/protocol.js';
 import { api, ApiError } from '../lib/api.js';
@@ -171,6 +171,7 @@ function run(token: string): void {
   feed.on('event', (ev) => {
     if (ev.type === 'quality') {
       const lesson = snapshot.lessons.find((l) => l.id === ev.lessonId);
+      if (lesson) lesson.uplink = ev.uplink ?? [];
       for (const s of ev.schools) {
         record(ev.lessonId, s.schoolId, s.connected, s.quality);
         const known = lesson?.schools.find((x) => x.schoolId === s.schoolId);
@@ -244,6 +245,7 @@ function run(token: string): void {
       rec.fault ? h('span', { class: 'badge error', title: rec.fault }, t('control.recFault')) : rec.active ? h('span', { class: 'rec small' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), t('studio.recording')) : null,
       l.startedAt ? h('time', { class: 'since', 'data-since': l.startedAt }, clock((Date.now() - Date.parse(l.startedAt)) / 1000)) : null,
       h('span', { class: 'muted' }, l.instructorId),
+      ...(l.uplink ?? []).map((u) => uplinkItem(u)),
     );
     fill(tile.schools, ...l.schools.map((s) => schoolItem(s)));
     if (l.schools.length === 0) tile.schools.append(h('li', { class: 'empty' }, t('studio.noSchools')));
@@ -257,6 +259,17 @@ function run(token: string): void {
       h('span', { class: `dot dot-${level}`, role: 'img', 'aria-label': t(QUALITY_LABEL[level]), title: t(QUALITY_LABEL[level]) }),
       h('span', { class: 'school-name' }, s.name || s.schoolId),
       s.quality && s.connected ? h('span', { class: 'school-figs' }, `${round(s.quality.bitrateKbps)} kbit/s · ${round(s.quality.lossPct, 1)} %`) : null,
+    );
+  }
+
+  /** How this node receives a publisher: a lossy instructor link is the instructor's, not every school's. */
+  function uplinkItem(u: UplinkQuality): HTMLElement {
+    const level = qualityLevel(true, { ...u, rttMs: null });
+    return h(
+      'span',
+      { class: `uplink q-${level}`, 'data-uplink': u.participantId, title: t(QUALITY_LABEL[level]) },
+      h('span', { class: `dot dot-${level}`, 'aria-hidden': 'true' }),
+      t('control.uplink', { who: u.participantId, kbps: round(u.bitrateKbps), loss: round(u.lossPct, 1) }),
     );
   }
 
