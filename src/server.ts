@@ -70,7 +70,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     ],
   });
   const log = app.log;
-  log.info({ workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version }, 'mediasoup worker binary');
+  log.info({ workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version, node: process.version }, 'mediasoup worker binary');
 
   const pool = new WorkerPool(
     ms,
