@@ -29,6 +29,11 @@ fi
 
 log "type-check"
 npx tsc -p tsconfig.json --noEmit
+# tap runs each test file with the plugin set it was built with; npm ci leaves tap's default set,
+# whose TypeScript plugin (ts-node) cannot load TypeScript 7. Build the set package.json names
+# (no @tapjs/typescript: tests run through tsx) before the first run, not during it.
+log "tap build"
+npx tap build >&2
 log "tests"
 export MEDIASOUP_WORKER_BIN="${MEDIASOUP_WORKER_BIN:-$(bash scripts/build-worker.sh --print-path | tail -n 1)}"
 [ "${LESSONCAST_WORKER:-offline}" = "prebuilt" ] && unset MEDIASOUP_WORKER_BIN
