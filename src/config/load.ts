@@ -16,8 +16,14 @@ export class ConfigError extends Error {
   }
 }
 
-/** Environment variables with our prefix that belong to tooling (build, setup, tests), not to the server's settings. */
-const TOOLING_ENV = new Set(['LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR']);
+/**
+ * Environment variables with our prefix that belong to tooling (build, setup, tests, the scripts'
+ * apt and worker-build settings), not to the server's settings: a server the scripts start inherits them.
+ */
+const TOOLING_ENV = new Set([
+  'LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR', 'LESSONCAST_NODE',
+  'LESSONCAST_APT_LOCK_TIMEOUT', 'LESSONCAST_DEBIAN_SOURCE_URIS', 'LESSONCAST_WORKER_SRTP', 'LESSONCAST_SRTP_SUITE', 'LESSONCAST_KEEP_BUILD_DIR',
+]);
 const isToolingEnv = (name: string): boolean => TOOLING_ENV.has(name) || name.startsWith('LESSONCAST_TEST_') || name.startsWith('LESSONCAST_BENCH_');
 
 export interface LoadOptions {
