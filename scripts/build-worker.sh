@@ -249,6 +249,10 @@ fi
 # --------------------------------------------------------------------------
 # Debian packages
 
+# apt_waiting: apt-get that waits (bounded) for another apt or dpkg's lock.
+# shellcheck source=apt-wait.sh
+source "$SCRIPT_DIR/apt-wait.sh"
+
 ensure_packages() { # PACKAGE...
 	local missing=() p
 	for p in "$@"; do
@@ -258,8 +262,8 @@ ensure_packages() { # PACKAGE...
 	log "installing Debian packages: ${missing[*]}"
 	[[ $(id -u) -eq 0 ]] || die "missing packages (${missing[*]}); run as root or install them: apt-get install -y ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -q || die "apt-get update failed"
-	apt-get install -y -q --no-install-recommends "${missing[@]}" ||
+	apt_waiting apt-get update -q || die "apt-get update failed"
+	apt_waiting apt-get install -y -q --no-install-recommends "${missing[@]}" ||
 		die "apt-get install failed for: ${missing[*]}"
 }
 
@@ -456,7 +460,7 @@ build_libsrtp_openssl() { # installs into $BUILD_SRC/subprojects/libsrtp3/static
 		suite=$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")
 		[[ -n "$suite" ]] || { log "libsrtp: cannot tell the Debian release (VERSION_CODENAME)"; return 1; }
 	fi
-	fetch_debian_source libsrtp2 "$suite" "$src" || { log "libsrtp: cannot fetch Debian $suite's libsrtp2 source package"; return 1; }
+	fetch_debian_source libsrtp2 "$suite" "$src" || { log "libsrtp: cannot fetch Debian $suite's libsrtp2 source package (deb-src from the apt sources, or LESSONCAST_DEBIAN_SOURCE_URIS)"; return 1; }
 	version=$(sed -n 's/^PACKAGE_VERSION=.\([0-9.]*\).*/\1/p' "$src/configure" | head -n1)
 	[[ "$version" == 2.* ]] || { log "libsrtp: Debian $suite has libsrtp ${version:-?}, the adapter is for 2.x"; return 1; }
 	log "libsrtp $version: building a static library with the OpenSSL backend from Debian $suite's source"
@@ -480,7 +484,7 @@ setup_libsrtp() {
 		openssl)
 			build_libsrtp_openssl || {
 				rm -rf "$BUILD_SRC/subprojects/libsrtp3/static"
-				log "libsrtp: falling back to Debian's shared libsrtp2 (NSS)"
+				log "WARNING: libsrtp: falling back to Debian's shared libsrtp2 (NSS), which makes SRTP 3-4x as costly per packet (see above why; scripts/worker/README.md)"
 			}
 			;;
 		*) die "LESSONCAST_WORKER_SRTP must be openssl or debian, got '${LESSONCAST_WORKER_SRTP}'" ;;

@@ -6,6 +6,9 @@ die() { printf '[lessoncast] error: %s\n' "$*" >&2; exit 1; }
 
 # Where this file lives: scripts/ (sourced, so BASH_SOURCE, not $0).
 lib_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# apt_waiting: apt-get that waits (bounded) for another apt or dpkg's lock.
+# shellcheck source=apt-wait.sh
+. "$lib_dir/apt-wait.sh"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -13,7 +16,8 @@ as_root() {
   else die "need root (or sudo) to run: $*"; fi
 }
 
-# apt_install PKG... : installs the Debian packages that are missing; quiet and idempotent.
+# apt_install PKG... : installs the Debian packages that are missing; quiet and idempotent. Waits
+# for apt's and dpkg's locks while another apt holds them (unattended-upgrades), within bounds.
 apt_install() {
   local missing=()
   local p
@@ -26,8 +30,9 @@ apt_install() {
   fi
   command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install by hand: ${missing[*]}"
   log "installing Debian packages: ${missing[*]}"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  apt_waiting as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed (see above)"
+  apt_waiting as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+    die "apt-get install failed for: ${missing[*]}"
 }
 
 # free_port : prints a TCP port free on loopback.

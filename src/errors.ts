@@ -6,6 +6,16 @@ export const ERROR_STATUS = {
   INVALID_MESSAGE: 400,
   INVALID_REQUEST: 400,
   MESSAGE_TOO_LARGE: 413,
+  // HTTP-level refusals (malformed or oversized requests, a plain GET of a WebSocket endpoint);
+  // src/http/problems.ts maps Fastify's and Node's own errors onto them (docs/rest.md).
+  BAD_URL: 400,
+  BAD_HTTP_REQUEST: 400,
+  REQUEST_TIMEOUT: 408,
+  BODY_TOO_LARGE: 413,
+  URL_TOO_LONG: 414,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UPGRADE_REQUIRED: 426,
+  HEADERS_TOO_LARGE: 431,
   UNAUTHENTICATED: 401,
   TOKEN_EXPIRED: 401,
   FORBIDDEN: 403,
@@ -25,6 +35,10 @@ export const ERROR_STATUS = {
   RECORDING_NOT_FOUND: 404,
   RECORDING_BUSY: 409,
   RANGE_NOT_SATISFIABLE: 416,
+  /** Too many attempts in too little time (failed authentications, lesson actions); details.retryAfterSeconds when known. */
+  RATE_LIMITED: 429,
+  /** A per-participant cap (transports, producers, consumers) is reached; details name it. */
+  LIMIT_REACHED: 409,
   SHUTTING_DOWN: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,

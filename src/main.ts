@@ -3,16 +3,7 @@ import { createLessoncast } from './server.js';
 
 /** Composition root: configuration → server → signals. */
 async function main(): Promise<void> {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`lessoncast: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const config = loadConfig();
   const server = await createLessoncast(config);
   const onSignal = (signal: NodeJS.Signals): void => {
     server.stop(signal).then(
@@ -42,6 +33,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // A setting that is wrong, found while loading or while building the server (recording.dir).
+  if (err instanceof ConfigError) {
+    process.stderr.write(`lessoncast: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`lessoncast: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });

@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import type { ResolvedConfig } from './config/load.js';
+import { ConfigError, type ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -9,6 +9,7 @@ import { bweSettings } from './media/lessonMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { LessonRegistry } from './lessons/registry.js';
+import type { ParticipantLimits } from './lessons/limits.js';
 import { registerLessonRoutes } from './http/lessonRoutes.js';
 import { registerWebRoutes } from './http/webRoutes.js';
 import { SignallingHub } from './signalling/hub.js';
@@ -19,6 +20,8 @@ import { registerMetricsRoutes } from './http/metricsRoutes.js';
 import { locateFfmpeg } from './recording/ffmpeg.js';
 import { RecordingService } from './recording/service.js';
 import { registerArchiveRoutes } from './http/archiveRoutes.js';
+import { AuthThrottle, clientAddress } from './http/authThrottle.js';
+import { SocketAdmission } from './signalling/admission.js';
 
 export interface Lessoncast {
   readonly config: ResolvedConfig;
@@ -41,8 +44,7 @@ export interface Lessoncast {
 
 /** Composition: builds every part from the configuration, wires them, and owns their shutdown order. */
 export async function createLessoncast(config: ResolvedConfig): Promise<Lessoncast> {
-  const recordingsDir = path.resolve(config.recording.dir);
-  mkdirSync(recordingsDir, { recursive: true });
+  const recordingsDir = recordingsFolder(config.recording.dir);
 
   let draining = false;
   const workerBin = resolveWorkerBin(config.media.workerBin);
@@ -52,6 +54,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     logLevel: config.log.level,
     maxMessageBytes: config.http.maxMessageBytes,
     isDraining: () => draining,
+    onClientError: (code) => controlRoom.metrics.countClientError(code),
     readiness: [
       { name: 'workers', check: async () => (pool.aliveCount === pool.slots.length && pool.slots.length > 0 ? undefined : `${pool.aliveCount}/${pool.slots.length} workers alive`) },
       {
@@ -87,25 +90,39 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     log,
   );
 
-  const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds);
+  const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds, config.auth.maxTokenTtlSeconds);
+  // Refusals by a limit are counted once the metrics exist (they are made just below).
+  const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
   const registry = new LessonRegistry(
     pool,
     { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) },
-    { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders },
+    { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders, limits: participantLimits(config.lessons), onRefused: refused },
     config.recording.enabledByDefault,
   );
   const live = createLiveState(config.redis, config.nodeId, log);
   const controlRoom = new ControlRoom({
     nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
-    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, tokens, log,
+    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, log,
   });
   registry.on('created', (lesson) => controlRoom.attach(lesson));
-  const hub = new SignallingHub({ tokens, registry, log, maxMessageBytes: config.http.maxMessageBytes, onJoinOutcome: (ok, code) => controlRoom.countJoin(ok, code) });
+  const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
+  const admission = new SocketAdmission({
+    authTimeoutMs: config.http.authTimeoutSeconds * 1000,
+    maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
+    addressOf: clientAddress,
+    verify: (req, token) => throttle.attempt(req, () => tokens.verify(token)),
+    onRefused: () => refused('unauthenticatedSockets'),
+  });
+  const hub = new SignallingHub({
+    admission, registry, log, maxMessageBytes: config.http.maxMessageBytes,
+    onJoinOutcome: (ok, code) => controlRoom.countJoin(ok, code),
+    countFrame: (code) => controlRoom.metrics.countClientError(code),
+  });
   hub.register(app);
   registerLessonRoutes(app, { registry, tokens });
-  await registerWebRoutes(app);
-  registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed });
-  registerMetricsRoutes(app, { metrics: controlRoom.metrics });
+  await registerWebRoutes(app, { publicUrl: () => server.url });
+  registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed, admission });
+  registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
   log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
   const recording = new RecordingService({ recordingsDir, ffmpegPath: ffmpeg.path, segmentSeconds: config.recording.segmentSeconds, retentionDays: config.recording.retentionDays, listenIp: config.media.listenIp, log });
@@ -175,4 +192,28 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     },
   };
   return server;
+}
+
+/**
+ * The recordings folder, created when missing. A path that cannot be one (under a regular file,
+ * on a read-only mount) is a configuration error and names its key, like every other one.
+ */
+function recordingsFolder(dir: string): string {
+  const resolved = path.resolve(dir);
+  try {
+    mkdirSync(resolved, { recursive: true });
+  } catch (err) {
+    throw new ConfigError([`recording.dir: ${JSON.stringify(dir)} is not allowed (${(err as Error).message}); allowed: a folder lessoncast can create and write`]);
+  }
+  return resolved;
+}
+
+function participantLimits(l: ResolvedConfig['lessons']): ParticipantLimits {
+  return {
+    transports: l.maxTransportsPerParticipant,
+    producers: l.maxProducersPerParticipant,
+    consumers: l.maxConsumersPerParticipant,
+    actionBurst: l.actionBurst,
+    actionsPerSecond: l.actionsPerSecond,
+  };
 }

@@ -9,6 +9,7 @@ import t from 'tap';
 import { Archive, readAuditLog } from '../src/recording/archive.js';
 import { probe } from './support/recording.js';
 import { makeRecording } from './support/recordingFixture.js';
+import { SignalClient, expectCode, startTestServer } from './support/lessoncast.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-archive-'));
@@ -107,4 +108,44 @@ t.test('pinning, deletion and retention are audited; live and pinned recordings 
   t.ok(audit.some((a) => a['action'] === 'delete' && a['recordingId'] === recent && a['reason'] === 'requested by the school'), 'deletion audited with its reason');
   await t.rejects(archive.manifest('../etc'), { code: 'INVALID_REQUEST' }, 'ids are checked before touching the disk');
   await t.rejects(archive.file(oldPinned, 'camera/../../x'), { code: 'INVALID_REQUEST' });
+});
+
+t.test('?access= takes only a capability from POST …/access: for that recording\'s files, ten minutes, and nothing else', async (t) => {
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  const id = randomUUID();
+  const other = randomUUID();
+  await makeRecording(s.server.config.recording.dir, { id, seconds: 3 });
+  await makeRecording(s.server.config.recording.dir, { id: other, seconds: 1 });
+  const api = `${s.url}/api/recordings`;
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+  const admin = await s.token('admin', 'ops');
+  const archivist = await s.token('archivist', 'arch-1');
+
+  // Bearer tokens are never taken from a URL.
+  t.equal((await fetch(`${api}/${id}/files/index.m3u8?access=${admin}`)).status, 401, 'an admin token in ?access= is refused');
+  t.equal((await fetch(`${api}/${id}/files/index.m3u8?access=${archivist}`)).status, 401, 'an archivist token in ?access= is refused');
+  t.equal((await fetch(`${api}/${id}/download.mp4?access=${archivist}`)).status, 401, 'also for the MP4');
+
+  const granted = await fetch(`${api}/${id}/access`, { method: 'POST', headers: bearer(archivist) });
+  const { access, expiresAt } = (await granted.json()) as { access: string; expiresAt: string };
+  const lifetime = (Date.parse(expiresAt) - Date.now()) / 1000;
+  t.ok(lifetime > 590 && lifetime <= 600, `the capability lives ten minutes (${lifetime.toFixed(0)} s)`);
+  const playlist = await fetch(`${api}/${id}/files/index.m3u8?access=${access}`);
+  t.equal(playlist.status, 200, 'it opens the recording\'s playlist');
+  t.match(await playlist.text(), `camera.m3u8?access=${access}`, 'and is passed on to what the playlist lists');
+  t.equal((await fetch(`${api}/${id}/files/camera/r001-init.mp4?access=${access}`)).status, 200, 'and its files');
+  const mp4 = await fetch(`${api}/${id}/download.mp4?access=${access}`);
+  t.equal(mp4.status, 200, 'and its MP4');
+  await mp4.body?.cancel();
+
+  t.equal((await fetch(`${api}/${other}/files/index.m3u8?access=${access}`)).status, 403, 'not another recording');
+  t.equal((await fetch(`${api}/${id}?access=${access}`)).status, 401, 'not the recording\'s details');
+  for (const [method, url] of [['GET', `${api}/${id}`], ['GET', api], ['POST', `${api}/${id}/verify`], ['POST', `${api}/${id}/access`], ['GET', `${api}/${id}/files/index.m3u8`]] as const) {
+    t.equal((await fetch(url, { method, headers: bearer(access) })).status, 401, `not a bearer token: ${method} ${url.slice(s.url.length)}`);
+  }
+  t.equal((await fetch(`${s.url}/api/lessons`, { headers: bearer(access) })).status, 401, 'not for lessons');
+  const c = await SignalClient.connect(s.wsUrl);
+  t.teardown(() => c.close());
+  t.ok(await expectCode(c.request('authenticate', { token: access }), 'UNAUTHENTICATED'), 'not on /ws');
 });

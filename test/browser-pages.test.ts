@@ -12,6 +12,8 @@ import { buildHttpApp } from '../src/http/app.js';
 import { registerWebRoutes, WEB_PAGES } from '../src/http/webRoutes.js';
 import { parseSchools } from '../web/src/lib/schools.js';
 import { buildWeb } from './support/browser.js';
+import { rawRequest } from './support/http.js';
+import { startTestServer } from './support/lessoncast.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const web = path.join(root, 'web');
@@ -64,7 +66,7 @@ t.test('the invited schools list', async (t) => {
 
 async function appWith(dir: string) {
   const app = await buildHttpApp({ logLevel: 'silent', maxMessageBytes: 65536, readiness: [], isDraining: () => false });
-  await registerWebRoutes(app, { dir });
+  await registerWebRoutes(app, { dir, publicUrl: () => 'https://lessons.example:8443' });
   await app.ready();
   return app;
 }
@@ -74,12 +76,12 @@ t.test('pages are served with headers that keep tokens and third parties out', a
   const app = await appWith(path.join(web, 'dist'));
   t.teardown(() => app.close());
   for (const route of Object.keys(WEB_PAGES)) {
-    const res = await app.inject({ url: route, headers: { host: 'lessons.example:8080' } });
+    const res = await app.inject({ url: route, headers: { host: 'lessons.example:8443' } });
     t.equal(res.statusCode, 200, `${route} is served`);
     t.match(res.headers['content-type'], /^text\/html/);
     const csp = String(res.headers['content-security-policy']);
     t.match(csp, /default-src 'self'/, `${route}: only this server's resources`);
-    t.match(csp, /connect-src 'self' ws:\/\/lessons\.example:8080 wss:\/\/lessons\.example:8080/, `${route}: sockets to this host only`);
+    t.match(csp, /connect-src 'self' wss:\/\/lessons\.example:8443;/, `${route}: sockets to the public URL only`);
     t.equal(res.headers['referrer-policy'], 'no-referrer');
     t.notMatch(res.body, /https?:\/\//, `${route} loads nothing from elsewhere`);
   }
@@ -91,6 +93,22 @@ t.test('pages are served with headers that keep tokens and third parties out', a
   t.equal((await app.inject({ url: '/assets/../../package.json' })).statusCode, 404, 'nothing outside the assets');
   const hostile = await app.inject({ url: '/studio', headers: { host: 'x"; script-src *' } });
   t.notMatch(String(hostile.headers['content-security-policy']), /script-src \*/, 'a strange Host header cannot widen the policy');
+  const evil = await app.inject({ url: '/studio', headers: { host: 'evil.example:666' } });
+  t.notMatch(String(evil.headers['content-security-policy']), /evil/, 'nor can a plausible one');
+});
+
+t.test("a real server's policy names where it listens, whatever Host the request names", async (t) => {
+  buildWeb();
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  const { host } = new URL(s.url);
+  for (const route of ['/studio', '/control']) {
+    const res = await rawRequest(s.url, 'GET', route, { host: 'evil.example:666' });
+    t.equal(res.status, 200, `${route} is served`);
+    const csp = res.headers['content-security-policy'] ?? '';
+    t.match(csp, `connect-src 'self' ws://${host};`, `${route}: sockets to ${host} (the derived public URL) only`);
+    t.notMatch(csp, /evil/, `${route}: the Host header is not in the policy`);
+  }
 });
 
 t.test('without a build, pages answer 503 with what to do', async (t) => {

@@ -49,6 +49,14 @@ t.test('NODE_ENV file and environment overrides, env last', async (t) => {
   t.equal(c.recording.enabledByDefault, false, 'booleans from env');
   t.equal(c.publicUrl, 'https://lessons.example.edu', 'trailing slash dropped');
   t.doesNotThrow(() => loadConfig({ configDir: dir, env: { LESSONCAST_TEST_REDIS_URL: 'redis://x', LESSONCAST_CACHE_DIR: '/tmp' } }), 'tooling variables are not settings');
+  const scripts = { LESSONCAST_NODE: '/x/node', LESSONCAST_APT_LOCK_TIMEOUT: '600', LESSONCAST_DEBIAN_SOURCE_URIS: 'http://mirror.example/debian' };
+  t.doesNotThrow(() => loadConfig({ configDir: dir, env: scripts }), "nor are the scripts' own, which a server they start inherits");
+});
+
+t.test("the scripts' own variables (LESSONCAST_NODE from ensure_node …) are not settings", async (t) => {
+  // npm start / npm test export these before the server starts: refusing them would stop every start.
+  const cfg = loadConfig({ configDir, env: { LESSONCAST_NODE: '/cache/node/bin/node', LESSONCAST_APT_LOCK_TIMEOUT: '300', LESSONCAST_CACHE_DIR: '/cache' } });
+  t.equal(cfg.http.port, 8080, 'loads with the defaults');
 });
 
 t.test('env names derive from key paths', async (t) => {
@@ -65,9 +73,11 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
     ['unknown variable', { LESSONCAST_HTTP_PROT: '1' }, /LESSONCAST_HTTP_PROT: unknown setting/],
     ['empty required string', { LESSONCAST_HTTP_HOST: '' }, /http\.host.*"".*non-empty string/],
     ['short secret, not shown', { LESSONCAST_AUTH_TOKEN_SECRET: 'short' }, /auth\.tokenSecret: \(hidden, 5 chars\).*at least 32/],
+    ['short metrics token, not shown', { LESSONCAST_METRICS_TOKEN: 'short' }, /metrics\.token: \(hidden, 5 chars\).*at least 16/],
     ['bad URL', { LESSONCAST_REDIS_URL: 'localhost:6379' }, /redis\.url.*redis:\/\//],
     ['wildcard listen without announced address', { LESSONCAST_MEDIA_LISTEN_IP: '0.0.0.0' }, /media\.announcedAddress.*0\.0\.0\.0/],
     ['inverted port range', { LESSONCAST_MEDIA_RTC_MIN_PORT: '50000', LESSONCAST_MEDIA_RTC_MAX_PORT: '40000' }, /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/],
+    ['default token life past the maximum', { LESSONCAST_AUTH_TOKEN_TTL_SECONDS: '7200', LESSONCAST_AUTH_MAX_TOKEN_TTL_SECONDS: '3600' }, /auth\.tokenTtlSeconds: 7200.*at most auth\.maxTokenTtlSeconds \(3600\)/],
   ];
   for (const [name, env, re] of cases) {
     const issues = issuesOf(() => loadConfig({ configDir, env }));

@@ -2,6 +2,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
 import { METHODS } from '../src/signalling/protocol.js';
+import { readableId } from '../src/signalling/frames.js';
 
 /** Small deterministic PRNG so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -114,4 +115,16 @@ t.test('5,000+ malformed messages over several connections: each answered, serve
   teacher.close();
   t.same((await worker.dump()).routerIds, [], 'no router left after the lesson ends');
   t.equal(s.server.pool.slots[0]!.consumers, 0, 'no consumers counted');
+});
+
+t.test('the id of a rejected frame is read from its first 512 bytes only, and only when complete there', async (t) => {
+  const pad = 'x'.repeat(70_000);
+  const frame = (text: string) => Buffer.from(text);
+  t.equal(readableId(frame(`{"kind":"request","id":"big-1","method":"raiseHand","data":{"pad":"${pad}"}}`), 65536), 'big-1', 'a string id before the padding');
+  t.equal(readableId(frame(`{"kind":"request","id":42,"data":{"pad":"${pad}"}}`), 65536), 42, 'a number id');
+  t.equal(readableId(frame(`{"data":{"id":5,"pad":"${pad}"},"id":7}`), 65536), null, 'not a nested id, nor one past the first bytes');
+  t.equal(readableId(frame(`{"kind":"id","id":"a\\"b","data":{"pad":"${pad}"}}`), 65536), 'a"b', 'strings are skipped, escapes read');
+  t.equal(readableId(frame('{"kind":"request","id":12'), 65536), null, 'a number cut off at the end is not read');
+  t.equal(readableId(frame('{"kind":"request","id":9,"method":'), 65536), 9, 'a frame that is not JSON still gives its id');
+  t.equal(readableId(frame(`{"kind":"request","data":{"pad":"${'y'.repeat(600)}"},"id":3}`), 400), null, 'an id after the first 512 bytes of a large frame is not looked for');
 });

@@ -133,6 +133,29 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.ok(after.get('lessoncast_rtp_sent_packets_total')! >= samples.get('lessoncast_rtp_sent_packets_total')!, 'counters never go back');
 });
 
+t.test('with metrics.token set, a scrape must bring it as a bearer token (compared in constant time)', async (t) => {
+  const token = 'prometheus-scrape-0123456789abcdef';
+  const guarded = await startTestServer({ metrics: { token } });
+  t.teardown(() => guarded.close());
+  const refusals: Array<[string, Record<string, string>]> = [
+    ['no token', {}],
+    ['a wrong token', { authorization: 'Bearer prometheus-scrape-0123456789abcdeX' }],
+    ['a prefix of it', { authorization: 'Bearer prometheus-scrape' }],
+    ['the token without Bearer', { authorization: token }],
+  ];
+  for (const [name, headers] of refusals) {
+    const res = await fetch(`${guarded.url}/metrics`, { headers });
+    t.equal(res.status, 401, `${name}: 401`);
+    t.match(res.headers.get('content-type'), /^application\/problem\+json/, `${name}: problem+json`);
+    t.equal(res.headers.get('www-authenticate'), 'Bearer realm="metrics"');
+    t.match(await res.json(), { status: 401, code: 'UNAUTHENTICATED' });
+  }
+  const ok = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(ok.status, 200, 'the right token scrapes');
+  t.ok(parseExposition(await ok.text()).has('lessoncast_client_errors_total{code="UNAUTHENTICATED"}'), 'and the refusals were counted');
+  t.equal((await fetch(`${s.url}/metrics`)).status, 200, 'empty metrics.token (the default): open, as before');
+});
+
 t.test('the recording service reports into the live view and metrics', async (t) => {
   const lessonId = await createLesson(s, { title: 'Drama', record: true });
   const { client: teacher } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);

@@ -187,10 +187,12 @@ t.test('the control-room API refuses what it must', async (t) => {
 
   const first = await FeedClient.connect(s.url);
   const r1 = await first.send(JSON.stringify({ kind: 'request', id: 5, method: 'join', data: { lessonId: 'x' } }));
-  t.match(r1, { ok: false, error: { code: 'UNAUTHENTICATED' } }, 'feed: the first message must be authenticate');
+  t.match(r1, { ok: false, id: 5, error: { code: 'UNAUTHENTICATED' } }, 'feed: the first message must be authenticate');
   t.equal((await first.closed).code, 4401, 'and the feed closes');
   const garbage = await FeedClient.connect(s.url);
-  t.match(await garbage.send('{nope'), { ok: false, error: { code: 'INVALID_MESSAGE' } }, 'feed: not JSON');
+  t.match(await garbage.send('{nope'), { ok: false, id: null, error: { code: 'INVALID_MESSAGE' } }, 'feed: not JSON');
+  const big = await FeedClient.connect(s.url);
+  t.match(await big.send(`{"kind":"request","id":"big-1","method":"authenticate","data":{"token":"${'x'.repeat(70 * 1024)}"}}`), { ok: false, id: 'big-1', error: { code: 'MESSAGE_TOO_LARGE' } }, 'feed: an oversized frame is answered with its id');
   t.equal((await garbage.closed).code, 4401);
   const classroom = await FeedClient.connect(s.url);
   t.match(await classroom.authenticate(await s.token('classroom', 'school-9')), { ok: false, error: { code: 'FORBIDDEN' } }, 'feed: a classroom token is refused');
@@ -198,6 +200,6 @@ t.test('the control-room API refuses what it must', async (t) => {
   const forged = await FeedClient.connect(s.url);
   t.match(await forged.authenticate('eyJhbGciOiJIUzI1NiJ9.e30.x'), { ok: false, error: { code: 'UNAUTHENTICATED' } }, 'feed: a bad token is refused');
   const ok = await FeedClient.open(s.url, await s.token('admin', 'ops'));
-  t.match(await ok.feed.send(JSON.stringify({ kind: 'request', id: 2, method: 'authenticate', data: { token: 'again' } })), { ok: false, error: { code: 'OUT_OF_ORDER' } }, 'feed: nothing after authenticate');
+  t.match(await ok.feed.send(JSON.stringify({ kind: 'request', id: 2, method: 'authenticate', data: { token: 'again' } })), { ok: false, id: 2, error: { code: 'OUT_OF_ORDER' } }, 'feed: nothing after authenticate, answered with the request\'s id');
   ok.feed.close();
 });

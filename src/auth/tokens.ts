@@ -1,6 +1,8 @@
-import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { jwtVerify } from 'jose';
 import { LessoncastError } from '../errors.js';
 import type { Role } from '../signalling/protocol.js';
+import { ISSUER, checkLifetime, signJwt, tokenFailure } from './jwt.js';
+import { RecordingAccess } from './recordingAccess.js';
 
 export const ROLES: readonly Role[] = ['instructor', 'classroom', 'monitor', 'archivist', 'admin'];
 
@@ -22,33 +24,34 @@ export interface MintRequest {
   ttlSeconds?: number;
 }
 
-const ISSUER = 'lessoncast';
 const AUDIENCE = 'lessoncast';
+/** auth.maxTokenTtlSeconds' default: the longest link the admin page hands out (30 days) fits. */
+export const DEFAULT_MAX_TOKEN_TTL_SECONDS = 31 * 24 * 3600;
 
 /** HS256 JWTs through `jose`: mint and verify. Tokens are never logged. */
 export class TokenService {
+  /** `?access=` capabilities for recordings: never bearer tokens (see RecordingAccess). */
+  readonly recordingAccess: RecordingAccess;
+
   constructor(
     private readonly secret: Uint8Array,
     private readonly defaultTtlSeconds: number,
-  ) {}
+    private readonly maxTtlSeconds = DEFAULT_MAX_TOKEN_TTL_SECONDS,
+  ) {
+    this.recordingAccess = new RecordingAccess(secret);
+  }
 
   async mint(req: MintRequest): Promise<{ token: string; expiresAt: string }> {
     const ttl = req.ttlSeconds ?? this.defaultTtlSeconds;
-    const exp = Math.floor(Date.now() / 1000) + ttl;
-    const token = await new SignJWT({ role: req.role, name: req.name ?? req.id, lessons: req.lessons ?? [] })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(req.id)
-      .setIssuer(ISSUER)
-      .setAudience(AUDIENCE)
-      .setIssuedAt()
-      .setExpirationTime(exp)
-      .sign(this.secret);
-    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+    if (ttl > this.maxTtlSeconds) throw new LessoncastError('INVALID_REQUEST', `a token may live at most ${this.maxTtlSeconds} s (auth.maxTokenTtlSeconds)`);
+    const { jwt, expiresAt } = await signJwt({ role: req.role, name: req.name ?? req.id, lessons: req.lessons ?? [] }, req.id, AUDIENCE, ttl, this.secret);
+    return { token: jwt, expiresAt };
   }
 
   async verify(token: string): Promise<Principal> {
     try {
-      const { payload } = await jwtVerify(token, this.secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+      const { payload } = await jwtVerify(token, this.secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['iat', 'exp'] });
+      checkLifetime(payload, this.maxTtlSeconds);
       const role = payload['role'];
       const lessons = payload['lessons'];
       if (typeof payload.sub !== 'string' || !payload.sub || !ROLES.includes(role as Role)) {
@@ -57,9 +60,7 @@ export class TokenService {
       const lessonList = lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? (lessons as string[]) : [];
       return { id: payload.sub, role: role as Role, name: typeof payload['name'] === 'string' ? payload['name'] : payload.sub, lessons: lessonList };
     } catch (err) {
-      if (err instanceof LessoncastError) throw err;
-      if (err instanceof joseErrors.JWTExpired) throw new LessoncastError('TOKEN_EXPIRED', 'token expired');
-      throw new LessoncastError('UNAUTHENTICATED', 'invalid token');
+      throw tokenFailure(err, 'invalid token');
     }
   }
 }

@@ -76,6 +76,9 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (cfg.media.rtcMinPort > cfg.media.rtcMaxPort) {
     issues.push(`media.rtcMinPort: ${cfg.media.rtcMinPort} is not allowed; allowed: at most media.rtcMaxPort (${cfg.media.rtcMaxPort})`);
   }
+  if (cfg.metrics.token !== '' && cfg.metrics.token.length < 16) {
+    issues.push(`metrics.token: (hidden, ${cfg.metrics.token.length} chars) is not allowed; allowed: at least 16 characters, or empty to leave /metrics open`);
+  }
   if (cfg.auth.tokenSecret !== '' && cfg.auth.tokenSecret.length < 32) {
     issues.push(`auth.tokenSecret: (hidden, ${cfg.auth.tokenSecret.length} chars) is not allowed; allowed: at least 32 characters, or empty to generate one`);
   }
@@ -84,6 +87,9 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   }
   if (cfg.redis.url !== '' && !/^rediss?:\/\//.test(cfg.redis.url)) {
     issues.push(`redis.url: (hidden) is not allowed; allowed: redis:// or rediss:// URL, or empty for in-process live state`);
+  }
+  if (cfg.auth.tokenTtlSeconds > cfg.auth.maxTokenTtlSeconds) {
+    issues.push(`auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`);
   }
   if (['0.0.0.0', '::'].includes(cfg.media.listenIp) && !cfg.media.announcedAddress) {
     issues.push(`media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`);

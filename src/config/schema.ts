@@ -24,6 +24,8 @@ export const ConfigSchema = Type.Object(
         port: Port,
         publicUrl: Type.String({ description: 'URL users reach; empty = http://host:port' }),
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'Largest WebSocket frame accepted' }),
+        authTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 300, description: 'A WebSocket (/ws, /api/live/feed) that has not authenticated by then is closed (4408)' }),
+        maxUnauthenticatedPerAddress: Type.Integer({ minimum: 1, maximum: 100_000, description: 'WebSockets one remote address may hold open before authenticating; more are closed at once (4429)' }),
       },
       { additionalProperties: false },
     ),
@@ -79,6 +81,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    metrics: Type.Object(
+      {
+        token: Type.String({ description: 'Bearer token a scrape of /metrics must send (>= 16 chars); empty = /metrics is open' }),
+      },
+      { additionalProperties: false },
+    ),
     recording: Type.Object(
       {
         dir: Type.String({ minLength: 1 }),
@@ -94,6 +102,9 @@ export const ConfigSchema = Type.Object(
         tokenSecret: Type.String({ description: 'HS256 secret (>= 32 chars); empty = generated once into secretFile' }),
         secretFile: Type.String({ minLength: 1 }),
         tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 31 * 24 * 3600 }),
+        maxTokenTtlSeconds: Type.Integer({ minimum: 600, maximum: 366 * 24 * 3600, description: 'Tokens living longer (exp - iat, or exp - now) are refused, whoever signed them' }),
+        maxFailuresPerAddress: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed authentications (REST, sockets, access links) one address may make per window; past it every attempt is refused (RATE_LIMITED)' }),
+        failureWindowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, description: 'The window of maxFailuresPerAddress' }),
       },
       { additionalProperties: false },
     ),
@@ -101,6 +112,11 @@ export const ConfigSchema = Type.Object(
       {
         reconnectGraceSeconds: Type.Integer({ minimum: 0, maximum: 3600 }),
         maxFloorHolders: Type.Integer({ minimum: 1, maximum: 16 }),
+        maxTransportsPerParticipant: Type.Integer({ minimum: 1, maximum: 64, description: 'WebRTC transports one participant may hold open (LIMIT_REACHED)' }),
+        maxProducersPerParticipant: Type.Integer({ minimum: 1, maximum: 64, description: 'Producers one participant may hold open (LIMIT_REACHED)' }),
+        maxConsumersPerParticipant: Type.Integer({ minimum: 1, maximum: 4096, description: 'Consumers one participant may hold open (LIMIT_REACHED)' }),
+        actionBurst: Type.Integer({ minimum: 1, maximum: 1000, description: 'Lesson actions (hands, floor) one participant may make in a burst…' }),
+        actionsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: '…refilled at this rate; past it RATE_LIMITED' }),
       },
       { additionalProperties: false },
     ),

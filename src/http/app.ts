@@ -1,7 +1,9 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestHookHandler } from 'fastify';
 import websocket from '@fastify/websocket';
-import { asLessoncastError, LessoncastError } from '../errors.js';
-import { loggerOptions } from './logging.js';
+import { LessoncastError, type ErrorCode } from '../errors.js';
+import { clientErrorFields, loggerOptions } from './logging.js';
+import { isDisconnect, sendProblem, toProblem, writeProblem } from './problems.js';
+import { CLOSE_FACTOR } from '../signalling/frames.js';
 
 export type HttpApp = FastifyInstance;
 
@@ -18,36 +20,67 @@ export interface HttpAppOptions {
   readiness: ReadinessCheck[];
   /** While draining, /readyz answers 503 so load balancers stop sending users. */
   isDraining(): boolean;
+  /** Told the code of every client error answered (a 4xx, a malformed request or WebSocket frame): /metrics counts them. */
+  onClientError?(code: ErrorCode): void;
 }
 
 /** The Fastify app with what every route shares: logging, problem+json errors, health endpoints, WebSocket support. */
 export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
+  /**
+   * One log line per error: the server's own failures at error with the stack; a client's mistake
+   * without one (at `level`) and counted, so a misbehaving client cannot fill the logs with traces.
+   */
+  const logged = (log: FastifyBaseLogger, err: unknown, e: LessoncastError, level: 'debug' | 'warn'): LessoncastError => {
+    if (e.status >= 500) log.error({ err }, 'request failed');
+    else {
+      log[level](clientErrorFields(e, err), 'client error');
+      opts.onClientError?.(e.code);
+    }
+    return e;
+  };
+  // A refused request: its own "request completed" line already says so at info.
+  const answer = (err: unknown, req: FastifyRequest, reply: FastifyReply): void => sendProblem(reply, logged(req.log, err, toProblem(err), 'debug'));
+
   const app = Fastify({
     logger: loggerOptions(opts.logLevel),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
+    // A URL Fastify's router cannot take (bad percent-encoding, a parameter past maxParamLength).
+    frameworkErrors: answer,
+    // What Node's HTTP parser refuses before Fastify sees a request (a header past 16 KB, a
+    // malformed request line): answered on the socket, as no reply object exists yet.
+    clientErrorHandler(err, socket) {
+      // Once answered, what the client still sends (the rest of that header) is not another error.
+      if (isDisconnect(err) || socket.destroyed || socket.writableEnded) return;
+      writeProblem(socket, logged(app.log, err, toProblem(err), 'warn'));
+    },
   });
 
   // Frames above maxMessageBytes get a typed MESSAGE_TOO_LARGE reply and the connection goes on;
-  // only far larger frames (a hard cap that bounds memory) make ws close the socket (code 1009).
-  await app.register(websocket, { options: { maxPayload: Math.max(opts.maxMessageBytes * 4, 1024 * 1024) } });
-
-  app.setErrorHandler((err: Error & { validation?: unknown; statusCode?: number; code?: string }, req, reply) => {
-    let e: LessoncastError;
-    if (err.validation) e = new LessoncastError('INVALID_REQUEST', err.message);
-    else if (err instanceof LessoncastError) e = err;
-    else if (err.statusCode && err.statusCode < 500) e = new LessoncastError('INVALID_REQUEST', err.message);
-    else e = asLessoncastError(err);
-    if (e.status >= 500) req.log.error({ err }, 'request failed');
-    void reply
-      .status(e.status)
-      .type('application/problem+json')
-      .send({ type: `urn:lessoncast:error:${e.code}`, title: e.code, status: e.status, detail: e.message, code: e.code, ...(e.details && e.status < 500 ? { details: e.details } : {}) });
+  // only frames past CLOSE_FACTOR × that (the hard cap that bounds what one client makes us buffer)
+  // make ws close the socket (code 1009), as docs/protocol.md says.
+  await app.register(websocket, {
+    options: { maxPayload: opts.maxMessageBytes * CLOSE_FACTOR },
+    // Errors on an open socket, and errors a socket handler threw.
+    errorHandler(err, socket, req) {
+      const code = (err as { code?: string }).code;
+      if (isDisconnect(err)) return void req.log.debug({ code }, 'websocket peer gone');
+      logged(req.log, err, toProblem(err), 'warn');
+      // A client that broke the protocol (WS_ERR_*) is being closed by ws itself, with the code
+      // that says why (1007, 1009); cutting the socket would lose that close frame.
+      if (!code?.startsWith('WS_ERR_')) socket.terminate();
+    },
+  });
+  app.addHook('onRoute', (route) => {
+    if (route.websocket) route.onRequest = [route.onRequest ?? []].flat().concat(upgradeRequired);
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    void reply.header('x-content-type-options', 'nosniff');
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    void reply.status(404).type('application/problem+json').send({ type: 'urn:lessoncast:error:NOT_FOUND', title: 'NOT_FOUND', status: 404, code: 'NOT_FOUND', detail: `no route ${req.method} ${req.url.split('?')[0]}` });
-  });
+  app.setErrorHandler(answer);
+
+  app.setNotFoundHandler((req, reply) => answer(new LessoncastError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply));
 
   app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
 
@@ -68,3 +101,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 
   return app;
 }
+
+/** A WebSocket endpoint fetched without an upgrade: say what it is (426), not an empty 404. */
+const upgradeRequired: onRequestHookHandler = async (req, reply) => {
+  if (req.ws) return;
+  void reply.header('upgrade', 'websocket');
+  throw new LessoncastError('UPGRADE_REQUIRED', `${req.url.split('?')[0]} is a WebSocket endpoint: connect with Upgrade: websocket`);
+};

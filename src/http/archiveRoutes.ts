@@ -4,13 +4,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { can, type Permission } from '../auth/permissions.js';
-import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
+import { mayAccessLesson, type Principal, type TokenService } from '../auth/tokens.js';
 import { LessoncastError } from '../errors.js';
 import type { Archive, RecordingSearch } from '../recording/archive.js';
 import { RECORDING_ID_PATTERN } from '../recording/manifest.js';
-
-/** Lifetime of a `?access=` link (for <video src> and download links, which cannot send headers). */
-const ACCESS_TTL_SECONDS = 600;
+import { bearerPrincipal, permitted, throttled } from './authGuard.js';
 
 const RecordingParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }) }, { additionalProperties: false });
 const FileParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }), '*': Type.String({ maxLength: 200 }) }, { additionalProperties: false });
@@ -38,22 +36,22 @@ const PinBody = Type.Object({ pinned: Type.Boolean() }, { additionalProperties: 
 const DeleteQuery = Type.Object({ reason: Type.Optional(Text(500)) }, { additionalProperties: false });
 
 /**
- * Verifies the bearer token — or, where `allowQueryToken`, a short-lived
- * `?access=` token — checks the permission and, for one recording, that the
- * token covers that lesson.
+ * Verifies the bearer token, checks the permission and, for one recording, that the token covers
+ * that lesson. Where `allowAccessKey` (files and the MP4), a request without the header may show
+ * an `?access=` capability for this recording instead (RecordingAccess): never a bearer token.
  */
-function requireRecordings(tokens: TokenService, permission: Permission, allowQueryToken = false) {
-  return async (req: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const header = req.headers.authorization;
-    let token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-    if (!token && allowQueryToken) token = (req.query as { access?: string } | undefined)?.access;
-    if (!token) throw new LessoncastError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
-    const principal = await tokens.verify(token);
-    if (!can(principal.role, permission)) throw new LessoncastError('FORBIDDEN', `a ${principal.role} may not do this`);
+function requireRecordings(tokens: TokenService, permission: Permission, allowAccessKey = false) {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const id = (req.params as { id?: string } | undefined)?.id;
-    if (id && !mayAccessLesson(principal, id)) throw new LessoncastError('FORBIDDEN', 'your token does not cover this recording');
-    req.principal = principal;
+    const access = allowAccessKey && !req.headers.authorization ? (req.query as { access?: string } | undefined)?.access : undefined;
+    req.principal = access && id ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id)) : await bearerWith(req, reply, tokens, permission, id);
   };
+}
+
+async function bearerWith(req: FastifyRequest, reply: FastifyReply, tokens: TokenService, permission: Permission, recordingId: string | undefined): Promise<Principal> {
+  const principal = permitted(await bearerPrincipal(req, reply, tokens), permission);
+  if (recordingId && !mayAccessLesson(principal, recordingId)) throw new LessoncastError('FORBIDDEN', 'your token does not cover this recording');
+  return principal;
 }
 
 /** REST for the archive: search, details, files (with ranges), MP4 download, verify, pin, delete. */
@@ -90,7 +88,7 @@ export function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Arc
     const isPlaylist = file.path.endsWith('.m3u8');
     const access = req.query.access;
     if (isPlaylist && access && !req.headers.authorization) {
-      // Opened through a link: carry the link's token into the URIs, so that any player (Safari, VLC) can follow them.
+      // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
       const text = withAccess(await readFile(file.path, 'utf8'), access);
       return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
     }
@@ -123,10 +121,8 @@ export function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Arc
 
   r.post('/api/recordings/:id/access', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
     await archive.summary(req.params.id);
-    const who = req.principal!;
-    // Read-only and for this one recording, whatever the caller's own role.
-    const minted = await tokens.mint({ id: who.id, role: 'archivist', name: who.name, lessons: [req.params.id], ttlSeconds: ACCESS_TTL_SECONDS });
-    return { access: minted.token, expiresAt: minted.expiresAt };
+    // A capability to read this one recording's files, whatever the caller's own role: not a token.
+    return tokens.recordingAccess.mint(req.params.id, req.principal!);
   });
 
   r.post('/api/recordings/:id/verify', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {

@@ -6,6 +6,7 @@ import { LessoncastError } from '../errors.js';
 import type { LiveState } from '../live/liveState.js';
 import type { LessonHistory } from '../monitor/history.js';
 import { visibleSnapshot, type LiveFeed } from '../monitor/liveFeed.js';
+import type { SocketAdmission } from '../signalling/admission.js';
 import { requirePermission } from './authGuard.js';
 
 /** Ids that are also safe folder names (no leading dot, no slash). */
@@ -25,9 +26,9 @@ const MAX_HISTORY = 100_000;
 const DEFAULT_HISTORY = 20_000;
 
 /** The control room: live snapshot across nodes, a lesson's quality history, and the live feed WebSocket. */
-export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenService; live: LiveState; history: LessonHistory; feed: LiveFeed }): void {
+export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenService; live: LiveState; history: LessonHistory; feed: LiveFeed; admission: SocketAdmission }): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { tokens, live, history, feed } = deps;
+  const { tokens, live, history, feed, admission } = deps;
 
   r.get('/api/live', { preHandler: requirePermission(tokens, 'live.read') }, async (req) => visibleSnapshot(await live.snapshot(), req.principal!));
 
@@ -45,6 +46,6 @@ export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenSe
     },
   );
 
-  // Tokens travel in the first message, never in the URL.
-  app.get('/api/live/feed', { websocket: true }, (socket) => feed.attach(socket));
+  // Tokens travel in the first message, never in the URL; the door is the one of /ws (authentication clock, per-address caps).
+  app.get('/api/live/feed', { websocket: true }, admission.handler((socket, gate) => feed.attach(socket, gate)));
 }

@@ -1,4 +1,5 @@
 import type { FastifyServerOptions } from 'fastify';
+import type { LessoncastError } from '../errors.js';
 
 /** Query parameters that carry credentials; their values never reach a log line. */
 const SECRET_PARAMS = /([?&](?:token|access_token|access|secret)=)[^&#]*/gi;
@@ -24,4 +25,14 @@ export function loggerOptions(level: string): NonNullable<FastifyServerOptions['
       }),
     },
   };
+}
+
+/**
+ * A client's mistake (a 4xx answer, a malformed request or WebSocket frame) as log fields: our
+ * code, what was wrong and the library's own code when it raised it; no stack trace, as the
+ * server did nothing wrong.
+ */
+export function clientErrorFields(e: LessoncastError, cause?: unknown): Record<string, unknown> {
+  const raw = (cause as { code?: unknown } | undefined)?.code;
+  return { code: e.code, status: e.status, detail: e.message, ...(typeof raw === 'string' && raw !== e.code ? { cause: raw } : {}) };
 }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { LessoncastError } from '../errors.js';
 
 /** Clean page paths → built HTML files (web/dist, made by scripts/build-web.mjs). */
@@ -20,15 +20,27 @@ export function defaultWebDir(): string {
   return fileURLToPath(new URL('../../web/dist/', import.meta.url));
 }
 
-const HOST_PATTERN = /^[A-Za-z0-9.\-:[\]]{1,255}$/;
+export interface WebRoutesOptions {
+  dir?: string;
+  /**
+   * The URL users reach this node at (http.publicUrl, else where it listens): the one WebSocket
+   * origin the pages may open. Taken from configuration, never from the request's Host header,
+   * which the client chooses.
+   */
+  publicUrl(): string;
+}
+
+/** `https://lessons.example` → `wss://lessons.example`: where the pages' sockets (/ws, the live feed) go. */
+export function socketOrigin(publicUrl: string): string {
+  const u = new URL(publicUrl);
+  return `${u.protocol === 'https:' ? 'wss' : 'ws'}://${u.host}`;
+}
 
 /**
  * Everything a page may load comes from this server (data centres may be offline; no CDNs). Tokens
  * travel in the URL fragment, which browsers never send, and no-referrer keeps URLs from leaking.
  */
-function pageHeaders(req: FastifyRequest, reply: FastifyReply): void {
-  const host = req.headers.host && HOST_PATTERN.test(req.headers.host) ? req.headers.host : undefined;
-  const sockets = host ? ` ws://${host} wss://${host}` : '';
+function pageHeaders(reply: FastifyReply, publicUrl: string): void {
   void reply
     .header(
       'content-security-policy',
@@ -38,7 +50,7 @@ function pageHeaders(req: FastifyRequest, reply: FastifyReply): void {
         "style-src 'self'",
         "img-src 'self' data: blob:",
         "media-src 'self' blob:",
-        `connect-src 'self'${sockets}`,
+        `connect-src 'self' ${socketOrigin(publicUrl)}`,
         "worker-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'none'",
@@ -53,7 +65,7 @@ function pageHeaders(req: FastifyRequest, reply: FastifyReply): void {
 }
 
 /** Serves the browser pages and their assets. A missing build answers 503 with how to build it. */
-export async function registerWebRoutes(app: FastifyInstance, opts: { dir?: string } = {}): Promise<void> {
+export async function registerWebRoutes(app: FastifyInstance, opts: WebRoutesOptions): Promise<void> {
   const dir = opts.dir ?? defaultWebDir();
   await app.register(fastifyStatic, {
     root: path.join(dir, 'assets'),
@@ -71,9 +83,9 @@ export async function registerWebRoutes(app: FastifyInstance, opts: { dir?: stri
   if (!existsSync(path.join(dir, 'index.html'))) app.log.warn({ dir }, 'web pages are not built (node scripts/build-web.mjs)');
 
   for (const [route, file] of Object.entries(WEB_PAGES)) {
-    app.get(route, async (req, reply) => {
+    app.get(route, async (_req, reply) => {
       if (!existsSync(path.join(dir, file))) throw new LessoncastError('UNAVAILABLE', 'the web pages are not built: run node scripts/build-web.mjs');
-      pageHeaders(req, reply);
+      pageHeaders(reply, opts.publicUrl());
       return reply.type('text/html; charset=utf-8').sendFile(file, dir);
     });
   }

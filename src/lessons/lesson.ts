@@ -1,10 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import { mayAccessLesson, type Principal } from '../auth/tokens.js';
-import { can } from '../auth/permissions.js';
+import { aRole, can } from '../auth/permissions.js';
 import { LessoncastError, fail } from '../errors.js';
 import type { LessonMedia, MediaKind, ProducerInfo } from '../media/lessonMedia.js';
 import type { LessonView, MediaSource, ParticipantView, Role } from '../signalling/protocol.js';
+import { TokenBucket, type HeldKind, type ParticipantLimits } from './limits.js';
 
 export interface LessonDefinition {
   id: string;
@@ -29,6 +30,8 @@ export interface Participant {
   connectionId: string;
   handRaisedAt: number | null;
   graceTimer?: NodeJS.Timeout;
+  /** Hand and floor actions left (lessons.actionBurst, lessons.actionsPerSecond). */
+  actions: TokenBucket;
 }
 
 /** Domain events of one lesson; signalling, live state and the archive listen. */
@@ -53,6 +56,9 @@ export type LessonEvents = {
 export interface LessonOptions {
   reconnectGraceMs: number;
   maxFloorHolders: number;
+  limits: ParticipantLimits;
+  /** A limit refused a participant (metrics): transports, producers, consumers, lessonActions. */
+  onRefused?(limit: string): void;
 }
 
 export interface JoinResult {
@@ -129,7 +135,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
 
   join(principal: Principal, connectionId: string): JoinResult {
     if (this.state === 'ended') fail('LESSON_ENDED', 'this lesson has ended');
-    if (!can(principal.role, 'lesson.join')) fail('FORBIDDEN', `a ${principal.role} cannot join lessons`);
+    if (!can(principal.role, 'lesson.join')) fail('FORBIDDEN', `${aRole(principal.role)} cannot join lessons`);
     if (!mayAccessLesson(principal, this.id)) fail('FORBIDDEN', 'your token does not allow this lesson');
     if (principal.role === 'instructor' && principal.id !== this.def.instructorId) {
       fail('FORBIDDEN', 'only the lesson\'s own instructor can teach it');
@@ -158,6 +164,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
       joinedAt: new Date(),
       connectionId,
       handRaisedAt: null,
+      actions: new TokenBucket(this.opts.limits.actionBurst, this.opts.limits.actionsPerSecond),
     };
     this.participants.set(participant.id, participant);
     this.emit('participantJoined', this.participantView(participant), hidden);
@@ -212,7 +219,8 @@ export class Lesson extends EventEmitter<LessonEvents> {
   // -- hands and floor ---------------------------------------------------
 
   raiseHand(by: Participant): number {
-    if (!can(by.role, 'hand.raise')) fail('FORBIDDEN', `a ${by.role} does not raise hands`);
+    if (!can(by.role, 'hand.raise')) fail('FORBIDDEN', `${aRole(by.role)} does not raise hands`);
+    this.spendAction(by);
     if (by.handRaisedAt === null) {
       by.handRaisedAt = Date.now();
       this.emit('handRaised', by.id, by.handRaisedAt);
@@ -224,14 +232,16 @@ export class Lesson extends EventEmitter<LessonEvents> {
     const target = targetId && targetId !== by.id ? this.participants.get(targetId) : by;
     if (!target) fail('NOT_FOUND', `no participant ${targetId}`);
     if (target !== by) this.requireTeacher(by);
+    this.spendAction(by);
     if (target!.handRaisedAt !== null) this.lowerHandOf(target!);
   }
 
   grantFloor(by: Participant, targetId: string): void {
     this.requireTeacher(by);
+    this.spendAction(by);
     const target = this.participants.get(targetId);
     if (!target || target.hidden) fail('NOT_FOUND', `no participant ${targetId}`);
-    if (!can(target!.role, 'media.publishWithFloor')) fail('FORBIDDEN', `a ${target!.role} cannot be given the floor`);
+    if (!can(target!.role, 'media.publishWithFloor')) fail('FORBIDDEN', `${aRole(target!.role)} cannot be given the floor`);
     if (this.floor.includes(targetId)) return;
     while (this.floor.length >= this.opts.maxFloorHolders) this.takeFloor(this.floor[0]!);
     this.floor.push(targetId);
@@ -242,6 +252,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
   revokeFloor(by: Participant, targetId: string): void {
     // The instructor takes the floor back; a classroom may hand it back itself.
     if (by.id !== targetId) this.requireTeacher(by);
+    this.spendAction(by);
     if (!this.floor.includes(targetId)) fail('NOT_FOUND', `${targetId} does not hold the floor`);
     this.takeFloor(targetId);
   }
@@ -267,9 +278,10 @@ export class Lesson extends EventEmitter<LessonEvents> {
       if (!this.floor.includes(by.id)) fail('FORBIDDEN', 'a classroom publishes only while it holds the floor');
       if (source === 'screen') fail('FORBIDDEN', 'a classroom publishes its microphone or camera only');
     } else {
-      fail('FORBIDDEN', `a ${by.role} does not publish media`);
+      fail('FORBIDDEN', `${aRole(by.role)} does not publish media`);
     }
     if ((source === 'microphone') !== (kind === 'audio')) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
+    this.requireRoom(by, 'producers');
     const producerId = await this.media.produce(by.id, transportId, kind, rtpParameters, source);
     const info = this.media.listProducers().find((p) => p.producerId === producerId);
     // The floor may have been taken back while mediasoup was creating the producer.
@@ -283,7 +295,35 @@ export class Lesson extends EventEmitter<LessonEvents> {
 
   requireConsumer(by: Participant): void {
     this.requireOpen();
-    if (!can(by.role, 'media.consume')) fail('FORBIDDEN', `a ${by.role} does not receive media`);
+    if (!can(by.role, 'media.consume')) fail('FORBIDDEN', `${aRole(by.role)} does not receive media`);
+  }
+
+  /** Refuses one more transport, producer or consumer past the participant's cap (LIMIT_REACHED). */
+  requireRoom(by: Participant, kind: HeldKind): void {
+    const max = this.opts.limits[kind];
+    if (this.held(by.id, kind) < max) return;
+    this.refuse(new LessoncastError('LIMIT_REACHED', `a participant holds at most ${max} ${kind}; close one first`, { limit: kind, max }));
+  }
+
+  private held(peerId: string, kind: HeldKind): number {
+    if (kind === 'transports') return this.media.transportsOf(peerId).length;
+    if (kind === 'consumers') return this.media.consumersOf(peerId).length;
+    return this.media.listProducers().filter((p) => p.peerId === peerId).length;
+  }
+
+  /**
+   * Hands and floor are told to everyone in the lesson, so each action costs every participant a
+   * notification: a participant's actions are rationed (RATE_LIMITED past the bucket).
+   */
+  private spendAction(by: Participant): void {
+    const retryAfterSeconds = by.actions.take();
+    if (retryAfterSeconds === undefined) return;
+    this.refuse(new LessoncastError('RATE_LIMITED', `too many hand and floor actions; retry in ${retryAfterSeconds} s`, { limit: 'lessonActions', retryAfterSeconds }));
+  }
+
+  private refuse(e: LessoncastError): never {
+    this.opts.onRefused?.(String(e.details?.['limit']));
+    throw e;
   }
 
   requireTeacher(by: Participant): void {

@@ -1,4 +1,3 @@
-import type { TokenService } from '../auth/tokens.js';
 import type { Lesson } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import { LiveAgent } from '../live/liveAgent.js';
@@ -30,7 +29,6 @@ export interface ControlRoomDeps {
   live: LiveState;
   registry: LessonRegistry;
   pool: WorkerPool;
-  tokens: TokenService;
   log: LiveLogger;
 }
 
@@ -64,7 +62,7 @@ export class ControlRoom {
     });
     this.alerts = new AlertRules(deps.monitor.alerts);
     this.history = new LessonHistory(deps.recordingsDir, deps.nodeId, log);
-    this.feed = new LiveFeed({ tokens: deps.tokens, live, log, maxMessageBytes: deps.maxMessageBytes });
+    this.feed = new LiveFeed({ live, log, maxMessageBytes: deps.maxMessageBytes, countFrame: (code) => this.metrics.countClientError(code) });
     this.metrics = new Metrics({
       pool,
       lessons: () => registry.list(),

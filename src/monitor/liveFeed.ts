@@ -1,31 +1,36 @@
 import type { RawData, WebSocket } from 'ws';
-import { can } from '../auth/permissions.js';
-import { mayAccessLesson, type Principal, type TokenService } from '../auth/tokens.js';
-import { asLessoncastError, LessoncastError } from '../errors.js';
+import { aRole, can } from '../auth/permissions.js';
+import { mayAccessLesson, type Principal } from '../auth/tokens.js';
+import { asLessoncastError, LessoncastError, type ErrorCode } from '../errors.js';
 import type { LiveState } from '../live/liveState.js';
 import type { LiveEvent, LiveLogger, LiveSnapshot } from '../live/types.js';
+import type { SocketGate } from '../signalling/admission.js';
+import { frameBuffer, readableId, tooLarge } from '../signalling/frames.js';
 import { PROTOCOL_VERSION } from '../signalling/protocol.js';
-import { parseRequest, salvageId } from '../signalling/validate.js';
+import { parseRequest } from '../signalling/validate.js';
 
 export interface LiveFeedOptions {
-  tokens: TokenService;
   live: LiveState;
   log: LiveLogger;
   maxMessageBytes: number;
-  /** A connection that has not authenticated by then is closed (4408). */
-  authTimeoutMs?: number;
+  /** A frame was refused for its size, by error code (metrics). */
+  countFrame?(code: ErrorCode): void;
   pingSeconds?: number;
   /** A client that lags this far behind misses notifications instead of growing our memory. */
   maxBufferedBytes?: number;
 }
 
 interface FeedClient {
+  /** The door: token checks and the authentication clock (4408). */
+  gate: SocketGate;
   principal?: Principal;
   /** Notifications held back until the authenticate reply (with its snapshot) has gone out. */
   held?: string[];
   alive: boolean;
-  authTimer: NodeJS.Timeout;
 }
+
+/** How a failed authenticate closes the feed. */
+const CLOSE_CODES: Partial<Record<ErrorCode, number>> = { FORBIDDEN: 4403, RATE_LIMITED: 4429 };
 
 /** What a principal may see of the live view. */
 export function visibleSnapshot(snapshot: LiveSnapshot, who: Principal): LiveSnapshot {
@@ -61,17 +66,12 @@ export class LiveFeed {
     return this.dropped;
   }
 
-  attach(socket: WebSocket): void {
-    const client: FeedClient = {
-      alive: true,
-      authTimer: setTimeout(() => socket.close(4408, 'authenticate first'), this.opts.authTimeoutMs ?? 10_000),
-    };
-    client.authTimer.unref();
+  attach(socket: WebSocket, gate: SocketGate): void {
+    const client: FeedClient = { gate, alive: true };
     this.clients.set(socket, client);
     socket.on('message', (raw, isBinary) => void this.onMessage(socket, client, raw, isBinary));
     socket.on('pong', () => (client.alive = true));
     socket.on('close', () => {
-      clearTimeout(client.authTimer);
       this.clients.delete(socket);
       if (client.principal) this.watching(-1);
     });
@@ -79,22 +79,20 @@ export class LiveFeed {
   }
 
   private async onMessage(socket: WebSocket, client: FeedClient, raw: RawData, isBinary: boolean): Promise<void> {
-    const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8');
-    let id: number | string | null = null;
+    const frame = frameBuffer(raw);
+    const max = this.opts.maxMessageBytes;
+    // Every answer carries the request's id when it can be read, refusals included.
+    const id = isBinary ? null : readableId(frame, max);
     try {
-      if (isBinary || text.length > this.opts.maxMessageBytes) throw new LessoncastError('INVALID_MESSAGE', 'send the authenticate request as one JSON text frame');
+      if (frame.length > max) throw this.counted(tooLarge(frame.length, max));
+      if (isBinary) throw new LessoncastError('INVALID_MESSAGE', 'send the authenticate request as one JSON text frame');
       if (client.principal || client.held) throw new LessoncastError('OUT_OF_ORDER', 'the live feed takes no requests after authenticate');
-      try {
-        id = salvageId(JSON.parse(text));
-      } catch {
-        /* answered below as INVALID_MESSAGE */
-      }
-      const req = parseRequest(text);
+      const req = parseRequest(frame.toString('utf8'));
       if (req.method !== 'authenticate') throw new LessoncastError('UNAUTHENTICATED', 'the first message must be authenticate');
       client.held = [];
-      const principal = await this.opts.tokens.verify((req.data as { token: string }).token);
-      if (!can(principal.role, 'live.read')) throw new LessoncastError('FORBIDDEN', `a ${principal.role} may not read the live view`);
-      clearTimeout(client.authTimer);
+      const principal = await client.gate.verify((req.data as { token: string }).token);
+      if (!can(principal.role, 'live.read')) throw new LessoncastError('FORBIDDEN', `${aRole(principal.role)} may not read the live view`);
+      client.gate.authenticated();
       // Events from here on are held and sent after the snapshot, so none falls between the two.
       client.principal = principal;
       this.watching(+1);
@@ -112,8 +110,13 @@ export class LiveFeed {
       if (client.principal) this.watching(-1);
       client.principal = undefined;
       client.held = undefined;
-      socket.close(e.code === 'FORBIDDEN' ? 4403 : 4401, e.code);
+      socket.close(CLOSE_CODES[e.code] ?? 4401, e.code);
     }
+  }
+
+  private counted(e: LessoncastError): LessoncastError {
+    this.opts.countFrame?.(e.code);
+    return e;
   }
 
   /** Other nodes' quality samples cross Redis only while someone here watches. */

@@ -25,9 +25,11 @@ export class Metrics {
   readonly media = new MediaCounts();
   private readonly joins: Counter;
   private readonly joinFailures: Counter<'code'>;
+  private readonly clientErrors: Counter<'code'>;
   private readonly recordingFaults: Counter;
   private readonly sampleSeconds: Gauge;
   private readonly statsRequests: Counter;
+  private readonly limitRefusals: Counter<'limit'>;
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
@@ -96,6 +98,7 @@ export class Metrics {
 
     this.joins = new Counter({ name: 'lessoncast_joins_total', help: 'Successful joins', registers });
     this.joinFailures = new Counter({ name: 'lessoncast_join_failures_total', help: 'Refused or failed joins, by error code', labelNames: ['code'], registers });
+    this.clientErrors = new Counter({ name: 'lessoncast_client_errors_total', help: 'HTTP requests and WebSocket frames refused as the client\'s mistake (4xx, protocol errors), by error code', labelNames: ['code'], registers });
 
     new Gauge({
       name: 'lessoncast_live_lessons',
@@ -126,6 +129,7 @@ export class Metrics {
     new Gauge({ name: 'lessoncast_live_feed_clients', help: 'Control-room feed connections', registers, collect() { this.set(deps.feedClients()); } });
     this.sampleSeconds = new Gauge({ name: 'lessoncast_quality_sample_seconds', help: 'Duration of the last quality sampling tick', registers });
     this.statsRequests = new Counter({ name: 'lessoncast_quality_stats_requests_total', help: 'mediasoup getStats() requests made by quality sampling', registers });
+    this.limitRefusals = new Counter({ name: 'lessoncast_limit_refusals_total', help: 'Requests and connections refused by a limit (RATE_LIMITED, LIMIT_REACHED, close 4429), by limit', labelNames: ['limit'], registers });
   }
 
   /** Follows this node's workers, including replacements of dead ones. Call once the pool has started. */
@@ -142,8 +146,17 @@ export class Metrics {
     else this.joinFailures.inc({ code: code ?? 'INTERNAL' });
   }
 
+  countClientError(code: string): void {
+    this.clientErrors.inc({ code });
+  }
+
   countRecordingFault(): void {
     this.recordingFaults.inc();
+  }
+
+  /** A limit refused something: authFailures, unauthenticatedSockets, lessonActions, transports, producers, consumers. */
+  countLimitRefusal(limit: string): void {
+    this.limitRefusals.inc({ limit });
   }
 
   sampled(durationMs: number, requests: number): void {

@@ -1,13 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { TokenService } from '../auth/tokens.js';
+import type { ErrorCode } from '../errors.js';
 import type { Lesson } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
+import type { SocketAdmission, SocketGate } from './admission.js';
 import type { NotificationData, NotificationEvent, RecordingState } from './protocol.js';
 import { Session, type SessionLogger } from './session.js';
 
 export interface HubDeps {
-  tokens: TokenService;
+  /** The door: authentication clock, unauthenticated sockets per address, throttled token checks. */
+  admission: SocketAdmission;
   registry: LessonRegistry;
   log: SessionLogger;
   maxMessageBytes: number;
@@ -15,6 +17,8 @@ export interface HubDeps {
   pingIntervalSeconds?: number;
   /** Told the outcome of every `join` request (metrics). */
   onJoinOutcome?(ok: boolean, code?: string): void;
+  /** A frame was refused as the client's mistake, by error code (metrics). */
+  countFrame?(code: ErrorCode): void;
 }
 
 /**
@@ -39,9 +43,7 @@ export class SignallingHub {
   }
 
   register(app: FastifyInstance): void {
-    app.get('/ws', { websocket: true }, (socket) => {
-      this.attach(socket);
-    });
+    app.get('/ws', { websocket: true }, this.deps.admission.handler((socket, gate) => this.attach(socket, gate)));
     app.addHook('onClose', async () => clearInterval(this.pingTimer));
     this.pingTimer = setInterval(() => {
       for (const [socket, alive] of this.sockets) {
@@ -56,9 +58,9 @@ export class SignallingHub {
     this.pingTimer.unref();
   }
 
-  attach(socket: WebSocket): Session {
+  attach(socket: WebSocket, gate: SocketGate): Session {
     const session = new Session(socket, {
-      tokens: this.deps.tokens,
+      gate,
       registry: this.deps.registry,
       log: this.deps.log,
       maxMessageBytes: this.deps.maxMessageBytes,
@@ -68,6 +70,7 @@ export class SignallingHub {
       findSession: (id) => this.sessions.get(id),
       recordingState: (lessonId) => this.recording.get(lessonId) ?? { state: 'stopped', at: null },
       ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
+      ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
     });
     this.sessions.set(session.id, session);
     this.sockets.set(socket, true);

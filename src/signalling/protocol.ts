@@ -17,8 +17,52 @@ import type { Static, TSchema } from 'typebox';
 export const PROTOCOL_VERSION = 1;
 
 const Id = Type.String({ minLength: 1, maxLength: 128 });
-/** mediasoup validates these deeply; we bound their size and shape only. */
-const Opaque = Type.Object({}, { additionalProperties: true, maxProperties: 64 });
+/** mediasoup validates media parameters deeply; we bound their size and shape, and check the numbers it would take out of range. */
+const Open = <P extends Record<string, TSchema>>(properties: P) => Type.Object(properties, { additionalProperties: true, maxProperties: 64 });
+/** Checked against `schema`, typed as the opaque record clients pass through from mediasoup-client or werift. */
+const MediaRecord = (schema: TSchema) => Type.Unsafe<Record<string, unknown>>(schema);
+
+/** RTP payload types are 7 bits (RFC 3550). */
+const PayloadType = Type.Integer({ minimum: 0, maximum: 127 });
+/**
+ * Header extension ids: 1–255, the two-byte form of RFC 8285, which browsers and mediasoup
+ * negotiate (extmap-allow-mixed); the one-byte form's 1–14 would refuse ids they may use.
+ */
+const ExtensionId = Type.Integer({ minimum: 1, maximum: 255 });
+const RtpParameters = MediaRecord(Open({
+  codecs: Type.Array(Open({ payloadType: PayloadType }), { maxItems: 32 }),
+  headerExtensions: Type.Optional(Type.Array(Open({ id: ExtensionId }), { maxItems: 32 })),
+}));
+const RtpCapabilities = MediaRecord(Open({
+  codecs: Type.Optional(Type.Array(Open({ preferredPayloadType: Type.Optional(PayloadType) }), { maxItems: 128 })),
+  headerExtensions: Type.Optional(Type.Array(Open({ preferredId: ExtensionId }), { maxItems: 64 })),
+}));
+
+/** Digest sizes of the DTLS fingerprint algorithms (RFC 8122): the value is that many hex pairs, colon-separated, either case. */
+const FINGERPRINT_BYTES = { 'sha-1': 20, 'sha-224': 28, 'sha-256': 32, 'sha-384': 48, 'sha-512': 64 } as const;
+const Fingerprint = Type.Object(
+  { algorithm: Type.Enum(Object.keys(FINGERPRINT_BYTES)), value: Type.String({ maxLength: 191 }) },
+  {
+    additionalProperties: false,
+    // One rule per algorithm: the value's length depends on it (JSON Schema if/then).
+    allOf: Object.entries(FINGERPRINT_BYTES).map(([algorithm, bytes]) => ({
+      if: { properties: { algorithm: { const: algorithm } } },
+      then: {
+        description: `a ${algorithm} fingerprint is ${bytes} colon-separated hex pairs`,
+        properties: { value: { pattern: `^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){${bytes - 1}}$` } },
+      },
+    })),
+  },
+);
+const DtlsParameters = MediaRecord(
+  Type.Object(
+    {
+      role: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('client'), Type.Literal('server')])),
+      fingerprints: Type.Array(Fingerprint, { minItems: 1, maxItems: 8 }),
+    },
+    { additionalProperties: false },
+  ),
+);
 
 export const Role = Type.Union([
   Type.Literal('instructor'),
@@ -45,19 +89,19 @@ export const RequestSchemas = {
     { direction: Direction, forceTcp: Type.Optional(Type.Boolean()) },
     { additionalProperties: false },
   ),
-  connectTransport: Type.Object({ transportId: Id, dtlsParameters: Opaque }, { additionalProperties: false }),
+  connectTransport: Type.Object({ transportId: Id, dtlsParameters: DtlsParameters }, { additionalProperties: false }),
   restartIce: Type.Object({ transportId: Id }, { additionalProperties: false }),
   produce: Type.Object(
     {
       transportId: Id,
       kind: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
-      rtpParameters: Opaque,
+      rtpParameters: RtpParameters,
       source: MediaSource,
     },
     { additionalProperties: false },
   ),
   closeProducer: Type.Object({ producerId: Id }, { additionalProperties: false }),
-  consume: Type.Object({ transportId: Id, producerId: Id, rtpCapabilities: Opaque }, { additionalProperties: false }),
+  consume: Type.Object({ transportId: Id, producerId: Id, rtpCapabilities: RtpCapabilities }, { additionalProperties: false }),
   resumeConsumer: Type.Object({ consumerId: Id }, { additionalProperties: false }),
   pauseConsumer: Type.Object({ consumerId: Id }, { additionalProperties: false }),
   setPreferredLayers: Type.Object(

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket, RawData } from 'ws';
 import type { types } from 'mediasoup';
-import type { Principal, TokenService } from '../auth/tokens.js';
-import { asLessoncastError, LessoncastError, fail } from '../errors.js';
+import type { Principal } from '../auth/tokens.js';
+import { asLessoncastError, LessoncastError, fail, type ErrorCode } from '../errors.js';
 import type { Lesson, Participant } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
+import type { SocketGate } from './admission.js';
+import { CLOSE_FACTOR, frameBuffer, readableId, tooLarge } from './frames.js';
 import { PROTOCOL_VERSION, type RecordingState, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
-import { parseRequest, salvageId } from './validate.js';
+import { parseRequest } from './validate.js';
 
 export interface SessionLogger {
   info(obj: object, msg: string): void;
@@ -16,7 +18,8 @@ export interface SessionLogger {
 }
 
 export interface SessionDeps {
-  tokens: TokenService;
+  /** Token checks and the authentication clock of this connection's door. */
+  gate: SocketGate;
   registry: LessonRegistry;
   log: SessionLogger;
   maxMessageBytes: number;
@@ -29,6 +32,8 @@ export interface SessionDeps {
   onJoinOutcome?(ok: boolean, code?: string): void;
   /** The lesson's current recording state, as last announced. */
   recordingState(lessonId: string): RecordingState;
+  /** A frame was refused as the client's mistake, by error code (metrics). */
+  countFrame?(code: ErrorCode): void;
 }
 
 /** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
@@ -55,7 +60,8 @@ export class Session {
   ) {
     socket.on('message', (raw, isBinary) => this.onMessage(raw, isBinary));
     socket.on('close', () => this.onClose());
-    socket.on('error', (err) => deps.log.warn({ session: this.id, err: err.message }, 'websocket error'));
+    // The app's WebSocket error handler logs and counts protocol errors (1007, 1009) once; this adds the session for debugging.
+    socket.on('error', (err) => deps.log.debug({ session: this.id, err: err.message }, 'websocket error'));
   }
 
   notify<E extends NotificationEvent>(event: E, data: NotificationData[E]): void {
@@ -88,23 +94,15 @@ export class Session {
   }
 
   private onMessage(raw: RawData, isBinary: boolean): void {
-    const size = Array.isArray(raw) ? raw.reduce((n, b) => n + b.length, 0) : (raw as Buffer | ArrayBuffer).byteLength;
-    if (size > this.deps.maxMessageBytes) {
-      return this.reply(null, new LessoncastError('MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds ${this.deps.maxMessageBytes}`));
-    }
+    const frame = frameBuffer(raw);
+    const max = this.deps.maxMessageBytes;
+    if (frame.length > max) return this.oversize(frame);
     if (isBinary) return this.reply(null, new LessoncastError('INVALID_MESSAGE', 'binary frames are not part of the protocol'));
-    const text = Array.isArray(raw) ? Buffer.concat(raw).toString('utf8') : Buffer.from(raw as ArrayBuffer).toString('utf8');
     let request;
     try {
-      request = parseRequest(text);
+      request = parseRequest(frame.toString('utf8'));
     } catch (err) {
-      let id: number | string | null = null;
-      try {
-        id = salvageId(JSON.parse(text));
-      } catch {
-        /* not JSON: no id to answer with */
-      }
-      return this.reply(id, err);
+      return this.reply(readableId(frame, max), err);
     }
     if (this.queued >= MAX_QUEUED) return this.reply(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
     this.queued++;
@@ -121,6 +119,16 @@ export class Session {
         this.queued--;
       }
     });
+  }
+
+  /** Above the limit: a typed answer (with the id from the frame's start); above 4× it: closed (1009). */
+  private oversize(frame: Buffer): void {
+    const max = this.deps.maxMessageBytes;
+    const closing = frame.length > max * CLOSE_FACTOR;
+    this.deps.countFrame?.('MESSAGE_TOO_LARGE');
+    this.deps.log.debug({ session: this.id, bytes: frame.length, max }, closing ? 'frame far too large; socket closed' : 'frame too large');
+    if (closing) return this.close(1009, 'message too big');
+    this.reply(readableId(frame, max), tooLarge(frame.length, max));
   }
 
   private onClose(): void {
@@ -149,7 +157,8 @@ export class Session {
   private readonly handlers: { [M in Method]: Handler<M> } = {
     authenticate: async ({ token }) => {
       if (this.principal) fail('OUT_OF_ORDER', 'already authenticated');
-      this.principal = await this.deps.tokens.verify(token);
+      this.principal = await this.deps.gate.verify(token);
+      this.deps.gate.authenticated();
       this.deps.log.info({ session: this.id, role: this.principal.role, user: this.principal.id }, 'session authenticated');
       return { participantId: this.principal.id, role: this.principal.role, name: this.principal.name, protocolVersion: PROTOCOL_VERSION };
     },
@@ -205,6 +214,7 @@ export class Session {
     createTransport: async ({ direction, forceTcp }) => {
       const { lesson, me } = this.inLesson();
       if (direction === 'recv') lesson.requireConsumer(me);
+      lesson.requireRoom(me, 'transports');
       const t = await lesson.media.createTransport(me.id, direction, forceTcp ?? false);
       return {
         transportId: t.transportId,
@@ -241,6 +251,7 @@ export class Session {
     consume: async ({ transportId, producerId, rtpCapabilities }) => {
       const { lesson, me } = this.inLesson();
       lesson.requireConsumer(me);
+      lesson.requireRoom(me, 'consumers');
       const c = await lesson.media.consume(me.id, transportId, producerId, rtpCapabilities as unknown as types.RtpCapabilities);
       return { ...c, rtpParameters: c.rtpParameters as unknown as Record<string, unknown> };
     },

@@ -1,4 +1,5 @@
 import { Compile, type Validator } from 'typebox/compile';
+import type { TSchema } from 'typebox';
 import type { TLocalizedValidationError } from 'typebox/error';
 import { LessoncastError } from '../errors.js';
 import { METHODS, RequestEnvelope, RequestSchemas, type Method, type RequestData } from './protocol.js';
@@ -25,7 +26,7 @@ const pointerKey = (key: string): string => `/${key.replaceAll('~', '~0').replac
  * `path: message` of the first of a failed check's errors, or undefined when there are none. The
  * path points at the offending property, also when it is missing or unexpected.
  */
-export function firstError(errors: TLocalizedValidationError[]): string | undefined {
+export function firstError(errors: TLocalizedValidationError[], schema?: TSchema): string | undefined {
   // A failed union lists its branches' errors first; the union's own error speaks for them.
   const branches = errors.filter((u) => u.keyword === 'anyOf').map((u) => `${u.schemaPath}/anyOf/`);
   // 'boolean' errors repeat an additionalProperties error per property, as "schema is false".
@@ -38,13 +39,20 @@ export function firstError(errors: TLocalizedValidationError[]): string | undefi
       return `${e.instancePath}${pointerKey(e.params.additionalProperties[0]!)}: unexpected property`;
     case 'anyOf':
       return `${e.instancePath || '/'}: ${unionMessage(e, errors)}`;
+    case 'if':
+      // "must match "then" schema" says nothing: the rule's own description does.
+      return `${e.instancePath || '/'}: ${describedRule(schema, e.schemaPath) ?? message(e)}`;
     default:
       return `${e.instancePath || '/'}: ${message(e)}`;
   }
 }
 
-/** TypeBox's message, naming the value a literal wants ("must be equal to constant" does not). */
-const message = (e: TLocalizedValidationError): string => (e.keyword === 'const' ? `must be ${JSON.stringify(e.params.allowedValue)}` : e.message);
+/** TypeBox's message, naming the values a literal or an enum wants ("must be equal to constant" does not). */
+function message(e: TLocalizedValidationError): string {
+  if (e.keyword === 'const') return `must be ${JSON.stringify(e.params.allowedValue)}`;
+  if (e.keyword === 'enum') return `must be one of ${e.params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  return e.message;
+}
 
 /** What a failed union allows: its literals, or else what its branches wanted of the value itself. */
 function unionMessage(union: TLocalizedValidationError, errors: TLocalizedValidationError[]): string {
@@ -60,7 +68,15 @@ function unionMessage(union: TLocalizedValidationError, errors: TLocalizedValida
   return own.size ? [...own].join(' or ') : union.message;
 }
 
-const rejection = (check: Validator, value: unknown): string => firstError(check.Errors(value)) ?? 'invalid';
+/** The description of the `then` of the if/then at `schemaPath` (a JSON pointer from the root). */
+function describedRule(schema: TSchema | undefined, schemaPath: string): string | undefined {
+  let node: unknown = schema;
+  for (const key of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) node = (node as Record<string, unknown> | undefined)?.[key.replaceAll('~1', '/').replaceAll('~0', '~')];
+  const rule = (node as { then?: { description?: unknown } } | undefined)?.then?.description;
+  return typeof rule === 'string' ? rule : undefined;
+}
+
+const rejection = (check: Validator, value: unknown): string => firstError(check.Errors(value), check.Type()) ?? 'invalid';
 
 /**
  * Text frame → a request whose data matches its method's schema, or a

@@ -194,6 +194,13 @@ export async function expectCode(promise: Promise<unknown>, code: string): Promi
   }
 }
 
+/** The value of one sample of /metrics (`name{labels}` exactly as exposed), 0 when absent. */
+export async function metricValue(t: TestServer, sample: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return line ? Number(line.slice(sample.length + 1)) : 0;
+}
+
 /** Registers cleanups run in reverse order at teardown (clients before the server they talk to). */
 export function cleanupStack(t: { teardown(fn: () => unknown): void }): { push(...fns: Array<() => unknown>): void } {
   const stack: Array<() => unknown> = [];
