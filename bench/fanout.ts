@@ -310,7 +310,7 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
   };
 }
 
-async function startTarget(name: TargetName, opts: FanoutOptions): Promise<FanoutTarget> {
+export async function startTarget(name: TargetName, opts: FanoutOptions): Promise<FanoutTarget> {
   const common = { srtpCryptoSuite: opts.srtp, webrtcClassrooms: opts.webrtc, source: opts.source };
   switch (name) {
     case 'lessoncast':

@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: every benchmark in sequence on this machine (about 25
- * minutes on 2 cores, plus one-off worker builds for the forwarding levers).
+ * `npm run bench`: every benchmark in sequence on this machine (about 40
+ * minutes on 2 cores, plus one-off worker builds: the forwarding levers' NSS
+ * variant and the previous mediasoup release's worker).
  * Each prints its tables and writes JSON under bench/results/; this prints a
  * short summary, writes bench-<time>.json and the total time.
  *
@@ -9,18 +10,23 @@
  *   recording    recorded lessons per core (bench/recording.ts)
  *   forwarding   lessoncast, bare mediasoup and Janus side by side, the raw
  *                sendto floor, each lever's effect, profiles (bench/sfu/run.ts)
+ *   versions     old against new: fan-out, a fixed load with a profile, join and
+ *                recording on mediasoup 3.19.3 and on package.json's release,
+ *                each in its own child process (bench/versions.ts)
  *
- *   npm run bench [-- --only fanout,join,recording,forwarding]
+ *   npm run bench [-- --only fanout,join,recording,forwarding,versions]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runFanoutBench, defaultFanoutOptions } from './fanout.js';
 import { runJoinBench } from './join.js';
+import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.js';
 import { defaultRecordingOptions, runRecordingBench } from './recording.js';
+import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './versions.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding'] as const;
+const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only!.split(','));
 for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark '${name}' (${ALL.join(', ')})`);
@@ -30,7 +36,11 @@ await waitForEarlierBenches(Number(process.env['LESSONCAST_BENCH_WAIT_MINUTES'] 
 const started = performance.now();
 const minutes = (): string => ((performance.now() - started) / 60000).toFixed(1);
 const m = machine();
-console.log(`lessoncast benchmarks on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, ${new Date().toISOString()}\n`);
+console.log(`lessoncast benchmarks on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, mediasoup ${mediasoupVersion()}, ${new Date().toISOString()}\n`);
+
+// The old release's package and worker (built once, 6–10 min) before any measurement, so no build runs between them.
+const versionSides = only.has('versions') ? await prepareVersions(defaultVersionsOptions) : undefined;
+if (versionSides) console.log(`(old-vs-new prepared at ${minutes()} min)\n`);
 
 let fanout: Awaited<ReturnType<typeof runFanoutBench>> | undefined;
 if (only.has('fanout')) {
@@ -63,6 +73,13 @@ if (only.has('forwarding')) {
   console.log(`(forwarding done at ${minutes()} min)\n`);
 }
 
+let versions: Awaited<ReturnType<typeof runVersionsBench>> | undefined;
+if (only.has('versions')) {
+  console.log(`== old vs new: mediasoup ${defaultVersionsOptions.old} against ${mediasoupVersion()} ==`);
+  versions = await runVersionsBench(defaultVersionsOptions, versionSides);
+  console.log(`(old vs new done at ${minutes()} min)\n`);
+}
+
 console.log('== summary ==');
 if (fanout) console.log(`${table(fanout.summary)}\n`);
 if (join) console.log(`${table(join.results)}\n`);
@@ -85,6 +102,13 @@ if (forwarding) {
   }
   console.log();
 }
+if (versions) {
+  console.log(`old vs new (${versions.file}): mediasoup ${versions.old.version} → ${versions.new.version}; ratio = new ÷ old`);
+  console.log(`arrangement: ${versions.arrangement}`);
+  console.log(table(versions.rows));
+  if (versions.errors.length) console.log(`errors: ${versions.errors.join('; ')}`);
+  console.log();
+}
 console.log(`total ${minutes()} min`);
 saveResult('bench', {
   totalMinutes: Number(minutes()),
@@ -92,6 +116,7 @@ saveResult('bench', {
   join: join?.results,
   recording: recording && { solo: recording.solo, capacity: recording.capacity, lowerBound: recording.lowerBound, perLesson: recording.perLesson, projected: recording.projected },
   forwarding: forwarding && { file: forwarding.file, summary: forwarding.result.data.summary, levers: forwarding.result.data.levers?.summary },
+  versions: versions && { file: versions.file, old: versions.old, new: versions.new, rows: versions.rows, errors: versions.errors, minutes: versions.minutes },
 });
 process.exit(0);
 

@@ -31,6 +31,15 @@ export interface Profile {
   bySymbol: ProfileShare[];
   /** Samples grouped into kinds of work: kernel (syscalls, UDP/IP stack), crypto, the SFU's own code, libc/allocator, other. */
   byKind: ProfileShare[];
+  /** Samples in hash-table code, by implementation (see hashTableShares); a floor, since inlined lookups count as their caller's. */
+  hashTables: ProfileShare[];
+  /**
+   * With `sourceFiles` and a binary with debug info: samples by the source file of the sampled
+   * instruction, so code inlined from a header counts as that header's (top 40), and the
+   * hash-table headers' share (see hashTableSourceShares): inlined lookups included.
+   */
+  bySourceFile?: ProfileShare[];
+  hashTablesInlined?: ProfileShare[];
 }
 
 export function perfWorks(): boolean {
@@ -43,7 +52,7 @@ export function perfWorks(): boolean {
 }
 
 /** Samples a running process for `seconds` and summarizes; undefined if perf is missing or records nothing. */
-export async function profilePid(pid: number, seconds: number): Promise<Profile | undefined> {
+export async function profilePid(pid: number, seconds: number, opts: { sourceFiles?: boolean } = {}): Promise<Profile | undefined> {
   if (!perfWorks()) return undefined;
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-perf-'));
   const data = path.join(dir, 'perf.data');
@@ -58,8 +67,8 @@ export async function profilePid(pid: number, seconds: number): Promise<Profile 
       console.log(`perf record failed (${code}): ${err.trim()}`);
       return undefined;
     }
-    const report = (sort: string, limit = '0'): ProfileShare[] =>
-      execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '--percent-limit', limit], {
+    const report = (sort: string, limit = '0', extra: string[] = []): ProfileShare[] =>
+      execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '--percent-limit', limit, ...extra], {
         encoding: 'utf8',
         maxBuffer: 64 * 1024 * 1024,
         stdio: ['ignore', 'pipe', 'ignore'],
@@ -76,7 +85,14 @@ export async function profilePid(pid: number, seconds: number): Promise<Profile 
       .map((l) => /^\s+[\d.]+%\s+(\d+)/.exec(l)?.[1])
       .reduce((a, x) => a + (x ? Number(x) : 0), 0);
     const symbols = report('dso,sym');
-    return { samples, seconds, byDso: report('dso', '0.3'), bySymbol: symbols.slice(0, 30), byKind: kinds(symbols) };
+    const profile: Profile = { samples, seconds, byDso: report('dso', '0.3'), bySymbol: symbols.slice(0, 40), byKind: kinds(symbols), hashTables: hashTableShares(symbols) };
+    if (opts.sourceFiles) {
+      // perf resolves each sampled address with addr2line: the file of the innermost inlined function.
+      const files = report('srcfile', '0', ['--full-source-path']);
+      profile.bySourceFile = files.slice(0, 40);
+      profile.hashTablesInlined = hashTableSourceShares(files, symbols);
+    }
+    return profile;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -89,7 +105,7 @@ function kinds(rows: ProfileShare[]): ProfileShare[] {
     // libsrtp linked statically into mediasoup-worker shows as srtp_* symbols of the worker.
     if (/libsrtp|libnss|libfreebl|libsoftokn|libcrypto|libssl|libnspr|aes|gcm|\bsrtp_|sha1/i.test(name)) return 'SRTP crypto (libsrtp2 → NSS / OpenSSL)';
     if (/mediasoup-worker|janus/i.test(dso)) return 'SFU code';
-    if (/libc\.so|libstdc\+\+|ld-linux|libm\.so|libglib|libgobject|libnice|libuv|liburing/i.test(dso)) return 'libc, C++ runtime, event loop libraries';
+    if (/libc\.so|libstdc\+\+|ld-linux|libm\.so|libglib|libgobject|libnice|libuv|libabsl/i.test(dso)) return 'libc, C++ runtime, event loop libraries';
     return 'other';
   };
   const sums = new Map<string, number>();
@@ -97,10 +113,69 @@ function kinds(rows: ProfileShare[]): ProfileShare[] {
   return [...sums].map(([name, percent]) => ({ name, percent })).sort((a, b) => b.percent - a.percent);
 }
 
+/**
+ * Hash-table code by implementation, as a share of all samples:
+ * - libstdc++'s std::unordered_map/set (std::_Hashtable and its helpers, std::_Hash_bytes for
+ *   string keys): mediasoup ≤ 3.19's own std maps, and every ankerl::unordered_dense map of
+ *   mediasoup ≥ 3.20 in our build, whose compatibility header
+ *   (scripts/worker/unordered-dense/include/ankerl/unordered_dense.h) maps it onto them;
+ * - that header's own hash (ankerl::unordered_dense::hash, detail::Mix), when not inlined;
+ * - abseil's flat_hash_map/set and absl::Hash (mediasoup ≤ 3.19, Debian's libabsl).
+ * Lookups and iterations inlined into their callers are counted as the caller's samples
+ * (perf attributes by symbol), so this is a floor of what hash tables cost.
+ */
+export function hashTableShares(rows: ProfileShare[]): ProfileShare[] {
+  const groups: Array<[string, RegExp]> = [
+    ['std::unordered_map/set (libstdc++ std::_Hashtable, std::_Hash_bytes)', /std::_Hashtable|std::__detail::_(Map_base|Hashtable|Hash|Insert|Rehash|Prime_rehash|Mod_range|Node|Local_iterator|Equality)|std::unordered_(map|set|multimap|multiset)|std::_Hash_bytes|std::_Hash_impl/],
+    ['ankerl::unordered_dense compat hash (our header)', /ankerl::unordered_dense/],
+    ['abseil flat_hash_map/set, absl::Hash', /absl::|libabsl/],
+  ];
+  const out = groups.map(([name, re]) => ({ name, percent: rows.filter((r) => re.test(r.name)).reduce((a, r) => a + r.percent, 0) }));
+  return [...out, { name: 'all hash-table code above', percent: out.reduce((a, r) => a + r.percent, 0) }];
+}
+
+/**
+ * The same groups as hashTableShares, by the source file of each sampled instruction (needs
+ * the profiled binary's debug info): libstdc++'s bits/hashtable.h, hashtable_policy.h,
+ * unordered_map.h, unordered_set.h and functional_hash.h; our compatibility header
+ * ankerl/unordered_dense.h; abseil's absl/container and absl/hash headers. Inlined code counts
+ * here, not as its caller's. The shared libraries' own hash-table functions (libstdc++'s
+ * rehash policy and string hash, Debian's libabsl_*.so), which carry no line tables, are added
+ * by symbol and shared object.
+ */
+export function hashTableSourceShares(files: ProfileShare[], symbols: ProfileShare[]): ProfileShare[] {
+  const groups: Array<[string, RegExp, (sym: ProfileShare) => boolean]> = [
+    [
+      'std::unordered_map/set (bits/hashtable*.h, unordered_*.h, functional_hash.h; libstdc++.so)',
+      /bits\/(hashtable|hashtable_policy|unordered_map|unordered_set|functional_hash)\.h/,
+      (r) => r.name.startsWith('libstdc++') && /_Hashtable|_Prime_rehash|_Hash_bytes|_Hash_impl/.test(r.name),
+    ],
+    ['ankerl::unordered_dense compat header (our unordered_dense.h)', /ankerl\/unordered_dense\.h/, () => false],
+    ['abseil (absl/container, absl/hash headers; libabsl_*.so)', /absl\/(container|hash)\//, (r) => r.name.startsWith('libabsl')],
+  ];
+  const sum = (rows: ProfileShare[]) => rows.reduce((a, r) => a + r.percent, 0);
+  const out = groups.map(([name, re, lib]) => ({ name, percent: sum(files.filter((r) => re.test(r.name))) + sum(symbols.filter(lib)) }));
+  return [...out, { name: 'all hash-table code above', percent: sum(out) }];
+}
+
+/** Whether an ELF file carries DWARF line tables (perf can then attribute samples to source files). */
+export function hasDebugInfo(file: string): boolean {
+  try {
+    return /\.debug_line\b/.test(execFileSync('readelf', ['-S', '-W', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  } catch {
+    return false;
+  }
+}
+
 export function printProfile(label: string, p: Profile): void {
   console.log(`\nprofile: ${label} (${p.samples} samples over ${p.seconds} s, cpu-clock)`);
   console.log(table(p.byKind.map((k) => ({ 'kind of work': k.name, '% of SFU samples': k.percent.toFixed(1) }))));
+  console.log(table(p.hashTables.map((k) => ({ 'hash tables (out-of-line symbols)': k.name, '% of SFU samples': k.percent.toFixed(2) }))));
   console.log(table(p.bySymbol.slice(0, 15).map((s) => ({ '%': s.percent.toFixed(1), 'shared object / symbol': s.name }))));
+  if (p.hashTablesInlined) {
+    console.log(table(p.hashTablesInlined.map((k) => ({ 'hash tables (by source file, inlined included)': k.name, '% of SFU samples': k.percent.toFixed(2) }))));
+    console.log(table((p.bySourceFile ?? []).slice(0, 12).map((s) => ({ '%': s.percent.toFixed(1), 'source file': s.name }))));
+  }
 }
 
 /** Starts a target at n outputs, waits, profiles its SFU process, closes it. */

@@ -20,6 +20,7 @@ import type { types } from 'mediasoup';
 import { startLessoncastTarget } from '../fanout/lessoncastTarget.js';
 import type { FanoutTarget, LessonSource } from '../fanout/target.js';
 import { startFloorTarget } from '../floor/floorTarget.js';
+import { mediasoupVersion } from '../../src/media/mediasoup.js';
 import { BENCH_NICE, allCpus, descendants, pinProcess, saveResult, setNice } from '../lib.js';
 import { startBareTarget } from './bare.js';
 import { ensureJanus, janusVersion, opensslLibsrtpForJanus, startJanusTarget } from './janus.js';
@@ -88,7 +89,7 @@ const janusOpensslSrtp = (): string => (janusSrtpDir ??= opensslLibsrtpForJanus(
 if (targets.includes('janus-openssl')) janusOpensslSrtp(); // built before any measurement
 console.log(
   `forwarding bench on ${String(machine['cpuModel'])}, ${String(machine['cores'])} cores, kernel ${String(machine['kernel'])}, ` +
-    `Janus ${janusVersion()}, worker ${process.env['MEDIASOUP_WORKER_BIN'] ?? '(default)'}; load before: ${String(machine['loadavg'])}`,
+    `Janus ${janusVersion()}, mediasoup ${mediasoupVersion()}, worker ${process.env['MEDIASOUP_WORKER_BIN'] ?? '(default)'}; load before: ${String(machine['loadavg'])}`,
 );
 
 setNice(process.pid, BENCH_NICE); // inherited by everything started from here
@@ -185,6 +186,7 @@ try {
   const file = saveResult('sfu', {
     machine,
     janusVersion: janusVersion(),
+    mediasoupVersion: mediasoupVersion(),
     workerBin: process.env['MEDIASOUP_WORKER_BIN'],
     workerBuilds: builds,
     suite: SUITE,

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export type Mediasoup = typeof import('mediasoup');
 
@@ -21,8 +22,13 @@ export function resolveWorkerBin(configured: string, env: NodeJS.ProcessEnv = pr
   return { path: path.join(mediasoupDir(), 'worker', 'out', 'Release', 'mediasoup-worker'), source: 'mediasoup package' };
 }
 
+/** Bench only (bench/versions.ts): LESSONCAST_BENCH_MEDIASOUP_DIR = another mediasoup package folder to load instead of node_modules' (e.g. the previous release). */
+const benchMediasoupDir = (): string | undefined => process.env['LESSONCAST_BENCH_MEDIASOUP_DIR'] || undefined;
+
 /** mediasoup's package folder (its package.json is not exported; its main is node/lib/index.js). */
 function mediasoupDir(): string {
+  const bench = benchMediasoupDir();
+  if (bench) return path.resolve(bench);
   return path.resolve(path.dirname(createRequire(import.meta.url).resolve('mediasoup')), '..', '..');
 }
 
@@ -39,7 +45,7 @@ function currentRecipeWorker(env: NodeJS.ProcessEnv): string | undefined {
   const script = path.join(mediasoupDir(), '..', '..', 'scripts', 'build-worker.sh');
   if (!existsSync(script)) return undefined;
   // The variant switches must not leak in from the environment: this asks for the default build.
-  const { LESSONCAST_WORKER_SRTP: _srtp, LESSONCAST_WORKER_LIBURING: _uring, ...rest } = env;
+  const { LESSONCAST_WORKER_SRTP: _srtp, ...rest } = env;
   const result = spawnSync('bash', [script, '--print-path'], { env: rest, encoding: 'utf8', timeout: 10_000 });
   const bin = result.status === 0 ? result.stdout.trim().split('\n').pop() : undefined;
   return bin && existsSync(bin) ? bin : undefined;
@@ -71,7 +77,9 @@ export function loadMediasoup(workerBin: string): Promise<Mediasoup> {
       );
     }
     process.env['MEDIASOUP_WORKER_BIN'] = workerBin;
-    loaded = import('mediasoup');
+    const bench = benchMediasoupDir();
+    const main = bench && (JSON.parse(readFileSync(path.join(mediasoupDir(), 'package.json'), 'utf8')) as { main: string }).main;
+    loaded = main ? (import(pathToFileURL(path.join(mediasoupDir(), main)).href) as Promise<Mediasoup>) : import('mediasoup');
   }
   return loaded;
 }
