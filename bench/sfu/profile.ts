@@ -40,6 +40,8 @@ export interface Profile {
    */
   bySourceFile?: ProfileShare[];
   hashTablesInlined?: ProfileShare[];
+  /** With `sourceFiles`: samples in bandwidth-estimation sources (see bweSourceShare), inlined code included. */
+  bweInlined?: number;
 }
 
 export function perfWorks(): boolean {
@@ -91,6 +93,7 @@ export async function profilePid(pid: number, seconds: number, opts: { sourceFil
       const files = report('srcfile', '0', ['--full-source-path']);
       profile.bySourceFile = files.slice(0, 40);
       profile.hashTablesInlined = hashTableSourceShares(files, symbols);
+      profile.bweInlined = bweSourceShare(files);
     }
     return profile;
   } finally {
@@ -125,12 +128,15 @@ function kinds(rows: ProfileShare[]): ProfileShare[] {
  * (perf attributes by symbol), so this is a floor of what hash tables cost.
  */
 export function hashTableShares(rows: ProfileShare[]): ProfileShare[] {
-  const groups: Array<[string, RegExp]> = [
-    ['std::unordered_map/set (libstdc++ std::_Hashtable, std::_Hash_bytes)', /std::_Hashtable|std::__detail::_(Map_base|Hashtable|Hash|Insert|Rehash|Prime_rehash|Mod_range|Node|Local_iterator|Equality)|std::unordered_(map|set|multimap|multiset)|std::_Hash_bytes|std::_Hash_impl/],
-    ['ankerl::unordered_dense compat hash (our header)', /ankerl::unordered_dense/],
-    ['abseil flat_hash_map/set, absl::Hash', /absl::|libabsl/],
+  // By the function's own name (template arguments aside), so each symbol counts in one group:
+  // std::_Hashtable<…, ankerl::unordered_dense::hash<…>> is libstdc++'s table, not our hash.
+  const fn = (r: ProfileShare): string => r.name.replace(/^.*?\[[.k]\]\s*/, '');
+  const groups: Array<[string, (r: ProfileShare) => boolean]> = [
+    ['std::unordered_map/set (libstdc++ std::_Hashtable, std::_Hash_bytes)', (r) => /^std::(_Hashtable|__detail::_(Map_base|Hashtable|Hash|Insert|Rehash|Prime_rehash|Mod_range|Node|Local_iterator|Equality)|unordered_(map|set|multimap|multiset)|_Hash_bytes|_Hash_impl)/.test(fn(r))],
+    ['ankerl::unordered_dense compat hash (our header)', (r) => /^ankerl::unordered_dense/.test(fn(r))],
+    ['abseil flat_hash_map/set, absl::Hash', (r) => /^absl::/.test(fn(r)) || r.name.startsWith('libabsl')],
   ];
-  const out = groups.map(([name, re]) => ({ name, percent: rows.filter((r) => re.test(r.name)).reduce((a, r) => a + r.percent, 0) }));
+  const out = groups.map(([name, match]) => ({ name, percent: rows.filter(match).reduce((a, r) => a + r.percent, 0) }));
   return [...out, { name: 'all hash-table code above', percent: out.reduce((a, r) => a + r.percent, 0) }];
 }
 
@@ -156,6 +162,16 @@ export function hashTableSourceShares(files: ProfileShare[], symbols: ProfileSha
   const sum = (rows: ProfileShare[]) => rows.reduce((a, r) => a + r.percent, 0);
   const out = groups.map(([name, re, lib]) => ({ name, percent: sum(files.filter((r) => re.test(r.name))) + sum(symbols.filter(lib)) }));
   return [...out, { name: 'all hash-table code above', percent: sum(out) }];
+}
+
+/**
+ * Samples in mediasoup's bandwidth estimation, by source file: 3.32's worker/{src,include}/RTC/BWE/
+ * (the sender congestion controller every transport runs with enableBwe, its packet history,
+ * pacing and estimators); 3.19's TransportCongestionControlClient/Server.cpp and the libwebrtc
+ * code under worker/deps/libwebrtc/.
+ */
+export function bweSourceShare(files: ProfileShare[]): number {
+  return files.filter((r) => /\/RTC\/BWE\/|TransportCongestionControl(Client|Server)\.[ch]pp|\/deps\/libwebrtc\//.test(r.name)).reduce((a, r) => a + r.percent, 0);
 }
 
 /** Whether an ELF file carries DWARF line tables (perf can then attribute samples to source files). */
