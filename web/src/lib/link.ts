@@ -6,7 +6,7 @@
  */
 import type { NotificationData, NotificationEvent, ResponseData } from '../../../src/signalling/protocol.js';
 import { Emitter } from './emitter.js';
-import { FATAL_CODES, SignalClient, SignalError, type NotificationEvents } from './signal.js';
+import { FATAL_CODES, SignalConnection, SignalError, type NotificationEvents } from './signal.js';
 
 export type JoinInfo = ResponseData['join'];
 export type AuthInfo = ResponseData['authenticate'];
@@ -15,7 +15,7 @@ export type LinkState = 'connecting' | 'joined' | 'reconnecting' | 'ended' | 'fa
 
 type LinkEvents = NotificationEvents & {
   /** A (re)join succeeded: set media up afresh on this client. */
-  joined: [info: JoinInfo, client: SignalClient, auth: AuthInfo];
+  joined: [info: JoinInfo, client: SignalConnection, auth: AuthInfo];
   /** The link is down; media on the old client is gone. A reconnect follows by itself. */
   down: [reason: string];
   state: [state: LinkState];
@@ -29,7 +29,7 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 
 export class LessonLink extends Emitter<LinkEvents> {
   state: LinkState = 'connecting';
-  client?: SignalClient;
+  client?: SignalConnection;
   private attempt = 0;
   private auth?: AuthInfo;
   private retryTimer?: number;
@@ -87,9 +87,9 @@ export class LessonLink extends Emitter<LinkEvents> {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    let client: SignalClient | undefined;
+    let client: SignalConnection | undefined;
     try {
-      client = await SignalClient.connect();
+      client = await SignalConnection.connect();
       if (this.stopped) return client.close();
       this.client = client;
       client.on('notification', (event, data) => this.forward(event, data));
@@ -122,7 +122,7 @@ export class LessonLink extends Emitter<LinkEvents> {
     if (event === 'lessonEnded') this.client?.close();
   }
 
-  private onClose(client: SignalClient, code: number): void {
+  private onClose(client: SignalConnection, code: number): void {
     if (this.client !== client) return;
     this.client = undefined;
     if (this.stopped) return;

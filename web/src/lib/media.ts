@@ -6,7 +6,7 @@
 import { Device, type types } from 'mediasoup-client';
 import type { MediaSource, ProducerView } from '../../../src/signalling/protocol.js';
 import { Emitter } from './emitter.js';
-import type { SignalClient } from './signal.js';
+import type { SignalConnection } from './signal.js';
 
 /** Instructor camera: three simulcast layers so each classroom (and the control room) gets what its link carries. */
 const CAMERA_SIMULCAST: types.RtpEncodingParameters[] = [
@@ -64,7 +64,7 @@ export class MediaSession extends Emitter<MediaEvents> {
   private closed = false;
 
   private constructor(
-    private readonly client: SignalClient,
+    private readonly client: SignalConnection,
     readonly device: Device,
   ) {
     super();
@@ -81,7 +81,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     );
   }
 
-  static async create(client: SignalClient, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
+  static async create(client: SignalConnection, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
     const device = new Device();
     await device.load({ routerRtpCapabilities: routerRtpCapabilities as unknown as types.RtpCapabilities });
     return new MediaSession(client, device);
@@ -290,7 +290,7 @@ export class CurrentMedia {
   /** The ready session, if any (undefined while a new one is being set up). */
   current?: MediaSession;
 
-  replace(client: SignalClient, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
+  replace(client: SignalConnection, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
     const old = this.pending;
     this.current = undefined;
     const next = (async () => {

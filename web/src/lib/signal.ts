@@ -42,7 +42,8 @@ export function signallingUrl(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
 }
 
-export class SignalClient extends Emitter<SignalEvents> {
+/** One WebSocket to /ws: requests with their replies, and the server's notifications as events. */
+export class SignalConnection extends Emitter<SignalEvents> {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: number }>();
   private closedByUs = false;
@@ -60,7 +61,7 @@ export class SignalClient extends Emitter<SignalEvents> {
     });
   }
 
-  static connect(url = signallingUrl(), timeoutMs = 10_000): Promise<SignalClient> {
+  static connect(url = signallingUrl(), timeoutMs = 10_000): Promise<SignalConnection> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url);
       const timer = setTimeout(() => {
@@ -69,7 +70,7 @@ export class SignalClient extends Emitter<SignalEvents> {
       }, timeoutMs);
       ws.addEventListener('open', () => {
         clearTimeout(timer);
-        resolve(new SignalClient(ws));
+        resolve(new SignalConnection(ws));
       });
       ws.addEventListener('error', () => {
         clearTimeout(timer);

@@ -9,7 +9,7 @@ import type { ProducerView } from '../../../src/signalling/protocol.js';
 import { api, ApiError } from '../lib/api.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, fill, h, show, tryPlay } from '../lib/dom.js';
-import { LiveFeed, type FeedState } from '../lib/feed.js';
+import { LiveFeedClient, type FeedState } from '../lib/feed.js';
 import { clock, round, timeOfDay } from '../lib/format.js';
 import { onLangChange, t, type MessageKey } from '../lib/i18n.js';
 import { LessonLink } from '../lib/link.js';
@@ -165,7 +165,7 @@ function run(token: string): void {
     if (samples.length > HISTORY_SAMPLES) samples.splice(0, samples.length - HISTORY_SAMPLES);
   }
 
-  const feed = new LiveFeed(token);
+  const feed = new LiveFeedClient(token);
   feed.on('state', renderFeedState);
   feed.on('opened', refreshSoon);
   feed.on('event', (ev) => {
