@@ -28,7 +28,7 @@ if [ -z "${LESSONCAST_TEST_REDIS_URL:-}" ]; then
 fi
 
 log "type-check"
-npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.json --noEmit && npx tsc -p web/tsconfig.json --noEmit
 # tap runs each test file with the plugin set it was built with; npm ci leaves tap's default set,
 # whose TypeScript plugin (ts-node) cannot load TypeScript 7. Build the set package.json names
 # (no @tapjs/typescript: tests run through tsx) before the first run, not during it.

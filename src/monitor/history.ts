@@ -2,18 +2,10 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, type WriteS
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { LiveEvent, LiveLogger } from '../live/types.js';
+import type { QualityRecord } from './qualityRecord.js';
 
-/** One line of quality.ndjson: one school at one sampling tick. */
-export interface QualityRecord {
-  at: string;
-  schoolId: string;
-  connected: boolean;
-  bitrateKbps: number | null;
-  lossPct: number | null;
-  rttMs: number | null;
-  jitterMs: number | null;
-  score: number | null;
-}
+// Declared apart, free of Node, so the control room page can import it too.
+export type { QualityRecord } from './qualityRecord.js';
 
 export interface HistoryQuery {
   school?: string;

@@ -8,25 +8,9 @@ import { hashFile, writeFileAtomic } from './files.js';
 import { renderMediaPlaylist } from './hls.js';
 import { isRecordingId, isServableFile, manifestBytes, readManifest, MANIFEST_NAME, type RecordingManifest } from './manifest.js';
 import type { RecordingLogger } from './recorder.js';
+import type { RecordingSummary, VerifyReport } from './archiveViews.js';
 
-export interface RecordingSummary {
-  id: string;
-  title: string;
-  subject: string;
-  instructorId: string;
-  state: RecordingManifest['state'];
-  recovered: boolean;
-  pinned: boolean;
-  startedAt: string;
-  endedAt: string | null;
-  durationSeconds: number;
-  sizeBytes: number;
-  /** Classrooms that attended. */
-  schools: Array<{ id: string; name: string }>;
-  invitedSchools: string[];
-  tracks: Array<{ id: string; kind: string; codec: string; transcoded: boolean; segments: number; durationSeconds: number }>;
-  faults: number;
-}
+export type { RecordingSummary, VerifyReport } from './archiveViews.js';
 
 export interface RecordingSearch {
   /** Recordings overlapping [from, to]. */
@@ -39,15 +23,6 @@ export interface RecordingSearch {
   q?: string;
   limit?: number;
   offset?: number;
-}
-
-export interface VerifyReport {
-  recordingId: string;
-  ok: boolean;
-  state: RecordingManifest['state'];
-  checkedFiles: number;
-  checkedBytes: number;
-  mismatches: Array<{ uri: string; problem: 'missing' | 'size' | 'sha256'; expected: string | number; actual: string | number | null }>;
 }
 
 export type AuditActor = { id: string; role: string } | 'retention';

@@ -3,8 +3,8 @@
  * timeline (a click seeks), download it as MP4, and verify its integrity.
  */
 import Hls from 'hls.js';
-import type { RecordingSummary, VerifyReport } from '../../../src/recording/archive.js';
-import type { LessonLogEvent, RecordingManifest } from '../../../src/recording/manifest.js';
+import type { RecordingSummary, VerifyReport } from '../../../src/recording/archiveViews.js';
+import type { LessonLogEvent, RecordingManifest } from '../../../src/recording/manifestSchema.js';
 import { api, ApiError } from '../lib/api.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, fill, h, show, tryPlay } from '../lib/dom.js';

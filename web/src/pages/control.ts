@@ -4,7 +4,7 @@
  * feed; a lesson's detail with per-school figures over time.
  */
 import type { LiveEvent, LiveLessonView, LiveSchool, LiveSnapshot, QualitySummary, UplinkQuality } from '../../../src/live/types.js';
-import type { QualityRecord } from '../../../src/monitor/history.js';
+import type { QualityRecord } from '../../../src/monitor/qualityRecord.js';
 import type { ProducerView } from '../../../src/signalling/protocol.js';
 import { api, ApiError } from '../lib/api.js';
 import { takeCredentials } from '../lib/credentials.js';
