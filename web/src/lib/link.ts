@@ -46,6 +46,12 @@ export class LessonLink extends Emitter<LinkEvents> {
     void this.connect();
   }
 
+  /** The open connection, for a request now; throws DISCONNECTED while the link is down. */
+  connected(): SignalConnection {
+    if (!this.client?.open) throw new SignalError('DISCONNECTED', 'not connected');
+    return this.client;
+  }
+
   /** Leave for good (gives up the seat at once) and close. */
   async leave(): Promise<void> {
     const client = this.client;
