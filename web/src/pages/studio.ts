@@ -12,6 +12,7 @@ import { CurrentMedia } from '../lib/media.js';
 import { Roster } from '../lib/roster.js';
 import { clearNotice, exposeDiagnostics, notice, showMissingToken, startPage } from '../lib/shell.js';
 import { renderConnection } from '../lib/widgets.js';
+import { lessonDiagnostics } from '../views/lessonDiagnostics.js';
 import { RemoteAudio } from '../views/remoteAudio.js';
 import { StudioDevices } from './studio/devices.js';
 import { FloorPanel, type FloorAction } from './studio/floorPanel.js';
@@ -157,12 +158,8 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
 
   window.addEventListener('pagehide', () => link.close());
   exposeDiagnostics({
-    page: 'studio',
-    linkState: () => link.state,
-    lessonState: () => lesson?.state,
-    timings: () => ({ ...timings }),
+    ...lessonDiagnostics('studio', link, () => lesson, timings, media),
     publishing: () => (['camera', 'microphone', 'screen'] as const).filter((s) => media.current?.isPublishing(s)),
-    inboundStats: () => media.current?.inboundStats() ?? [],
   });
   render();
 }
