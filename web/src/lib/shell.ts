@@ -3,6 +3,7 @@
  * area, and a small diagnostics hook (window.lessoncast) that support staff
  * and the browser tests read.
  */
+import { takeCredentials } from './credentials.js';
 import { fill, h } from './dom.js';
 import { LANGS, applyI18n, lang, onLangChange, setLang, t, type Lang, type MessageKey } from './i18n.js';
 
@@ -56,6 +57,13 @@ export function showMissingToken(): void {
   });
   area?.append(form);
   document.querySelector('main')?.setAttribute('aria-busy', 'false');
+}
+
+/** The staff pages (no lesson in the link): run with the page's token, or ask for one. */
+export function runWithToken(page: string, run: (token: string) => void): void {
+  const creds = takeCredentials(page);
+  if (creds) run(creds.token);
+  else showMissingToken();
 }
 
 type Diagnostics = Record<string, unknown>;

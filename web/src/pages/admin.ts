@@ -5,12 +5,12 @@
  */
 import type { LessonView, Role } from '../../../src/signalling/protocol.js';
 import { api } from '../lib/api.js';
-import { pageLink, takeCredentials } from '../lib/credentials.js';
+import { pageLink } from '../lib/credentials.js';
 import { byId, fill, h, show } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { parseSchools } from '../lib/schools.js';
 import { onLangChange, t, type MessageKey } from '../lib/i18n.js';
-import { clearNotice, exposeDiagnostics, notice, showMissingToken, startPage } from '../lib/shell.js';
+import { clearNotice, exposeDiagnostics, notice, runWithToken, startPage } from '../lib/shell.js';
 
 startPage();
 
@@ -36,9 +36,7 @@ interface PageLink {
   expiresAt: string;
 }
 
-const creds = takeCredentials('admin');
-if (!creds) showMissingToken();
-else run(creds.token);
+runWithToken('admin', run);
 
 function run(token: string): void {
   let created: PageLink[] = [];

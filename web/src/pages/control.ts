@@ -5,11 +5,10 @@
  */
 import type { LiveSnapshot } from '../../../src/live/types.js';
 import { api, ApiError } from '../lib/api.js';
-import { takeCredentials } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
 import { LiveFeedClient, type FeedState } from '../lib/feed.js';
 import { onLangChange, t, type MessageKey } from '../lib/i18n.js';
-import { exposeDiagnostics, notice, clearNotice, showMissingToken, startPage } from '../lib/shell.js';
+import { exposeDiagnostics, notice, clearNotice, runWithToken, startPage } from '../lib/shell.js';
 import { AlertList } from './control/alertList.js';
 import { DetailDialog } from './control/detailDialog.js';
 import { QualityHistory } from './control/qualityHistory.js';
@@ -20,9 +19,7 @@ startPage();
 const POLL_MS = 5000;
 const FEED_TEXT: Record<FeedState, MessageKey> = { connecting: 'conn.connecting', open: 'control.feedOpen', reconnecting: 'conn.reconnecting', refused: 'control.feedRefused' };
 
-const creds = takeCredentials('control');
-if (!creds) showMissingToken();
-else run(creds.token);
+runWithToken('control', run);
 
 function run(token: string): void {
   const main = byId('main');
