@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { firstError } from '../signalling/validate.js';
+import { firstError } from '../schemaErrors.js';
 
 /**
  * `recordings/<lessonId>/manifest.json`: everything the archive knows about
