@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { resolveTokenSecret } from './auth/secret.js';
-import { ROLES, TokenService } from './auth/tokens.js';
-import type { Role } from './signalling/protocol.js';
+import { TokenService } from './auth/tokens.js';
+import { ROLES, type Role } from './domain/index.js';
 import { RECORDINGS_USAGE, RecordingsUsageError, recordingsCommand } from './recording/cli.js';
 
 const USAGE = `usage:

@@ -5,7 +5,7 @@ import { ConfigError, type ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { WorkerPool } from './media/workerPool.js';
-import { bweSettings } from './media/lessonMedia.js';
+import { bweSettings, LessonMedia } from './media/lessonMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { LessonRegistry } from './lessons/registry.js';
@@ -27,7 +27,7 @@ export interface Lessoncast {
   readonly config: ResolvedConfig;
   readonly app: HttpApp;
   readonly pool: WorkerPool;
-  readonly registry: LessonRegistry;
+  readonly registry: LessonRegistry<LessonMedia>;
   readonly tokens: TokenService;
   readonly hub: SignallingHub;
   /** Live state shared by nodes (Redis or in-process) and this node's control-room services. */
@@ -93,18 +93,18 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds, config.auth.maxTokenTtlSeconds);
   // Refusals by a limit are counted once the metrics exist (they are made just below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
-  const registry = new LessonRegistry(
-    pool,
-    { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) },
-    { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders, limits: participantLimits(config.lessons), onRefused: refused },
-    config.recording.enabledByDefault,
-  );
+  const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) };
+  const registry = new LessonRegistry({
+    createMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
+    lessonOptions: { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders, limits: participantLimits(config.lessons), onRefused: refused },
+    recordByDefault: config.recording.enabledByDefault,
+  });
   const live = createLiveState(config.redis, config.nodeId, log);
   const controlRoom = new ControlRoom({
     nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
     recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, log,
   });
-  registry.on('created', (lesson) => controlRoom.attach(lesson));
+  registry.on('created', ({ lesson }) => controlRoom.attach(lesson));
   const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
   const admission = new SocketAdmission({
     authTimeoutMs: config.http.authTimeoutSeconds * 1000,
@@ -126,21 +126,15 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
   log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
   const recording = new RecordingService({ recordingsDir, ffmpegPath: ffmpeg.path, segmentSeconds: config.recording.segmentSeconds, retentionDays: config.recording.retentionDays, listenIp: config.media.listenIp, log });
-  registry.on('created', (lesson) => recording.attach(lesson));
-  // Recording state goes to the control room (alerts, live view) and to the lesson's participants (studio badge).
+  registry.on('created', (hosted) => recording.attach(hosted));
+  // The recorder's word goes to the lesson, which tells its participants (studio badge) and the live state (control room).
   const now = (): string => new Date().toISOString();
   recording.on('fault', (f) => {
     controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering });
-    hub.setRecordingState(f.lessonId, { state: 'fault', at: f.at, message: f.message, recovering: f.recovering });
+    registry.find(f.lessonId)?.setRecording({ state: 'fault', at: f.at, message: f.message, recovering: f.recovering });
   });
-  recording.on('recordingStarted', (id) => {
-    controlRoom.onRecordingState(id, true);
-    hub.setRecordingState(id, { state: 'recording', at: now() });
-  });
-  recording.on('recordingFinished', (id) => {
-    controlRoom.onRecordingState(id, false);
-    hub.setRecordingState(id, { state: 'stopped', at: now() });
-  });
+  recording.on('recordingStarted', (id) => registry.find(id)?.setRecording({ state: 'recording', at: now() }));
+  recording.on('recordingFinished', (id) => registry.find(id)?.setRecording({ state: 'stopped', at: now() }));
   registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;
@@ -176,6 +170,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
         const orderly = (async () => {
           hub.drain(reason);
           registry.endAll(`server ${reason}`);
+          registry.close();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
           await live.close();

@@ -23,7 +23,7 @@ t.test('a lesson bigger than the threshold spreads over two routers and reaches 
     cleanups.push(() => client.close(), () => w.close());
     watchers.push(w);
   }
-  const media = s.server.registry.get(lessonId).media;
+  const media = s.server.registry.mediaOf(lessonId)!;
   t.equal(media.routerCount, 2, 'one router per worker');
   t.same(new Set(media.workerIndexes).size, 2, 'the routers span both workers');
   t.same(s.server.pool.slots.map((slot) => slot.consumers).sort(), [4, 6], 'classrooms spread: 2 on the first router, 3 on the second');
@@ -55,8 +55,8 @@ t.test('killing a worker mid-lesson: clients are told, the lesson continues on a
   // The other lesson lives on the other worker (least-loaded placement) and must not notice.
   const { client: other } = await SignalClient.join(s, 'instructor', 'teacher-2', bystander);
   cleanups.push(() => other.close());
-  const media = s.server.registry.get(lessonId).media;
-  const otherMedia = s.server.registry.get(bystander).media;
+  const media = s.server.registry.mediaOf(lessonId)!;
+  const otherMedia = s.server.registry.mediaOf(bystander)!;
   const victim = media.workerIndexes[0]!;
   t.not(otherMedia.workerIndexes[0], victim, 'the two lessons are on different workers');
 

@@ -36,7 +36,7 @@ const lesson = (id: string, node: string, title = `Lesson ${id}`): LiveLesson =>
   node,
   state: 'live',
   startedAt: new Date().toISOString(),
-  recording: { enabled: true, active: true, fault: null, updatedAt: null },
+  recording: { enabled: true, state: 'recording', at: null },
   uplink: [],
 });
 const school = (id: string, since = new Date().toISOString()): LiveSchool => ({ schoolId: id, name: `School ${id}`, since, connected: true, quality: null });

@@ -97,7 +97,7 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.match(contentType, /^text\/plain; version=0\.0\.4/, 'Prometheus text content type');
   t.pass(`${samples.size} samples parse strictly`);
 
-  const router = s.server.registry.get(lessonId).media.producerRouter;
+  const router = s.server.registry.mediaOf(lessonId)!.producerRouter;
   const dump = await router.dump();
   const realConsumers = dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0);
   t.equal(realConsumers, 3, 'the worker holds 3 consumers (2 classrooms and the monitor)');
@@ -175,10 +175,10 @@ t.test('a recording fault is counted, published and alerted', async (t) => {
   await teacher.request('goLive', {});
   const seen: string[] = [];
   const off = s.server.live.subscribe((e) => seen.push(e.type === 'alert' ? `alert:${e.rule}:${e.state}` : e.type));
-  s.server.controlRoom.onRecordingState(lessonId, true);
+  s.server.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
   s.server.controlRoom.onRecordingFault(lessonId, 'ffmpeg exited with code 1');
   await sleep(10);
-  s.server.controlRoom.onRecordingState(lessonId, true);
+  s.server.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
   await sleep(10);
   off();
   t.same(seen, ['recordingChanged', 'recordingFault', 'alert:recordingFault:raised', 'recordingChanged', 'alert:recordingFault:cleared']);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import WebSocket from 'ws';
 import { can, type Permission } from '../src/auth/permissions.js';
-import { ROLES } from '../src/auth/tokens.js';
+import { ROLES } from '../src/domain/index.js';
 import { ConfigError } from '../src/config/load.js';
 import { rawRequest, type RawResponse } from './support/http.js';
 import { SignalClient, spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';

@@ -6,7 +6,7 @@ import { loadMediasoup, mediasoupVersion, resolveWorkerBin } from '../src/media/
 import { WorkerPool, type WorkerPoolOptions } from '../src/media/workerPool.js';
 import { lessonMediaCodecs } from '../src/media/codecs.js';
 
-const quiet = { info() {}, warn() {}, error() {} };
+const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 /** One worker on loopback, ports from the OS; tests change what they test. */
 const poolOptions: WorkerPoolOptions = {
@@ -111,7 +111,7 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
 
   // Asking for more than the kernel allows is capped silently by the kernel: the pool says so.
   const warnings: string[] = [];
-  const pool = new WorkerPool(ms, { ...poolOptions, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => warnings.push(msg) });
+  const pool = new WorkerPool(ms, { ...poolOptions, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => void warnings.push(msg) });
   await pool.start();
   pool.close();
   t.match(warnings.join('\n'), /above net\.core\.rmem_max/, 'a warning names rmem_max');

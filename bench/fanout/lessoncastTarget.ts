@@ -53,7 +53,7 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
       videoBitrateKbps: opts.source.videoKbps,
       videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
     });
-    const media = s.server.registry.get(lessonId).media;
+    const media = s.server.registry.mediaOf(lessonId)!;
     const producerIds = media.listProducers().map((p) => p.producerId);
 
     for (let k = 0; k < opts.webrtcClassrooms; k++) {

@@ -1,4 +1,4 @@
-import type { Role } from '../signalling/protocol.js';
+import type { Role } from '../domain/index.js';
 
 /** What a role may do in general; lesson-specific rules (floor, own lesson) live in lessons/. */
 export type Permission =

@@ -1,10 +1,8 @@
 import { jwtVerify } from 'jose';
 import { LessoncastError } from '../errors.js';
-import type { Role } from '../signalling/protocol.js';
+import { isRole, type Role } from '../domain/index.js';
 import { ISSUER, checkLifetime, signJwt, tokenFailure } from './jwt.js';
 import { RecordingAccess } from './recordingAccess.js';
-
-export const ROLES: readonly Role[] = ['instructor', 'classroom', 'monitor', 'archivist', 'admin'];
 
 /** Who a verified token speaks for. */
 export interface Principal {
@@ -54,7 +52,7 @@ export class TokenService {
       checkLifetime(payload, this.maxTtlSeconds);
       const role = payload['role'];
       const lessons = payload['lessons'];
-      if (typeof payload.sub !== 'string' || !payload.sub || !ROLES.includes(role as Role)) {
+      if (typeof payload.sub !== 'string' || !payload.sub || !isRole(role)) {
         throw new LessoncastError('UNAUTHENTICATED', 'token lacks a subject or a known role');
       }
       const lessonList = lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? (lessons as string[]) : [];

@@ -1,10 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { ROLES, mayAccessLesson, type TokenService } from '../auth/tokens.js';
+import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
+import { ROLES } from '../domain/index.js';
 import { LessoncastError } from '../errors.js';
 import type { LessonRegistry } from '../lessons/registry.js';
-import { Role } from '../signalling/protocol.js';
+import { RoleSchema } from '../signalling/protocol.js';
 import { requirePermission } from './authGuard.js';
 
 const IdPattern = '^[A-Za-z0-9._:@-]{1,128}$';
@@ -22,7 +23,7 @@ const CreateLessonBody = Type.Object(
 
 const MintBody = Type.Object(
   {
-    role: Role,
+    role: RoleSchema,
     id: Type.String({ pattern: IdPattern }),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     lessons: Type.Optional(Type.Union([Type.Literal('*'), Type.Array(Type.String({ pattern: IdPattern }), { maxItems: 1000 })])),

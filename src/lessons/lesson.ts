@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { types } from 'mediasoup';
 import { mayAccessLesson, type Principal } from '../auth/tokens.js';
 import { aRole, can } from '../auth/permissions.js';
 import { LessoncastError, fail } from '../errors.js';
-import type { LessonMedia, MediaKind, ProducerInfo } from '../media/lessonMedia.js';
-import type { LessonView, MediaSource, ParticipantView, Role } from '../signalling/protocol.js';
+import { kindOfSource, notRecording, type LessonState, type LessonView, type MediaKind, type MediaSource, type ParticipantView, type ProducerView, type RecordingStatus, type Role } from '../domain/index.js';
+import { subscribe } from '../events.js';
 import { TokenBucket, type HeldKind, type ParticipantLimits } from './limits.js';
+import type { ConsumerParams, LessonMediaEvents, LessonMediaPort, MediaParameters, ProducerInfo, TransportParams } from './mediaPort.js';
 
 export interface LessonDefinition {
   id: string;
@@ -49,8 +49,12 @@ export type LessonEvents = {
   consumerLayersChanged: [participantId: string, consumerId: string, spatial: number | null, temporal: number | null];
   /** These participants must set up media again (worker died). */
   reconnectRequested: [participantIds: string[], reason: string];
+  /** The recorder's word on this lesson changed (started, stopped, fault). */
+  recordingChanged: [status: RecordingStatus];
   started: [];
   ended: [reason: string];
+  /** Last event: the lesson ended and its media is closed; listeners should let go of it. */
+  closed: [];
 };
 
 export interface LessonOptions {
@@ -71,26 +75,32 @@ export interface JoinResult {
 /**
  * A lesson as the school sees it: who is in it, in which role, whose hand is
  * up, who holds the floor, and whether it is live. Every rule about who may
- * do what in a lesson is checked here; media work is delegated to LessonMedia.
+ * do what in a lesson is checked here, and it is the only door to the
+ * lesson's media (a LessonMediaPort: local routers, or later a remote one).
  */
 export class Lesson extends EventEmitter<LessonEvents> {
-  state: 'created' | 'live' | 'ended' = 'created';
+  state: LessonState = 'created';
   startedAt: Date | null = null;
   endedAt: Date | null = null;
   readonly participants = new Map<string, Participant>();
   /** Classroom ids holding the floor, oldest first. */
   private readonly floor: string[] = [];
+  private recordingStatus: RecordingStatus;
+  private readonly unsubscribeMedia: () => void;
 
   constructor(
     readonly def: LessonDefinition,
-    readonly media: LessonMedia,
+    private readonly media: LessonMediaPort,
     private readonly opts: LessonOptions,
   ) {
     super();
-    media.on('producerClosed', (info) => this.emit('producerClosed', info));
-    media.on('consumerClosed', (peer, consumerId, producerId) => this.emit('consumerClosed', peer, consumerId, producerId));
-    media.on('consumerLayersChanged', (peer, c, s, t) => this.emit('consumerLayersChanged', peer, c, s, t));
-    media.on('mediaLost', (peers, reason) => this.emit('reconnectRequested', peers, reason));
+    this.recordingStatus = notRecording(def.record);
+    this.unsubscribeMedia = subscribe<LessonMediaEvents>(media, {
+      producerClosed: (info) => this.emit('producerClosed', info),
+      consumerClosed: (peer, consumerId, producerId) => this.emit('consumerClosed', peer, consumerId, producerId),
+      consumerLayersChanged: (peer, c, s, t) => this.emit('consumerLayersChanged', peer, c, s, t),
+      mediaLost: (peers, reason) => this.emit('reconnectRequested', peers, reason),
+    });
   }
 
   get id(): string {
@@ -120,6 +130,22 @@ export class Lesson extends EventEmitter<LessonEvents> {
     return [...this.participants.values()].filter((p) => !p.hidden).map((p) => this.participantView(p));
   }
 
+  /** The published tracks, as receivers are told of them. */
+  producers(): ProducerView[] {
+    return this.media.listProducers().map(producerView);
+  }
+
+  get recording(): RecordingStatus {
+    return this.recordingStatus;
+  }
+
+  /** The recorder's word on this lesson; participants and the control room are told (`recordingChanged`). */
+  setRecording(change: Omit<RecordingStatus, 'enabled'>): void {
+    if (this.state === 'ended' && change.state !== 'stopped') return;
+    this.recordingStatus = { enabled: this.def.record, ...change };
+    this.emit('recordingChanged', this.recordingStatus);
+  }
+
   floorHolders(): readonly string[] {
     return this.floor;
   }
@@ -133,13 +159,25 @@ export class Lesson extends EventEmitter<LessonEvents> {
 
   // -- membership --------------------------------------------------------
 
-  join(principal: Principal, connectionId: string): JoinResult {
-    if (this.state === 'ended') fail('LESSON_ENDED', 'this lesson has ended');
+  /** Admits a principal (or takes back their seat); the lesson's media opens on the first join. */
+  async join(principal: Principal, connectionId: string): Promise<JoinResult> {
+    this.mayJoin(principal);
+    await this.media.ensureOpen();
+    // The lesson may have ended while the media opened.
+    this.mayJoin(principal);
+    return this.seat(principal, connectionId);
+  }
+
+  private mayJoin(principal: Principal): void {
+    this.requireOpen();
     if (!can(principal.role, 'lesson.join')) fail('FORBIDDEN', `${aRole(principal.role)} cannot join lessons`);
     if (!mayAccessLesson(principal, this.id)) fail('FORBIDDEN', 'your token does not allow this lesson');
     if (principal.role === 'instructor' && principal.id !== this.def.instructorId) {
       fail('FORBIDDEN', 'only the lesson\'s own instructor can teach it');
     }
+  }
+
+  private seat(principal: Principal, connectionId: string): JoinResult {
     const hidden = can(principal.role, 'lesson.watchHidden');
     const existing = this.participants.get(principal.id);
     if (existing) {
@@ -213,7 +251,9 @@ export class Lesson extends EventEmitter<LessonEvents> {
     this.endedAt = new Date();
     for (const p of this.participants.values()) clearTimeout(p.graceTimer);
     this.emit('ended', reason);
+    this.unsubscribeMedia();
     this.media.close();
+    this.emit('closed');
   }
 
   // -- hands and floor ---------------------------------------------------
@@ -268,10 +308,84 @@ export class Lesson extends EventEmitter<LessonEvents> {
     this.emit('handLowered', p.id);
   }
 
-  // -- media -------------------------------------------------------------
+  // -- media: every operation checks who may do it ------------------------
 
-  async produce(by: Participant, transportId: string, kind: MediaKind, rtpParameters: types.RtpParameters, source: MediaSource): Promise<string> {
+  /** What a receiver needs of the lesson's codecs. */
+  routerCapabilities(): MediaParameters {
     this.requireOpen();
+    return this.media.rtpCapabilities;
+  }
+
+  async createTransport(by: Participant, direction: 'send' | 'recv', forceTcp: boolean): Promise<TransportParams> {
+    this.requireOpen();
+    // A classroom may set up its send transport before it is given the floor: producing is what needs it.
+    if (direction === 'recv') this.requireConsumer(by);
+    else if (!can(by.role, 'lesson.teach') && !can(by.role, 'media.publishWithFloor')) fail('FORBIDDEN', `${aRole(by.role)} does not publish media`);
+    this.requireRoom(by, 'transports');
+    return this.media.createTransport(by.id, direction, forceTcp);
+  }
+
+  async connectTransport(by: Participant, transportId: string, dtlsParameters: MediaParameters): Promise<void> {
+    this.requireOpen();
+    await this.media.connectTransport(by.id, transportId, dtlsParameters);
+  }
+
+  async restartIce(by: Participant, transportId: string): Promise<MediaParameters> {
+    this.requireOpen();
+    return this.media.restartIce(by.id, transportId);
+  }
+
+  async produce(by: Participant, transportId: string, kind: MediaKind, rtpParameters: MediaParameters, source: MediaSource): Promise<string> {
+    this.requireOpen();
+    this.requirePublisher(by, source);
+    if (kindOfSource(source) !== kind) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
+    this.requireRoom(by, 'producers');
+    const producerId = await this.media.produce(by.id, transportId, kind, rtpParameters, source);
+    const info = this.media.listProducers().find((p) => p.producerId === producerId);
+    // The floor may have been taken back (or the lesson ended) while the producer was being made.
+    if (this.state === 'ended' || (!this.teaches(by) && !this.floor.includes(by.id))) {
+      if (this.state !== 'ended') this.media.closeProducer(by.id, producerId);
+      fail(this.state === 'ended' ? 'LESSON_ENDED' : 'FORBIDDEN', this.state === 'ended' ? 'this lesson has ended' : 'the floor was taken back');
+    }
+    if (info) this.emit('newProducer', info);
+    return producerId;
+  }
+
+  closeProducer(by: Participant, producerId: string): void {
+    this.requireOpen();
+    this.media.closeProducer(by.id, producerId);
+  }
+
+  async consume(by: Participant, transportId: string, producerId: string, rtpCapabilities: MediaParameters): Promise<ConsumerParams> {
+    this.requireOpen();
+    this.requireConsumer(by);
+    this.requireRoom(by, 'consumers');
+    return this.media.consume(by.id, transportId, producerId, rtpCapabilities);
+  }
+
+  async resumeConsumer(by: Participant, consumerId: string): Promise<void> {
+    this.requireOpen();
+    await this.media.resumeConsumer(by.id, consumerId);
+  }
+
+  async pauseConsumer(by: Participant, consumerId: string): Promise<void> {
+    this.requireOpen();
+    await this.media.pauseConsumer(by.id, consumerId);
+  }
+
+  async setPreferredLayers(by: Participant, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    this.requireOpen();
+    await this.media.setPreferredLayers(by.id, consumerId, spatialLayer, temporalLayer);
+  }
+
+  // -- the rules -----------------------------------------------------------
+
+  private teaches(by: Participant): boolean {
+    return can(by.role, 'lesson.teach') && by.id === this.def.instructorId;
+  }
+
+  /** The instructor publishes anything; a classroom its camera and microphone while it holds the floor; nobody else. */
+  private requirePublisher(by: Participant, source?: MediaSource): void {
     if (can(by.role, 'lesson.teach')) {
       if (by.id !== this.def.instructorId) fail('FORBIDDEN', 'only this lesson\'s instructor publishes');
     } else if (can(by.role, 'media.publishWithFloor')) {
@@ -280,35 +394,17 @@ export class Lesson extends EventEmitter<LessonEvents> {
     } else {
       fail('FORBIDDEN', `${aRole(by.role)} does not publish media`);
     }
-    if ((source === 'microphone') !== (kind === 'audio')) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
-    this.requireRoom(by, 'producers');
-    const producerId = await this.media.produce(by.id, transportId, kind, rtpParameters, source);
-    const info = this.media.listProducers().find((p) => p.producerId === producerId);
-    // The floor may have been taken back while mediasoup was creating the producer.
-    if (by.role === 'classroom' && !this.floor.includes(by.id)) {
-      this.media.closeProducer(by.id, producerId);
-      fail('FORBIDDEN', 'the floor was taken back');
-    }
-    if (info) this.emit('newProducer', info);
-    return producerId;
   }
 
-  requireConsumer(by: Participant): void {
-    this.requireOpen();
+  private requireConsumer(by: Participant): void {
     if (!can(by.role, 'media.consume')) fail('FORBIDDEN', `${aRole(by.role)} does not receive media`);
   }
 
   /** Refuses one more transport, producer or consumer past the participant's cap (LIMIT_REACHED). */
-  requireRoom(by: Participant, kind: HeldKind): void {
+  private requireRoom(by: Participant, kind: HeldKind): void {
     const max = this.opts.limits[kind];
-    if (this.held(by.id, kind) < max) return;
+    if (this.media.held(by.id)[kind] < max) return;
     this.refuse(new LessoncastError('LIMIT_REACHED', `a participant holds at most ${max} ${kind}; close one first`, { limit: kind, max }));
-  }
-
-  private held(peerId: string, kind: HeldKind): number {
-    if (kind === 'transports') return this.media.transportsOf(peerId).length;
-    if (kind === 'consumers') return this.media.consumersOf(peerId).length;
-    return this.media.listProducers().filter((p) => p.peerId === peerId).length;
   }
 
   /**
@@ -326,13 +422,13 @@ export class Lesson extends EventEmitter<LessonEvents> {
     throw e;
   }
 
-  requireTeacher(by: Participant): void {
-    if (!can(by.role, 'lesson.teach') || by.id !== this.def.instructorId) {
-      throw new LessoncastError('FORBIDDEN', 'only this lesson\'s instructor can do that');
-    }
+  private requireTeacher(by: Participant): void {
+    if (!this.teaches(by)) fail('FORBIDDEN', 'only this lesson\'s instructor can do that');
   }
 
   private requireOpen(): void {
     if (this.state === 'ended') fail('LESSON_ENDED', 'this lesson has ended');
   }
 }
+
+const producerView = (p: ProducerInfo): ProducerView => ({ producerId: p.producerId, participantId: p.peerId, kind: p.kind, source: p.source });

@@ -1,9 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { v7 as uuidv7 } from 'uuid';
 import { LessoncastError } from '../errors.js';
-import { LessonMedia, type LessonMediaOptions } from '../media/lessonMedia.js';
-import type { WorkerPool } from '../media/workerPool.js';
 import { Lesson, type LessonDefinition, type LessonOptions } from './lesson.js';
+import type { LessonMediaPort } from './mediaPort.js';
 
 export interface CreateLessonInput {
   title: string;
@@ -13,24 +12,40 @@ export interface CreateLessonInput {
   record?: boolean;
 }
 
-type RegistryEvents = {
-  created: [lesson: Lesson];
+/** A lesson this node hosts and the media it made for it. */
+export interface HostedLesson<M extends LessonMediaPort> {
+  lesson: Lesson;
+  /** For this node's own observers (recorder, stats sampler); participants reach media only through the lesson. */
+  media: M;
+}
+
+type RegistryEvents<M extends LessonMediaPort> = {
+  created: [hosted: HostedLesson<M>];
 };
 
-/** Ended lessons stay answerable (LESSON_ENDED, not LESSON_NOT_FOUND) for a day; the archive keeps them after. */
-const KEEP_ENDED_MS = 24 * 3600 * 1000;
+export interface RegistryOptions<M extends LessonMediaPort> {
+  /** Makes the media of a new lesson (this node's routers, in production). */
+  createMedia(lessonId: string): M;
+  lessonOptions: LessonOptions;
+  recordByDefault: boolean;
+  /** Ended lessons stay answerable (LESSON_ENDED, not LESSON_NOT_FOUND) this long; the archive keeps them after. */
+  keepEndedMs?: number;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
 
 /** The lessons this node hosts. */
-export class LessonRegistry extends EventEmitter<RegistryEvents> {
-  private readonly lessons = new Map<string, Lesson>();
+export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends EventEmitter<RegistryEvents<M>> {
+  private readonly lessons = new Map<string, HostedLesson<M>>();
+  private readonly pruneTimer: NodeJS.Timeout;
+  private readonly keepEndedMs: number;
 
-  constructor(
-    private readonly pool: WorkerPool,
-    private readonly mediaOpts: LessonMediaOptions,
-    private readonly lessonOpts: LessonOptions,
-    private readonly recordByDefault: boolean,
-  ) {
+  constructor(private readonly opts: RegistryOptions<M>) {
     super();
+    this.keepEndedMs = opts.keepEndedMs ?? DAY_MS;
+    // On a timer, not only when a lesson is created: a quiet node must not hold a day's lessons forever.
+    this.pruneTimer = setInterval(() => this.pruneEnded(), Math.min(this.keepEndedMs, 3600 * 1000));
+    this.pruneTimer.unref();
   }
 
   create(input: CreateLessonInput): Lesson {
@@ -40,37 +55,53 @@ export class LessonRegistry extends EventEmitter<RegistryEvents> {
       subject: input.subject ?? '',
       instructorId: input.instructorId,
       schools: input.schools ?? [],
-      record: input.record ?? this.recordByDefault,
+      record: input.record ?? this.opts.recordByDefault,
       createdAt: new Date(),
     };
-    const lesson = new Lesson(def, new LessonMedia(this.pool, def.id, this.mediaOpts), this.lessonOpts);
-    this.lessons.set(def.id, lesson);
+    const media = this.opts.createMedia(def.id);
+    const hosted = { lesson: new Lesson(def, media, this.opts.lessonOptions), media };
+    this.lessons.set(def.id, hosted);
     this.pruneEnded();
-    this.emit('created', lesson);
-    return lesson;
+    this.emit('created', hosted);
+    return hosted.lesson;
   }
 
   get(id: string): Lesson {
-    const lesson = this.lessons.get(id);
-    if (!lesson) throw new LessoncastError('LESSON_NOT_FOUND', `no lesson ${id}`);
-    return lesson;
+    const hosted = this.lessons.get(id);
+    if (!hosted) throw new LessoncastError('LESSON_NOT_FOUND', `no lesson ${id}`);
+    return hosted.lesson;
   }
 
   find(id: string): Lesson | undefined {
-    return this.lessons.get(id);
+    return this.lessons.get(id)?.lesson;
   }
 
-  private pruneEnded(): void {
-    const cutoff = Date.now() - KEEP_ENDED_MS;
-    for (const [id, l] of this.lessons) if (l.endedAt && l.endedAt.getTime() < cutoff) this.lessons.delete(id);
+  /** The media this node made for a lesson, for its own observers. */
+  mediaOf(id: string): M | undefined {
+    return this.lessons.get(id)?.media;
   }
 
   list(): Lesson[] {
+    return [...this.lessons.values()].map((h) => h.lesson);
+  }
+
+  hosted(): Array<HostedLesson<M>> {
     return [...this.lessons.values()];
+  }
+
+  /** Drops lessons that ended more than keepEndedMs ago. */
+  pruneEnded(now = Date.now()): void {
+    const cutoff = now - this.keepEndedMs;
+    for (const [id, { lesson }] of this.lessons) if (lesson.endedAt && lesson.endedAt.getTime() < cutoff) this.lessons.delete(id);
   }
 
   /** Shutdown: end every lesson (media closes, recordings finalize through their listeners). */
   endAll(reason: string): void {
     for (const lesson of this.list()) lesson.end(undefined, reason);
+  }
+
+  /** Stops the pruning timer. Idempotent. */
+  close(): void {
+    clearInterval(this.pruneTimer);
   }
 }

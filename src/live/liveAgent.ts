@@ -1,7 +1,9 @@
-import type { Lesson } from '../lessons/lesson.js';
-import type { ParticipantView } from '../signalling/protocol.js';
+import type { Logger } from '../logger.js';
+import type { Lesson, LessonEvents } from '../lessons/lesson.js';
+import { subscribeUntilClosed } from '../events.js';
+import type { ParticipantView } from '../domain/index.js';
 import type { LiveState } from './liveState.js';
-import type { LiveLesson, LiveLogger, LiveSchool, NodeLoad, RecordingState, SchoolQuality, UplinkQuality } from './types.js';
+import type { LiveLesson, LiveSchool, NodeLoad, SchoolQuality, UplinkQuality } from './types.js';
 
 export interface LiveAgentOptions {
   nodeId: string;
@@ -9,7 +11,7 @@ export interface LiveAgentOptions {
   address(): string;
   heartbeatSeconds: number;
   load(): NodeLoad;
-  log: LiveLogger;
+  log: Logger;
 }
 
 interface Tracked {
@@ -34,37 +36,47 @@ export class LiveAgent {
     private readonly opts: LiveAgentOptions,
   ) {}
 
-  /** Follows one lesson (call from the registry's 'created' event). */
+  /** Follows one lesson (call from the registry's 'created' event) until it closes. */
   attach(lesson: Lesson): void {
-    lesson.on('participantJoined', (p, hidden) => {
-      if (hidden || !this.open(lesson)) return;
-      if (p.role === 'classroom') this.schoolConnected(lesson, p, false);
-    });
-    lesson.on('participantUpdated', (p, hidden) => {
-      if (hidden || p.role !== 'classroom' || !this.open(lesson)) return;
-      this.schoolConnected(lesson, p, true);
-    });
-    lesson.on('participantLeft', (id) => {
-      const t = this.tracked.get(lesson.id);
-      if (!t?.schools.delete(id)) return;
-      this.state.removeSchool(lesson.id, id);
-      this.state.publish({ type: 'schoolLeft', lessonId: lesson.id, schoolId: id });
-    });
-    lesson.on('handRaised', (id) => this.ifSchool(lesson, id, () => this.state.publish({ type: 'handRaised', lessonId: lesson.id, schoolId: id })));
-    lesson.on('handLowered', (id) => this.ifSchool(lesson, id, () => this.state.publish({ type: 'handLowered', lessonId: lesson.id, schoolId: id })));
-    lesson.on('floorGranted', (id) => this.tracked.has(lesson.id) && this.state.publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], granted: id }));
-    lesson.on('floorRevoked', (id) => this.tracked.has(lesson.id) && this.state.publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }));
-    lesson.on('started', () => {
-      const t = this.open(lesson);
-      if (!t) return;
-      t.live = { ...t.live, state: 'live', startedAt: (lesson.startedAt ?? new Date()).toISOString() };
-      this.state.putLesson(t.live);
-      this.state.publish({ type: 'lessonStarted', lessonId: lesson.id, lesson: t.live });
-    });
-    lesson.on('ended', (reason) => {
-      if (!this.tracked.delete(lesson.id)) return;
-      this.state.removeLesson(lesson.id);
-      this.state.publish({ type: 'lessonEnded', lessonId: lesson.id, reason });
+    const publish = this.state.publish.bind(this.state);
+    subscribeUntilClosed<LessonEvents>(lesson, {
+      participantJoined: (p, hidden) => {
+        if (hidden || !this.open(lesson)) return;
+        if (p.role === 'classroom') this.schoolConnected(lesson, p, false);
+      },
+      participantUpdated: (p, hidden) => {
+        if (hidden || p.role !== 'classroom' || !this.open(lesson)) return;
+        this.schoolConnected(lesson, p, true);
+      },
+      participantLeft: (id) => {
+        const t = this.tracked.get(lesson.id);
+        if (!t?.schools.delete(id)) return;
+        this.state.removeSchool(lesson.id, id);
+        publish({ type: 'schoolLeft', lessonId: lesson.id, schoolId: id });
+      },
+      handRaised: (id) => this.ifSchool(lesson, id, () => publish({ type: 'handRaised', lessonId: lesson.id, schoolId: id })),
+      handLowered: (id) => this.ifSchool(lesson, id, () => publish({ type: 'handLowered', lessonId: lesson.id, schoolId: id })),
+      floorGranted: (id) => this.tracked.has(lesson.id) && publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], granted: id }),
+      floorRevoked: (id) => this.tracked.has(lesson.id) && publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }),
+      recordingChanged: (recording) => {
+        const t = this.tracked.get(lesson.id);
+        if (!t) return;
+        t.live = { ...t.live, recording };
+        this.state.putLesson(t.live);
+        publish({ type: 'recordingChanged', lessonId: lesson.id, recording });
+      },
+      started: () => {
+        const t = this.open(lesson);
+        if (!t) return;
+        t.live = { ...t.live, state: 'live', startedAt: (lesson.startedAt ?? new Date()).toISOString() };
+        this.state.putLesson(t.live);
+        publish({ type: 'lessonStarted', lessonId: lesson.id, lesson: t.live });
+      },
+      ended: (reason) => {
+        if (!this.tracked.delete(lesson.id)) return;
+        this.state.removeLesson(lesson.id);
+        publish({ type: 'lessonEnded', lessonId: lesson.id, reason });
+      },
     });
   }
 
@@ -89,31 +101,15 @@ export class LiveAgent {
     this.state.publish({ type: 'quality', lessonId, schools: known, uplink });
   }
 
-  /** The recorder's state changed (started, stopped). */
-  setRecording(lessonId: string, patch: Partial<Pick<RecordingState, 'active' | 'fault' | 'enabled'>>): void {
-    const t = this.tracked.get(lessonId);
-    if (!t) return;
-    const recording: RecordingState = { ...t.live.recording, ...patch, updatedAt: new Date().toISOString() };
-    if (patch.active) recording.fault = patch.fault ?? null;
-    t.live = { ...t.live, recording };
-    this.state.putLesson(t.live);
-    this.state.publish({ type: 'recordingChanged', lessonId, recording });
-  }
-
-  /** A recording fault: recorded on the lesson's live entry and published (alerts are raised by the caller's rules). */
+  /** A recording fault, published with its detail (the lesson's recording status says `fault` through its own event). */
   recordingFault(lessonId: string, message: string, detail?: Record<string, unknown>): void {
-    const t = this.tracked.get(lessonId);
-    if (t) {
-      t.live = { ...t.live, recording: { ...t.live.recording, fault: message, updatedAt: new Date().toISOString() } };
-      this.state.putLesson(t.live);
-    }
     this.state.publish({ type: 'recordingFault', lessonId, message, ...(detail ? { detail } : {}) });
   }
 
   /** Lessons of this node whose recorder is writing. */
   recordingsActive(): number {
     let n = 0;
-    for (const t of this.tracked.values()) if (t.live.recording.active) n++;
+    for (const t of this.tracked.values()) if (t.live.recording.state === 'recording') n++;
     return n;
   }
 
@@ -156,7 +152,7 @@ export class LiveAgent {
       node: this.opts.nodeId,
       state: lesson.state === 'live' ? 'live' : 'created',
       startedAt: lesson.startedAt?.toISOString() ?? null,
-      recording: { enabled: lesson.def.record, active: false, fault: null, updatedAt: null },
+      recording: lesson.recording,
       uplink: [],
     };
     t = { live, schools: new Map() };

@@ -1,8 +1,23 @@
+import type { Logger } from '../logger.js';
 import { v7 as uuidv7 } from 'uuid';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveLessonView, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 export type NodeAnnouncement = Omit<LiveNode, 'id' | 'heartbeatAt'>;
 export type LiveListener = (event: LiveEvent) => void;
+
+/**
+ * Hands an event to each listener. One that throws is logged (its bug must be seen) and the
+ * others still hear the event.
+ */
+export function deliverToEach(listeners: Iterable<LiveListener>, event: LiveEvent, log: Logger | undefined): void {
+  for (const listener of [...listeners]) {
+    try {
+      listener(event);
+    } catch (err) {
+      log?.error({ err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, event: event.type }, 'live state: a listener failed');
+    }
+  }
+}
 
 /**
  * The live state of the whole deployment, as seen through one node.

@@ -1,4 +1,5 @@
-import { assembleSnapshot, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
+import type { Logger } from '../logger.js';
+import { assembleSnapshot, deliverToEach, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 interface NodeEntry {
@@ -15,7 +16,10 @@ export class MemoryLiveHub {
   private readonly nodes = new Map<string, NodeEntry>();
   private readonly listeners = new Map<LiveListener, MemoryLiveState>();
 
-  constructor(readonly nodeTtlMs: number) {}
+  constructor(
+    readonly nodeTtlMs: number,
+    private readonly log?: Logger,
+  ) {}
 
   /** A node's handle on this hub. */
   state(nodeId: string): MemoryLiveState {
@@ -31,14 +35,8 @@ export class MemoryLiveHub {
   }
 
   /** @internal */ deliver(event: LiveEvent): void {
-    for (const [listener, owner] of [...this.listeners]) {
-      if (event.type === 'quality' && event.node !== owner.nodeId && !owner.remoteQuality) continue;
-      try {
-        listener(event);
-      } catch {
-        /* one listener's fault must not stop the others */
-      }
-    }
+    const hearing = [...this.listeners].filter(([, owner]) => event.type !== 'quality' || event.node === owner.nodeId || owner.remoteQuality);
+    deliverToEach(hearing.map(([listener]) => listener), event, this.log);
   }
 
   /** @internal */ listen(listener: LiveListener, owner: MemoryLiveState): () => void {

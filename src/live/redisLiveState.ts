@@ -1,13 +1,14 @@
+import type { Logger } from '../logger.js';
 import { Redis, type RedisOptions } from 'ioredis';
-import { assembleSnapshot, isLiveEvent, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
-import type { LiveEvent, LiveEventBody, LiveLesson, LiveLogger, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
+import { assembleSnapshot, deliverToEach, isLiveEvent, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
+import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 export interface RedisLiveOptions {
   url: string;
   keyPrefix: string;
   nodeId: string;
   nodeTtlSeconds: number;
-  log: LiveLogger;
+  log: Logger;
   /** Writes made within this window go out as one pipeline (join storms cost a few commands, not a few per join). */
   flushMs?: number;
 }
@@ -186,13 +187,7 @@ export class RedisLiveState implements LiveState {
   }
 
   private deliver(event: LiveEvent): void {
-    for (const l of [...this.listeners]) {
-      try {
-        l(event);
-      } catch {
-        /* one listener's fault must not stop the others */
-      }
-    }
+    deliverToEach(this.listeners, event, this.opts.log);
   }
 
   private onMessage(message: string): void {

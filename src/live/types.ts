@@ -3,6 +3,7 @@
  * the nodes themselves, and the events between them. Plain JSON-able values:
  * the Redis store keeps them as JSON, the in-process store as objects.
  */
+import type { RecordingStatus } from '../domain/index.js';
 
 /** How well one school receives, over the last sampling interval. */
 export interface QualitySummary {
@@ -41,16 +42,6 @@ export interface UplinkQuality {
   sampledAt: string;
 }
 
-export interface RecordingState {
-  /** The lesson is to be recorded. */
-  enabled: boolean;
-  /** A recorder is writing right now. */
-  active: boolean;
-  /** The last fault, until recording is active again. */
-  fault: string | null;
-  updatedAt: string | null;
-}
-
 export interface LiveLesson {
   id: string;
   title: string;
@@ -60,7 +51,7 @@ export interface LiveLesson {
   /** 'created': open (someone joined) but not live yet. */
   state: 'created' | 'live';
   startedAt: string | null;
-  recording: RecordingState;
+  recording: RecordingStatus;
   /** The publishers' uplinks at the last sampling tick; empty until someone publishes. */
   uplink: UplinkQuality[];
 }
@@ -119,23 +110,14 @@ export type LiveEventBody =
   | { type: 'handRaised'; lessonId: string; schoolId: string }
   | { type: 'handLowered'; lessonId: string; schoolId: string }
   | { type: 'floorChanged'; lessonId: string; holders: string[]; granted?: string; revoked?: string }
-  | { type: 'recordingChanged'; lessonId: string; recording: RecordingState }
+  | { type: 'recordingChanged'; lessonId: string; recording: RecordingStatus }
   | { type: 'recordingFault'; lessonId: string; message: string; detail?: Record<string, unknown> }
   | { type: 'alert'; rule: AlertRule; state: 'raised' | 'cleared'; lessonId: string; schoolId?: string; message: string; value?: number }
   | { type: 'quality'; lessonId: string; schools: SchoolQuality[]; uplink: UplinkQuality[] }
   | { type: 'nodeLost'; lostNode: string; lessons: Array<{ id: string; title: string; schools: number }> };
-
-export type LiveEventType = LiveEventBody['type'];
 
 export type LiveEvent = LiveEventBody & {
   id: string;
   at: string;
   node: string;
 };
-
-export interface LiveLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}

@@ -1,32 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
+import type { MediaKind, MediaSource } from '../domain/index.js';
+import type { ConsumerParams, HeldMedia, LessonMediaEvents, LessonMediaPort, MediaParameters, ProducerInfo, TransportParams } from '../lessons/mediaPort.js';
 import { LessoncastError } from '../errors.js';
 import type { WorkerPool, WorkerSlot } from './workerPool.js';
-
-export type MediaKind = 'audio' | 'video';
-
-export interface TransportParams {
-  transportId: string;
-  iceParameters: types.IceParameters;
-  iceCandidates: types.IceCandidate[];
-  dtlsParameters: types.DtlsParameters;
-}
-
-export interface ConsumerParams {
-  consumerId: string;
-  producerId: string;
-  kind: MediaKind;
-  rtpParameters: types.RtpParameters;
-  paused: boolean;
-  producerPaused: boolean;
-}
-
-export interface ProducerInfo {
-  producerId: string;
-  peerId: string;
-  kind: MediaKind;
-  source: string;
-}
 
 /** A router of this lesson on one worker. Producers live on the first; later ones receive them through pipes. */
 interface LessonRouter {
@@ -42,14 +19,6 @@ interface PeerMedia {
   producers: Map<string, types.Producer>;
   consumers: Map<string, types.Consumer>;
 }
-
-type LessonMediaEvents = {
-  producerClosed: [info: ProducerInfo];
-  consumerClosed: [peerId: string, consumerId: string, producerId: string];
-  consumerLayersChanged: [peerId: string, consumerId: string, spatialLayer: number | null, temporalLayer: number | null];
-  /** A router died with its worker: these peers lost their transports and must set up media again. */
-  mediaLost: [peerIds: string[], reason: string];
-};
 
 export interface LessonMediaOptions {
   /** A router past this many (expected) consumers spills new classrooms onto another router. */
@@ -109,7 +78,7 @@ const defined = <T extends object>(o: T): Partial<T> =>
  * participant's transports, producers and consumers. Closing it closes them all.
  * It knows nothing of roles or wire formats: lessons/ decides who may do what.
  */
-export class LessonMedia extends EventEmitter<LessonMediaEvents> {
+export class LessonMedia extends EventEmitter<LessonMediaEvents> implements LessonMediaPort {
   private readonly routers: LessonRouter[] = [];
   private readonly peers = new Map<string, PeerMedia>();
   private readonly producers = new Map<string, ProducerInfo & { producer: types.Producer }>();
@@ -176,6 +145,11 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     return [...this.producers.values()].map(({ producer: _p, ...info }) => info);
   }
 
+  held(peerId: string): HeldMedia {
+    const peer = this.peers.get(peerId);
+    return { transports: peer?.transports.size ?? 0, producers: peer?.producers.size ?? 0, consumers: peer?.consumers.size ?? 0 };
+  }
+
   consumerCount(): number {
     let n = 0;
     for (const p of this.peers.values()) n += p.consumers.size;
@@ -240,10 +214,10 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     });
   }
 
-  async connectTransport(peerId: string, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+  async connectTransport(peerId: string, transportId: string, dtlsParameters: MediaParameters): Promise<void> {
     const { transport } = this.transport(peerId, transportId);
     if (transport.type !== 'webrtc') throw new LessoncastError('INVALID_REQUEST', 'only WebRTC transports take DTLS parameters');
-    await this.mediasoupCall(() => (transport as types.WebRtcTransport).connect({ dtlsParameters }));
+    await this.mediasoupCall(() => (transport as types.WebRtcTransport).connect({ dtlsParameters: dtlsParameters as types.DtlsParameters }));
   }
 
   async restartIce(peerId: string, transportId: string): Promise<types.IceParameters> {
@@ -252,10 +226,10 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     return (transport as types.WebRtcTransport).restartIce();
   }
 
-  async produce(peerId: string, transportId: string, kind: MediaKind, rtpParameters: types.RtpParameters, source: string): Promise<string> {
+  async produce(peerId: string, transportId: string, kind: MediaKind, rtpParameters: MediaParameters, source: MediaSource): Promise<string> {
     const entry = this.transport(peerId, transportId);
     if (entry.direction !== 'send') throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
-    const producer = await this.mediasoupCall(() => entry.transport.produce({ kind, rtpParameters, appData: { peerId, source } }));
+    const producer = await this.mediasoupCall(() => entry.transport.produce({ kind, rtpParameters: rtpParameters as types.RtpParameters, appData: { peerId, source } }));
     const info: ProducerInfo = { producerId: producer.id, peerId, kind, source };
     this.producers.set(producer.id, { ...info, producer });
     this.peer(peerId).producers.set(producer.id, producer);
@@ -282,7 +256,9 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> {
     for (const p of [...this.producers.values()]) if (p.peerId === peerId && predicate(p)) p.producer.close();
   }
 
-  async consume(peerId: string, transportId: string, producerId: string, rtpCapabilities: types.RtpCapabilities): Promise<ConsumerParams> {
+  async consume(peerId: string, transportId: string, producerId: string, capabilities: MediaParameters): Promise<ConsumerParams> {
+    // Checked by mediasoup (canConsume), not by us: it knows what a router can send.
+    const rtpCapabilities = capabilities as types.RtpCapabilities;
     const entry = this.transport(peerId, transportId);
     if (entry.direction !== 'recv') throw new LessoncastError('INVALID_REQUEST', 'cannot consume on a send transport');
     if (!this.producers.has(producerId)) throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} in this lesson`);

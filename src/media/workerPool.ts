@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { types } from 'mediasoup';
@@ -15,12 +16,6 @@ export interface WorkerPoolOptions {
   logLevel: types.WorkerLogLevel;
   /** SO_RCVBUF of each WebRtcServer's UDP socket; 0 = the kernel default. */
   udpRecvBufferBytes: number;
-}
-
-export interface PoolLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
 }
 
 /** One core's share of the SFU: a worker, its WebRtcServer, and how loaded it is. */
@@ -51,7 +46,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   constructor(
     private readonly ms: Mediasoup,
     private readonly opts: WorkerPoolOptions,
-    private readonly log: PoolLogger,
+    private readonly log: Logger,
   ) {
     super();
   }

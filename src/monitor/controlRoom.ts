@@ -1,8 +1,10 @@
+import type { Logger } from '../logger.js';
 import type { Lesson } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
 import { LiveAgent } from '../live/liveAgent.js';
 import type { LiveState } from '../live/liveState.js';
-import type { LiveEvent, LiveLogger, NodeLoad } from '../live/types.js';
+import type { LiveEvent, NodeLoad } from '../live/types.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js';
 import { LessonHistory } from './history.js';
@@ -27,9 +29,9 @@ export interface ControlRoomDeps {
   recordingsDir: string;
   maxMessageBytes: number;
   live: LiveState;
-  registry: LessonRegistry;
+  registry: LessonRegistry<LessonMedia>;
   pool: WorkerPool;
-  log: LiveLogger;
+  log: Logger;
 }
 
 /**
@@ -55,7 +57,7 @@ export class ControlRoom {
     const { live, registry, pool, log } = deps;
     this.agent = new LiveAgent(live, { nodeId: deps.nodeId, address: deps.address, heartbeatSeconds: deps.heartbeatSeconds, load: () => this.nodeLoad(), log });
     this.sampler = new QualitySampler({
-      lessons: () => registry.list(),
+      lessons: () => registry.hosted(),
       concurrency: deps.monitor.statsConcurrency,
       silentMs: deps.monitor.silentSeconds * 1000,
       traffic: this.traffic,
@@ -93,11 +95,6 @@ export class ControlRoom {
     this.agent.recordingFault(lessonId, message, detail);
   }
 
-  /** A recorder started (active) or stopped writing. */
-  onRecordingState(lessonId: string, active: boolean): void {
-    this.agent.setRecording(lessonId, { active });
-  }
-
   /** Joins counted where signalling handles `join`. */
   countJoin(ok: boolean, code?: string): void {
     this.metrics.countJoin(ok, code);
@@ -107,10 +104,10 @@ export class ControlRoom {
     let lessons = 0;
     let schools = 0;
     let consumers = 0;
-    for (const l of this.deps.registry.list()) {
+    for (const { lesson: l, media } of this.deps.registry.hosted()) {
       if (l.state === 'ended') continue;
       lessons++;
-      consumers += l.media.consumerCount();
+      consumers += media.consumerCount();
       for (const p of l.participants.values()) if (p.role === 'classroom' && p.connected) schools++;
     }
     return { workers: this.deps.pool.aliveCount, lessons, schools, consumers };
@@ -180,7 +177,7 @@ export class ControlRoom {
         this.raise(this.alerts.recordingFault(e.lessonId, e.message));
         break;
       case 'recordingChanged':
-        if (e.recording.active) this.raise(this.alerts.recordingRecovered(e.lessonId));
+        if (e.recording.state === 'recording') this.raise(this.alerts.recordingRecovered(e.lessonId));
         break;
       default:
         break;

@@ -1,7 +1,8 @@
+import type { Logger } from '../logger.js';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { LiveEvent, LiveLogger } from '../live/types.js';
+import type { LiveEvent } from '../live/types.js';
 import type { QualityRecord } from './qualityRecord.js';
 
 // Declared apart, free of Node, so the control room page can import it too.
@@ -47,7 +48,7 @@ export class LessonHistory {
   constructor(
     private readonly dir: string,
     private readonly nodeId: string,
-    private readonly log: LiveLogger,
+    private readonly log: Logger,
   ) {}
 
   /** Bus listener: keeps this node's events about its own lessons. */

@@ -1,9 +1,10 @@
+import type { Logger } from '../logger.js';
 import type { RawData, WebSocket } from 'ws';
 import { aRole, can } from '../auth/permissions.js';
 import { mayAccessLesson, type Principal } from '../auth/tokens.js';
 import { asLessoncastError, LessoncastError, type ErrorCode } from '../errors.js';
 import type { LiveState } from '../live/liveState.js';
-import type { LiveEvent, LiveLogger, LiveSnapshot } from '../live/types.js';
+import type { LiveEvent, LiveSnapshot } from '../live/types.js';
 import type { SocketGate } from '../signalling/admission.js';
 import { frameBuffer, readableId, tooLarge } from '../signalling/frames.js';
 import { PROTOCOL_VERSION } from '../signalling/protocol.js';
@@ -11,7 +12,7 @@ import { parseRequest } from '../signalling/validate.js';
 
 export interface LiveFeedOptions {
   live: LiveState;
-  log: LiveLogger;
+  log: Logger;
   maxMessageBytes: number;
   /** A frame was refused for its size, by error code (metrics). */
   countFrame?(code: ErrorCode): void;

@@ -1,5 +1,6 @@
 import type { types } from 'mediasoup';
-import type { Lesson } from '../lessons/lesson.js';
+import type { HostedLesson } from '../lessons/registry.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
 import type { QualitySummary, UplinkQuality } from '../live/types.js';
 import type { TrafficTotals } from './traffic.js';
 
@@ -28,7 +29,8 @@ export interface TickResult {
 }
 
 export interface SamplerOptions {
-  lessons(): Iterable<Lesson>;
+  /** This node's lessons and their media (stats come from mediasoup's objects). */
+  lessons(): Iterable<HostedLesson<LessonMedia>>;
   /** Stats requests in flight at once. */
   concurrency: number;
   /** A connected receive transport that has received nothing (no RTCP, no ICE) this long is dead. */
@@ -87,9 +89,8 @@ export class QualitySampler {
     const { traffic } = this.opts;
     traffic.beginTick();
 
-    for (const lesson of this.opts.lessons()) {
+    for (const { lesson, media } of this.opts.lessons()) {
       if (lesson.state === 'ended') continue;
-      const media = lesson.media;
       const entry = { lessonId: lesson.id, schools: [] as Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>, uplink: new Map<string, UplinkAccumulator>() };
       const schoolAcc = new Map<string, SchoolAccumulator>();
       for (const p of lesson.participants.values()) {

@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import { spawn } from 'node:child_process';
 import { appendFile, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,6 @@ import { LessoncastError } from '../errors.js';
 import { hashFile, writeFileAtomic } from './files.js';
 import { renderMediaPlaylist } from './hls.js';
 import { isRecordingId, isServableFile, manifestBytes, readManifest, MANIFEST_NAME, type RecordingManifest } from './manifest.js';
-import type { RecordingLogger } from './recorder.js';
 import type { RecordingSummary, VerifyReport } from './archiveViews.js';
 
 export type { RecordingSummary, VerifyReport } from './archiveViews.js';
@@ -41,7 +41,7 @@ export interface MediaExport {
 export interface ArchiveOptions {
   recordingsDir: string;
   ffmpegPath: string;
-  log: RecordingLogger;
+  log: Logger;
   /** A recording still being written (its lesson is live on this node). */
   isLive(id: string): boolean;
 }

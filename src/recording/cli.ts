@@ -1,3 +1,4 @@
+import type { Logger } from '../logger.js';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -5,7 +6,6 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { Archive, type ExportAudio, type RecordingSearch } from './archive.js';
 import { locateFfmpeg } from './ffmpeg.js';
-import type { RecordingLogger } from './recorder.js';
 
 export const RECORDINGS_USAGE = `  lessoncast recordings list [--from <date>] [--to <date>] [--instructor <id>] [--school <id>]
                              [--subject <s>] [--q <text>] [--limit <n>] [--json]
@@ -27,7 +27,7 @@ export async function recordingsCommand(args: string[], io: Io = stdio): Promise
   const [sub, ...rest] = args;
   const config = loadConfig();
   const recordingsDir = path.resolve(config.recording.dir);
-  const log: RecordingLogger = { debug: () => undefined, info: () => undefined, warn: (o, m) => io.err(`${m} ${JSON.stringify(o)}`), error: (o, m) => io.err(`${m} ${JSON.stringify(o)}`) };
+  const log: Logger = { debug: () => undefined, info: () => undefined, warn: (o, m) => io.err(`${m} ${JSON.stringify(o)}`), error: (o, m) => io.err(`${m} ${JSON.stringify(o)}`) };
   const archive = (ffmpegPath = ''): Archive => new Archive({ recordingsDir, ffmpegPath, log, isLive: () => false });
   switch (sub) {
     case 'list':

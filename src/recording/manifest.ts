@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Value } from 'typebox/value';
-import { firstError } from '../signalling/validate.js';
+import { firstError } from '../schemaErrors.js';
 import { RecordingManifest } from './manifestSchema.js';
 
 // The schemas live apart, free of Node, so the browser pages can import their types too.

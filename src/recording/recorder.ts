@@ -1,21 +1,15 @@
+import type { Logger } from '../logger.js';
 import { mkdir, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import type { Lesson, LessonEvents } from '../lessons/lesson.js';
-import type { ProducerInfo } from '../media/lessonMedia.js';
+import type { ProducerInfo } from '../lessons/mediaPort.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
 import { TrackFeed, type FeedFault } from './feed.js';
 import { AtomicFile, writeFileAtomic } from './files.js';
 import { renderMasterPlaylist } from './hls.js';
 import { MANIFEST_NAME, MASTER_PLAYLIST, type AttendanceEntry, type LessonLogEvent, type ManifestTrack, type RecordingManifest } from './manifest.js';
 import { rfc6381 } from './sdp.js';
 import { RecordedTrack, type TrackContext } from './track.js';
-
-/** The structured logger the recorder writes to (pino's shape). */
-export interface RecordingLogger {
-  debug(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 /** What the control room is told when recording goes wrong (RecordingService 'fault' event; docs/recording.md). */
 export interface RecordingFault {
@@ -38,7 +32,7 @@ export interface RecorderSettings {
   segmentSeconds: number;
   /** Address for the recording PlainTransports and relay sockets. */
   tapIp: string;
-  log: RecordingLogger;
+  log: Logger;
   emitFault(fault: RecordingFault): void;
 }
 
@@ -98,6 +92,8 @@ export class LessonRecorder {
 
   constructor(
     private readonly lesson: Lesson,
+    /** This node's media of the lesson: the recorder taps its producers where they live. */
+    private readonly media: LessonMedia,
     private readonly settings: RecorderSettings,
   ) {
     this.dir = path.join(settings.recordingsDir, lesson.id);
@@ -209,7 +205,7 @@ export class LessonRecorder {
     this.checkSpace();
     this.spaceTimer = setInterval(() => this.checkSpace(), SPACE_CHECK_MS);
     this.spaceTimer.unref();
-    for (const info of this.lesson.media.listProducers()) this.onNewProducer(info);
+    for (const info of this.media.listProducers()) this.onNewProducer(info);
     return true;
   }
 
@@ -305,7 +301,7 @@ export class LessonRecorder {
     entry.opening = (async () => {
       const track = await this.ensureTrack(trackId, info, slot.role);
       const feed = await TrackFeed.open({
-        router: this.lesson.media.producerRouter,
+        router: this.media.producerRouter,
         producerId: info.producerId,
         participantId: info.peerId,
         kind: info.kind,
@@ -331,7 +327,7 @@ export class LessonRecorder {
     })().catch((err: unknown) => {
       if (this.feeds.get(info.producerId) === entry) this.feeds.delete(info.producerId);
       // The lesson ended, or the producer went away, while the tap was being set up: nothing to report.
-      if (this.state !== 'recording' || !this.lesson.media.producer(info.producerId)) return;
+      if (this.state !== 'recording' || !this.media.producer(info.producerId)) return;
       const e = err as NodeJS.ErrnoException;
       if (e.code && /^E[A-Z]+$/.test(e.code)) return this.storageFault(e, `preparing track ${trackId}`);
       this.fault({ kind: 'media', code: 'TAP_FAILED', trackId, message: `could not tap producer ${info.producerId} for ${trackId}: ${e.message}`, recovering: false });

@@ -1,13 +1,15 @@
+import type { Logger } from '../logger.js';
 import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Lesson } from '../lessons/lesson.js';
+import type { HostedLesson } from '../lessons/registry.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
 import { Archive } from './archive.js';
 import { isRecordingId } from './manifest.js';
-import { LessonRecorder, type RecordingFault, type RecordingLogger } from './recorder.js';
+import { LessonRecorder, type RecordingFault } from './recorder.js';
 import { recoverRecording, type RecoveryResult } from './recovery.js';
 
-export type { RecordingFault, RecordingLogger } from './recorder.js';
+export type { RecordingFault } from './recorder.js';
 
 export interface RecordingServiceOptions {
   recordingsDir: string;
@@ -18,7 +20,7 @@ export interface RecordingServiceOptions {
   retentionDays: number;
   /** config media.listenIp: where the recording PlainTransports listen (loopback when it is a wildcard). */
   listenIp: string;
-  log: RecordingLogger;
+  log: Logger;
 }
 
 type RecordingServiceEvents = {
@@ -47,12 +49,12 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
   }
 
   /** Called for every new lesson: records it from the moment it goes live, if the lesson asks for it. */
-  attach(lesson: Lesson): void {
+  attach({ lesson, media }: HostedLesson<LessonMedia>): void {
     if (!lesson.def.record) return;
     const begin = (): void => {
       if (this.stopped || this.recorders.has(lesson.id)) return;
       try {
-        const recorder = new LessonRecorder(lesson, {
+        const recorder = new LessonRecorder(lesson, media, {
           recordingsDir: this.opts.recordingsDir,
           ffmpegPath: this.opts.ffmpegPath,
           segmentSeconds: this.opts.segmentSeconds,

@@ -1,17 +1,19 @@
+import type { Logger } from '../logger.js';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { ErrorCode } from '../errors.js';
-import type { Lesson } from '../lessons/lesson.js';
+import type { Lesson, LessonEvents } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
-import type { NotificationData, NotificationEvent, RecordingState } from './protocol.js';
-import { Session, type SessionLogger } from './session.js';
+import { subscribeUntilClosed } from '../events.js';
+import type { NotificationData, NotificationEvent } from './protocol.js';
+import { Session } from './session.js';
 
 export interface HubDeps {
   /** The door: authentication clock, unauthenticated sockets per address, throttled token checks. */
   admission: SocketAdmission;
   registry: LessonRegistry;
-  log: SessionLogger;
+  log: Logger;
   maxMessageBytes: number;
   /** Seconds between WebSocket pings; a peer missing one is dropped (its seat then waits out the grace period). */
   pingIntervalSeconds?: number;
@@ -28,11 +30,10 @@ export interface HubDeps {
 export class SignallingHub {
   private readonly sessions = new Map<string, Session>();
   private readonly byLesson = new Map<string, Set<Session>>();
-  private readonly wired = new WeakSet<Lesson>();
+  /** Lessons whose events reach their sessions; each lets go when its lesson closes. */
+  private readonly wired = new Set<string>();
   private draining = false;
   private pingTimer?: NodeJS.Timeout;
-  /** Last recording state announced per lesson (answered on join, then pushed as it changes). */
-  private readonly recording = new Map<string, RecordingState>();
   /** Open sockets and whether each answered the last ping. */
   private readonly sockets = new Map<WebSocket, boolean>();
 
@@ -68,7 +69,6 @@ export class SignallingHub {
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
       findSession: (id) => this.sessions.get(id),
-      recordingState: (lessonId) => this.recording.get(lessonId) ?? { state: 'stopped', at: null },
       ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
     });
@@ -80,12 +80,6 @@ export class SignallingHub {
       this.sockets.delete(socket);
     });
     return session;
-  }
-
-  /** The recorder's view of a lesson changed: tell everyone in it (the studio shows it). */
-  setRecordingState(lessonId: string, state: RecordingState): void {
-    this.recording.set(lessonId, state);
-    for (const s of this.inLesson(lessonId)) s.notify('recordingChanged', state);
   }
 
   /** Shutdown: refuse joins, tell every client, close the sockets. */
@@ -104,7 +98,7 @@ export class SignallingHub {
       this.byLesson.set(lesson.id, set);
     }
     set.add(session);
-    if (!this.wired.has(lesson)) this.wire(lesson);
+    if (!this.wired.has(lesson.id)) this.wire(lesson);
   }
 
   private inLesson(lessonId: string): Session[] {
@@ -119,33 +113,37 @@ export class SignallingHub {
     for (const s of this.inLesson(lesson.id)) if (s.participant?.id === participantId) s.notify(event, data);
   }
 
-  /** Subscribes once per lesson: domain events become notifications. */
+  /** Subscribes once per lesson, until it closes: domain events become notifications. */
   private wire(lesson: Lesson): void {
-    this.wired.add(lesson);
-    lesson.on('participantJoined', (p, hidden) => hidden || this.toAll(lesson, 'participantJoined', p, p.id));
-    lesson.on('participantUpdated', (p, hidden) => hidden || this.toAll(lesson, 'participantUpdated', p, p.id));
-    lesson.on('participantLeft', (id, hidden) => hidden || this.toAll(lesson, 'participantLeft', { participantId: id }, id));
-    lesson.on('handRaised', (id, at) => this.toAll(lesson, 'handRaised', { participantId: id, at }));
-    lesson.on('handLowered', (id) => this.toAll(lesson, 'handLowered', { participantId: id }));
-    lesson.on('floorGranted', (id) => this.toAll(lesson, 'floorGranted', { participantId: id }));
-    lesson.on('floorRevoked', (id) => this.toAll(lesson, 'floorRevoked', { participantId: id }));
-    lesson.on('newProducer', (info) =>
-      this.toAll(lesson, 'newProducer', { producerId: info.producerId, participantId: info.peerId, kind: info.kind, source: info.source as 'camera' }, info.peerId),
+    this.wired.add(lesson.id);
+    const toAll = <E extends NotificationEvent>(event: E, data: NotificationData[E], except?: string): void => this.toAll(lesson, event, data, except);
+    subscribeUntilClosed<LessonEvents>(
+      lesson,
+      {
+        participantJoined: (p, hidden) => hidden || toAll('participantJoined', p, p.id),
+        participantUpdated: (p, hidden) => hidden || toAll('participantUpdated', p, p.id),
+        participantLeft: (id, hidden) => hidden || toAll('participantLeft', { participantId: id }, id),
+        handRaised: (id, at) => toAll('handRaised', { participantId: id, at }),
+        handLowered: (id) => toAll('handLowered', { participantId: id }),
+        floorGranted: (id) => toAll('floorGranted', { participantId: id }),
+        floorRevoked: (id) => toAll('floorRevoked', { participantId: id }),
+        newProducer: (info) => toAll('newProducer', { producerId: info.producerId, participantId: info.peerId, kind: info.kind, source: info.source }, info.peerId),
+        producerClosed: (info) => toAll('producerClosed', { producerId: info.producerId }),
+        consumerClosed: (pid, consumerId, producerId) => this.toParticipant(lesson, pid, 'consumerClosed', { consumerId, producerId }),
+        consumerLayersChanged: (pid, consumerId, spatialLayer, temporalLayer) =>
+          this.toParticipant(lesson, pid, 'consumerLayersChanged', { consumerId, spatialLayer, temporalLayer }),
+        reconnectRequested: (ids, reason) => {
+          for (const id of ids) this.toParticipant(lesson, id, 'reconnectRequested', { reason });
+        },
+        recordingChanged: (status) => toAll('recordingChanged', status),
+        started: () => toAll('lessonStarted', { lesson: lesson.view() }),
+        ended: (reason) => {
+          toAll('lessonEnded', { lesson: lesson.view(), reason });
+          for (const s of this.inLesson(lesson.id)) s.detach();
+          this.byLesson.delete(lesson.id);
+        },
+      },
+      () => this.wired.delete(lesson.id),
     );
-    lesson.on('producerClosed', (info) => this.toAll(lesson, 'producerClosed', { producerId: info.producerId }));
-    lesson.on('consumerClosed', (pid, consumerId, producerId) => this.toParticipant(lesson, pid, 'consumerClosed', { consumerId, producerId }));
-    lesson.on('consumerLayersChanged', (pid, consumerId, spatialLayer, temporalLayer) =>
-      this.toParticipant(lesson, pid, 'consumerLayersChanged', { consumerId, spatialLayer, temporalLayer }),
-    );
-    lesson.on('reconnectRequested', (ids, reason) => {
-      for (const id of ids) this.toParticipant(lesson, id, 'reconnectRequested', { reason });
-    });
-    lesson.on('started', () => this.toAll(lesson, 'lessonStarted', { lesson: lesson.view() }));
-    lesson.on('ended', (reason) => {
-      this.toAll(lesson, 'lessonEnded', { lesson: lesson.view(), reason });
-      for (const s of this.inLesson(lesson.id)) s.detach();
-      this.byLesson.delete(lesson.id);
-      this.recording.delete(lesson.id);
-    });
   }
 }

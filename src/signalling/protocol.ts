@@ -13,6 +13,7 @@
 // keeps the browser bundle small (the `Type` object drags in all of TypeBox's type engine).
 import * as Type from 'typebox';
 import type { Static, TSchema } from 'typebox';
+import { MEDIA_KINDS, MEDIA_SOURCES, ROLES, type LessonView, type MediaKind, type ParticipantView, type ProducerView, type RecordingStatus, type Role } from '../domain/index.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -64,17 +65,12 @@ const DtlsParameters = MediaRecord(
   ),
 );
 
-export const Role = Type.Union([
-  Type.Literal('instructor'),
-  Type.Literal('classroom'),
-  Type.Literal('monitor'),
-  Type.Literal('archivist'),
-  Type.Literal('admin'),
-]);
-export type Role = Static<typeof Role>;
+/** A union of literals from one of the domain's word lists, typed as the list's union. */
+const OneOf = <T extends string>(words: readonly T[]) => Type.Unsafe<T>(Type.Union(words.map((w) => Type.Literal(w))));
 
-export const MediaSource = Type.Union([Type.Literal('camera'), Type.Literal('microphone'), Type.Literal('screen')]);
-export type MediaSource = Static<typeof MediaSource>;
+export const RoleSchema = OneOf(ROLES);
+const MediaSourceSchema = OneOf(MEDIA_SOURCES);
+const MediaKindSchema = OneOf(MEDIA_KINDS);
 
 export const Direction = Type.Union([Type.Literal('send'), Type.Literal('recv')]);
 
@@ -94,9 +90,9 @@ export const RequestSchemas = {
   produce: Type.Object(
     {
       transportId: Id,
-      kind: Type.Union([Type.Literal('audio'), Type.Literal('video')]),
+      kind: MediaKindSchema,
       rtpParameters: RtpParameters,
-      source: MediaSource,
+      source: MediaSourceSchema,
     },
     { additionalProperties: false },
   ),
@@ -133,34 +129,6 @@ export const RequestEnvelope = Type.Object(
 );
 export type RequestEnvelope = Static<typeof RequestEnvelope>;
 
-export interface ParticipantView {
-  id: string;
-  role: Role;
-  name: string;
-  connected: boolean;
-  handRaisedAt: number | null;
-  hasFloor: boolean;
-}
-
-export interface ProducerView {
-  producerId: string;
-  participantId: string;
-  kind: 'audio' | 'video';
-  source: MediaSource;
-}
-
-export interface LessonView {
-  id: string;
-  title: string;
-  subject: string;
-  instructorId: string;
-  state: 'created' | 'live' | 'ended';
-  record: boolean;
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-}
-
 /** What each method answers with. */
 export interface ResponseData {
   authenticate: { participantId: string; role: Role; name: string; protocolVersion: number };
@@ -172,7 +140,7 @@ export interface ResponseData {
     participants: ParticipantView[];
     producers: ProducerView[];
     /** Whether the lesson is being recorded right now. */
-    recording: RecordingState;
+    recording: RecordingStatus;
   };
   leave: Record<string, never>;
   goLive: { lesson: LessonView };
@@ -190,7 +158,7 @@ export interface ResponseData {
   consume: {
     consumerId: string;
     producerId: string;
-    kind: 'audio' | 'video';
+    kind: MediaKind;
     rtpParameters: Record<string, unknown>;
     paused: boolean;
     producerPaused: boolean;
@@ -202,15 +170,6 @@ export interface ResponseData {
   lowerHand: Record<string, never>;
   grantFloor: Record<string, never>;
   revokeFloor: Record<string, never>;
-}
-
-export interface RecordingState {
-  state: 'recording' | 'stopped' | 'fault';
-  at: string | null;
-  /** For faults: what went wrong (the live lesson is never affected). */
-  message?: string;
-  /** For faults: the recorder keeps retrying on its own. */
-  recovering?: boolean;
 }
 
 /** Server notifications and their data. */
@@ -228,7 +187,7 @@ export interface NotificationData {
   floorRevoked: { participantId: string };
   lessonStarted: { lesson: LessonView };
   lessonEnded: { lesson: LessonView; reason: string };
-  recordingChanged: RecordingState;
+  recordingChanged: RecordingStatus;
   reconnectRequested: { reason: string };
   sessionReplaced: Record<string, never>;
   serverShuttingDown: { reason: string };

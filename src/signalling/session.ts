@@ -1,27 +1,21 @@
+import type { Logger } from '../logger.js';
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { WebSocket, RawData } from 'ws';
-import type { types } from 'mediasoup';
 import type { Principal } from '../auth/tokens.js';
 import { asLessoncastError, LessoncastError, fail, type ErrorCode } from '../errors.js';
 import type { Lesson, Participant } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketGate } from './admission.js';
 import { CLOSE_FACTOR, frameBuffer, readableId, tooLarge } from './frames.js';
-import { PROTOCOL_VERSION, type RecordingState, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
+import { PROTOCOL_VERSION, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
 import { parseRequest } from './validate.js';
-
-export interface SessionLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  debug(obj: object, msg: string): void;
-}
 
 export interface SessionDeps {
   /** Token checks and the authentication clock of this connection's door. */
   gate: SocketGate;
   registry: LessonRegistry;
-  log: SessionLogger;
+  log: Logger;
   maxMessageBytes: number;
   isDraining(): boolean;
   /** Called when a session joins or leaves a lesson, so the hub can route notifications. */
@@ -30,8 +24,6 @@ export interface SessionDeps {
   findSession(id: string): Session | undefined;
   /** Told the outcome of every `join` request (metrics). */
   onJoinOutcome?(ok: boolean, code?: string): void;
-  /** The lesson's current recording state, as last announced. */
-  recordingState(lessonId: string): RecordingState;
   /** A frame was refused as the client's mistake, by error code (metrics). */
   countFrame?(code: ErrorCode): void;
 }
@@ -45,7 +37,7 @@ type Handler<M extends Method> = (data: RequestData<M>) => Promise<ResponseData[
  * One WebSocket connection: authenticates once, joins one lesson, and turns
  * each request into a call on the lesson. Requests run in order, one at a time.
  */
-export class Session {
+export class Session extends EventEmitter<{ closed: [] }> {
   readonly id = randomUUID();
   principal?: Principal;
   lesson?: Lesson;
@@ -58,6 +50,7 @@ export class Session {
     private readonly socket: WebSocket,
     private readonly deps: SessionDeps,
   ) {
+    super();
     socket.on('message', (raw, isBinary) => this.onMessage(raw, isBinary));
     socket.on('close', () => this.onClose());
     // The app's WebSocket error handler logs and counts protocol errors (1007, 1009) once; this adds the session for debugging.
@@ -137,6 +130,7 @@ export class Session {
     const { lesson, participant } = this;
     if (lesson && participant) lesson.disconnect(participant.id, this.id);
     this.detach();
+    this.emit('closed');
   }
 
   // -- state guards --------------------------------------------------------
@@ -168,8 +162,7 @@ export class Session {
       if (this.deps.isDraining()) fail('SHUTTING_DOWN', 'this server is shutting down; join again in a moment');
       if (this.lesson && this.lesson.id !== lessonId) fail('ALREADY_JOINED', 'leave your current lesson first');
       const lesson = this.deps.registry.get(lessonId);
-      await lesson.media.ensureOpen();
-      const { participant, rejoined, replacedConnectionId } = lesson.join(principal, this.id);
+      const { participant, rejoined, replacedConnectionId } = await lesson.join(principal, this.id);
       if (replacedConnectionId) {
         const old = this.deps.findSession(replacedConnectionId);
         if (old) {
@@ -185,10 +178,10 @@ export class Session {
         lesson: lesson.view(),
         participantId: participant.id,
         rejoined,
-        routerRtpCapabilities: lesson.media.rtpCapabilities as unknown as Record<string, unknown>,
+        routerRtpCapabilities: lesson.routerCapabilities(),
         participants: lesson.visibleParticipants(),
-        producers: lesson.media.listProducers().map((p) => ({ producerId: p.producerId, participantId: p.peerId, kind: p.kind, source: p.source as 'camera' })),
-        recording: this.deps.recordingState(lesson.id),
+        producers: lesson.producers(),
+        recording: lesson.recording,
       };
     },
 
@@ -213,64 +206,51 @@ export class Session {
 
     createTransport: async ({ direction, forceTcp }) => {
       const { lesson, me } = this.inLesson();
-      if (direction === 'recv') lesson.requireConsumer(me);
-      lesson.requireRoom(me, 'transports');
-      const t = await lesson.media.createTransport(me.id, direction, forceTcp ?? false);
-      return {
-        transportId: t.transportId,
-        iceParameters: t.iceParameters as unknown as Record<string, unknown>,
-        iceCandidates: t.iceCandidates as unknown as Array<Record<string, unknown>>,
-        dtlsParameters: t.dtlsParameters as unknown as Record<string, unknown>,
-      };
+      return lesson.createTransport(me, direction, forceTcp ?? false);
     },
 
     connectTransport: async ({ transportId, dtlsParameters }) => {
       const { lesson, me } = this.inLesson();
-      await lesson.media.connectTransport(me.id, transportId, dtlsParameters as unknown as types.DtlsParameters);
+      await lesson.connectTransport(me, transportId, dtlsParameters);
       return {};
     },
 
     restartIce: async ({ transportId }) => {
       const { lesson, me } = this.inLesson();
-      const iceParameters = await lesson.media.restartIce(me.id, transportId);
-      return { iceParameters: iceParameters as unknown as Record<string, unknown> };
+      return { iceParameters: await lesson.restartIce(me, transportId) };
     },
 
     produce: async ({ transportId, kind, rtpParameters, source }) => {
       const { lesson, me } = this.inLesson();
-      const producerId = await lesson.produce(me, transportId, kind, rtpParameters as unknown as types.RtpParameters, source);
-      return { producerId };
+      return { producerId: await lesson.produce(me, transportId, kind, rtpParameters, source) };
     },
 
     closeProducer: async ({ producerId }) => {
       const { lesson, me } = this.inLesson();
-      lesson.media.closeProducer(me.id, producerId);
+      lesson.closeProducer(me, producerId);
       return {};
     },
 
     consume: async ({ transportId, producerId, rtpCapabilities }) => {
       const { lesson, me } = this.inLesson();
-      lesson.requireConsumer(me);
-      lesson.requireRoom(me, 'consumers');
-      const c = await lesson.media.consume(me.id, transportId, producerId, rtpCapabilities as unknown as types.RtpCapabilities);
-      return { ...c, rtpParameters: c.rtpParameters as unknown as Record<string, unknown> };
+      return lesson.consume(me, transportId, producerId, rtpCapabilities);
     },
 
     resumeConsumer: async ({ consumerId }) => {
       const { lesson, me } = this.inLesson();
-      await lesson.media.resumeConsumer(me.id, consumerId);
+      await lesson.resumeConsumer(me, consumerId);
       return {};
     },
 
     pauseConsumer: async ({ consumerId }) => {
       const { lesson, me } = this.inLesson();
-      await lesson.media.pauseConsumer(me.id, consumerId);
+      await lesson.pauseConsumer(me, consumerId);
       return {};
     },
 
     setPreferredLayers: async ({ consumerId, spatialLayer, temporalLayer }) => {
       const { lesson, me } = this.inLesson();
-      await lesson.media.setPreferredLayers(me.id, consumerId, spatialLayer, temporalLayer);
+      await lesson.setPreferredLayers(me, consumerId, spatialLayer, temporalLayer);
       return {};
     },
 

@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
 import { createLessoncast, type Lessoncast } from '../../src/server.js';
-import type { Role, NotificationData, NotificationEvent, ServerMessage, Method, RequestData, ResponseData } from '../../src/signalling/protocol.js';
+import type { Role } from '../../src/domain/index.js';
+import type { NotificationData, NotificationEvent, ServerMessage, Method, RequestData, ResponseData } from '../../src/signalling/protocol.js';
 
 export interface TestServer {
   server: Lessoncast;

@@ -4,7 +4,7 @@
  * logs. The page moves them into sessionStorage (this tab only) and clears
  * the fragment from the address bar.
  */
-import type { Role } from '../../../src/signalling/protocol.js';
+import type { Role } from '../../../src/domain/index.js';
 
 export interface TokenClaims {
   sub: string;

@@ -4,7 +4,7 @@
  * A rejoin builds a new MediaSession (the server set up media afresh).
  */
 import { Device, type types } from 'mediasoup-client';
-import type { MediaSource, ProducerView } from '../../../src/signalling/protocol.js';
+import type { MediaSource, ProducerView } from '../../../src/domain/index.js';
 import { Emitter } from './emitter.js';
 import type { SignalConnection } from './signal.js';
 

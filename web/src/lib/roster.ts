@@ -1,5 +1,5 @@
 /** Who is in the lesson, whose hand is up and who holds the floor, kept from the join reply and notifications. */
-import type { ParticipantView } from '../../../src/signalling/protocol.js';
+import type { ParticipantView } from '../../../src/domain/index.js';
 import { Emitter } from './emitter.js';
 import type { JoinInfo, LessonLink } from './link.js';
 

@@ -3,7 +3,7 @@
  * (tokens in the fragment) for its instructor, its classrooms, the control
  * room and the archive.
  */
-import type { LessonView, Role } from '../../../src/signalling/protocol.js';
+import type { LessonView, Role } from '../../../src/domain/index.js';
 import { api } from '../lib/api.js';
 import { byId } from '../lib/dom.js';
 import { onLangChange } from '../lib/i18n.js';

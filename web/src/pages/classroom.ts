@@ -3,7 +3,7 @@
  * side), raise/lower the hand, speak while holding the floor (with an on-air
  * sign), and recover by itself when the network drops.
  */
-import type { LessonView, MediaSource, ProducerView } from '../../../src/signalling/protocol.js';
+import type { LessonView, MediaSource, ProducerView } from '../../../src/domain/index.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
 import { onLangChange, tx, type MessageKey } from '../lib/i18n.js';

@@ -3,7 +3,7 @@
  * share a screen or smart board, see schools and their reception, run the
  * raise-hand queue and the floor, and end the lesson.
  */
-import type { LessonView, ProducerView, RecordingState } from '../../../src/signalling/protocol.js';
+import type { LessonView, ProducerView, RecordingStatus } from '../../../src/domain/index.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId } from '../lib/dom.js';
 import { onLangChange } from '../lib/i18n.js';
@@ -35,7 +35,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
   const voices = new RemoteAudio(byId('remote-audio'));
   let lesson: LessonView | undefined;
   /** What the recorder says (pushed by the server): the badge shows it, faults included. */
-  let recording: RecordingState = { state: 'stopped', at: null };
+  let recording: RecordingStatus = { enabled: false, state: 'stopped', at: null };
   const timings: Record<string, number> = {};
 
   const devices = new StudioDevices(media);

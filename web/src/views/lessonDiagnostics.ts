@@ -1,5 +1,5 @@
 /** What the studio and the classroom both expose on window.lessoncast (support staff and the browser tests read it). */
-import type { LessonView } from '../../../src/signalling/protocol.js';
+import type { LessonView } from '../../../src/domain/index.js';
 import type { LessonLink } from '../lib/link.js';
 import type { CurrentMedia } from '../lib/media.js';
 

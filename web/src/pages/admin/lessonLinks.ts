@@ -1,5 +1,5 @@
 /** The links made for one lesson: its instructor's and each invited school's. */
-import type { LessonView } from '../../../../src/signalling/protocol.js';
+import type { LessonView } from '../../../../src/domain/index.js';
 import { byId, fill, show } from '../../lib/dom.js';
 import { t } from '../../lib/i18n.js';
 import { linkItem, mintLink, type PageLink } from './links.js';

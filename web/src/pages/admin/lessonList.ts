@@ -1,5 +1,5 @@
 /** Every lesson, newest first, with New links for those not ended. */
-import type { LessonView } from '../../../../src/signalling/protocol.js';
+import type { LessonView } from '../../../../src/domain/index.js';
 import { api } from '../../lib/api.js';
 import { byId, fill, h } from '../../lib/dom.js';
 import { dateTime } from '../../lib/format.js';

@@ -1,5 +1,5 @@
 /** Minting page links (a token in the fragment) and showing one with Copy and Open. */
-import type { Role } from '../../../../src/signalling/protocol.js';
+import type { Role } from '../../../../src/domain/index.js';
 import { api } from '../../lib/api.js';
 import { pageLink } from '../../lib/credentials.js';
 import { h } from '../../lib/dom.js';

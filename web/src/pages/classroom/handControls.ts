@@ -1,5 +1,5 @@
 /** Raise/lower the hand (with the place in line), the on-air sign and Finish speaking while holding the floor. */
-import type { ParticipantView } from '../../../../src/signalling/protocol.js';
+import type { ParticipantView } from '../../../../src/domain/index.js';
 import { byId, show } from '../../lib/dom.js';
 import { t, tx } from '../../lib/i18n.js';
 

@@ -1,5 +1,5 @@
 /** The lesson on the board: camera and board pictures (one, the other, or side by side) and the waiting message. */
-import type { MediaSource } from '../../../../src/signalling/protocol.js';
+import type { MediaSource } from '../../../../src/domain/index.js';
 import { byId, show, tryPlay } from '../../lib/dom.js';
 import { tx, type MessageKey } from '../../lib/i18n.js';
 import type { ConsumerInfo } from '../../lib/media.js';

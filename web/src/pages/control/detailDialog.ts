@@ -56,7 +56,7 @@ export class DetailDialog {
       ...fact('control.instructor', l.instructorId),
       ...fact('control.started', l.startedAt ? timeOfDay(l.startedAt) : '–'),
       ...fact('control.node', l.node),
-      ...fact('control.recordingState', l.recording.fault ? `${t('control.recFault')}: ${l.recording.fault}` : l.recording.active ? t('studio.recording') : t('control.notRecording')),
+      ...fact('control.recordingState', l.recording.state === 'fault' ? `${t('control.recFault')}: ${l.recording.message ?? ''}` : l.recording.state === 'recording' ? t('studio.recording') : t('control.notRecording')),
       ...fact('control.schoolsConnected', `${l.schools.filter((s) => s.connected).length}/${l.schools.length}`),
     );
     const bySchool = this.history.of(l.id);

@@ -73,7 +73,7 @@ export class TileGrid {
     fill(
       tile.meta,
       l.state === 'live' ? h('span', { class: 'live-badge small' }, t('common.live')) : h('span', { class: 'badge' }, t('control.notStarted')),
-      rec.fault ? h('span', { class: 'badge error', title: rec.fault }, t('control.recFault')) : rec.active ? h('span', { class: 'rec small' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), t('studio.recording')) : null,
+      rec.state === 'fault' ? h('span', { class: 'badge error', title: rec.message ?? '' }, t('control.recFault')) : rec.state === 'recording' ? h('span', { class: 'rec small' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), t('studio.recording')) : null,
       l.startedAt ? h('time', { class: 'since', 'data-since': l.startedAt }, clock((Date.now() - Date.parse(l.startedAt)) / 1000)) : null,
       h('span', { class: 'muted' }, l.instructorId),
       ...(l.uplink ?? []).map((u) => uplinkItem(u)),

@@ -1,4 +1,4 @@
-import type { ProducerView } from '../../../../src/signalling/protocol.js';
+import type { ProducerView } from '../../../../src/domain/index.js';
 import { tryPlay } from '../../lib/dom.js';
 import { LessonLink } from '../../lib/link.js';
 import { CurrentMedia, type MediaSession } from '../../lib/media.js';

@@ -1,5 +1,5 @@
 /** The lesson's title, live and recording badges, and the Go live / End lesson buttons (with their confirmation). */
-import type { LessonView, RecordingState } from '../../../../src/signalling/protocol.js';
+import type { LessonView, RecordingStatus } from '../../../../src/domain/index.js';
 import { byId, show } from '../../lib/dom.js';
 import { clock } from '../../lib/format.js';
 import { t } from '../../lib/i18n.js';
@@ -30,7 +30,7 @@ export class LessonBar {
     });
   }
 
-  render(lesson: LessonView | undefined, recording: RecordingState, joined: boolean): void {
+  render(lesson: LessonView | undefined, recording: RecordingStatus, joined: boolean): void {
     const live = lesson?.state === 'live';
     const ended = lesson?.state === 'ended';
     this.title.textContent = lesson ? lesson.title : '';
@@ -45,7 +45,7 @@ export class LessonBar {
   }
 
   /** Elapsed recording time, once a second. */
-  tick(recording: RecordingState): void {
+  tick(recording: RecordingStatus): void {
     if (recording.at && recording.state === 'recording') this.recElapsed.textContent = clock((Date.now() - Date.parse(recording.at)) / 1000);
   }
 }

@@ -1,0 +1,37 @@
+import type { MediaKind, MediaSource } from './media.js';
+import type { Role } from './roles.js';
+
+export const LESSON_STATES = ['created', 'live', 'ended'] as const;
+/** 'created': scheduled or open, not yet live; 'ended' is final. */
+export type LessonState = (typeof LESSON_STATES)[number];
+
+/** A lesson as its participants, the control room and the REST API see it. */
+export interface LessonView {
+  id: string;
+  title: string;
+  subject: string;
+  instructorId: string;
+  state: LessonState;
+  record: boolean;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+/** A participant as the others in the lesson see them. */
+export interface ParticipantView {
+  id: string;
+  role: Role;
+  name: string;
+  connected: boolean;
+  handRaisedAt: number | null;
+  hasFloor: boolean;
+}
+
+/** A published track, as a receiver is told of it. */
+export interface ProducerView {
+  producerId: string;
+  participantId: string;
+  kind: MediaKind;
+  source: MediaSource;
+}
