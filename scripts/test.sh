@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a full test run: installs what the tests need,
-# starts a Redis on a free loopback port for them, type-checks, and runs the suite.
+# starts a Redis on a free loopback port for them, type-checks, builds dist/ (the tests that
+# start lessoncast as a process run it, as production does), and runs the suite.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -29,13 +30,14 @@ fi
 
 log "type-check"
 npx tsc -p tsconfig.json --noEmit
+log "build"
+bash scripts/build.sh
 # tap runs each test file with the plugin set it was built with; npm ci leaves tap's default set,
 # whose TypeScript plugin (ts-node) cannot load TypeScript 7. Build the set package.json names
 # (no @tapjs/typescript: tests run through tsx) before the first run, not during it.
 log "tap build"
 npx tap build >&2
 log "tests"
-export MEDIASOUP_WORKER_BIN="${MEDIASOUP_WORKER_BIN:-$(bash scripts/build-worker.sh --print-path | tail -n 1)}"
-[ "${LESSONCAST_WORKER:-offline}" = "prebuilt" ] && unset MEDIASOUP_WORKER_BIN
+# The worker comes from where setup recorded it (.lessoncast/worker-bin), as for npm start.
 npx tap "$@"
 log "whole run took $(( $(date +%s) - t0 )) s"
