@@ -12,7 +12,7 @@ import { SignalClient, createLesson, spawnLessoncastProcess, type TestServer } f
 import { publish } from './support/peers.js';
 import { playlistSegments, probe, readText, sleep, until } from './support/recording.js';
 
-/** lessoncast as its own process (src/main.ts), as an operator runs it. */
+/** lessoncast as its own process (dist/main.js), as an operator runs it. */
 interface Child {
   process: ChildProcess;
   server: TestServer;

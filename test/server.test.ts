@@ -11,7 +11,7 @@ import { SignalClient, spawnLessoncastProcess, startTestServer } from './support
 
 const restDoc = readFileSync(path.resolve('docs/rest.md'), 'utf8');
 
-/** src/main.ts as its own process in a fresh folder, once it has printed where it listens. */
+/** dist/main.js as its own process in a fresh folder, once it has printed where it listens. */
 async function runningProcess(env: Record<string, string>) {
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'));
   const child = spawnLessoncastProcess(dir, env);

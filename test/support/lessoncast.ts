@@ -7,6 +7,7 @@ import WebSocket from 'ws';
 import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
 import { createLessoncast, type Lessoncast } from '../../src/server.js';
 import type { Role, NotificationData, NotificationEvent, ServerMessage, Method, RequestData, ResponseData } from '../../src/signalling/protocol.js';
+import { builtEntry } from './dist.js';
 
 export interface TestServer {
   server: Lessoncast;
@@ -50,12 +51,12 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
 }
 
 /**
- * lessoncast as its own process (src/main.ts, as `npm start` runs it) in `dir`:
+ * lessoncast as its own process (dist/main.js, as `npm start` runs it) in `dir`:
  * free ports, one worker, config from config/, recordings and the token secret
  * file under `dir`; `env` adds or overrides settings. stdout and stderr are piped.
  */
 export function spawnLessoncastProcess(dir: string, env: Record<string, string>, nodeArgs: string[] = []) {
-  return spawn(process.execPath, [...nodeArgs, '--import', import.meta.resolve('tsx'), path.resolve('src/main.ts')], {
+  return spawn(process.execPath, [...nodeArgs, builtEntry('main')], {
     cwd: dir,
     env: {
       ...process.env,
