@@ -18,14 +18,14 @@ log "setup took $(( $(date +%s) - t0 )) s"
 redis_pid=""
 cleanup() { [ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null; wait 2>/dev/null || true; }
 trap cleanup EXIT
-if [ -z "${LESSONCAST_TEST_REDIS_URL:-}" ]; then
+if [ -z "${TEST_REDIS_URL:-}" ]; then
   port="$(free_port)"
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --loglevel warning >/dev/null 2>&1 &
   redis_pid=$!
   for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   redis-cli -p "$port" ping >/dev/null 2>&1 || die "redis-server did not start on port $port"
-  export LESSONCAST_TEST_REDIS_URL="redis://127.0.0.1:$port"
-  log "redis for tests: $LESSONCAST_TEST_REDIS_URL"
+  export TEST_REDIS_URL="redis://127.0.0.1:$port"
+  log "redis for tests: $TEST_REDIS_URL"
 fi
 
 log "type-check"

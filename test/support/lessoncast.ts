@@ -25,7 +25,7 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
     env: { NODE_ENV: 'test' },
     overrides: deepMerge(
       {
-        log: { level: process.env['LESSONCAST_TEST_LOG'] ?? 'silent' },
+        log: { level: process.env['TEST_LOG'] ?? 'silent' },
         http: { port: 0 },
         media: { workers: 1, webRtcServerPort: 0 },
         recording: { dir: path.join(dir, 'recordings') },
