@@ -9,8 +9,8 @@
  */
 import type { types } from 'mediasoup';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
-import { RtcReceiver, receiverRtpCapabilities } from '../test/support/rtcReceiver.js';
-import type { RtcSender } from '../test/support/rtcSender.js';
+import { RtcReceiver, receiverRtpCapabilities } from '../kit/rtcReceiver.js';
+import type { RtcSender } from '../kit/rtcSender.js';
 import { pinProcess } from './lib.js';
 import { barePlainOutputs, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
 

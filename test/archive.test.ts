@@ -10,7 +10,8 @@ import { Archive, readAuditLog } from '../src/recording/archive.js';
 import { probe } from './support/recording.js';
 import { makeRecording } from './support/recordingFixture.js';
 import { builtEntry } from './support/dist.js';
-import { SignalClient, expectCode, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { expectCode, startTestServer } from './support/lessoncast.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-archive-'));

@@ -2,9 +2,10 @@ import { createSocket } from 'node:dgram';
 import type { types } from 'mediasoup';
 import t from 'tap';
 import { ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80, SrtpSession } from 'werift';
-import { SignalClient, cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
-import { publish } from './support/peers.js';
-import { receiverRtpCapabilities } from './support/rtcReceiver.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { publish } from '../kit/peers.js';
+import { receiverRtpCapabilities } from '../kit/rtcReceiver.js';
 
 /** A server with one lesson whose instructor publishes audio (werift + ffmpeg). */
 async function audioLesson(t: { teardown(fn: () => unknown): void }) {

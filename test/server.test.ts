@@ -7,7 +7,8 @@ import { can, type Permission } from '../src/auth/permissions.js';
 import { ROLES } from '../src/auth/tokens.js';
 import { ConfigError } from '../src/config/load.js';
 import { rawRequest, type RawResponse } from './support/http.js';
-import { SignalClient, spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
 
 const restDoc = readFileSync(path.resolve('docs/rest.md'), 'utf8');
 

@@ -6,10 +6,10 @@
  * (createPlainReceiver + consume + resumeConsumer), like any classroom.
  */
 import type { types } from 'mediasoup';
-import { SignalClient } from '../../test/support/lessoncast.js';
-import { Watcher, publish } from '../../test/support/peers.js';
-import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
-import type { RtcSender } from '../../test/support/rtcSender.js';
+import { SignalClient } from '../../kit/signalClient.js';
+import { Watcher, publish } from '../../kit/peers.js';
+import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
+import type { RtcSender } from '../../kit/rtcSender.js';
 import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
 import type { Destination } from './probes.js';
 import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource, type SfuProcess } from './target.js';

@@ -16,9 +16,9 @@
  */
 import type { types } from 'mediasoup';
 import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
-import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
-import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
-import type { RtcSender } from '../../test/support/rtcSender.js';
+import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
+import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
+import type { RtcSender } from '../../kit/rtcSender.js';
 import { barePlainOutputs, consumerScores, publishBare, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
 import { pinProcess } from '../lib.js';
 

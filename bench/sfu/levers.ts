@@ -29,7 +29,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
-import { startSharedFfmpegRtp } from '../../test/support/ffmpegRtp.js';
+import { startSharedFfmpegRtp } from '../../kit/ffmpegRtp.js';
 import { BENCH_NICE, pinProcess, root, setNice, sleep, waitForNoWorkerBuild } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
 import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
