@@ -61,7 +61,7 @@ export const defaultVersionsOptions: VersionsOptions = { old: '3.19.3', parts: [
 /** What every fan-out output is, on both sides (printed with the results). */
 export const ARRANGEMENT =
   'one lesson (H264 1280x720 30 fps ~1.5 Mbit/s + Opus, werift publisher over /ws); N plain classrooms, each a PlainTransport ' +
-  '(SRTP AEAD_AES_256_GCM, rtcpMux, comedia off) made by LessonMedia.createPlainReceiver + consume + resumeConsumer with the bench ' +
+  '(SRTP AEAD_AES_256_GCM, rtcpMux, comedia off) made by createPlainReceiver (kit/plainReceiver.ts, placed by LessonMedia.addRecvTransport) + consume + resumeConsumer with the bench ' +
   "receivers' capabilities (video NACK + PLI, mid + abs-send-time extensions; no transport-cc or goog-remb feedback: 3.19.3 runs no " +
   "bandwidth estimation on such an output, 3.32.2's createPlainTransport defaults to enableBwe: true and runs its sender congestion " +
   'controller on every output packet anyway), plus 2 werift WebRTC classrooms joined over /ws; 1 worker pinned to CPU 0, the load ' +
