@@ -26,8 +26,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY config ./config
 COPY web ./web
-RUN npx tsc -p tsconfig.build.json \
- && node scripts/build-web.mjs \
+# npm run build: dist/ and web/dist/, as npm start builds them.
+RUN bash scripts/build.sh \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim AS runtime

@@ -8,22 +8,12 @@
  *   npx tsx bench/fanout.ts --targets bare    (the fan-out ladder on this target alone)
  */
 import type { types } from 'mediasoup';
+import { lessonMediaCodecs } from '../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
-import { RtcReceiver, receiverRtpCapabilities } from '../test/support/rtcReceiver.js';
-import type { RtcSender } from '../test/support/rtcSender.js';
+import { RtcReceiver, receiverRtpCapabilities } from '../kit/rtcReceiver.js';
+import type { RtcSender } from '../kit/rtcSender.js';
 import { pinProcess } from './lib.js';
 import { barePlainOutputs, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
-
-const mediaCodecs: types.RouterRtpCodecCapability[] = [
-  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
-  {
-    kind: 'video',
-    mimeType: 'video/H264',
-    clockRate: 90000,
-    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
-    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'goog-remb' }, { type: 'transport-cc' }],
-  },
-];
 
 export interface BareTargetOptions {
   cpu: number;
@@ -44,7 +34,8 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
   };
   try {
     pinProcess(worker.pid, String(opts.cpu));
-    const router = await worker.createRouter({ mediaCodecs });
+    // lessoncast's own router codecs, so the two targets negotiate alike.
+    const router = await worker.createRouter({ mediaCodecs: lessonMediaCodecs });
     const listenInfos: types.TransportListenInfo[] = [{ protocol: 'udp', ip: '127.0.0.1' }];
     const webRtcParams = (t: types.WebRtcTransport) => ({ transportId: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters });
 

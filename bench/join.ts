@@ -13,8 +13,8 @@
  *   npx tsx bench/join.ts [--joins 200] [--waves 1,10,50]
  */
 import { parseArgs } from 'node:util';
-import { SignalClient } from '../test/support/lessoncast.js';
-import { Watcher, publish } from '../test/support/peers.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { Watcher, publish } from '../kit/peers.js';
 import { BENCH_NICE, createLesson, percentile, saveResult, setNice, startServer, table, type BenchServer } from './lib.js';
 
 interface JoinSample {

@@ -190,7 +190,7 @@ export function setNice(pid: number, nice: number): void {
 }
 
 /** The priority benches give to the SFU and the load generator (root only; 0 = leave as is). */
-export const BENCH_NICE = Number(process.env['LESSONCAST_BENCH_NICE'] ?? -10);
+export const BENCH_NICE = Number(process.env['BENCH_NICE'] ?? -10);
 
 export function allCpus(): string {
   return `0-${cpus().length - 1}`;

@@ -25,10 +25,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { startSharedFfmpegRtp, type SharedRtpSource } from '../test/support/ffmpegRtp.js';
-import { SignalClient } from '../test/support/lessoncast.js';
-import { publish } from '../test/support/peers.js';
-import type { RtcSender } from '../test/support/rtcSender.js';
+import { startSharedFfmpegRtp, type SharedRtpSource } from '../kit/ffmpegRtp.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { publish } from '../kit/peers.js';
+import type { RtcSender } from '../kit/rtcSender.js';
 import { BENCH_NICE, allCpus, climbLadder, setNice, udpDrops, cpuSeconds, cpuTimes, createLesson, descendants, inBatches, pinProcess, pssMb, rssMb, saveResult, sleep, startServer, table, type BenchServer } from './lib.js';
 
 export interface RecordingBenchOptions {

@@ -32,7 +32,7 @@ const only = new Set(values.only!.split(','));
 for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark '${name}' (${ALL.join(', ')})`);
 
 // Another benchmark pinning an SFU to the same core would spoil both runs' figures.
-await waitForEarlierBenches(Number(process.env['LESSONCAST_BENCH_WAIT_MINUTES'] ?? 20));
+await waitForEarlierBenches(Number(process.env['BENCH_WAIT_MINUTES'] ?? 20));
 const started = performance.now();
 const minutes = (): string => ((performance.now() - started) / 60000).toFixed(1);
 const m = machine();

@@ -20,12 +20,12 @@
  *
  * The old side needs nothing in package.json: its Node package is installed on
  * demand into ${LESSONCAST_CACHE_DIR:-~/.cache/lessoncast}/bench/mediasoup-<old>/
- * (npm install --ignore-scripts: no prebuilt download) and loaded through
- * LESSONCAST_BENCH_MEDIASOUP_DIR (src/media/mediasoup.ts); its worker is built
+ * (npm install --ignore-scripts: no prebuilt download) and loaded in place of
+ * node_modules' by bench/mediasoup-release.mjs (BENCH_MEDIASOUP_DIR); its worker is built
  * by scripts/build-worker.sh --mediasoup-version <old> (6–10 min once, cached).
  * The new side runs MEDIASOUP_WORKER_BIN when set (as lessoncast would), else the
- * cached build of the checkout's recipe. LESSONCAST_BENCH_WORKER_OLD,
- * LESSONCAST_BENCH_WORKER_OLD_DEBUG and LESSONCAST_BENCH_WORKER_NEW_DEBUG give
+ * cached build of the checkout's recipe. BENCH_WORKER_OLD,
+ * BENCH_WORKER_OLD_DEBUG and BENCH_WORKER_NEW_DEBUG give
  * the other binaries instead of the build cache.
  *
  *   npx tsx bench/versions.ts [--old 3.19.3] [--parts fanout,fixed,join,recording] [--quick]
@@ -61,7 +61,7 @@ export const defaultVersionsOptions: VersionsOptions = { old: '3.19.3', parts: [
 /** What every fan-out output is, on both sides (printed with the results). */
 export const ARRANGEMENT =
   'one lesson (H264 1280x720 30 fps ~1.5 Mbit/s + Opus, werift publisher over /ws); N plain classrooms, each a PlainTransport ' +
-  '(SRTP AEAD_AES_256_GCM, rtcpMux, comedia off) made by LessonMedia.createPlainReceiver + consume + resumeConsumer with the bench ' +
+  '(SRTP AEAD_AES_256_GCM, rtcpMux, comedia off) made by createPlainReceiver (kit/plainReceiver.ts, placed by LessonMedia.addRecvTransport) + consume + resumeConsumer with the bench ' +
   "receivers' capabilities (video NACK + PLI, mid + abs-send-time extensions; no transport-cc or goog-remb feedback: 3.19.3 runs no " +
   "bandwidth estimation on such an output, 3.32.2's createPlainTransport defaults to enableBwe: true and runs its sender congestion " +
   'controller on every output packet anyway), plus 2 werift WebRTC classrooms joined over /ws; 1 worker pinned to CPU 0, the load ' +
@@ -72,7 +72,7 @@ export interface Side {
   label: 'old' | 'new';
   version: string;
   workerBin: string;
-  /** The package folder loaded through LESSONCAST_BENCH_MEDIASOUP_DIR (old side only). */
+  /** The package folder loaded in place of node_modules' (old side only; bench/mediasoup-release.mjs). */
   packageDir?: string;
   /** The same recipe built with debug info (part 'hashtables'), and whether its code is byte-identical to workerBin's. */
   debugWorkerBin?: string;
@@ -160,7 +160,7 @@ export async function prepareVersions(opts: Pick<VersionsOptions, 'old' | 'parts
     return bin || undefined;
   };
   const sides: { old: Side; new: Side } = {
-    old: { label: 'old', version: opts.old, workerBin: given('LESSONCAST_BENCH_WORKER_OLD') ?? workerFor(opts.old, log), packageDir },
+    old: { label: 'old', version: opts.old, workerBin: given('BENCH_WORKER_OLD') ?? workerFor(opts.old, log), packageDir },
     new: { label: 'new', version: mediasoupVersion(), workerBin: given('MEDIASOUP_WORKER_BIN') ?? workerFor(undefined, log) },
   };
   for (const side of [sides.old, sides.new]) {
@@ -169,7 +169,7 @@ export async function prepareVersions(opts: Pick<VersionsOptions, 'old' | 'parts
   }
   if (opts.parts.includes('hashtables')) {
     for (const side of [sides.old, sides.new]) {
-      side.debugWorkerBin = given(`LESSONCAST_BENCH_WORKER_${side.label.toUpperCase()}_DEBUG`) ?? workerFor(side === sides.old ? opts.old : undefined, log, true);
+      side.debugWorkerBin = given(`BENCH_WORKER_${side.label.toUpperCase()}_DEBUG`) ?? workerFor(side === sides.old ? opts.old : undefined, log, true);
       side.debugTextIdentical = sameText(side.workerBin, side.debugWorkerBin);
       log(`mediasoup ${side.version} debug-info twin ${side.debugWorkerBin}: .text ${side.debugTextIdentical ? 'identical to' : 'DIFFERS from'} the measured build's`);
     }
@@ -225,7 +225,7 @@ type PartOut = FanoutOut | FixedOut | JoinOut | RecordingOut;
 async function childMain(spec: ChildSpec): Promise<void> {
   const { part, opts } = spec;
   const { mediasoupVersion: loadedVersion } = await import('../src/media/mediasoup.js');
-  if (loadedVersion() !== spec.side.version) throw new Error(`child for mediasoup ${spec.side.version} sees ${loadedVersion()} (LESSONCAST_BENCH_MEDIASOUP_DIR?)`);
+  if (loadedVersion() !== spec.side.version) throw new Error(`child for mediasoup ${spec.side.version} sees ${loadedVersion()} (BENCH_MEDIASOUP_DIR, bench/mediasoup-release.mjs?)`);
   console.log(`mediasoup ${loadedVersion()}, worker ${process.env['MEDIASOUP_WORKER_BIN']}`);
   let out: PartOut;
   if (part === 'fanout') {
@@ -307,10 +307,15 @@ async function fixedLoad(opts: VersionsOptions, sourceFiles: boolean): Promise<F
 // The parent: children in alternating order, then the side-by-side table.
 
 function runChild(spec: ChildSpec, log: (l: string) => void): Promise<PartOut> {
-  const { LESSONCAST_BENCH_MEDIASOUP_DIR: _dir, ...base } = process.env;
+  const { BENCH_MEDIASOUP_DIR: _dir, ...base } = process.env;
   const bin = spec.part === 'hashtables' ? spec.side.debugWorkerBin : spec.side.workerBin;
   if (!bin) return Promise.reject(new Error(`no ${spec.part === 'hashtables' ? 'debug-info ' : ''}worker for mediasoup ${spec.side.version}`));
-  const env: NodeJS.ProcessEnv = { ...base, MEDIASOUP_WORKER_BIN: bin, ...(spec.side.packageDir ? { LESSONCAST_BENCH_MEDIASOUP_DIR: spec.side.packageDir } : {}) };
+  // The other release's package replaces node_modules' for the child and the servers it starts.
+  const release = (dir: string): NodeJS.ProcessEnv => ({
+    BENCH_MEDIASOUP_DIR: dir,
+    NODE_OPTIONS: [base['NODE_OPTIONS'], `--import=${new URL('./mediasoup-release.mjs', import.meta.url).href}`].filter(Boolean).join(' '),
+  });
+  const env: NodeJS.ProcessEnv = { ...base, MEDIASOUP_WORKER_BIN: bin, ...(spec.side.packageDir ? release(spec.side.packageDir) : {}) };
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL(import.meta.url).pathname, '--child', JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let result: PartOut | undefined;
   let buf = '';

@@ -1,9 +1,8 @@
 #!/usr/bin/env node
-// `npx lessoncast <command>`: the operator CLI. Runs the compiled dist/cli.js when built
-// (npm start builds it), else src/cli.ts through tsx (development checkouts).
+// `npx lessoncast <command>`: the operator CLI. Runs the compiled dist/cli.js (npm run build,
+// which npm start runs), as the server runs dist/main.js: no compiler at run time.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,8 +16,9 @@ if (Number(process.versions.node.split('.')[0]) < 22) {
   process.exit(1);
 }
 const built = path.join(root, 'dist', 'cli.js');
-const args = existsSync(built)
-  ? [built]
-  : [createRequire(import.meta.url).resolve('tsx/cli'), path.join(root, 'src', 'cli.ts')];
-const r = spawnSync(process.execPath, [...args, ...process.argv.slice(2)], { stdio: 'inherit' });
+if (!existsSync(built)) {
+  console.error(`lessoncast is not built (${built} is missing): run "npm run build" in ${root} (npm start does it too)`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, [built, ...process.argv.slice(2)], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -4,7 +4,9 @@
 #   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
 #   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
-# unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it.
+# unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
+# of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
+# server reads that file and runs no build script. Building lessoncast itself is scripts/build.sh.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -13,8 +15,8 @@ root="$(cd "$here/.." && pwd)"
 mode="${1:-run}"
 cd "$root"
 
-# Node >= 22 first on PATH (the pinned Node 24 when the system node is older): npm ci, the
-# worker build and the web build below run on it. Free when test.sh/start.sh already did it.
+# Node >= 22 first on PATH (the pinned Node 24 when the system node is older): npm ci and the
+# worker build below run on it. Free when test.sh/start.sh already did it.
 ensure_node
 
 pkgs=(ffmpeg ca-certificates)
@@ -22,6 +24,7 @@ pkgs=(ffmpeg ca-certificates)
 apt_install "${pkgs[@]}"
 
 stamp="node_modules/.lessoncast-install-stamp"
+recorded=".lessoncast/worker-bin"
 want="$(cat package-lock.json package.json | sha256sum | cut -c1-16)-${LESSONCAST_WORKER:-offline}"
 if [ "${LESSONCAST_WORKER:-offline}" = "prebuilt" ]; then
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
@@ -29,6 +32,8 @@ if [ "${LESSONCAST_WORKER:-offline}" = "prebuilt" ]; then
     npm ci --no-audit --no-fund >&2
     echo "$want" > "$stamp"
   fi
+  # A recorded offline build would win over the prebuilt worker at the server's start.
+  rm -f "$recorded"
   log "mediasoup worker: prebuilt, inside node_modules/mediasoup"
 else
   # The build script installs its own Debian build packages. Setting MEDIASOUP_WORKER_BIN during
@@ -41,8 +46,9 @@ else
   fi
   worker_bin="$(bash "$here/build-worker.sh" | tail -n 1)"
   [ -x "$worker_bin" ] || die "worker build did not produce $worker_bin"
-  log "mediasoup worker: $worker_bin"
+  mkdir -p "$(dirname "$recorded")"
+  # Renamed into place: a server starting meanwhile reads the old path or the new, never half.
+  printf '%s\n' "$worker_bin" > "$recorded.$$"
+  mv -f "$recorded.$$" "$recorded"
+  log "mediasoup worker: $worker_bin (recorded in $recorded)"
 fi
-
-# Browser pages (esbuild, about a second; rebuilt every time so they always match the sources).
-node scripts/build-web.mjs

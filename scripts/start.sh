@@ -6,8 +6,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 cd "$here/.."
-# The server, setup and tsc all run on this node (the pinned Node 24 if the system's is older).
+# The server, setup and the build all run on this node (the pinned Node 24 if the system's is older).
 ensure_node
+# Everything that installs or compiles happens here, before the server starts: the server finds
+# the worker setup recorded (.lessoncast/worker-bin) and runs the built dist/.
 bash scripts/setup.sh run
-npx tsc -p tsconfig.build.json
+bash scripts/build.sh
 exec node dist/main.js

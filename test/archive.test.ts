@@ -9,7 +9,9 @@ import t from 'tap';
 import { Archive, readAuditLog } from '../src/recording/archive.js';
 import { probe } from './support/recording.js';
 import { makeRecording } from './support/recordingFixture.js';
-import { SignalClient, expectCode, startTestServer } from './support/lessoncast.js';
+import { builtEntry } from './support/dist.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { expectCode, startTestServer } from './support/lessoncast.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-archive-'));
@@ -59,7 +61,9 @@ t.test('export: one MP4 with the video copied; the CLI lists, verifies and expor
   await makeRecording(dir, { id, seconds: 5, title: 'Exported lesson' });
   const out = path.join(dir, 'export.mp4');
   const env = { ...process.env, LESSONCAST_CONFIG_DIR: path.resolve('config'), LESSONCAST_RECORDING_DIR: dir };
-  const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.resolve('src/cli.ts'), 'recordings', ...args], { env });
+  // Through the `lessoncast` bin, which runs dist/cli.js (checked first: missing or stale fails here).
+  builtEntry('cli');
+  const cli = (...args: string[]) => run(process.execPath, [path.resolve('scripts/lessoncast.mjs'), 'recordings', ...args], { env });
   const listed = JSON.parse((await cli('list', '--json', '--q', 'exported')).stdout) as { recordings: Array<{ id: string }> };
   t.same(listed.recordings.map((r) => r.id), [id], 'recordings list');
   t.match((await cli('verify', id)).stdout, new RegExp(`ok +${id}`), 'recordings verify');

@@ -48,7 +48,7 @@ t.test('NODE_ENV file and environment overrides, env last', async (t) => {
   t.equal(c.media.workers, 2, 'env beats the file');
   t.equal(c.recording.enabledByDefault, false, 'booleans from env');
   t.equal(c.publicUrl, 'https://lessons.example.edu', 'trailing slash dropped');
-  t.doesNotThrow(() => loadConfig({ configDir: dir, env: { LESSONCAST_TEST_REDIS_URL: 'redis://x', LESSONCAST_CACHE_DIR: '/tmp' } }), 'tooling variables are not settings');
+  t.doesNotThrow(() => loadConfig({ configDir: dir, env: { LESSONCAST_CACHE_DIR: '/tmp', LESSONCAST_WORKER: 'prebuilt' } }), 'tooling variables are not settings');
   const scripts = { LESSONCAST_NODE: '/x/node', LESSONCAST_APT_LOCK_TIMEOUT: '600', LESSONCAST_DEBIAN_SOURCE_URIS: 'http://mirror.example/debian' };
   t.doesNotThrow(() => loadConfig({ configDir: dir, env: scripts }), "nor are the scripts' own, which a server they start inherits");
 });
@@ -57,6 +57,16 @@ t.test("the scripts' own variables (LESSONCAST_NODE from ensure_node …) are no
   // npm start / npm test export these before the server starts: refusing them would stop every start.
   const cfg = loadConfig({ configDir, env: { LESSONCAST_NODE: '/cache/node/bin/node', LESSONCAST_APT_LOCK_TIMEOUT: '300', LESSONCAST_CACHE_DIR: '/cache' } });
   t.equal(cfg.http.port, 8080, 'loads with the defaults');
+});
+
+t.test("tests' and benches' variables are theirs: without our prefix they are ignored, with it they are unknown settings", async (t) => {
+  // What the config loader sees of them: a server that tests or benches start inherits their environment.
+  const cfg = loadConfig({ configDir, env: { TEST_REDIS_URL: 'redis://127.0.0.1:1', TEST_LOG: 'debug', BENCH_NICE: '0', BENCH_MEDIASOUP_DIR: '/x' } });
+  t.equal(cfg.redis.url, '', 'TEST_REDIS_URL is not redis.url');
+  t.equal(cfg.log.level, 'info', 'TEST_LOG is not log.level (default info)');
+  for (const name of ['LESSONCAST_TEST_REDIS_URL', 'LESSONCAST_BENCH_NICE']) {
+    t.match(issuesOf(() => loadConfig({ configDir, env: { [name]: '1' } })).join('\n'), new RegExp(`${name}: unknown setting`), `${name} is refused like any unknown setting`);
+  }
 });
 
 t.test('env names derive from key paths', async (t) => {

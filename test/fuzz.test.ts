@@ -1,6 +1,7 @@
 import t from 'tap';
 import WebSocket from 'ws';
-import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, startTestServer } from './support/lessoncast.js';
 import { METHODS } from '../src/signalling/protocol.js';
 import { readableId } from '../src/signalling/frames.js';
 

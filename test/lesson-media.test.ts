@@ -1,7 +1,8 @@
 import t from 'tap';
-import { SignalClient, cleanupStack, createLesson, expectCode, startTestServer, type TestServer } from './support/lessoncast.js';
-import { Watcher, publish } from './support/peers.js';
-import type { RtcSender } from './support/rtcSender.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { cleanupStack, createLesson, expectCode, startTestServer, type TestServer } from './support/lessoncast.js';
+import { Watcher, publish } from '../kit/peers.js';
+import type { RtcSender } from '../kit/rtcSender.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

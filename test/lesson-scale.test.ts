@@ -1,6 +1,7 @@
 import t from 'tap';
-import { SignalClient, cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
-import { Watcher, publish } from './support/peers.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { Watcher, publish } from '../kit/peers.js';
 
 /**
  * Two workers; a lesson router holds 4 consumers (2 classrooms × camera + mic),

@@ -6,7 +6,8 @@
  */
 import t from 'tap';
 import type { LiveSnapshot } from '../src/live/types.js';
-import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, startTestServer } from './support/lessoncast.js';
 import { startRedis, type TestRedis } from './support/redis.js';
 
 const LESSONS = 4;

@@ -6,9 +6,10 @@
  */
 import t from 'tap';
 import type { LiveSnapshot } from '../src/live/types.js';
-import { SignalClient, createLesson, startTestServer, type TestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, startTestServer, type TestServer } from './support/lessoncast.js';
 import { FeedClient } from './support/liveFeed.js';
-import { Watcher, publish } from './support/peers.js';
+import { Watcher, publish } from '../kit/peers.js';
 import { startRedis } from './support/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

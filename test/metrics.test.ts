@@ -4,8 +4,9 @@
  * join failures counted, no lesson or school ids anywhere.
  */
 import t from 'tap';
-import { SignalClient, createLesson, expectCode, startTestServer } from './support/lessoncast.js';
-import { Watcher, publish } from './support/peers.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, expectCode, startTestServer } from './support/lessoncast.js';
+import { Watcher, publish } from '../kit/peers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -8,9 +8,10 @@ import path from 'node:path';
 import t from 'tap';
 import type { LiveEvent, LiveSnapshot } from '../src/live/types.js';
 import type { HistoryResult } from '../src/monitor/history.js';
-import { SignalClient, createLesson, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, startTestServer } from './support/lessoncast.js';
 import { FeedClient } from './support/liveFeed.js';
-import { Watcher, publish } from './support/peers.js';
+import { Watcher, publish } from '../kit/peers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,9 +2,11 @@ import { createSocket } from 'node:dgram';
 import type { types } from 'mediasoup';
 import t from 'tap';
 import { ProtectionProfileAeadAes128Gcm, ProtectionProfileAes128CmHmacSha1_80, SrtpSession } from 'werift';
-import { SignalClient, cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
-import { publish } from './support/peers.js';
-import { receiverRtpCapabilities } from './support/rtcReceiver.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { publish } from '../kit/peers.js';
+import { createPlainReceiver } from '../kit/plainReceiver.js';
+import { receiverRtpCapabilities } from '../kit/rtcReceiver.js';
 
 /** A server with one lesson whose instructor publishes audio (werift + ffmpeg). */
 async function audioLesson(t: { teardown(fn: () => unknown): void }) {
@@ -31,7 +33,7 @@ t.test('a plain RTP receiver (SRTP) is placed and fed like a classroom', async (
     if (pt < 64 || pt > 95) seqs.push(msg.readUInt16BE(2)); // RTP, not RTCP: the header stays clear under SRTP
   });
 
-  const plain = await media.createPlainReceiver('decoder-1', { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', srtpCryptoSuite: 'AEAD_AES_256_GCM' });
+  const plain = await createPlainReceiver(media, 'decoder-1', { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', srtpCryptoSuite: 'AEAD_AES_256_GCM' });
   t.ok(plain.srtpParameters?.keyBase64, 'SRTP keys handed out for the receiver');
   const c = await media.consume('decoder-1', plain.transportId, sender.producerId('audio'), receiverRtpCapabilities);
   await media.resumeConsumer('decoder-1', c.consumerId);
@@ -63,7 +65,7 @@ for (const [suite, profile] of [
         const pt = msg[1]! & 0x7f;
         if (pt < 64 || pt > 95) packets.push(msg);
       });
-      const plain = await media.createPlainReceiver(peerId, { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', ...(srtpCryptoSuite ? { srtpCryptoSuite } : {}) });
+      const plain = await createPlainReceiver(media, peerId, { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', ...(srtpCryptoSuite ? { srtpCryptoSuite } : {}) });
       const c = await media.consume(peerId, plain.transportId, sender.producerId('audio'), receiverRtpCapabilities);
       await media.resumeConsumer(peerId, c.consumerId);
       return { packets, srtp: plain.srtpParameters };

@@ -8,11 +8,12 @@ import t from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 import { Archive } from '../src/recording/archive.js';
 import type { RecordingManifest } from '../src/recording/manifest.js';
-import { SignalClient, createLesson, spawnLessoncastProcess, type TestServer } from './support/lessoncast.js';
-import { publish } from './support/peers.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { createLesson, spawnLessoncastProcess, type TestServer } from './support/lessoncast.js';
+import { publish } from '../kit/peers.js';
 import { playlistSegments, probe, readText, sleep, until } from './support/recording.js';
 
-/** lessoncast as its own process (src/main.ts), as an operator runs it. */
+/** lessoncast as its own process (dist/main.js), as an operator runs it. */
 interface Child {
   process: ChildProcess;
   server: TestServer;

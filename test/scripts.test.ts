@@ -156,3 +156,20 @@ t.test('the wait is bounded: a lock held past LESSONCAST_APT_LOCK_TIMEOUT fails 
   t.match(run.stderr, /Could not get lock/, "apt's own message is shown");
   t.notOk(fake.aptCalls().some((c) => c.includes(' install ')), 'nothing installed');
 });
+
+t.test('the lessoncast bin runs dist/cli.js; unbuilt, it says to run npm run build and fails', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(path.join(dir, 'scripts'));
+  writeFileSync(path.join(dir, 'scripts', 'lessoncast.mjs'), readFileSync(path.join(root, 'scripts', 'lessoncast.mjs')));
+  const bin = () => spawnSync(process.execPath, [path.join(dir, 'scripts', 'lessoncast.mjs'), 'token', '--help'], { encoding: 'utf8', timeout: 30_000 });
+  const unbuilt = bin();
+  t.equal(unbuilt.status, 1, 'exits 1');
+  t.match(unbuilt.stderr, /dist\/cli\.js is missing\): run "npm run build"/);
+  // A stand-in dist/cli.js shows which file the bin runs, and that its arguments and exit code pass through.
+  mkdirSync(path.join(dir, 'dist'));
+  writeFileSync(path.join(dir, 'dist', 'cli.js'), 'console.log(JSON.stringify(process.argv.slice(2))); process.exit(3);\n');
+  const built = bin();
+  t.equal(built.status, 3, "dist/cli.js's exit code");
+  t.equal(built.stdout.trim(), '["token","--help"]');
+});

@@ -7,11 +7,12 @@ import { can, type Permission } from '../src/auth/permissions.js';
 import { ROLES } from '../src/domain/index.js';
 import { ConfigError } from '../src/config/load.js';
 import { rawRequest, type RawResponse } from './support/http.js';
-import { SignalClient, spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
+import { SignalClient } from '../kit/signalClient.js';
+import { spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
 
 const restDoc = readFileSync(path.resolve('docs/rest.md'), 'utf8');
 
-/** src/main.ts as its own process in a fresh folder, once it has printed where it listens. */
+/** dist/main.js as its own process in a fresh folder, once it has printed where it listens. */
 async function runningProcess(env: Record<string, string>) {
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'));
   const child = spawnLessoncastProcess(dir, env);

@@ -2,7 +2,8 @@ import { SignJWT } from 'jose';
 import t from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 import { FeedClient } from './support/liveFeed.js';
-import { RequestFailed, SignalClient, createLesson, expectCode, metricValue, startTestServer, type TestServer } from './support/lessoncast.js';
+import { RequestFailed, SignalClient } from '../kit/signalClient.js';
+import { createLesson, expectCode, metricValue, startTestServer, type TestServer } from './support/lessoncast.js';
 
 let s: TestServer;
 t.before(async () => {

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { loadMediasoup, mediasoupVersion, resolveWorkerBin } from '../src/media/mediasoup.js';
@@ -78,13 +79,16 @@ t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacem
   t.equal(slotA.routers, 0, 'the replacement starts with no routers counted');
 });
 
-t.test('without MEDIASOUP_WORKER_BIN the build of the current recipe is chosen, not just the newest in the cache', async (t) => {
+t.test('the worker comes from the config, MEDIASOUP_WORKER_BIN, the path setup recorded, then mediasoup itself', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-worker-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const recorded = path.join(dir, 'worker-bin');
   const { MEDIASOUP_WORKER_BIN: _bin, ...env } = process.env;
-  const expected = execFileSync('bash', ['scripts/build-worker.sh', '--print-path'], { env, encoding: 'utf8' }).trim();
-  if (!existsSync(expected)) return void t.comment(`no cached build of the current recipe (${expected}): nothing to choose`);
-  // Asking for a variant through the environment must not change what the server runs.
-  t.same(resolveWorkerBin('', { ...env, LESSONCAST_WORKER_SRTP: 'debian' }), { path: expected, source: 'offline build cache' });
-  t.equal(resolveWorkerBin('/x/mediasoup-worker', env).source, 'config media.workerBin', 'the config wins');
+  t.equal(resolveWorkerBin('', env, recorded).source, 'mediasoup package', 'nothing recorded: the prebuilt worker inside node_modules/mediasoup');
+  writeFileSync(recorded, '/cache/mediasoup-worker/3.32.2-abc/mediasoup-worker\n');
+  t.same(resolveWorkerBin('', env, recorded), { path: '/cache/mediasoup-worker/3.32.2-abc/mediasoup-worker', source: recorded }, 'setup recorded its build');
+  t.same(resolveWorkerBin('', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded), { path: '/env/worker', source: 'MEDIASOUP_WORKER_BIN' });
+  t.equal(resolveWorkerBin('/x/mediasoup-worker', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded).source, 'config media.workerBin', 'the config wins');
 });
 
 t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked with ss)", async (t) => {

@@ -3,13 +3,15 @@
  * (createLessoncast), the instructor publishes over the real /ws protocol
  * (werift + ffmpeg), WebRTC classrooms join over /ws, and the plain SRTP
  * outputs are placed and fed through LessonMedia's own code path
- * (createPlainReceiver + consume + resumeConsumer), like any classroom.
+ * (kit/plainReceiver.ts's createPlainReceiver, placed by LessonMedia.addRecvTransport, + consume +
+ * resumeConsumer), like any classroom.
  */
 import type { types } from 'mediasoup';
-import { SignalClient } from '../../test/support/lessoncast.js';
-import { Watcher, publish } from '../../test/support/peers.js';
-import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
-import type { RtcSender } from '../../test/support/rtcSender.js';
+import { SignalClient } from '../../kit/signalClient.js';
+import { Watcher, publish } from '../../kit/peers.js';
+import { createPlainReceiver } from '../../kit/plainReceiver.js';
+import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
+import type { RtcSender } from '../../kit/rtcSender.js';
 import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
 import type { Destination } from './probes.js';
 import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource, type SfuProcess } from './target.js';
@@ -68,7 +70,7 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
     const outputs: string[] = []; // peer ids, index = output number
     const addOutput = async (i: number, dest: Destination): Promise<void> => {
       const peerId = `plain-${i}`;
-      const { transportId } = await media.createPlainReceiver(peerId, dest, { listenIp: '127.0.0.1', srtpCryptoSuite: opts.srtpCryptoSuite });
+      const { transportId } = await createPlainReceiver(media, peerId, dest, { listenIp: '127.0.0.1', srtpCryptoSuite: opts.srtpCryptoSuite });
       for (const producerId of producerIds) {
         const c = await media.consume(peerId, transportId, producerId, receiverRtpCapabilities);
         await media.resumeConsumer(peerId, c.consumerId);

@@ -5,9 +5,9 @@
  * destinations, say which processes do the forwarding.
  */
 import type { types } from 'mediasoup';
-import type { RtcReceiver } from '../../test/support/rtcReceiver.js';
-import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
-import { RtcSender } from '../../test/support/rtcSender.js';
+import type { RtcReceiver } from '../../kit/rtcReceiver.js';
+import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
+import { RtcSender } from '../../kit/rtcSender.js';
 import { inBatches } from '../lib.js';
 import { SeqTracker, type Destination, type LossProbe } from './probes.js';
 

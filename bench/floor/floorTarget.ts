@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { startFfmpegRtp } from '../../test/support/ffmpegRtp.js';
+import { startFfmpegRtp } from '../../kit/ffmpegRtp.js';
 import { pinProcess, root } from '../lib.js';
 import type { FanoutTarget, LessonSource } from '../fanout/target.js';
 

@@ -15,24 +15,13 @@
  * runs one binary; levers.ts starts a child process per binary.
  */
 import type { types } from 'mediasoup';
+import { lessonMediaCodecs } from '../../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
-import type { SharedRtpSource } from '../../test/support/ffmpegRtp.js';
-import { receiverRtpCapabilities } from '../../test/support/rtcReceiver.js';
-import type { RtcSender } from '../../test/support/rtcSender.js';
+import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
+import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
+import type { RtcSender } from '../../kit/rtcSender.js';
 import { barePlainOutputs, consumerScores, publishBare, sumSent, type FanoutTarget, type LessonSource } from '../fanout/target.js';
 import { pinProcess } from '../lib.js';
-
-/** The router's codecs: the same as bench/bare-mediasoup.ts (and lessoncast's H264 + Opus). */
-const mediaCodecs: types.RouterRtpCodecCapability[] = [
-  { kind: 'audio', mimeType: 'audio/opus', clockRate: 48000, channels: 2 },
-  {
-    kind: 'video',
-    mimeType: 'video/H264',
-    clockRate: 90000,
-    parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f', 'level-asymmetry-allowed': 1 },
-    rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }, { type: 'ccm', parameter: 'fir' }, { type: 'goog-remb' }, { type: 'transport-cc' }],
-  },
-];
 
 /**
  * What a plain output's consumer negotiates:
@@ -83,7 +72,8 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
   };
   try {
     pinProcess(worker.pid, String(opts.cpu));
-    const router = await worker.createRouter({ mediaCodecs });
+    // lessoncast's own router codecs, as bench/bare-mediasoup.ts.
+    const router = await worker.createRouter({ mediaCodecs: lessonMediaCodecs });
     const sendTransport = await router.createWebRtcTransport({ listenInfos: [{ protocol: 'udp', ip: '127.0.0.1' }] });
     const published = await publishBare(sendTransport, router.rtpCapabilities, opts.source, opts.sharedSource);
     sender = published.sender;

@@ -29,7 +29,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
-import { startSharedFfmpegRtp } from '../../test/support/ffmpegRtp.js';
+import { startSharedFfmpegRtp } from '../../kit/ffmpegRtp.js';
 import { BENCH_NICE, pinProcess, root, setNice, sleep, waitForNoWorkerBuild } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
 import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
@@ -76,14 +76,14 @@ export function leverVariants(bestSuite: types.SrtpCryptoSuite = 'AEAD_AES_256_G
  * The worker binary of each build, from scripts/build-worker.sh's cache
  * (same version and recipe as `npm test` uses). With `build`, a missing one
  * is built first (about 5 min of ninja on 2 cores); otherwise it is left out.
- * LESSONCAST_BENCH_WORKER_<DEFAULT|NSS_SRTP> override a path.
+ * BENCH_WORKER_<DEFAULT|NSS_SRTP> override a path.
  */
 export function workerBuilds(opts: { build?: boolean; log?: (l: string) => void; env?: NodeJS.ProcessEnv } = {}): Partial<Record<WorkerBuild, string>> {
   const env = opts.env ?? process.env;
   const script = path.join(root, 'scripts', 'build-worker.sh');
   const out: Partial<Record<WorkerBuild, string>> = {};
   for (const build of Object.keys(BUILD_ENV) as WorkerBuild[]) {
-    const override = env[`LESSONCAST_BENCH_WORKER_${build.toUpperCase().replace(/-/g, '_')}`];
+    const override = env[`BENCH_WORKER_${build.toUpperCase().replace(/-/g, '_')}`];
     if (override) {
       out[build] = override;
       continue;

@@ -17,14 +17,14 @@ export class ConfigError extends Error {
 }
 
 /**
- * Environment variables with our prefix that belong to tooling (build, setup, tests, the scripts'
- * apt and worker-build settings), not to the server's settings: a server the scripts start inherits them.
+ * Environment variables with our prefix that belong to the scripts (setup, the worker build, apt),
+ * not to the server's settings: a server the scripts start inherits them. Tests and benches name
+ * their own variables without the prefix (TEST_*, BENCH_*).
  */
 const TOOLING_ENV = new Set([
   'LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR', 'LESSONCAST_NODE',
   'LESSONCAST_APT_LOCK_TIMEOUT', 'LESSONCAST_DEBIAN_SOURCE_URIS', 'LESSONCAST_WORKER_SRTP', 'LESSONCAST_SRTP_SUITE', 'LESSONCAST_KEEP_BUILD_DIR',
 ]);
-const isToolingEnv = (name: string): boolean => TOOLING_ENV.has(name) || name.startsWith('LESSONCAST_TEST_') || name.startsWith('LESSONCAST_BENCH_');
 
 export interface LoadOptions {
   /** Folder holding default.json and <NODE_ENV>.json. */
@@ -146,7 +146,7 @@ function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, 
   const known = new Map(leaves.map((l) => [l.env, l]));
   const out: Record<string, unknown> = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith('LESSONCAST_') || raw === undefined || isToolingEnv(name)) continue;
+    if (!name.startsWith('LESSONCAST_') || raw === undefined || TOOLING_ENV.has(name)) continue;
     const leaf = known.get(name);
     if (!leaf) {
       const retired = Object.keys(RETIRED_SETTINGS).find((key) => envName(key.split('.')) === name);

@@ -32,7 +32,7 @@ export const ConfigSchema = Type.Object(
     media: Type.Object(
       {
         workers: Type.Integer({ minimum: 0, maximum: 256, description: 'mediasoup workers; 0 = one per core' }),
-        workerBin: Type.String({ description: 'Path of mediasoup-worker; empty = MEDIASOUP_WORKER_BIN, then the build cache, then mediasoup\'s own' }),
+        workerBin: Type.String({ description: 'Path of mediasoup-worker; empty = MEDIASOUP_WORKER_BIN, then the worker setup recorded in .lessoncast/worker-bin, then mediasoup\'s own' }),
         listenIp: Type.String({ minLength: 1, description: 'Address the WebRTC ports bind' }),
         announcedAddress: Type.String({ description: 'Address given to clients in ICE candidates; empty = listenIp' }),
         webRtcServerPort: Type.Integer({ minimum: 0, maximum: 65535, description: 'Worker i listens on this port + i (UDP and TCP); 0 = any free port' }),

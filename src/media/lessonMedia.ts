@@ -177,31 +177,17 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   }
 
   /**
-   * A receive-only plain RTP transport (no ICE/DTLS) sending to a fixed address:
-   * for hardware decoders and gateways that cannot speak WebRTC, and for load
-   * generation. Placed like any classroom (same spill rules), consumed with consume().
+   * A receive transport that the caller creates on the router given (the one a classroom would be
+   * placed on), tracked as the peer's like any other: consume() and closePeer() take it, and it
+   * counts towards the router's load. For transports this class does not make itself, such as
+   * the plain RTP outputs of kit/plainReceiver.ts.
    */
-  async createPlainReceiver(
-    peerId: string,
-    remote: { ip: string; port: number },
-    opts: { listenIp: string; srtpCryptoSuite?: types.SrtpCryptoSuite },
-  ): Promise<{ transportId: string; srtpParameters?: types.SrtpParameters }> {
+  async addRecvTransport<T extends types.Transport>(peerId: string, create: (router: types.Router) => Promise<T>): Promise<T> {
     this.assertOpen();
     const home = await this.routerWithRoom();
-    const transport = await home.router.createPlainTransport({
-      listenInfo: { protocol: 'udp', ip: opts.listenIp },
-      rtcpMux: true,
-      comedia: false,
-      // A plain receiver sends no transport-cc or REMB: mediasoup's estimator would have nothing to go on.
-      enableBwe: false,
-      enableSrtp: Boolean(opts.srtpCryptoSuite),
-      ...(opts.srtpCryptoSuite ? { srtpCryptoSuite: opts.srtpCryptoSuite } : {}),
-      appData: { peerId, direction: 'recv' },
-    });
+    const transport = await create(home.router);
     this.track(peerId, transport, home, 'recv');
-    // Receive-only: the remote never sends, so its SRTP key is only a formality; reuse ours.
-    await transport.connect({ ip: remote.ip, port: remote.port, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) });
-    return { transportId: transport.id, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) };
+    return transport;
   }
 
   private track(peerId: string, transport: types.Transport, home: LessonRouter, direction: 'send' | 'recv'): void {

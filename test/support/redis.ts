@@ -58,11 +58,11 @@ export async function startRedis(): Promise<TestRedis> {
 }
 
 /**
- * The Redis that scripts/test.sh started (LESSONCAST_TEST_REDIS_URL), or one
+ * The Redis that scripts/test.sh started (TEST_REDIS_URL), or one
  * of our own when a test file runs alone. Tests sharing it use their own key prefix.
  */
 export async function testRedis(): Promise<{ url: string; close(): Promise<void> }> {
-  const url = process.env['LESSONCAST_TEST_REDIS_URL'];
+  const url = process.env['TEST_REDIS_URL'];
   if (url) return { url, close: async () => {} };
   const own = await startRedis();
   return { url: own.url, close: own.stop };

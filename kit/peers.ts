@@ -1,8 +1,8 @@
 import type { types } from 'mediasoup';
 import { RtcReceiver, receiverRtpCapabilities } from './rtcReceiver.js';
 import { RtcSender, type RtcSenderOptions, type VideoCodecName } from './rtcSender.js';
-import type { SignalClient } from './lessoncast.js';
-import type { ProducerView } from '../../src/domain/index.js';
+import type { SignalClient } from './signalClient.js';
+import type { ProducerView } from '../src/domain/index.js';
 import type { TransportParams } from './rtcSdp.js';
 
 /** Publishes a test pattern (and tone) through the real protocol: createTransport → connect → produce. */
