@@ -7,7 +7,7 @@ import { LessoncastError } from '../errors.js';
 import { hashFile, writeFileAtomic } from './files.js';
 import { renderMediaPlaylist } from './hls.js';
 import { isRecordingId, isServableFile, manifestBytes, readManifest, MANIFEST_NAME, type RecordingManifest } from './manifest.js';
-import type { RecordingLogger } from './recorder.js';
+import type { RecordingLogger } from './faults.js';
 
 export interface RecordingSummary {
   id: string;

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { Archive, type ExportAudio, type RecordingSearch } from './archive.js';
 import { locateFfmpeg } from './ffmpeg.js';
-import type { RecordingLogger } from './recorder.js';
+import type { RecordingLogger } from './faults.js';
 
 export const RECORDINGS_USAGE = `  lessoncast recordings list [--from <date>] [--to <date>] [--instructor <id>] [--school <id>]
                              [--subject <s>] [--q <text>] [--limit <n>] [--json]

@@ -4,10 +4,11 @@ import path from 'node:path';
 import type { Lesson } from '../lessons/lesson.js';
 import { Archive } from './archive.js';
 import { isRecordingId } from './manifest.js';
-import { LessonRecorder, type RecordingFault, type RecordingLogger } from './recorder.js';
+import type { RecordingFault, RecordingLogger } from './faults.js';
+import { LessonRecorder } from './recorder.js';
 import { recoverRecording, type RecoveryResult } from './recovery.js';
 
-export type { RecordingFault, RecordingLogger } from './recorder.js';
+export type { RecordingFault, RecordingLogger } from './faults.js';
 
 export interface RecordingServiceOptions {
   recordingsDir: string;
