@@ -15,6 +15,7 @@ import { registerWebRoutes } from './http/webRoutes.js';
 import { SignallingHub } from './signalling/hub.js';
 import { createLiveState, type LiveState } from './live/index.js';
 import { ControlRoom } from './monitor/controlRoom.js';
+import type { LessonsSource, WorkersSource } from './monitor/ports.js';
 import { registerLiveRoutes } from './http/liveRoutes.js';
 import { registerMetricsRoutes } from './http/metricsRoutes.js';
 import { locateFfmpeg } from './recording/ffmpeg.js';
@@ -101,10 +102,12 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   );
   const live = createLiveState(config.redis, config.nodeId, log);
   const controlRoom = new ControlRoom({
-    nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
-    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, log,
+    settings: {
+      nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
+      recordingsDir, maxMessageBytes: config.http.maxMessageBytes,
+    },
+    live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
   });
-  registry.on('created', (lesson) => controlRoom.attach(lesson));
   const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
   const admission = new SocketAdmission({
     authTimeoutMs: config.http.authTimeoutSeconds * 1000,
@@ -206,6 +209,33 @@ function recordingsFolder(dir: string): string {
     throw new ConfigError([`recording.dir: ${JSON.stringify(dir)} is not allowed (${(err as Error).message}); allowed: a folder lessoncast can create and write`]);
   }
   return resolved;
+}
+
+/** The registry as the control room reads it. */
+function lessonsSource(registry: LessonRegistry): LessonsSource {
+  return {
+    list: () => registry.list(),
+    onCreated(listener) {
+      registry.on('created', listener);
+      return () => registry.off('created', listener);
+    },
+  };
+}
+
+/** The worker pool as the control room reads it. */
+function workersSource(pool: WorkerPool): WorkersSource {
+  return {
+    slots: () => pool.slots,
+    aliveCount: () => pool.aliveCount,
+    onReplaced(listener) {
+      const replaced = (index: number): void => {
+        const slot = pool.slots[index];
+        if (slot) listener(slot);
+      };
+      pool.on('workerReplaced', replaced);
+      return () => pool.off('workerReplaced', replaced);
+    },
+  };
 }
 
 function participantLimits(l: ResolvedConfig['lessons']): ParticipantLimits {
