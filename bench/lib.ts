@@ -125,6 +125,8 @@ export function cpuSeconds(pid: number): number {
 
 export interface InProcessServer {
   server: import('../src/server.js').Lessoncast;
+  /** The server's parts (LessonMedia, the worker pool…) for the bench to drive. */
+  internals: import('../src/server.js').LessoncastInternals;
   url: string;
   wsUrl: string;
   token(role: 'admin' | 'instructor' | 'classroom' | 'monitor', id: string, lessons?: '*' | string[]): Promise<string>;
@@ -132,12 +134,12 @@ export interface InProcessServer {
 }
 
 /**
- * lessoncast in this process (createLessoncast), so a bench can reach
+ * lessoncast in this process (createLessoncastForTests), so a bench can reach
  * LessonMedia directly; its mediasoup workers are separate processes anyway.
  */
 export async function startInProcess(overrides: import('../src/config/load.js').DeepPartial<import('../src/config/load.js').Config> = {}): Promise<InProcessServer> {
   const { deepMerge, loadConfig } = await import('../src/config/load.js');
-  const { createLessoncast } = await import('../src/server.js');
+  const { createLessoncastForTests } = await import('../src/server.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bench-'));
   const base = {
     log: { level: 'error' }, // the control room's loss alerts under overload would drown the tables
@@ -148,13 +150,14 @@ export async function startInProcess(overrides: import('../src/config/load.js').
     shutdown: { timeoutSeconds: 10 },
   };
   const config = loadConfig({ env: {}, configDir: path.join(root, 'config'), overrides: deepMerge(base, overrides) as typeof overrides });
-  const server = await createLessoncast(config);
+  const { server, internals } = await createLessoncastForTests(config);
   await server.start();
   return {
     server,
+    internals,
     url: server.url,
     wsUrl: server.url.replace(/^http/, 'ws') + '/ws',
-    token: async (role, id, lessons = '*') => (await server.tokens.mint({ role, id, lessons })).token,
+    token: async (role, id, lessons = '*') => (await internals.tokens.mint({ role, id, lessons })).token,
     stop: async () => {
       await server.stop('bench done');
       rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     server.stop(signal).then(
       () => process.exit(0),
       (err: unknown) => {
-        server.app.log.error({ err }, 'shutdown failed');
+        server.log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

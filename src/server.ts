@@ -8,13 +8,14 @@ import { WorkerPool } from './media/workerPool.js';
 import { bweSettings, LessonMedia } from './media/lessonMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
-import { LessonRegistry } from './lessons/registry.js';
+import { LessonRegistry, type HostedLesson } from './lessons/registry.js';
 import type { ParticipantLimits } from './lessons/limits.js';
 import { registerLessonRoutes } from './http/lessonRoutes.js';
 import { registerWebRoutes } from './http/webRoutes.js';
 import { SignallingHub } from './signalling/hub.js';
 import { createLiveState, type LiveState } from './live/index.js';
 import { ControlRoom } from './monitor/controlRoom.js';
+import type { LessonsSource, WorkersSource } from './monitor/ports.js';
 import { registerLiveRoutes } from './http/liveRoutes.js';
 import { registerMetricsRoutes } from './http/metricsRoutes.js';
 import { locateFfmpeg } from './recording/ffmpeg.js';
@@ -23,30 +24,50 @@ import { registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle, clientAddress } from './http/authThrottle.js';
 import { SocketAdmission } from './signalling/admission.js';
 
+/** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
   readonly config: ResolvedConfig;
-  readonly app: HttpApp;
-  readonly pool: WorkerPool;
-  readonly registry: LessonRegistry<LessonMedia>;
-  readonly tokens: TokenService;
-  readonly hub: SignallingHub;
-  /** Live state shared by nodes (Redis or in-process) and this node's control-room services. */
-  readonly live: LiveState;
-  readonly controlRoom: ControlRoom;
-  /** Lesson recording (HLS) and the archive. */
-  readonly recording: RecordingService;
+  /** The node's structured logger (pino; tokens are redacted). */
+  readonly log: HttpApp['log'];
   /** The base URL the HTTP server listens on (known after start). */
-  url: string;
+  readonly url: string;
   start(): Promise<void>;
   /** Drain and stop everything; bounded by shutdown.timeoutSeconds. Safe to call twice. */
   stop(reason?: string): Promise<void>;
 }
 
-/** Composition: builds every part from the configuration, wires them, and owns their shutdown order. */
+/**
+ * The parts inside a node, for tests and benches only (createLessoncastForTests):
+ * they inspect and poke what the public face hides. Nothing in src/ uses them.
+ */
+export interface LessoncastInternals {
+  readonly app: HttpApp;
+  readonly pool: WorkerPool;
+  readonly registry: LessonRegistry<LessonMedia>;
+  readonly tokens: TokenService;
+  /** Live state shared by nodes (Redis or in-process). */
+  readonly live: LiveState;
+  readonly controlRoom: ControlRoom;
+  /** Lesson recording (HLS) and the archive. */
+  readonly recording: RecordingService;
+}
+
+/** Builds a node from the configuration; start() it to serve. */
 export async function createLessoncast(config: ResolvedConfig): Promise<Lessoncast> {
+  return (await assemble(config)).server;
+}
+
+/** For tests and benches only: the node, plus a handle on its internals. */
+export function createLessoncastForTests(config: ResolvedConfig): Promise<{ server: Lessoncast; internals: LessoncastInternals }> {
+  return assemble(config);
+}
+
+/** Composition: builds every part from the configuration, wires them, and owns their shutdown order. */
+async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; internals: LessoncastInternals }> {
   const recordingsDir = recordingsFolder(config.recording.dir);
 
   let draining = false;
+  let url = config.publicUrl;
   const workerBin = resolveWorkerBin(config.media.workerBin);
   const ms = await loadMediasoup(workerBin.path);
 
@@ -101,10 +122,12 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   });
   const live = createLiveState(config.redis, config.nodeId, log);
   const controlRoom = new ControlRoom({
-    nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
-    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, log,
+    settings: {
+      nodeId: config.nodeId, address: () => url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
+      recordingsDir, maxMessageBytes: config.http.maxMessageBytes,
+    },
+    live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
   });
-  registry.on('created', ({ lesson }) => controlRoom.attach(lesson));
   const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
   const admission = new SocketAdmission({
     authTimeoutMs: config.http.authTimeoutSeconds * 1000,
@@ -120,7 +143,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   });
   hub.register(app);
   registerLessonRoutes(app, { registry, tokens });
-  await registerWebRoutes(app, { publicUrl: () => server.url });
+  await registerWebRoutes(app, { publicUrl: () => url });
   registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed, admission });
   registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
@@ -140,15 +163,10 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
     config,
-    app,
-    pool,
-    registry,
-    tokens,
-    hub,
-    live,
-    controlRoom,
-    recording,
-    url: config.publicUrl,
+    log,
+    get url() {
+      return url;
+    },
     async start() {
       await pool.start();
       await recording.recoverUnfinished();
@@ -157,10 +175,10 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
       const addr = app.server.address();
       if (addr && typeof addr === 'object') {
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-        server.url = config.http.publicUrl ? config.publicUrl : `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+        url = config.http.publicUrl ? config.publicUrl : `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
       }
       controlRoom.start();
-      log.info({ url: server.url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
+      log.info({ url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
     },
     stop(reason = 'stop') {
       stopping ??= (async () => {
@@ -186,7 +204,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
       return stopping;
     },
   };
-  return server;
+  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording } };
 }
 
 /**
@@ -201,6 +219,34 @@ function recordingsFolder(dir: string): string {
     throw new ConfigError([`recording.dir: ${JSON.stringify(dir)} is not allowed (${(err as Error).message}); allowed: a folder lessoncast can create and write`]);
   }
   return resolved;
+}
+
+/** The registry as the control room reads it. */
+function lessonsSource(registry: LessonRegistry<LessonMedia>): LessonsSource {
+  return {
+    list: () => registry.hosted(),
+    onCreated(listener) {
+      const created = ({ lesson }: HostedLesson<LessonMedia>): void => listener(lesson);
+      registry.on('created', created);
+      return () => registry.off('created', created);
+    },
+  };
+}
+
+/** The worker pool as the control room reads it. */
+function workersSource(pool: WorkerPool): WorkersSource {
+  return {
+    slots: () => pool.slots,
+    aliveCount: () => pool.aliveCount,
+    onReplaced(listener) {
+      const replaced = (index: number): void => {
+        const slot = pool.slots[index];
+        if (slot) listener(slot);
+      };
+      pool.on('workerReplaced', replaced);
+      return () => pool.off('workerReplaced', replaced);
+    },
+  };
 }
 
 function participantLimits(l: ResolvedConfig['lessons']): ParticipantLimits {

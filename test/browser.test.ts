@@ -196,7 +196,7 @@ if (!chromiumAvailable()) {
     t.ok(await pollPage(asker.page, () => document.getElementById('on-air')!.hidden && !(window as any).lessoncast.onAir()), 'taking the floor back turns the classroom microphone off');
 
     // -- every connection drops at once (a network blip): the pages recover by themselves ---------------
-    for (const ws of s.server.app.websocketServer.clients) ws.terminate();
+    for (const ws of s.internals.app.websocketServer.clients) ws.terminate();
     const bannerSeen = await pollPage(listener.page, () => !document.getElementById('banner')!.hidden, 5000, 20);
     t.ok(bannerSeen, 'the classroom shows the reconnecting banner');
     if (bannerSeen) await shot(listener, 'classroom-reconnecting-960x540.png');

@@ -110,12 +110,12 @@ t.test('5,000+ malformed messages over several connections: each answered, serve
   t.equal((await teacher.request('createTransport', { direction: 'recv' })).transportId.length > 0, true, 'the instructor can still work');
 
   // Nothing leaks: ending the lesson leaves no router, transport or consumer on the worker.
-  const worker = s.server.pool.slots[0]!.worker;
+  const worker = s.internals.pool.slots[0]!.worker;
   t.equal((await worker.dump()).routerIds.length, 1, 'one router while the lesson runs');
   await teacher.request('endLesson', {});
   teacher.close();
   t.same((await worker.dump()).routerIds, [], 'no router left after the lesson ends');
-  t.equal(s.server.pool.slots[0]!.consumers, 0, 'no consumers counted');
+  t.equal(s.internals.pool.slots[0]!.consumers, 0, 'no consumers counted');
 });
 
 t.test('the id of a rejected frame is read from its first 512 bytes only, and only when complete there', async (t) => {

@@ -81,12 +81,12 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
   await teacher.request('revokeFloor', { participantId: 'school-1' });
   for (const other of schools.slice(1)) await other.client.waitFor('producerClosed', (d) => d.producerId === voiceId);
   await schools[1]!.client.waitFor('consumerClosed', (d) => d.producerId === voiceId);
-  const lesson = s.server.registry.get(lessonId);
+  const lesson = s.internals.registry.get(lessonId);
   t.notOk(lesson.producers().some((p) => p.producerId === voiceId), 'the classroom producer is gone');
   t.ok(await expectCode(asker.client.request('produce', { transportId: 'x', kind: 'audio', rtpParameters: { codecs: [] }, source: 'microphone' }), 'FORBIDDEN'), 'and it cannot publish again');
 
   // Ending the lesson releases every mediasoup object.
   await teacher.request('endLesson', {});
-  const dump = await s.server.pool.slots[0]!.worker.dump();
+  const dump = await s.internals.pool.slots[0]!.worker.dump();
   t.same(dump.routerIds, [], 'no router left');
 });

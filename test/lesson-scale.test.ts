@@ -24,16 +24,16 @@ t.test('a lesson bigger than the threshold spreads over two routers and reaches 
     cleanups.push(() => client.close(), () => w.close());
     watchers.push(w);
   }
-  const media = s.server.registry.mediaOf(lessonId)!;
+  const media = s.internals.registry.mediaOf(lessonId)!;
   t.equal(media.routerCount, 2, 'one router per worker');
   t.same(new Set(media.workerIndexes).size, 2, 'the routers span both workers');
-  t.same(s.server.pool.slots.map((slot) => slot.consumers).sort(), [4, 6], 'classrooms spread: 2 on the first router, 3 on the second');
+  t.same(s.internals.pool.slots.map((slot) => slot.consumers).sort(), [4, 6], 'classrooms spread: 2 on the first router, 3 on the second');
   for (const [i, w] of watchers.entries()) {
     await w.firstPacket(sender.producerId('audio'));
     await w.firstPacket(sender.producerId('video'));
     t.pass(`school-${i + 1} receives audio and video`);
   }
-  const perWorker = await Promise.all(s.server.pool.slots.map(async (slot) => (await slot.worker.dump()).routerIds.length));
+  const perWorker = await Promise.all(s.internals.pool.slots.map(async (slot) => (await slot.worker.dump()).routerIds.length));
   t.same(perWorker, [1, 1], 'one router on each worker');
 });
 
@@ -56,12 +56,12 @@ t.test('killing a worker mid-lesson: clients are told, the lesson continues on a
   // The other lesson lives on the other worker (least-loaded placement) and must not notice.
   const { client: other } = await SignalClient.join(s, 'instructor', 'teacher-2', bystander);
   cleanups.push(() => other.close());
-  const media = s.server.registry.mediaOf(lessonId)!;
-  const otherMedia = s.server.registry.mediaOf(bystander)!;
+  const media = s.internals.registry.mediaOf(lessonId)!;
+  const otherMedia = s.internals.registry.mediaOf(bystander)!;
   const victim = media.workerIndexes[0]!;
   t.not(otherMedia.workerIndexes[0], victim, 'the two lessons are on different workers');
 
-  process.kill(s.server.pool.slots[victim]!.worker.pid, 'SIGKILL');
+  process.kill(s.internals.pool.slots[victim]!.worker.pid, 'SIGKILL');
   await teacher.waitFor('reconnectRequested');
   await school.waitFor('reconnectRequested');
   t.pass('both participants were told to reconnect');

@@ -61,7 +61,7 @@ t.test('Redis commands of one busy node: join storm and steady state', async (t)
       }
     }),
   );
-  await s.server.live.flush();
+  await s.internals.live.flush();
   const stormMs = performance.now() - stormStart;
   const storm = await counts(redis);
   const joins = LESSONS * SCHOOLS_PER_LESSON;

@@ -51,7 +51,7 @@ const { feed } = await FeedClient.open(b.url, await b.token('monitor', 'control-
 cleanups.push(() => feed.close());
 
 t.test("the control room on node b sees node a's lesson and schools, and its events", async (t) => {
-  t.equal(a.server.live.backend, 'redis');
+  t.equal(a.internals.live.backend, 'redis');
   const { client: teacher } = await SignalClient.join(a, 'instructor', 'teacher-1', lessonId);
   cleanups.push(() => teacher.close());
   await teacher.request('goLive', {});
@@ -76,7 +76,7 @@ t.test("the control room on node b sees node a's lesson and schools, and its eve
 });
 
 t.test('a node whose heartbeat stops leaves the live view within the TTL; nodeLost goes out', async (t) => {
-  await a.server.controlRoom.agent.stopHeartbeat();
+  await a.internals.controlRoom.agent.stopHeartbeat();
   const stoppedAt = Date.now();
   await until(async () => !(await liveView(b)).lessons.some((l) => l.id === lessonId), (TTL_SECONDS + 3) * 1000, "node a's lesson to leave the view");
   const goneMs = Date.now() - stoppedAt;
@@ -85,7 +85,7 @@ t.test('a node whose heartbeat stops leaves the live view within the TTL; nodeLo
   const lost = await feed.waitFor((e) => e.type === 'nodeLost' && e.lostNode === 'node-a', 5000, 'nodeLost');
   t.match(lost, { node: 'node-b', lessons: [{ id: lessonId, title: 'Astronomy: the Moon', schools: 1 }] }, 'announced by the survivor, with what was lost');
   // It was only stalled: once it beats again, it puts its whole state back.
-  a.server.controlRoom.agent.start();
+  a.internals.controlRoom.agent.start();
   await until(async () => (await liveView(b)).lessons.some((l) => l.id === lessonId && l.schools.length === 1), 5000, 'node a back');
   t.pass('node a re-published its lesson and school after beating again');
 });

@@ -93,12 +93,12 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.ok(await expectCode(archivist.request('join', { lessonId }), 'FORBIDDEN'));
 
   await sleep(500);
-  await s.server.controlRoom.sampleNow();
+  await s.internals.controlRoom.sampleNow();
   const { text, samples, contentType } = await scrape();
   t.match(contentType, /^text\/plain; version=0\.0\.4/, 'Prometheus text content type');
   t.pass(`${samples.size} samples parse strictly`);
 
-  const router = s.server.registry.mediaOf(lessonId)!.producerRouter;
+  const router = s.internals.registry.mediaOf(lessonId)!.producerRouter;
   const dump = await router.dump();
   const realConsumers = dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0);
   t.equal(realConsumers, 3, 'the worker holds 3 consumers (2 classrooms and the monitor)');
@@ -106,7 +106,7 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.equal(samples.get('lessoncast_mediasoup_consumers{kind="audio"}'), 3);
   t.equal(samples.get('lessoncast_mediasoup_transports{type="webrtc"}'), dump.transportIds.length, 'transports = the router\'s');
   t.equal(samples.get('lessoncast_mediasoup_producers{kind="audio"}'), 1);
-  t.equal(samples.get('lessoncast_mediasoup_routers'), (await s.server.pool.slots[0]!.worker.dump()).routerIds.length, 'routers = the worker\'s');
+  t.equal(samples.get('lessoncast_mediasoup_routers'), (await s.internals.pool.slots[0]!.worker.dump()).routerIds.length, 'routers = the worker\'s');
   t.equal(samples.get('lessoncast_mediasoup_workers{state="alive"}'), 1);
   t.equal(samples.get('lessoncast_joins_total'), 4, 'joins: instructor, 2 classrooms, monitor');
   t.equal(samples.get('lessoncast_join_failures_total{code="LESSON_NOT_FOUND"}'), 1);
@@ -175,11 +175,11 @@ t.test('a recording fault is counted, published and alerted', async (t) => {
   t.teardown(() => teacher.close());
   await teacher.request('goLive', {});
   const seen: string[] = [];
-  const off = s.server.live.subscribe((e) => seen.push(e.type === 'alert' ? `alert:${e.rule}:${e.state}` : e.type));
-  s.server.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
-  s.server.controlRoom.onRecordingFault(lessonId, 'ffmpeg exited with code 1');
+  const off = s.internals.live.subscribe((e) => seen.push(e.type === 'alert' ? `alert:${e.rule}:${e.state}` : e.type));
+  s.internals.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
+  s.internals.controlRoom.onRecordingFault(lessonId, 'ffmpeg exited with code 1');
   await sleep(10);
-  s.server.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
+  s.internals.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
   await sleep(10);
   off();
   t.same(seen, ['recordingChanged', 'recordingFault', 'alert:recordingFault:raised', 'recordingChanged', 'alert:recordingFault:cleared']);

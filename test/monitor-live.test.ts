@@ -108,7 +108,7 @@ t.test('a real lesson with two werift classrooms: live view, feed, alerts, histo
   await feed.waitFor((e) => e.type === 'lessonEnded' && e.lessonId === lessonId, 5000, 'lessonEnded');
   t.notOk((await liveView()).lessons.some((l) => l.id === lessonId), 'an ended lesson leaves the live view');
   again.ws.terminate();
-  const ended = s.server.registry.get(lessonId);
+  const ended = s.internals.registry.get(lessonId);
   const seat = ended.participants.get('school-1');
   if (seat?.connected) ended.disconnect('school-1', seat.connectionId);
   await sleep(300);

@@ -18,7 +18,7 @@ async function audioLesson(t: { teardown(fn: () => unknown): void }) {
   cleanups.push(() => teacher.close());
   const sender = await publish(teacher, joined!.routerRtpCapabilities, { audio: true, video: false });
   cleanups.push(() => sender.close());
-  return { media: s.server.registry.mediaOf(lessonId)!, sender, cleanups };
+  return { media: s.internals.registry.mediaOf(lessonId)!, sender, cleanups };
 }
 
 t.test('a plain RTP receiver (SRTP) is placed and fed like a classroom', async (t) => {

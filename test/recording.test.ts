@@ -14,7 +14,7 @@ let s: TestServer;
 const faults: RecordingFault[] = [];
 t.before(async () => {
   s = await startTestServer({ recording: { segmentSeconds: SEGMENT } });
-  s.server.recording.on('fault', (f) => faults.push(f));
+  s.internals.recording.on('fault', (f) => faults.push(f));
 });
 t.teardown(() => s.close());
 
@@ -49,7 +49,7 @@ t.test('a lesson is recorded while live: camera and voice in HLS, classroom ques
   await teacher.waitFor('handRaised');
   await teacher.request('grantFloor', { participantId: 'school-1' });
   const voice = await publish(school, joined!.routerRtpCapabilities, { audio: true, video: false });
-  const recorder = s.server.recording.recorder(lessonId)!;
+  const recorder = s.internals.recording.recorder(lessonId)!;
   await until('the classroom voice to be recorded', () => recorder.status().feeds.some((f) => f.trackId === 'classrooms' && f.state === 'streaming'));
   const questionStart = Date.now();
   await sleep(4000);
@@ -59,7 +59,7 @@ t.test('a lesson is recorded while live: camera and voice in HLS, classroom ques
   await sleep(Math.max(0, 15000 - (Date.now() - publishedAt)));
   await teacher.request('endLesson', {});
   const lessonSeconds = (Date.now() - publishedAt) / 1000;
-  await until('the recording to finish', () => !s.server.recording.isRecording(lessonId), 15000);
+  await until('the recording to finish', () => !s.internals.recording.isRecording(lessonId), 15000);
 
   const cam = await readText(camera);
   t.match(cam, /#EXT-X-ENDLIST\n$/, 'camera playlist closed');
@@ -170,7 +170,7 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
     await sender.close();
     teacher.close();
   });
-  const recorder = s.server.recording.recorder(lessonId)!;
+  const recorder = s.internals.recording.recorder(lessonId)!;
   const camera = path.join(recDir(lessonId), 'camera.m3u8');
   await until('two camera segments', async () => existsSync(camera) && playlistSegments(await readText(camera)).length >= 2, 30000);
   const before = playlistSegments(await readText(camera));
@@ -198,7 +198,7 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
   sender = await publish(teacher, joined!.routerRtpCapabilities);
   await until('segments of the third run', async () => (await readText(camera)).includes('camera/r003-'), 20000);
   await teacher.request('endLesson', {});
-  await until('the recording to finish', () => !s.server.recording.isRecording(lessonId), 15000);
+  await until('the recording to finish', () => !s.internals.recording.isRecording(lessonId), 15000);
 
   const text = await readText(camera);
   const after = playlistSegments(text);
@@ -213,7 +213,7 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
   t.same(m.tracks.map((x) => x.id).sort(), ['camera', 'voice'], 'no extra tracks for the new producers');
   t.ok(cam.segments.every((seg, i) => i === 0 || seg.startSeconds >= cam.segments[i - 1]!.startSeconds + cam.segments[i - 1]!.duration - 0.05), 'the lesson timeline only moves forward');
   t.ok(m.events.some((e) => e.type === 'fault' && e.trackId === 'camera'), 'the fault is in the event log');
-  t.ok((await s.server.recording.archive.verify(lessonId)).ok, 'hashes match');
+  t.ok((await s.internals.recording.archive.verify(lessonId)).ok, 'hashes match');
   const video = await probe(camera);
   t.ok((video.packets['video'] ?? 0) > 100, `the whole playlist decodes as one (${video.packets['video']} video packets)`);
 });
@@ -242,7 +242,7 @@ t.test('an unwritable recording folder: a fault event, and the live lesson goes 
   await sleep(1000);
   t.ok(watcher.packets(sender.producerId('video')) > 20, 'the classroom still receives the lesson');
   await teacher.request('endLesson', {});
-  await until('the recorder to stop', () => !s.server.recording.isRecording(lessonId), 10000);
+  await until('the recorder to stop', () => !s.internals.recording.isRecording(lessonId), 10000);
 });
 
 t.test('a VP8 publisher is recorded too: re-encoded to H264, and the manifest says so', async (t) => {
@@ -257,7 +257,7 @@ t.test('a VP8 publisher is recorded too: re-encoded to H264, and the manifest sa
   const camera = path.join(recDir(lessonId), 'camera.m3u8');
   await until('a camera segment', async () => existsSync(camera) && playlistSegments(await readText(camera)).length >= 1, 30000);
   await teacher.request('endLesson', {});
-  await until('the recording to finish', () => !s.server.recording.isRecording(lessonId), 15000);
+  await until('the recording to finish', () => !s.internals.recording.isRecording(lessonId), 15000);
   const probed = await probe(camera);
   t.same(probed.streams.map((x) => x.codec_name), ['h264'], 'stored as H264 (fMP4 cannot hold VP8 with ffmpeg 5.1)');
   t.ok(probed.firstVideoIsKey, 'starting with a keyframe');

@@ -16,7 +16,7 @@ t.test('authentication and order: every out-of-place request gets a typed error'
   t.teardown(() => c.close());
   t.ok(await expectCode(c.request('join', { lessonId: 'x' }), 'UNAUTHENTICATED'), 'join before authenticate');
   t.ok(await expectCode(c.request('authenticate', { token: 'not-a-jwt' }), 'UNAUTHENTICATED'), 'garbage token');
-  const expired = (await s.server.tokens.mint({ role: 'classroom', id: 'school-9', lessons: '*', ttlSeconds: -10 })).token;
+  const expired = (await s.internals.tokens.mint({ role: 'classroom', id: 'school-9', lessons: '*', ttlSeconds: -10 })).token;
   t.ok(await expectCode(c.request('authenticate', { token: expired }), 'TOKEN_EXPIRED'), 'expired token');
   await c.request('authenticate', { token: await s.token('classroom', 'school-1') });
   t.ok(await expectCode(c.request('authenticate', { token: await s.token('classroom', 'school-1') }), 'OUT_OF_ORDER'), 'second authenticate');
@@ -77,7 +77,7 @@ t.test('permission rules are refused with the right code', async (t) => {
   const adminMint = await fetch(`${s.url}/api/tokens`, { method: 'POST', headers: { authorization: `Bearer ${await s.token('admin', 'ops')}`, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'classroom', id: 'school-77', name: 'School 77', lessons: [lessonId] }) });
   t.equal(adminMint.status, 201, 'an admin mints a classroom token');
   const minted = (await adminMint.json()) as { token: string; expiresAt: string };
-  t.same(await s.server.tokens.verify(minted.token), { id: 'school-77', role: 'classroom', name: 'School 77', lessons: [lessonId] }, 'and it verifies with the claims asked for');
+  t.same(await s.internals.tokens.verify(minted.token), { id: 'school-77', role: 'classroom', name: 'School 77', lessons: [lessonId] }, 'and it verifies with the claims asked for');
 
   // ICE restart answers new credentials
   const recvT = await school2.request('createTransport', { direction: 'recv' });

@@ -1,6 +1,6 @@
 /**
  * lessoncast as a fan-out target: the server runs in this process
- * (createLessoncast), the instructor publishes over the real /ws protocol
+ * (createLessoncastForTests), the instructor publishes over the real /ws protocol
  * (werift + ffmpeg), WebRTC classrooms join over /ws, and the plain SRTP
  * outputs are placed and fed through LessonMedia's own code path
  * (kit/plainReceiver.ts's createPlainReceiver, placed by LessonMedia.addRecvTransport, + consume +
@@ -40,7 +40,7 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
     await s.stop();
   };
   try {
-    const sfu: SfuProcess[] = s.server.pool.slots.map((slot) => ({ label: `worker ${slot.index}`, pid: slot.worker.pid, cpu: opts.workerCpus[slot.index] ?? slot.index }));
+    const sfu: SfuProcess[] = s.internals.pool.slots.map((slot) => ({ label: `worker ${slot.index}`, pid: slot.worker.pid, cpu: opts.workerCpus[slot.index] ?? slot.index }));
     for (const p of sfu) pinProcess(p.pid, String(p.cpu));
 
     const lessonId = await createLesson(s);
@@ -55,7 +55,7 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
       videoBitrateKbps: opts.source.videoKbps,
       videoSize: { width: opts.source.width, height: opts.source.height, fps: opts.source.fps },
     });
-    const media = s.server.registry.mediaOf(lessonId)!;
+    const media = s.internals.registry.mediaOf(lessonId)!;
     const producerIds = media.listProducers().map((p) => p.producerId);
 
     for (let k = 0; k < opts.webrtcClassrooms; k++) {

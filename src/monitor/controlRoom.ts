@@ -1,15 +1,12 @@
-import type { Logger } from '../logger.js';
-import type { Lesson } from '../lessons/lesson.js';
-import type { LessonRegistry } from '../lessons/registry.js';
-import type { LessonMedia } from '../media/lessonMedia.js';
 import { LiveAgent } from '../live/liveAgent.js';
 import type { LiveState } from '../live/liveState.js';
 import type { LiveEvent, NodeLoad } from '../live/types.js';
-import type { WorkerPool } from '../media/workerPool.js';
+import type { Logger } from '../logger.js';
 import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js';
 import { LessonHistory } from './history.js';
 import { LiveFeed } from './liveFeed.js';
 import { Metrics } from './metrics.js';
+import type { LessonsSource, WorkersSource } from './ports.js';
 import { QualitySampler } from './qualitySampler.js';
 import { TrafficTotals } from './traffic.js';
 
@@ -20,17 +17,23 @@ export interface MonitorConfig {
   alerts: AlertThresholds;
 }
 
-export interface ControlRoomDeps {
+/** Who this node is and how the control room runs on it (from the configuration). */
+export interface ControlRoomSettings {
   nodeId: string;
-  /** Base URL of this node, as announced in the live state. */
+  /** Base URL of this node, as announced in the live state (known once it listens). */
   address(): string;
   heartbeatSeconds: number;
   monitor: MonitorConfig;
+  /** Per-lesson history files go into the lesson's folder here. */
   recordingsDir: string;
   maxMessageBytes: number;
+}
+
+export interface ControlRoomDeps {
+  settings: ControlRoomSettings;
   live: LiveState;
-  registry: LessonRegistry<LessonMedia>;
-  pool: WorkerPool;
+  lessons: LessonsSource;
+  workers: WorkersSource;
   log: Logger;
 }
 
@@ -48,42 +51,42 @@ export class ControlRoom {
   readonly feed: LiveFeed;
   readonly metrics: Metrics;
   readonly traffic = new TrafficTotals();
-  private readonly unsubscribe: () => void;
+  /** Calls that stop what the control room subscribed to, run by close(). */
+  private readonly unsubscribe: Array<() => void> = [];
   private sampleTimer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
-  private stopped = false;
+  private closing: Promise<void> | undefined;
 
   constructor(private readonly deps: ControlRoomDeps) {
-    const { live, registry, pool, log } = deps;
-    this.agent = new LiveAgent(live, { nodeId: deps.nodeId, address: deps.address, heartbeatSeconds: deps.heartbeatSeconds, load: () => this.nodeLoad(), log });
+    const { settings, live, lessons, workers, log } = deps;
+    this.agent = new LiveAgent(live, { nodeId: settings.nodeId, address: settings.address, heartbeatSeconds: settings.heartbeatSeconds, load: () => this.nodeLoad(), log });
     this.sampler = new QualitySampler({
-      lessons: () => registry.hosted(),
-      concurrency: deps.monitor.statsConcurrency,
-      silentMs: deps.monitor.silentSeconds * 1000,
+      lessons: () => lessons.list(),
+      concurrency: settings.monitor.statsConcurrency,
+      silentMs: settings.monitor.silentSeconds * 1000,
       traffic: this.traffic,
     });
-    this.alerts = new AlertRules(deps.monitor.alerts);
-    this.history = new LessonHistory(deps.recordingsDir, deps.nodeId, log);
-    this.feed = new LiveFeed({ live, log, maxMessageBytes: deps.maxMessageBytes, countFrame: (code) => this.metrics.countClientError(code) });
+    this.alerts = new AlertRules(settings.monitor.alerts);
+    this.history = new LessonHistory(settings.recordingsDir, settings.nodeId, log);
+    this.feed = new LiveFeed({ live, log, maxMessageBytes: settings.maxMessageBytes, countFrame: (code) => this.metrics.countClientError(code) });
     this.metrics = new Metrics({
-      pool,
-      lessons: () => registry.list(),
+      workers,
+      lessons: () => [...lessons.list()].map((h) => h.lesson),
       traffic: this.traffic,
       recordingsActive: () => this.agent.recordingsActive(),
       liveStateUp: () => live.problem() === undefined,
       feedClients: () => this.feed.clientCount,
     });
-    this.unsubscribe = live.subscribe((e) => this.onEvent(e));
+    this.unsubscribe.push(
+      live.subscribe((e) => this.onEvent(e)),
+      // Every lesson of this node goes into the live state from its creation on.
+      lessons.onCreated((lesson) => this.agent.attach(lesson)),
+    );
   }
 
-  /** Follows a lesson of this node (registry 'created'). */
-  attach(lesson: Lesson): void {
-    this.agent.attach(lesson);
-  }
-
-  /** Once the worker pool runs: metrics follow the workers, heartbeats and sampling begin. */
+  /** Once the workers run: metrics follow them, heartbeats and sampling begin. */
   start(): void {
-    this.metrics.observePool();
+    this.unsubscribe.push(this.metrics.observeWorkers());
     this.agent.start();
     this.scheduleSample();
   }
@@ -104,13 +107,13 @@ export class ControlRoom {
     let lessons = 0;
     let schools = 0;
     let consumers = 0;
-    for (const { lesson: l, media } of this.deps.registry.hosted()) {
+    for (const { lesson: l, media } of this.deps.lessons.list()) {
       if (l.state === 'ended') continue;
       lessons++;
       consumers += media.consumerCount();
       for (const p of l.participants.values()) if (p.role === 'classroom' && p.connected) schools++;
     }
-    return { workers: this.deps.pool.aliveCount, lessons, schools, consumers };
+    return { workers: this.deps.workers.aliveCount(), lessons, schools, consumers };
   }
 
   /** One sampling tick now (tests; the timer calls it every monitor.sampleSeconds). */
@@ -127,7 +130,7 @@ export class ControlRoom {
             const outcomes = this.alerts.observe(now, lesson.lessonId, s.schoolId, {
               connected: s.connected,
               lossPct: s.quality && s.quality.bitrateKbps > 0 ? s.quality.lossPct : null,
-              intervalMs: result.intervalMs || this.deps.monitor.sampleSeconds * 1000,
+              intervalMs: result.intervalMs || this.deps.settings.monitor.sampleSeconds * 1000,
               ...(s.problem ? { problem: s.problem } : {}),
             });
             this.raise(outcomes);
@@ -143,11 +146,11 @@ export class ControlRoom {
   }
 
   private scheduleSample(): void {
-    if (this.stopped) return;
+    if (this.closing) return;
     this.sampleTimer = setTimeout(async () => {
       await this.sampleNow();
       this.scheduleSample();
-    }, this.deps.monitor.sampleSeconds * 1000);
+    }, this.deps.settings.monitor.sampleSeconds * 1000);
     this.sampleTimer.unref();
   }
 
@@ -155,7 +158,7 @@ export class ControlRoom {
   private onEvent(e: LiveEvent): void {
     this.history.record(e);
     // Deferred: every listener hears the event itself before the alerts it causes.
-    if (e.node === this.deps.nodeId) queueMicrotask(() => this.react(e));
+    if (e.node === this.deps.settings.nodeId) queueMicrotask(() => this.react(e));
   }
 
   private react(e: LiveEvent): void {
@@ -191,14 +194,16 @@ export class ControlRoom {
     }
   }
 
-  /** Stops sampling and heartbeats, closes feed connections and history files. */
-  async close(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.sampleTimer);
-    await this.sampling;
-    await this.agent.stopHeartbeat();
-    this.feed.close();
-    this.unsubscribe();
-    await this.history.close();
+  /** Stops sampling and heartbeats, closes feed connections and history files. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearTimeout(this.sampleTimer);
+      await this.sampling;
+      await this.agent.stopHeartbeat();
+      this.feed.close();
+      for (const off of this.unsubscribe.splice(0)) off();
+      await this.history.close();
+    })();
+    return this.closing;
   }
 }

@@ -1,11 +1,11 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Lesson } from '../lessons/lesson.js';
-import type { WorkerPool } from '../media/workerPool.js';
 import { MediaCounts } from './mediaCounts.js';
+import type { WorkersSource } from './ports.js';
 import type { TrafficTotals } from './traffic.js';
 
 export interface MetricsDeps {
-  pool: WorkerPool;
+  workers: WorkersSource;
   lessons(): Iterable<Lesson>;
   traffic: TrafficTotals;
   recordingsActive(): number;
@@ -33,7 +33,7 @@ export class Metrics {
 
   constructor(private readonly deps: MetricsDeps) {
     const registers = [this.registry];
-    const { pool, traffic } = deps;
+    const { workers, traffic } = deps;
     const media = this.media;
     collectDefaultMetrics({ register: this.registry, prefix: 'lessoncast_' });
 
@@ -43,8 +43,9 @@ export class Metrics {
       labelNames: ['state'],
       registers,
       collect() {
-        this.set({ state: 'alive' }, pool.aliveCount);
-        this.set({ state: 'dead' }, pool.slots.length - pool.aliveCount);
+        const alive = workers.aliveCount();
+        this.set({ state: 'alive' }, alive);
+        this.set({ state: 'dead' }, workers.slots().length - alive);
       },
     });
     new Gauge({ name: 'lessoncast_mediasoup_routers', help: 'mediasoup routers', registers, collect() { this.set(media.routers); } });
@@ -85,7 +86,7 @@ export class Metrics {
       async collect() {
         this.reset();
         await Promise.all(
-          pool.slots.map(async (slot) => {
+          workers.slots().map(async (slot) => {
             if (!slot.alive) return;
             const ru = await slot.worker.getResourceUsage().catch(() => undefined);
             if (!ru) return;
@@ -132,13 +133,10 @@ export class Metrics {
     this.limitRefusals = new Counter({ name: 'lessoncast_limit_refusals_total', help: 'Requests and connections refused by a limit (RATE_LIMITED, LIMIT_REACHED, close 4429), by limit', labelNames: ['limit'], registers });
   }
 
-  /** Follows this node's workers, including replacements of dead ones. Call once the pool has started. */
-  observePool(): void {
-    for (const slot of this.deps.pool.slots) this.media.attach(slot.worker);
-    this.deps.pool.on('workerReplaced', (index) => {
-      const slot = this.deps.pool.slots[index];
-      if (slot) this.media.attach(slot.worker);
-    });
+  /** Follows this node's workers, including replacements of dead ones; returns the call that stops following. Call once the workers run. */
+  observeWorkers(): () => void {
+    for (const slot of this.deps.workers.slots()) this.media.attach(slot.worker);
+    return this.deps.workers.onReplaced((slot) => this.media.attach(slot.worker));
   }
 
   countJoin(ok: boolean, code?: string): void {

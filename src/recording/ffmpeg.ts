@@ -84,12 +84,6 @@ export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): 
   return null;
 }
 
-/** The sibling ffprobe of an ffmpeg binary, else ffprobe on PATH. */
-export function ffprobeBeside(ffmpegPath: string): string {
-  const sibling = path.join(path.dirname(ffmpegPath), 'ffprobe');
-  return existsSync(sibling) ? sibling : (findOnPath('ffprobe') ?? 'ffprobe');
-}
-
 function probeFfmpeg(binary: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, ['-hide_banner', '-version'], { stdio: ['ignore', 'pipe', 'ignore'] });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 let tempCounter = 0;
@@ -43,14 +43,6 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
     stream.once('end', () => resolve());
   });
   return { sha256: hash.digest('hex'), size };
-}
-
-export async function fileSize(file: string): Promise<number | null> {
-  try {
-    return (await stat(file)).size;
-  } catch {
-    return null;
-  }
 }
 
 /**

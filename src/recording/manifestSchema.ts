@@ -61,6 +61,7 @@ export const ManifestTrack = Type.Object({
 });
 export type ManifestTrack = Static<typeof ManifestTrack>;
 
+/** `attendance` and `events` are the lesson's journal (src/lessons/journal.ts) as it stood when written. */
 export const AttendanceEntry = Type.Object({
   participantId: Type.String(),
   role: Type.String(),

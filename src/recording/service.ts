@@ -6,10 +6,11 @@ import type { HostedLesson } from '../lessons/registry.js';
 import type { LessonMedia } from '../media/lessonMedia.js';
 import { Archive } from './archive.js';
 import { isRecordingId } from './manifest.js';
-import { LessonRecorder, type RecordingFault } from './recorder.js';
+import type { RecordingFault } from './faults.js';
+import { LessonRecorder } from './recorder.js';
 import { recoverRecording, type RecoveryResult } from './recovery.js';
 
-export type { RecordingFault } from './recorder.js';
+export type { RecordingFault } from './faults.js';
 
 export interface RecordingServiceOptions {
   recordingsDir: string;

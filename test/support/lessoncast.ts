@@ -4,13 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
-import { createLessoncast, type Lessoncast } from '../../src/server.js';
+import { createLessoncastForTests, type Lessoncast, type LessoncastInternals } from '../../src/server.js';
 import type { Role } from '../../src/domain/index.js';
 import { RequestFailed } from '../../kit/signalClient.js';
 import { builtEntry } from './dist.js';
 
 export interface TestServer {
   server: Lessoncast;
+  /** The server's parts, for assertions and fault injection. */
+  internals: LessoncastInternals;
   url: string;
   wsUrl: string;
   dir: string;
@@ -35,14 +37,15 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
       overrides,
     ) as DeepPartial<Config>,
   });
-  const server = await createLessoncast(config);
+  const { server, internals } = await createLessoncastForTests(config);
   await server.start();
   return {
     server,
+    internals,
     url: server.url,
     wsUrl: server.url.replace(/^http/, 'ws') + '/ws',
     dir,
-    token: async (role, id, lessons = '*') => (await server.tokens.mint({ role, id, name: `${role} ${id}`, lessons })).token,
+    token: async (role, id, lessons = '*') => (await internals.tokens.mint({ role, id, name: `${role} ${id}`, lessons })).token,
     close: async () => {
       await server.stop('test done');
       rmSync(dir, { recursive: true, force: true });

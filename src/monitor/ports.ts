@@ -1,0 +1,33 @@
+import type { types } from 'mediasoup';
+import type { Lesson } from '../lessons/lesson.js';
+import type { HostedLesson } from '../lessons/registry.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
+
+/**
+ * What the control room reads of the rest of the node, kept narrow so that
+ * monitor/ depends on no registry or pool class (src/server.ts adapts them).
+ */
+
+/** This node's lessons. */
+export interface LessonsSource {
+  /** Every lesson the node holds now, with this node's media of it (ended ones may still be listed). */
+  list(): Iterable<HostedLesson<LessonMedia>>;
+  /** Calls `listener` with each lesson created from now on; returns the call that stops it. */
+  onCreated(listener: (lesson: Lesson) => void): () => void;
+}
+
+/** One mediasoup worker slot: its current process and whether it is alive. */
+export interface WorkerView {
+  readonly index: number;
+  readonly worker: types.Worker;
+  readonly alive: boolean;
+}
+
+/** This node's mediasoup workers. */
+export interface WorkersSource {
+  /** One per configured worker, in index order. */
+  slots(): readonly WorkerView[];
+  aliveCount(): number;
+  /** Calls `listener` with the slot each time a dead worker is replaced; returns the call that stops it. */
+  onReplaced(listener: (slot: WorkerView) => void): () => void;
+}
