@@ -115,7 +115,7 @@ for (const store of stores) {
         t.same(snap.nodes.map((n) => n.id), ['node-a', 'node-b'], `${viewer.nodeId} sees both nodes`);
         const l1 = snap.lessons.find((l) => l.id === 'L1');
         const l2 = snap.lessons.find((l) => l.id === 'L2');
-        t.match(l1, { title: 'Physics', node: 'node-a', instructorId: 'teacher-L1', recording: { enabled: true, active: true } });
+        t.match(l1, { title: 'Physics', node: 'node-a', instructorId: 'teacher-L1', recording: { enabled: true, state: 'recording' } });
         t.same(l1?.schools.map((s) => s.schoolId), ['s1', 's2'], 'schools in joining order');
         t.same(l1?.schools[0]?.quality, quality, 'quality stored');
         t.equal(l1?.schools[1]?.quality, null, 'no quality yet for s2');

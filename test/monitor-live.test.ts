@@ -65,7 +65,7 @@ t.test('a real lesson with two werift classrooms: live view, feed, alerts, histo
     'both schools with a bitrate, and the node heartbeat with its load',
   );
   const lesson = view.lessons.find((l) => l.id === lessonId)!;
-  t.match(lesson, { title: 'Geometry: circles', instructorId: 'teacher-1', node: s.server.config.nodeId, state: 'live', recording: { enabled: false, active: false } });
+  t.match(lesson, { title: 'Geometry: circles', instructorId: 'teacher-1', node: s.server.config.nodeId, state: 'live', recording: { enabled: false, state: 'stopped' } });
   t.ok(Date.parse(lesson.startedAt!) > 0, 'startedAt set');
   t.same(view.nodes.map((n) => n.id), [s.server.config.nodeId], 'this node listed');
   t.match(view.nodes[0]!.load, { workers: 1, lessons: 1, schools: 2, consumers: 4 }, 'node load: 2 schools × (audio + video)');
