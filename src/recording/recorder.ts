@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import path from 'node:path';
 import { LessonJournal } from '../lessons/journal.js';
 import type { Lesson, LessonEvents } from '../lessons/lesson.js';
@@ -43,7 +44,7 @@ function trackBase(role: string | undefined, source: string): { base: string; ro
  * RecordingStorage's; faults go through FaultReporter. Never throws into the
  * lesson: every fault becomes a 'fault' and a log line.
  */
-export class LessonRecorder {
+export class LessonRecorder extends EventEmitter<{ closed: [] }> {
   readonly dir: string;
   readonly origin: Date;
   private state: RecorderState = 'preparing';
@@ -69,6 +70,7 @@ export class LessonRecorder {
     private readonly media: LessonMedia,
     private readonly settings: RecorderSettings,
   ) {
+    super();
     this.dir = path.join(settings.recordingsDir, lesson.id);
     this.origin = lesson.startedAt ?? new Date();
     this.journal = new LessonJournal(lesson, { origin: this.origin, onChange: () => this.manifestChanged(), onError: (event, err) => this.listenerFailed(event, err) });
@@ -165,9 +167,12 @@ export class LessonRecorder {
       await this.storage.finalize();
       for (const track of this.tracks.values()) await track.removePrivateFiles();
       this.settings.log.info({ lesson: this.lesson.id, tracks: this.status().tracks }, 'recording finished');
-    })().catch((err: unknown) => {
-      this.settings.log.error({ lesson: this.lesson.id, err }, 'finishing the recording failed');
-    });
+    })()
+      .catch((err: unknown) => {
+        this.settings.log.error({ lesson: this.lesson.id, err }, 'finishing the recording failed');
+      })
+      // Finished or failed, the recorder is done: whoever follows it lets go.
+      .finally(() => this.emit('closed'));
     return this.finishing;
   }
 

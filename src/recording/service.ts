@@ -2,6 +2,8 @@ import type { Logger } from '../logger.js';
 import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { subscribeUntilClosed } from '../events.js';
+import type { LessonEvents } from '../lessons/lesson.js';
 import type { HostedLesson } from '../lessons/registry.js';
 import type { LessonMedia } from '../media/lessonMedia.js';
 import { Archive } from './archive.js';
@@ -64,21 +66,20 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
           emitFault: (fault) => this.emit('fault', fault),
         });
         this.recorders.set(lesson.id, recorder);
+        // The recorder finishes itself on the lesson's 'ended' (with its reason) and then closes.
+        recorder.once('closed', () => {
+          this.recorders.delete(lesson.id);
+          this.emit('recordingFinished', lesson.id);
+        });
         recorder.start();
         this.emit('recordingStarted', lesson.id);
-        // The recorder finishes itself on the lesson's 'ended' (with its reason); this only tidies up after.
-        lesson.once('ended', () => {
-          void recorder.finish('lesson ended').then(() => {
-            this.recorders.delete(lesson.id);
-            this.emit('recordingFinished', lesson.id);
-          });
-        });
       } catch (err) {
         this.opts.log.error({ lesson: lesson.id, err }, 'could not start recording the lesson');
       }
     };
     if (lesson.state === 'live') begin();
-    else if (lesson.state === 'created') lesson.once('started', begin);
+    // Until it goes live; a lesson that ends unstarted takes the listener with it.
+    else if (lesson.state === 'created') subscribeUntilClosed<LessonEvents>(lesson, { started: begin });
   }
 
   isRecording(lessonId: string): boolean {
