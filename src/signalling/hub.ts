@@ -6,6 +6,7 @@ import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
 import type { NotificationData, NotificationEvent, RecordingState } from './protocol.js';
 import { Session, type SessionLogger } from './session.js';
+import { Liveness } from './socket.js';
 
 export interface HubDeps {
   /** The door: authentication clock, unauthenticated sockets per address, throttled token checks. */
@@ -30,32 +31,17 @@ export class SignallingHub {
   private readonly byLesson = new Map<string, Set<Session>>();
   private readonly wired = new WeakSet<Lesson>();
   private draining = false;
-  private pingTimer?: NodeJS.Timeout;
   /** Last recording state announced per lesson (answered on join, then pushed as it changes). */
   private readonly recording = new Map<string, RecordingState>();
-  /** Open sockets and whether each answered the last ping. */
-  private readonly sockets = new Map<WebSocket, boolean>();
+  private readonly liveness: Liveness;
 
-  constructor(private readonly deps: HubDeps) {}
-
-  get sessionCount(): number {
-    return this.sessions.size;
+  constructor(private readonly deps: HubDeps) {
+    this.liveness = new Liveness(deps.pingIntervalSeconds ?? 15);
   }
 
   register(app: FastifyInstance): void {
     app.get('/ws', { websocket: true }, this.deps.admission.handler((socket, gate) => this.attach(socket, gate)));
-    app.addHook('onClose', async () => clearInterval(this.pingTimer));
-    this.pingTimer = setInterval(() => {
-      for (const [socket, alive] of this.sockets) {
-        if (!alive) {
-          socket.terminate();
-          continue;
-        }
-        this.sockets.set(socket, false);
-        socket.ping();
-      }
-    }, (this.deps.pingIntervalSeconds ?? 15) * 1000);
-    this.pingTimer.unref();
+    app.addHook('onClose', async () => this.liveness.stop());
   }
 
   attach(socket: WebSocket, gate: SocketGate): Session {
@@ -64,6 +50,7 @@ export class SignallingHub {
       registry: this.deps.registry,
       log: this.deps.log,
       maxMessageBytes: this.deps.maxMessageBytes,
+      liveness: this.liveness,
       isDraining: () => this.draining,
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
@@ -73,12 +60,7 @@ export class SignallingHub {
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
     });
     this.sessions.set(session.id, session);
-    this.sockets.set(socket, true);
-    socket.on('pong', () => this.sockets.set(socket, true));
-    socket.on('close', () => {
-      this.sessions.delete(session.id);
-      this.sockets.delete(socket);
-    });
+    socket.on('close', () => this.sessions.delete(session.id));
     return session;
   }
 
