@@ -22,6 +22,7 @@ import { RecordingService } from './recording/service.js';
 import { registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle, clientAddress } from './http/authThrottle.js';
 import { SocketAdmission } from './signalling/admission.js';
+import { LiveFeed } from './signalling/liveFeed.js';
 
 export interface Lessoncast {
   readonly config: ResolvedConfig;
@@ -100,9 +101,10 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     config.recording.enabledByDefault,
   );
   const live = createLiveState(config.redis, config.nodeId, log);
+  const feed = new LiveFeed({ live, log, maxMessageBytes: config.http.maxMessageBytes, countFrame: (code) => controlRoom.metrics.countClientError(code) });
   const controlRoom = new ControlRoom({
     nodeId: config.nodeId, address: () => server.url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
-    recordingsDir, maxMessageBytes: config.http.maxMessageBytes, live, registry, pool, log,
+    recordingsDir, feed, live, registry, pool, log,
   });
   registry.on('created', (lesson) => controlRoom.attach(lesson));
   const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
@@ -119,9 +121,10 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     countFrame: (code) => controlRoom.metrics.countClientError(code),
   });
   hub.register(app);
+  feed.register(app, admission);
   registerLessonRoutes(app, { registry, tokens });
   await registerWebRoutes(app, { publicUrl: () => server.url });
-  registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed, admission });
+  registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
   registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
   log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
@@ -178,6 +181,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
           registry.endAll(`server ${reason}`);
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
+          feed.close();
           await live.close();
           await app.close();
           await pool.close();

@@ -6,7 +6,6 @@ import type { LiveEvent, LiveLogger, NodeLoad } from '../live/types.js';
 import type { WorkerPool } from '../media/workerPool.js';
 import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js';
 import { LessonHistory } from './history.js';
-import { LiveFeed } from './liveFeed.js';
 import { Metrics } from './metrics.js';
 import { QualitySampler } from './qualitySampler.js';
 import { TrafficTotals } from './traffic.js';
@@ -25,7 +24,8 @@ export interface ControlRoomDeps {
   heartbeatSeconds: number;
   monitor: MonitorConfig;
   recordingsDir: string;
-  maxMessageBytes: number;
+  /** The control room's live feed (a WebSocket endpoint, owned by the composition root): its counts for the metrics. */
+  feed: { readonly clientCount: number; readonly droppedCount: number };
   live: LiveState;
   registry: LessonRegistry;
   pool: WorkerPool;
@@ -35,7 +35,7 @@ export interface ControlRoomDeps {
 /**
  * Everything the control room needs from this node: the live agent (lessons →
  * live state, heartbeats), the quality sampler and its alert rules, the
- * per-lesson history, the live feed and the Prometheus metrics. It owns their
+ * per-lesson history and the Prometheus metrics. It owns their
  * timers and files; the LiveState it is given is closed by its creator.
  */
 export class ControlRoom {
@@ -43,7 +43,6 @@ export class ControlRoom {
   readonly sampler: QualitySampler;
   readonly alerts: AlertRules;
   readonly history: LessonHistory;
-  readonly feed: LiveFeed;
   readonly metrics: Metrics;
   readonly traffic = new TrafficTotals();
   private readonly unsubscribe: () => void;
@@ -62,14 +61,14 @@ export class ControlRoom {
     });
     this.alerts = new AlertRules(deps.monitor.alerts);
     this.history = new LessonHistory(deps.recordingsDir, deps.nodeId, log);
-    this.feed = new LiveFeed({ live, log, maxMessageBytes: deps.maxMessageBytes, countFrame: (code) => this.metrics.countClientError(code) });
     this.metrics = new Metrics({
       pool,
       lessons: () => registry.list(),
       traffic: this.traffic,
       recordingsActive: () => this.agent.recordingsActive(),
       liveStateUp: () => live.problem() === undefined,
-      feedClients: () => this.feed.clientCount,
+      feedClients: () => deps.feed.clientCount,
+      feedDropped: () => deps.feed.droppedCount,
     });
     this.unsubscribe = live.subscribe((e) => this.onEvent(e));
   }
@@ -194,13 +193,12 @@ export class ControlRoom {
     }
   }
 
-  /** Stops sampling and heartbeats, closes feed connections and history files. */
+  /** Stops sampling and heartbeats, closes history files. */
   async close(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.sampleTimer);
     await this.sampling;
     await this.agent.stopHeartbeat();
-    this.feed.close();
     this.unsubscribe();
     await this.history.close();
   }
