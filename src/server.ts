@@ -21,6 +21,7 @@ import { locateFfmpeg } from './recording/ffmpeg.js';
 import { RecordingService } from './recording/service.js';
 import { registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle, clientAddress } from './http/authThrottle.js';
+import { verifyToken } from './http/authGuard.js';
 import { SocketAdmission } from './signalling/admission.js';
 import { LiveFeed } from './signalling/liveFeed.js';
 
@@ -107,12 +108,12 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     recordingsDir, feed, live, registry, pool, log,
   });
   registry.on('created', (lesson) => controlRoom.attach(lesson));
-  const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
+  await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
   const admission = new SocketAdmission({
     authTimeoutMs: config.http.authTimeoutSeconds * 1000,
     maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
     addressOf: clientAddress,
-    verify: (req, token) => throttle.attempt(req, () => tokens.verify(token)),
+    verify: (req, token) => verifyToken(req, tokens, token),
     onRefused: () => refused('unauthenticatedSockets'),
   });
   const hub = new SignallingHub({
