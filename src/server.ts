@@ -145,7 +145,7 @@ export async function createLessoncast(config: ResolvedConfig): Promise<Lessonca
     controlRoom.onRecordingState(id, false);
     hub.setRecordingState(id, { state: 'stopped', at: now() });
   });
-  registerArchiveRoutes(app, { archive: recording.archive, tokens });
+  await registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
