@@ -35,6 +35,8 @@ export const ERROR_STATUS = {
   RECORDING_NOT_FOUND: 404,
   RECORDING_BUSY: 409,
   RANGE_NOT_SATISFIABLE: 416,
+  /** A conditional GET of a recording's file (If-Match, If-Unmodified-Since) that does not hold. */
+  PRECONDITION_FAILED: 412,
   /** Too many attempts in too little time (failed authentications, lesson actions); details.retryAfterSeconds when known. */
   RATE_LIMITED: 429,
   /** A per-participant cap (transports, producers, consumers) is reached; details name it. */

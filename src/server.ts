@@ -22,7 +22,9 @@ import { locateFfmpeg } from './recording/ffmpeg.js';
 import { RecordingService } from './recording/service.js';
 import { registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle, clientAddress } from './http/authThrottle.js';
+import { verifyToken } from './http/authGuard.js';
 import { SocketAdmission } from './signalling/admission.js';
+import { LiveFeed } from './signalling/liveFeed.js';
 
 /** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
@@ -121,19 +123,20 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     recordByDefault: config.recording.enabledByDefault,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
+  const feed = new LiveFeed({ live, log, maxMessageBytes: config.http.maxMessageBytes, countFrame: (code) => controlRoom.metrics.countClientError(code) });
   const controlRoom = new ControlRoom({
     settings: {
       nodeId: config.nodeId, address: () => url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
-      recordingsDir, maxMessageBytes: config.http.maxMessageBytes,
+      recordingsDir,
     },
-    live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
+    feed, live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
   });
-  const throttle = await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
+  await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
   const admission = new SocketAdmission({
     authTimeoutMs: config.http.authTimeoutSeconds * 1000,
     maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
     addressOf: clientAddress,
-    verify: (req, token) => throttle.attempt(req, () => tokens.verify(token)),
+    verify: (req, token) => verifyToken(req, tokens, token),
     onRefused: () => refused('unauthenticatedSockets'),
   });
   const hub = new SignallingHub({
@@ -142,9 +145,10 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     countFrame: (code) => controlRoom.metrics.countClientError(code),
   });
   hub.register(app);
+  feed.register(app, admission);
   registerLessonRoutes(app, { registry, tokens });
   await registerWebRoutes(app, { publicUrl: () => url });
-  registerLiveRoutes(app, { tokens, live, history: controlRoom.history, feed: controlRoom.feed, admission });
+  registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
   registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
   log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
@@ -158,7 +162,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   });
   recording.on('recordingStarted', (id) => registry.find(id)?.setRecording({ state: 'recording', at: now() }));
   recording.on('recordingFinished', (id) => registry.find(id)?.setRecording({ state: 'stopped', at: now() }));
-  registerArchiveRoutes(app, { archive: recording.archive, tokens });
+  await registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
@@ -191,6 +195,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           registry.close();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
+          feed.close();
           await live.close();
           await app.close();
           await pool.close();

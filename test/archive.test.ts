@@ -153,3 +153,80 @@ t.test('?access= takes only a capability from POST …/access: for that recordin
   t.teardown(() => c.close());
   t.ok(await expectCode(c.request('authenticate', { token: access }), 'UNAUTHENTICATED'), 'not on /ws');
 });
+
+t.test('files over HTTP: single ranges (206, 416), ETag and 304, types and caching as docs/recording.md says', async (t) => {
+  const s = await startTestServer();
+  t.teardown(() => s.close());
+  const id = randomUUID();
+  const m = await makeRecording(s.server.config.recording.dir, { id, seconds: 3 });
+  const files = `${s.url}/api/recordings/${id}/files`;
+  const auth = { authorization: `Bearer ${await s.token('archivist', 'arch-1')}` };
+  const segUri = m.tracks.find((x) => x.id === 'camera')!.segments[0]!.uri;
+  const whole = await readFile(path.join(s.server.config.recording.dir, id, segUri));
+  const size = whole.length;
+
+  const full = await fetch(`${files}/${segUri}`, { headers: auth });
+  t.equal(full.status, 200);
+  t.same(Buffer.from(await full.arrayBuffer()), whole, 'the whole file');
+  t.equal(full.headers.get('content-type'), 'video/iso.segment');
+  t.equal(full.headers.get('cache-control'), 'private, max-age=31536000, immutable', 'segments never change once listed');
+  t.equal(full.headers.get('accept-ranges'), 'bytes');
+  t.equal(full.headers.get('content-length'), String(size));
+  t.ok(full.headers.get('last-modified'), 'last-modified');
+  t.equal(full.headers.get('x-content-type-options'), 'nosniff');
+  const etag = full.headers.get('etag');
+  t.match(etag, /^(W\/)?"[0-9a-f]+-[0-9a-f]+"$/, 'an ETag');
+
+  const range = async (value: string): Promise<Response> => fetch(`${files}/${segUri}`, { headers: { ...auth, range: value } });
+  const part = await range('bytes=100-1099');
+  t.equal(part.status, 206);
+  t.equal(part.headers.get('content-range'), `bytes 100-1099/${size}`);
+  t.equal(part.headers.get('content-length'), '1000');
+  t.same(Buffer.from(await part.arrayBuffer()), whole.subarray(100, 1100), 'the right bytes');
+  const tail = await range('bytes=-10');
+  t.equal(tail.headers.get('content-range'), `bytes ${size - 10}-${size - 1}/${size}`, 'a suffix range');
+  t.same(Buffer.from(await tail.arrayBuffer()), whole.subarray(size - 10));
+  const open = await range(`bytes=${size - 5}-`);
+  t.equal(open.headers.get('content-range'), `bytes ${size - 5}-${size - 1}/${size}`, 'an open-ended range');
+  await open.arrayBuffer();
+  const clamped = await range(`bytes=${size - 5}-${size + 500}`);
+  t.equal(clamped.headers.get('content-range'), `bytes ${size - 5}-${size - 1}/${size}`, 'clamped to the end');
+  await clamped.arrayBuffer();
+  const many = await range('bytes=0-1,5-6');
+  t.equal(many.status, 200, 'multiple ranges: the whole file');
+  t.equal((await many.arrayBuffer()).byteLength, size);
+  const other = await range('items=0-1');
+  t.equal(other.status, 200, 'not a byte range: the whole file');
+  await other.arrayBuffer();
+  for (const past of [`bytes=${size}-`, `bytes=${size + 10}-`, 'bytes=-0']) {
+    const refused = await range(past);
+    t.equal(refused.status, 416, `${past}: 416`);
+    t.equal(refused.headers.get('content-range'), `bytes */${size}`, `${past}: says the size`);
+    t.match(refused.headers.get('content-type'), /^application\/problem\+json/);
+    t.match(await refused.json(), { code: 'RANGE_NOT_SATISFIABLE', status: 416 });
+  }
+
+  // A browser revalidating its cache sends no `Cache-Control: no-cache`; fetch() adds one to any conditional request unless told otherwise.
+  const again = await fetch(`${files}/${segUri}`, { headers: { ...auth, 'if-none-match': etag!, 'cache-control': 'max-age=0' } });
+  t.equal(again.status, 304, 'If-None-Match: 304');
+  t.equal(again.headers.get('etag'), etag);
+  const reload = await fetch(`${files}/${segUri}`, { headers: { ...auth, 'if-none-match': etag!, 'cache-control': 'no-cache' } });
+  t.equal(reload.status, 200, 'an end-to-end reload (Cache-Control: no-cache) gets the file');
+  await reload.arrayBuffer();
+  const stale = await fetch(`${files}/${segUri}`, { headers: { ...auth, 'if-match': '"nope"' } });
+  t.equal(stale.status, 412, 'If-Match that does not hold: 412');
+  t.match(await stale.json(), { code: 'PRECONDITION_FAILED' });
+  const head = await fetch(`${files}/${segUri}`, { method: 'HEAD', headers: auth });
+  t.equal(head.status, 200);
+  t.equal(head.headers.get('content-length'), String(size), 'HEAD: the length, no body');
+
+  const playlist = await fetch(`${files}/camera.m3u8`, { headers: auth });
+  t.equal(playlist.headers.get('content-type'), 'application/vnd.apple.mpegurl');
+  t.equal(playlist.headers.get('cache-control'), 'no-cache', 'playlists grow while the lesson is live');
+  t.match(await playlist.text(), /^#EXTM3U/);
+  const init = await fetch(`${files}/camera/r001-init.mp4`, { headers: auth });
+  t.equal(init.headers.get('content-type'), 'video/mp4');
+  await init.arrayBuffer();
+  t.equal((await fetch(`${files}/camera/r999-init.mp4`, { headers: auth })).status, 404, 'a missing file: 404');
+  t.equal((await fetch(`${files}/${segUri}`)).status, 401, 'no token, no file');
+});

@@ -116,6 +116,7 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.equal(samples.get('lessoncast_recordings_active'), 0);
   t.equal(samples.get('lessoncast_recording_faults_total'), 0);
   t.equal(samples.get('lessoncast_live_state_up'), 1);
+  t.equal(samples.get('lessoncast_live_feed_dropped_total'), 0, 'no feed client lagged');
   t.ok(samples.get('lessoncast_rtp_received_packets_total')! > 20, `RTP packets in: ${samples.get('lessoncast_rtp_received_packets_total')}`);
   t.ok(samples.get('lessoncast_rtp_sent_packets_total')! > 60, `RTP packets out: ${samples.get('lessoncast_rtp_sent_packets_total')}`);
   t.ok(samples.get('lessoncast_received_bytes_total')! > 0 && samples.get('lessoncast_sent_bytes_total')! > samples.get('lessoncast_received_bytes_total')!, 'bytes in and (fanned-out) bytes out');

@@ -1,6 +1,7 @@
-import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import path from 'node:path';
+import fastifyStatic from '@fastify/static';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { can, type Permission } from '../auth/permissions.js';
@@ -55,7 +56,7 @@ async function bearerWith(req: FastifyRequest, reply: FastifyReply, tokens: Toke
 }
 
 /** REST for the archive: search, details, files (with ranges), MP4 download, verify, pin, delete. */
-export function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Archive; tokens: TokenService }): void {
+export async function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Archive; tokens: TokenService }): Promise<void> {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { archive, tokens } = deps;
   const read = requireRecordings(tokens, 'recordings.read');
@@ -83,20 +84,33 @@ export function registerArchiveRoutes(app: FastifyInstance, deps: { archive: Arc
     return { recording: summary, manifest };
   });
 
-  r.get('/api/recordings/:id/files/*', { schema: { params: FileParams, querystring: AccessQuery }, preHandler: readWithLink }, async (req, reply) => {
-    const file = await archive.file(req.params.id, req.params['*']);
-    const isPlaylist = file.path.endsWith('.m3u8');
-    const access = req.query.access;
-    if (isPlaylist && access && !req.headers.authorization) {
-      // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
-      const text = withAccess(await readFile(file.path, 'utf8'), access);
-      return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
-    }
-    return sendFileWithRanges(req, reply, file, {
-      contentType: isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4',
-      // Playlists grow while the lesson is live; segments never change once listed.
-      cacheControl: isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable',
-    });
+  // Files go through @fastify/static (ranges, ETag, 304), registered in a context of its own: its
+  // reply.sendFile is decorated there with the archive's options, shadowing the web pages' one
+  // (pre-compressed siblings, which recordings do not have) instead of clashing with it.
+  await app.register(async (files) => {
+    await files.register(fastifyStatic, { serve: false, preCompressed: false, cacheControl: false, contentType: false });
+    files.withTypeProvider<TypeBoxTypeProvider>().get(
+      '/api/recordings/:id/files/*',
+      { schema: { params: FileParams, querystring: AccessQuery }, preHandler: readWithLink, errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply) },
+      async (req, reply) => {
+        const file = await archive.file(req.params.id, req.params['*']);
+        const isPlaylist = file.path.endsWith('.m3u8');
+        const access = req.query.access;
+        if (isPlaylist && access && !req.headers.authorization) {
+          // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
+          const text = withAccess(await readFile(file.path, 'utf8'), access);
+          return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
+        }
+        // Our types and caching, not @fastify/send's (its mime table and `public, max-age`): these files are private.
+        void reply
+          .type(isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4')
+          // Playlists grow while the lesson is live; segments never change once listed.
+          .header('cache-control', isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable')
+          .header('accept-ranges', 'bytes');
+        // archive.file() has checked the name and that it is a regular file inside the recording.
+        return reply.sendFile(path.basename(file.path), path.dirname(file.path));
+      },
+    );
   });
 
   r.get('/api/recordings/:id/download.mp4', { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: readWithLink }, async (req, reply) => {
@@ -165,43 +179,18 @@ function parseDate(value: string, name: string, endOfDay: boolean): Date {
   return date;
 }
 
-/** One byte range of a file of `size` bytes, or null for the whole file; 'unsatisfiable' → 416. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'unsatisfiable' {
-  if (!header) return null;
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  // Multiple or malformed ranges: RFC 9110 lets a server ignore Range and send the whole file.
-  if (!m || (m[1] === '' && m[2] === '')) return null;
-  let start: number;
-  let end: number;
-  if (m[1] === '') {
-    const suffix = Number(m[2]);
-    if (suffix === 0) return 'unsatisfiable';
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = Number(m[1]);
-    end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
-    if (m[2] !== '' && Number(m[2]) < start) return null;
+/**
+ * @fastify/send refuses a request with an http-errors 412 or 416 (carrying Content-Range): ours to
+ * answer as problem+json with our codes; anything else goes to the app's error handler as it is.
+ */
+function sendRefusals(app: FastifyInstance, err: FastifyError & { headers?: Record<string, string> }, req: FastifyRequest, reply: FastifyReply): void {
+  let e: unknown = err;
+  if (!(err instanceof LessoncastError) && err.statusCode === 416) {
+    const unsatisfied = err.headers?.['Content-Range'] ?? ''; // `bytes */<size>`
+    void reply.header('content-range', unsatisfied);
+    e = new LessoncastError('RANGE_NOT_SATISFIABLE', `the file has ${unsatisfied.split('/')[1] ?? '?'} bytes`);
+  } else if (!(err instanceof LessoncastError) && err.statusCode === 412) {
+    e = new LessoncastError('PRECONDITION_FAILED', 'the file does not match If-Match / If-Unmodified-Since');
   }
-  if (start >= size || size === 0) return 'unsatisfiable';
-  return { start, end };
-}
-
-function sendFileWithRanges(req: FastifyRequest, reply: FastifyReply, file: { path: string; size: number; mtime: Date }, opts: { contentType: string; cacheControl: string }): FastifyReply {
-  const etag = `"${file.size.toString(16)}-${Math.floor(file.mtime.getTime()).toString(16)}"`;
-  void reply.header('accept-ranges', 'bytes').header('etag', etag).header('last-modified', file.mtime.toUTCString()).header('cache-control', opts.cacheControl).type(opts.contentType);
-  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-  const range = parseRange(req.headers.range, file.size);
-  if (range === 'unsatisfiable') {
-    void reply.header('content-range', `bytes */${file.size}`);
-    throw new LessoncastError('RANGE_NOT_SATISFIABLE', `the file has ${file.size} bytes`);
-  }
-  if (range) {
-    return reply
-      .code(206)
-      .header('content-range', `bytes ${range.start}-${range.end}/${file.size}`)
-      .header('content-length', range.end - range.start + 1)
-      .send(createReadStream(file.path, { start: range.start, end: range.end }));
-  }
-  return reply.header('content-length', file.size).send(createReadStream(file.path));
+  app.errorHandler(e as FastifyError, req, reply);
 }

@@ -27,13 +27,29 @@ export async function bearerPrincipal(req: FastifyRequest, reply: FastifyReply, 
   const header = req.headers.authorization;
   const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
   if (!token) throw new LessoncastError('UNAUTHENTICATED', 'send Authorization: Bearer <token>');
-  return throttled(req, reply, () => tokens.verify(token));
+  return withRetryAfter(reply, verifyToken(req, tokens, token));
 }
 
-/** Runs an authentication through the address's failure budget (AuthThrottle); a refusal carries Retry-After. */
-export async function throttled<T>(req: FastifyRequest, reply: FastifyReply, verify: () => Promise<T>): Promise<T> {
+/**
+ * The one check of a token, wherever it came from: REST's bearer header and the `authenticate`
+ * message of /ws and /api/live/feed (server.ts hands it to their door). It runs within the
+ * address's failure budget (AuthThrottle) and fails as UNAUTHENTICATED, TOKEN_EXPIRED or
+ * RATE_LIMITED (details.retryAfterSeconds), which REST answers as problem+json and the sockets as
+ * error replies and close codes.
+ */
+export function verifyToken(req: FastifyRequest, tokens: TokenService, token: string): Promise<Principal> {
+  return req.server.authThrottle.attempt(req, () => tokens.verify(token));
+}
+
+/** Runs another credential check (an `?access=` capability) through the address's failure budget; a refusal carries Retry-After. */
+export function throttled<T>(req: FastifyRequest, reply: FastifyReply, verify: () => Promise<T>): Promise<T> {
+  return withRetryAfter(reply, req.server.authThrottle.attempt(req, verify));
+}
+
+/** REST's part of a RATE_LIMITED refusal: the Retry-After header. */
+async function withRetryAfter<T>(reply: FastifyReply, attempt: Promise<T>): Promise<T> {
   try {
-    return await req.server.authThrottle.attempt(req, verify);
+    return await attempt;
   } catch (err) {
     if (err instanceof LessoncastError && err.code === 'RATE_LIMITED') void reply.header('retry-after', String(err.details?.['retryAfterSeconds']));
     throw err;

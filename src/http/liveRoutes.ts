@@ -5,8 +5,7 @@ import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
 import { LessoncastError } from '../errors.js';
 import type { LiveState } from '../live/liveState.js';
 import type { LessonHistory } from '../monitor/history.js';
-import { visibleSnapshot, type LiveFeed } from '../monitor/liveFeed.js';
-import type { SocketAdmission } from '../signalling/admission.js';
+import { visibleSnapshot } from '../signalling/liveFeed.js';
 import { requirePermission } from './authGuard.js';
 
 /** Ids that are also safe folder names (no leading dot, no slash). */
@@ -25,10 +24,10 @@ const HistoryQuery = Type.Object(
 const MAX_HISTORY = 100_000;
 const DEFAULT_HISTORY = 20_000;
 
-/** The control room: live snapshot across nodes, a lesson's quality history, and the live feed WebSocket. */
-export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenService; live: LiveState; history: LessonHistory; feed: LiveFeed; admission: SocketAdmission }): void {
+/** The control room's REST: live snapshot across nodes and a lesson's quality history (the live feed WebSocket is signalling's LiveFeed). */
+export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenService; live: LiveState; history: LessonHistory }): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
-  const { tokens, live, history, feed, admission } = deps;
+  const { tokens, live, history } = deps;
 
   r.get('/api/live', { preHandler: requirePermission(tokens, 'live.read') }, async (req) => visibleSnapshot(await live.snapshot(), req.principal!));
 
@@ -45,7 +44,4 @@ export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenSe
       return history.read(id, { ...(req.query.school ? { school: req.query.school } : {}), ...(since ? { since: since.toISOString() } : {}), limit });
     },
   );
-
-  // Tokens travel in the first message, never in the URL; the door is the one of /ws (authentication clock, per-address caps).
-  app.get('/api/live/feed', { websocket: true }, admission.handler((socket, gate) => feed.attach(socket, gate)));
 }

@@ -4,7 +4,6 @@ import type { LiveEvent, NodeLoad } from '../live/types.js';
 import type { Logger } from '../logger.js';
 import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js';
 import { LessonHistory } from './history.js';
-import { LiveFeed } from './liveFeed.js';
 import { Metrics } from './metrics.js';
 import type { LessonsSource, WorkersSource } from './ports.js';
 import { QualitySampler } from './qualitySampler.js';
@@ -26,11 +25,12 @@ export interface ControlRoomSettings {
   monitor: MonitorConfig;
   /** Per-lesson history files go into the lesson's folder here. */
   recordingsDir: string;
-  maxMessageBytes: number;
 }
 
 export interface ControlRoomDeps {
   settings: ControlRoomSettings;
+  /** The control room's live feed (a WebSocket endpoint, owned by the composition root): its counts for the metrics. */
+  feed: { readonly clientCount: number; readonly droppedCount: number };
   live: LiveState;
   lessons: LessonsSource;
   workers: WorkersSource;
@@ -40,7 +40,7 @@ export interface ControlRoomDeps {
 /**
  * Everything the control room needs from this node: the live agent (lessons →
  * live state, heartbeats), the quality sampler and its alert rules, the
- * per-lesson history, the live feed and the Prometheus metrics. It owns their
+ * per-lesson history and the Prometheus metrics. It owns their
  * timers and files; the LiveState it is given is closed by its creator.
  */
 export class ControlRoom {
@@ -48,7 +48,6 @@ export class ControlRoom {
   readonly sampler: QualitySampler;
   readonly alerts: AlertRules;
   readonly history: LessonHistory;
-  readonly feed: LiveFeed;
   readonly metrics: Metrics;
   readonly traffic = new TrafficTotals();
   /** Calls that stop what the control room subscribed to, run by close(). */
@@ -68,14 +67,14 @@ export class ControlRoom {
     });
     this.alerts = new AlertRules(settings.monitor.alerts);
     this.history = new LessonHistory(settings.recordingsDir, settings.nodeId, log);
-    this.feed = new LiveFeed({ live, log, maxMessageBytes: settings.maxMessageBytes, countFrame: (code) => this.metrics.countClientError(code) });
     this.metrics = new Metrics({
       workers,
       lessons: () => [...lessons.list()].map((h) => h.lesson),
       traffic: this.traffic,
       recordingsActive: () => this.agent.recordingsActive(),
       liveStateUp: () => live.problem() === undefined,
-      feedClients: () => this.feed.clientCount,
+      feedClients: () => deps.feed.clientCount,
+      feedDropped: () => deps.feed.droppedCount,
     });
     this.unsubscribe.push(
       live.subscribe((e) => this.onEvent(e)),
@@ -194,13 +193,12 @@ export class ControlRoom {
     }
   }
 
-  /** Stops sampling and heartbeats, closes feed connections and history files. Safe to call twice. */
+  /** Stops sampling and heartbeats, closes history files. Safe to call twice. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       clearTimeout(this.sampleTimer);
       await this.sampling;
       await this.agent.stopHeartbeat();
-      this.feed.close();
       for (const off of this.unsubscribe.splice(0)) off();
       await this.history.close();
     })();

@@ -11,6 +11,8 @@ export interface MetricsDeps {
   recordingsActive(): number;
   liveStateUp(): boolean;
   feedClients(): number;
+  /** Live-feed notifications not sent to clients that lagged behind, so far. */
+  feedDropped(): number;
 }
 
 /**
@@ -128,6 +130,7 @@ export class Metrics {
     this.recordingFaults = new Counter({ name: 'lessoncast_recording_faults_total', help: 'Recording faults', registers });
     new Gauge({ name: 'lessoncast_live_state_up', help: '1 when the shared live state (Redis) is reachable, or in-process', registers, collect() { this.set(deps.liveStateUp() ? 1 : 0); } });
     new Gauge({ name: 'lessoncast_live_feed_clients', help: 'Control-room feed connections', registers, collect() { this.set(deps.feedClients()); } });
+    total('lessoncast_live_feed_dropped_total', 'Live-feed notifications dropped for feed clients lagging more than 4 MiB behind', () => deps.feedDropped());
     this.sampleSeconds = new Gauge({ name: 'lessoncast_quality_sample_seconds', help: 'Duration of the last quality sampling tick', registers });
     this.statsRequests = new Counter({ name: 'lessoncast_quality_stats_requests_total', help: 'mediasoup getStats() requests made by quality sampling', registers });
     this.limitRefusals = new Counter({ name: 'lessoncast_limit_refusals_total', help: 'Requests and connections refused by a limit (RATE_LIMITED, LIMIT_REACHED, close 4429), by limit', labelNames: ['limit'], registers });

@@ -8,6 +8,7 @@ import type { SocketAdmission, SocketGate } from './admission.js';
 import { subscribeUntilClosed } from '../events.js';
 import type { NotificationData, NotificationEvent } from './protocol.js';
 import { Session } from './session.js';
+import { Liveness } from './socket.js';
 
 export interface HubDeps {
   /** The door: authentication clock, unauthenticated sockets per address, throttled token checks. */
@@ -33,30 +34,15 @@ export class SignallingHub {
   /** Lessons whose events reach their sessions; each lets go when its lesson closes. */
   private readonly wired = new Set<string>();
   private draining = false;
-  private pingTimer?: NodeJS.Timeout;
-  /** Open sockets and whether each answered the last ping. */
-  private readonly sockets = new Map<WebSocket, boolean>();
+  private readonly liveness: Liveness;
 
-  constructor(private readonly deps: HubDeps) {}
-
-  get sessionCount(): number {
-    return this.sessions.size;
+  constructor(private readonly deps: HubDeps) {
+    this.liveness = new Liveness(deps.pingIntervalSeconds ?? 15);
   }
 
   register(app: FastifyInstance): void {
     app.get('/ws', { websocket: true }, this.deps.admission.handler((socket, gate) => this.attach(socket, gate)));
-    app.addHook('onClose', async () => clearInterval(this.pingTimer));
-    this.pingTimer = setInterval(() => {
-      for (const [socket, alive] of this.sockets) {
-        if (!alive) {
-          socket.terminate();
-          continue;
-        }
-        this.sockets.set(socket, false);
-        socket.ping();
-      }
-    }, (this.deps.pingIntervalSeconds ?? 15) * 1000);
-    this.pingTimer.unref();
+    app.addHook('onClose', async () => this.liveness.stop());
   }
 
   attach(socket: WebSocket, gate: SocketGate): Session {
@@ -65,6 +51,7 @@ export class SignallingHub {
       registry: this.deps.registry,
       log: this.deps.log,
       maxMessageBytes: this.deps.maxMessageBytes,
+      liveness: this.liveness,
       isDraining: () => this.draining,
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
@@ -73,12 +60,7 @@ export class SignallingHub {
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
     });
     this.sessions.set(session.id, session);
-    this.sockets.set(socket, true);
-    socket.on('pong', () => this.sockets.set(socket, true));
-    socket.on('close', () => {
-      this.sessions.delete(session.id);
-      this.sockets.delete(socket);
-    });
+    socket.on('close', () => this.sessions.delete(session.id));
     return session;
   }
 

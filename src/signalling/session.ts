@@ -1,15 +1,15 @@
 import type { Logger } from '../logger.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { WebSocket, RawData } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/tokens.js';
 import { asLessoncastError, LessoncastError, fail, type ErrorCode } from '../errors.js';
 import type { Lesson, Participant } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketGate } from './admission.js';
-import { CLOSE_FACTOR, frameBuffer, readableId, tooLarge } from './frames.js';
 import { PROTOCOL_VERSION, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
-import { parseRequest } from './validate.js';
+import { WireSocket, type Liveness } from './socket.js';
+import type { ParsedRequest } from './validate.js';
 
 export interface SessionDeps {
   /** Token checks and the authentication clock of this connection's door. */
@@ -17,6 +17,8 @@ export interface SessionDeps {
   registry: LessonRegistry;
   log: Logger;
   maxMessageBytes: number;
+  /** The endpoint's pings: a socket that misses a pong is dropped. */
+  liveness: Liveness;
   isDraining(): boolean;
   /** Called when a session joins or leaves a lesson, so the hub can route notifications. */
   onJoined(session: Session, lesson: Lesson): Promise<void> | void;
@@ -45,16 +47,22 @@ export class Session extends EventEmitter<{ closed: [] }> {
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private closed = false;
+  private readonly wire: WireSocket;
 
   constructor(
-    private readonly socket: WebSocket,
+    socket: WebSocket,
     private readonly deps: SessionDeps,
   ) {
     super();
-    socket.on('message', (raw, isBinary) => this.onMessage(raw, isBinary));
+    this.wire = new WireSocket(socket, {
+      maxMessageBytes: deps.maxMessageBytes,
+      log: deps.log,
+      logFields: { session: this.id },
+      liveness: deps.liveness,
+      ...(deps.countFrame ? { countFrame: deps.countFrame } : {}),
+      onRequest: (request) => this.onRequest(request),
+    });
     socket.on('close', () => this.onClose());
-    // The app's WebSocket error handler logs and counts protocol errors (1007, 1009) once; this adds the session for debugging.
-    socket.on('error', (err) => deps.log.debug({ session: this.id, err: err.message }, 'websocket error'));
   }
 
   notify<E extends NotificationEvent>(event: E, data: NotificationData[E]): void {
@@ -63,7 +71,7 @@ export class Session extends EventEmitter<{ closed: [] }> {
 
   /** Close the connection (replaced, lesson over, shutdown). */
   close(code = 1000, reason = ''): void {
-    if (this.socket.readyState === this.socket.OPEN || this.socket.readyState === this.socket.CONNECTING) this.socket.close(code, reason);
+    this.wire.close(code, reason);
   }
 
   /** Forget the lesson without touching it (the lesson ended or the participant was replaced). */
@@ -75,29 +83,12 @@ export class Session extends EventEmitter<{ closed: [] }> {
   }
 
   private send(msg: ServerMessage): void {
-    if (this.socket.readyState !== this.socket.OPEN) return;
-    this.socket.send(JSON.stringify(msg));
+    this.wire.send(msg);
   }
 
-  private reply(id: number | string | null, err: unknown): void {
-    const e = asLessoncastError(err);
-    if (e.code === 'INTERNAL') this.deps.log.error({ session: this.id, err: e.details?.['cause'] }, 'request failed');
-    const details = e.code === 'INTERNAL' ? undefined : e.details;
-    this.send({ kind: 'response', id, ok: false, error: { code: e.code, message: e.message, ...(details ? { details } : {}) } });
-  }
-
-  private onMessage(raw: RawData, isBinary: boolean): void {
-    const frame = frameBuffer(raw);
-    const max = this.deps.maxMessageBytes;
-    if (frame.length > max) return this.oversize(frame);
-    if (isBinary) return this.reply(null, new LessoncastError('INVALID_MESSAGE', 'binary frames are not part of the protocol'));
-    let request;
-    try {
-      request = parseRequest(frame.toString('utf8'));
-    } catch (err) {
-      return this.reply(readableId(frame, max), err);
-    }
-    if (this.queued >= MAX_QUEUED) return this.reply(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
+  /** Requests run one at a time, in order; a client cannot queue more than MAX_QUEUED. */
+  private onRequest(request: ParsedRequest): void {
+    if (this.queued >= MAX_QUEUED) return void this.wire.replyError(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
     this.queued++;
     const { id, method, data } = request;
     this.queue = this.queue.then(async () => {
@@ -107,21 +98,11 @@ export class Session extends EventEmitter<{ closed: [] }> {
         this.send({ kind: 'response', id, ok: true, data: result });
       } catch (err) {
         if (method === 'join') this.deps.onJoinOutcome?.(false, asLessoncastError(err).code);
-        this.reply(id, err);
+        this.wire.replyError(id, err);
       } finally {
         this.queued--;
       }
     });
-  }
-
-  /** Above the limit: a typed answer (with the id from the frame's start); above 4× it: closed (1009). */
-  private oversize(frame: Buffer): void {
-    const max = this.deps.maxMessageBytes;
-    const closing = frame.length > max * CLOSE_FACTOR;
-    this.deps.countFrame?.('MESSAGE_TOO_LARGE');
-    this.deps.log.debug({ session: this.id, bytes: frame.length, max }, closing ? 'frame far too large; socket closed' : 'frame too large');
-    if (closing) return this.close(1009, 'message too big');
-    this.reply(readableId(frame, max), tooLarge(frame.length, max));
   }
 
   private onClose(): void {

@@ -1,14 +1,15 @@
+import type { FastifyInstance } from 'fastify';
+import type { WebSocket } from 'ws';
 import type { Logger } from '../logger.js';
-import type { RawData, WebSocket } from 'ws';
 import { aRole, can } from '../auth/permissions.js';
 import { mayAccessLesson, type Principal } from '../auth/tokens.js';
-import { asLessoncastError, LessoncastError, type ErrorCode } from '../errors.js';
+import { LessoncastError, type ErrorCode } from '../errors.js';
 import type { LiveState } from '../live/liveState.js';
 import type { LiveEvent, LiveSnapshot } from '../live/types.js';
-import type { SocketGate } from '../signalling/admission.js';
-import { frameBuffer, readableId, tooLarge } from '../signalling/frames.js';
-import { PROTOCOL_VERSION } from '../signalling/protocol.js';
-import { parseRequest } from '../signalling/validate.js';
+import type { SocketAdmission, SocketGate } from './admission.js';
+import { PROTOCOL_VERSION } from './protocol.js';
+import { Liveness, WireSocket } from './socket.js';
+import type { ParsedRequest } from './validate.js';
 
 export interface LiveFeedOptions {
   live: LiveState;
@@ -22,12 +23,12 @@ export interface LiveFeedOptions {
 }
 
 interface FeedClient {
+  wire: WireSocket;
   /** The door: token checks and the authentication clock (4408). */
   gate: SocketGate;
   principal?: Principal;
   /** Notifications held back until the authenticate reply (with its snapshot) has gone out. */
   held?: string[];
-  alive: boolean;
 }
 
 /** How a failed authenticate closes the feed. */
@@ -46,49 +47,59 @@ export function visibleSnapshot(snapshot: LiveSnapshot, who: Principal): LiveSna
  * for every bus event (quality samples included) the token may see.
  */
 export class LiveFeed {
-  private readonly clients = new Map<WebSocket, FeedClient>();
+  private readonly clients = new Set<FeedClient>();
   private readonly unsubscribe: () => void;
-  private readonly pingTimer: NodeJS.Timeout;
+  private readonly liveness: Liveness;
   private dropped = 0;
   private authenticated = 0;
 
   constructor(private readonly opts: LiveFeedOptions) {
     this.unsubscribe = opts.live.subscribe((e) => this.broadcast(e));
-    this.pingTimer = setInterval(() => this.ping(), (opts.pingSeconds ?? 20) * 1000);
-    this.pingTimer.unref();
+    this.liveness = new Liveness(opts.pingSeconds ?? 20);
   }
 
   get clientCount(): number {
     return this.clients.size;
   }
 
-  /** Notifications not sent to lagging clients so far. */
+  /** Notifications not sent to lagging clients so far (lessoncast_live_feed_dropped_total). */
   get droppedCount(): number {
     return this.dropped;
   }
 
-  attach(socket: WebSocket, gate: SocketGate): void {
-    const client: FeedClient = { gate, alive: true };
-    this.clients.set(socket, client);
-    socket.on('message', (raw, isBinary) => void this.onMessage(socket, client, raw, isBinary));
-    socket.on('pong', () => (client.alive = true));
-    socket.on('close', () => {
-      this.clients.delete(socket);
-      if (client.principal) this.watching(-1);
-    });
-    socket.on('error', (err) => this.opts.log.debug({ err: err.message }, 'live feed socket error'));
+  /** The endpoint. Tokens travel in the first message, never in the URL; the door is the one of /ws (authentication clock, per-address caps). */
+  register(app: FastifyInstance, admission: SocketAdmission): void {
+    app.get('/api/live/feed', { websocket: true }, admission.handler((socket, gate) => this.attach(socket, gate)));
   }
 
-  private async onMessage(socket: WebSocket, client: FeedClient, raw: RawData, isBinary: boolean): Promise<void> {
-    const frame = frameBuffer(raw);
-    const max = this.opts.maxMessageBytes;
-    // Every answer carries the request's id when it can be read, refusals included.
-    const id = isBinary ? null : readableId(frame, max);
+  attach(socket: WebSocket, gate: SocketGate): void {
+    const client: FeedClient = {
+      gate,
+      wire: new WireSocket(socket, {
+        maxMessageBytes: this.opts.maxMessageBytes,
+        log: this.opts.log,
+        logFields: { feed: 'live' },
+        liveness: this.liveness,
+        maxBufferedBytes: this.opts.maxBufferedBytes ?? 4 * 1024 * 1024,
+        onDropped: () => this.dropped++,
+        ...(this.opts.countFrame ? { countFrame: this.opts.countFrame } : {}),
+        onRequest: (req) => void this.onRequest(client, req),
+        // A refused first frame ends the connection like a failed authenticate; once authenticated, the feed goes on.
+        onRefused: (e) => {
+          if (!client.principal && !client.held) this.refused(client, e.code);
+        },
+      }),
+    };
+    this.clients.add(client);
+    socket.on('close', () => {
+      this.clients.delete(client);
+      if (client.principal) this.watching(-1);
+    });
+  }
+
+  private async onRequest(client: FeedClient, req: ParsedRequest): Promise<void> {
+    if (client.principal || client.held) return void client.wire.replyError(req.id, new LessoncastError('OUT_OF_ORDER', 'the live feed takes no requests after authenticate'));
     try {
-      if (frame.length > max) throw this.counted(tooLarge(frame.length, max));
-      if (isBinary) throw new LessoncastError('INVALID_MESSAGE', 'send the authenticate request as one JSON text frame');
-      if (client.principal || client.held) throw new LessoncastError('OUT_OF_ORDER', 'the live feed takes no requests after authenticate');
-      const req = parseRequest(frame.toString('utf8'));
       if (req.method !== 'authenticate') throw new LessoncastError('UNAUTHENTICATED', 'the first message must be authenticate');
       client.held = [];
       const principal = await client.gate.verify((req.data as { token: string }).token);
@@ -98,26 +109,22 @@ export class LiveFeed {
       client.principal = principal;
       this.watching(+1);
       const snapshot = visibleSnapshot(await this.opts.live.snapshot(), principal);
-      this.send(socket, JSON.stringify({ kind: 'response', id: req.id, ok: true, data: { participantId: principal.id, role: principal.role, name: principal.name, protocolVersion: PROTOCOL_VERSION, live: snapshot } }));
+      client.wire.send({ kind: 'response', id: req.id, ok: true, data: { participantId: principal.id, role: principal.role, name: principal.name, protocolVersion: PROTOCOL_VERSION, live: snapshot } });
       const held = client.held ?? [];
       client.held = undefined;
-      for (const msg of held) this.send(socket, msg);
+      for (const msg of held) client.wire.send(msg);
       this.opts.log.info({ user: principal.id, role: principal.role }, 'live feed client authenticated');
     } catch (err) {
-      const e = asLessoncastError(err);
-      this.send(socket, JSON.stringify({ kind: 'response', id, ok: false, error: { code: e.code, message: e.message } }));
-      if (e.code === 'OUT_OF_ORDER') return;
-      // Authentication failed: this connection is done.
-      if (client.principal) this.watching(-1);
-      client.principal = undefined;
-      client.held = undefined;
-      socket.close(CLOSE_CODES[e.code] ?? 4401, e.code);
+      this.refused(client, client.wire.replyError(req.id, err).code);
     }
   }
 
-  private counted(e: LessoncastError): LessoncastError {
-    this.opts.countFrame?.(e.code);
-    return e;
+  /** Authentication failed (its error already answered): this connection is done. */
+  private refused(client: FeedClient, code: ErrorCode): void {
+    if (client.principal) this.watching(-1);
+    client.principal = undefined;
+    client.held = undefined;
+    client.wire.close(CLOSE_CODES[code] ?? 4401, code);
   }
 
   /** Other nodes' quality samples cross Redis only while someone here watches. */
@@ -130,37 +137,17 @@ export class LiveFeed {
     if (this.clients.size === 0) return;
     const msg = JSON.stringify({ kind: 'notification', event: 'live', data: e });
     const lessonId = 'lessonId' in e ? e.lessonId : undefined;
-    for (const [socket, c] of this.clients) {
+    for (const c of this.clients) {
       if (!c.principal || (lessonId && !mayAccessLesson(c.principal, lessonId))) continue;
       if (c.held) c.held.push(msg);
-      else this.send(socket, msg);
-    }
-  }
-
-  private send(socket: WebSocket, msg: string): void {
-    if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > (this.opts.maxBufferedBytes ?? 4 * 1024 * 1024)) {
-      this.dropped++;
-      return;
-    }
-    socket.send(msg);
-  }
-
-  private ping(): void {
-    for (const [socket, c] of this.clients) {
-      if (!c.alive) {
-        socket.terminate();
-        continue;
-      }
-      c.alive = false;
-      socket.ping();
+      else c.wire.send(msg);
     }
   }
 
   /** Shutdown: closes every feed connection (1001). */
   close(): void {
     this.unsubscribe();
-    clearInterval(this.pingTimer);
-    for (const socket of this.clients.keys()) socket.close(1001, 'server shutting down');
+    this.liveness.stop();
+    for (const c of this.clients) c.wire.close(1001, 'server shutting down');
   }
 }
