@@ -12,7 +12,6 @@ import { LessonRegistry, type HostedLesson } from './lessons/registry.js';
 import type { ParticipantLimits } from './lessons/limits.js';
 import { registerLessonRoutes } from './http/lessonRoutes.js';
 import { registerWebRoutes } from './http/webRoutes.js';
-import { SignallingHub } from './signalling/hub.js';
 import { createLiveState, type LiveState } from './live/index.js';
 import { ControlRoom } from './monitor/controlRoom.js';
 import type { LessonsSource, WorkersSource } from './monitor/ports.js';
@@ -21,10 +20,8 @@ import { registerMetricsRoutes } from './http/metricsRoutes.js';
 import { locateFfmpeg } from './recording/ffmpeg.js';
 import { RecordingService } from './recording/service.js';
 import { registerArchiveRoutes } from './http/archiveRoutes.js';
-import { AuthThrottle, clientAddress } from './http/authThrottle.js';
-import { verifyToken } from './http/authGuard.js';
-import { SocketAdmission } from './signalling/admission.js';
-import { LiveFeed } from './signalling/liveFeed.js';
+import { AuthThrottle } from './http/authThrottle.js';
+import { registerSocketEndpoints } from './http/sockets.js';
 
 /** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
@@ -123,29 +120,25 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     recordByDefault: config.recording.enabledByDefault,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
-  const feed = new LiveFeed({ live, log, maxMessageBytes: config.http.maxMessageBytes, countFrame: (code) => controlRoom.metrics.countClientError(code) });
   const controlRoom = new ControlRoom({
     settings: {
       nodeId: config.nodeId, address: () => url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
       recordingsDir,
     },
-    feed, live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
+    // The feed is made just below; its counts are read only when metrics are scraped.
+    feed: { get clientCount() { return sockets.feed.clientCount; }, get droppedCount() { return sockets.feed.droppedCount; } },
+    live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
   });
   await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
-  const admission = new SocketAdmission({
-    authTimeoutMs: config.http.authTimeoutSeconds * 1000,
+  const sockets = registerSocketEndpoints(app, {
+    registry, live, tokens, log,
+    maxMessageBytes: config.http.maxMessageBytes,
+    authTimeoutSeconds: config.http.authTimeoutSeconds,
     maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
-    addressOf: clientAddress,
-    verify: (req, token) => verifyToken(req, tokens, token),
-    onRefused: () => refused('unauthenticatedSockets'),
-  });
-  const hub = new SignallingHub({
-    admission, registry, log, maxMessageBytes: config.http.maxMessageBytes,
-    onJoinOutcome: (ok, code) => controlRoom.countJoin(ok, code),
+    countRefusal: refused,
+    countJoin: (ok, code) => controlRoom.countJoin(ok, code),
     countFrame: (code) => controlRoom.metrics.countClientError(code),
   });
-  hub.register(app);
-  feed.register(app, admission);
   registerLessonRoutes(app, { registry, tokens });
   await registerWebRoutes(app, { publicUrl: () => url });
   registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
@@ -190,12 +183,12 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         log.info({ reason }, 'lessoncast stopping');
         const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdown.timeoutSeconds * 1000).unref());
         const orderly = (async () => {
-          hub.drain(reason);
+          sockets.drain(reason);
           registry.endAll(`server ${reason}`);
           registry.close();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
-          feed.close();
+          sockets.close();
           await live.close();
           await app.close();
           await pool.close();

@@ -1,0 +1,60 @@
+import type { FastifyInstance } from 'fastify';
+import type { TokenService } from '../auth/tokens.js';
+import type { ErrorCode } from '../errors.js';
+import type { LessonRegistry } from '../lessons/registry.js';
+import type { LiveState } from '../live/liveState.js';
+import type { Logger } from '../logger.js';
+import { SocketAdmission } from '../signalling/admission.js';
+import { SignallingHub } from '../signalling/hub.js';
+import { LiveFeed } from '../signalling/liveFeed.js';
+import { clientAddress } from './authThrottle.js';
+import { verifyToken } from './authGuard.js';
+
+export interface SocketEndpointsOptions {
+  registry: LessonRegistry;
+  live: LiveState;
+  tokens: TokenService;
+  log: Logger;
+  maxMessageBytes: number;
+  authTimeoutSeconds: number;
+  maxUnauthenticatedPerAddress: number;
+  /** Metrics: a limit refused someone, a join's outcome, a frame refused as the client's mistake. */
+  countRefusal(limit: string): void;
+  countJoin(ok: boolean, code?: string): void;
+  countFrame(code: ErrorCode): void;
+}
+
+/** What the composition root holds of the WebSocket endpoints: counts for the metrics, and their shutdown. */
+export interface SocketEndpoints {
+  readonly feed: { readonly clientCount: number; readonly droppedCount: number };
+  /** Shutdown, first step: refuse joins, tell every client, close their sockets. */
+  drain(reason: string): void;
+  /** Shutdown, last step: the feed stops listening to the live state. */
+  close(): void;
+}
+
+/**
+ * The two WebSocket endpoints, `/ws` (signalling) and `/api/live/feed` (the control room), behind
+ * one door: the authentication clock, unauthenticated sockets per address, throttled tokens.
+ */
+export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpointsOptions): SocketEndpoints {
+  const admission = new SocketAdmission({
+    authTimeoutMs: o.authTimeoutSeconds * 1000,
+    maxUnauthenticatedPerAddress: o.maxUnauthenticatedPerAddress,
+    addressOf: clientAddress,
+    verify: (req, token) => verifyToken(req, o.tokens, token),
+    onRefused: () => o.countRefusal('unauthenticatedSockets'),
+  });
+  const hub = new SignallingHub({
+    admission,
+    registry: o.registry,
+    log: o.log,
+    maxMessageBytes: o.maxMessageBytes,
+    onJoinOutcome: (ok, code) => o.countJoin(ok, code),
+    countFrame: (code) => o.countFrame(code),
+  });
+  const feed = new LiveFeed({ live: o.live, log: o.log, maxMessageBytes: o.maxMessageBytes, countFrame: (code) => o.countFrame(code) });
+  hub.register(app);
+  feed.register(app, admission);
+  return { feed, drain: (reason) => hub.drain(reason), close: () => feed.close() };
+}
