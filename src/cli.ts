@@ -1,3 +1,4 @@
+import { stringOptions } from './cliArgs.js';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { resolveTokenSecret } from './auth/secret.js';
@@ -16,9 +17,7 @@ async function token(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      role: { type: 'string' },
-      id: { type: 'string' },
-      name: { type: 'string' },
+      ...stringOptions('role', 'id', 'name'),
       lesson: { type: 'string', multiple: true },
       'all-lessons': { type: 'boolean' },
       ttl: { type: 'string' },

@@ -5,6 +5,11 @@ import { Type, type Static } from 'typebox';
  * `config/default.json` must hold every key with its default; environment
  * overrides are derived from the key paths (see `envName`).
  */
+/** A bitrate setting in bits per second. */
+const bitrate = (minimum: number, maximum: number, description: string) => Type.Integer({ minimum, maximum, description });
+/** How many of something one participant may hold open; past it, LIMIT_REACHED. */
+const participantCap = (maximum: number, what: string) => Type.Integer({ minimum: 1, maximum, description: `${what} one participant may hold open (LIMIT_REACHED)` });
+
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
 export const ConfigSchema = Type.Object(
@@ -48,10 +53,10 @@ export const ConfigSchema = Type.Object(
         // mediasoup's own bandwidth estimation (3.32) per WebRTC transport. Outgoing = towards a
         // classroom (what simulcast layer selection follows); incoming = from a publisher.
         enableBwe: Type.Boolean({ description: 'Estimate each WebRTC transport\'s bandwidth (transport-cc / REMB) so classrooms get the simulcast layer their link carries' }),
-        initialOutgoingBitrate: Type.Integer({ minimum: 100_000, maximum: 100_000_000, description: 'Estimate a classroom transport starts from (bps), before feedback arrives' }),
-        minOutgoingBitrate: Type.Integer({ minimum: 0, maximum: 100_000_000, description: 'Floor of the estimate towards a classroom (bps); 0 = none' }),
-        maxOutgoingBitrate: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Ceiling of what one classroom transport is sent (bps); 0 = none' }),
-        maxIncomingBitrate: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Ceiling asked of each publisher (bps, through REMB/transport-cc); 0 = none' }),
+        initialOutgoingBitrate: bitrate(100_000, 100_000_000, 'Estimate a classroom transport starts from (bps), before feedback arrives'),
+        minOutgoingBitrate: bitrate(0, 100_000_000, 'Floor of the estimate towards a classroom (bps); 0 = none'),
+        maxOutgoingBitrate: bitrate(0, 1_000_000_000, 'Ceiling of what one classroom transport is sent (bps); 0 = none'),
+        maxIncomingBitrate: bitrate(0, 1_000_000_000, 'Ceiling asked of each publisher (bps, through REMB/transport-cc); 0 = none'),
       },
       { additionalProperties: false },
     ),
@@ -112,9 +117,9 @@ export const ConfigSchema = Type.Object(
       {
         reconnectGraceSeconds: Type.Integer({ minimum: 0, maximum: 3600 }),
         maxFloorHolders: Type.Integer({ minimum: 1, maximum: 16 }),
-        maxTransportsPerParticipant: Type.Integer({ minimum: 1, maximum: 64, description: 'WebRTC transports one participant may hold open (LIMIT_REACHED)' }),
-        maxProducersPerParticipant: Type.Integer({ minimum: 1, maximum: 64, description: 'Producers one participant may hold open (LIMIT_REACHED)' }),
-        maxConsumersPerParticipant: Type.Integer({ minimum: 1, maximum: 4096, description: 'Consumers one participant may hold open (LIMIT_REACHED)' }),
+        maxTransportsPerParticipant: participantCap(64, 'WebRTC transports'),
+        maxProducersPerParticipant: participantCap(64, 'Producers'),
+        maxConsumersPerParticipant: participantCap(4096, 'Consumers'),
         actionBurst: Type.Integer({ minimum: 1, maximum: 1000, description: 'Lesson actions (hands, floor) one participant may make in a burst…' }),
         actionsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: '…refilled at this rate; past it RATE_LIMITED' }),
       },

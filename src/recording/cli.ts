@@ -1,3 +1,4 @@
+import { stringOptions } from '../cliArgs.js';
 import type { Logger } from '../logger.js';
 import { createWriteStream } from 'node:fs';
 import path from 'node:path';
@@ -45,13 +46,7 @@ async function list(archive: Archive, args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      from: { type: 'string' },
-      to: { type: 'string' },
-      instructor: { type: 'string' },
-      school: { type: 'string' },
-      subject: { type: 'string' },
-      q: { type: 'string' },
-      limit: { type: 'string' },
+      ...stringOptions('from', 'to', 'instructor', 'school', 'subject', 'q', 'limit'),
       json: { type: 'boolean' },
     },
     strict: true,
