@@ -13,7 +13,16 @@ import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
 import { RtcReceiver, receiverRtpCapabilities } from '../kit/rtcReceiver.js';
 import type { RtcSender } from '../kit/rtcSender.js';
 import { pinProcess } from './lib.js';
-import { barePlainOutputs, consumerScores, publishBare, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource } from './fanout/target.js';
+import {
+  barePlainOutputs,
+  consumerScores,
+  publishBare,
+  consumerSample,
+  sumSent,
+  weriftProbe,
+  type FanoutTarget,
+  type LessonSource,
+} from './fanout/target.js';
 
 export interface BareTargetOptions {
   cpu: number;
@@ -37,7 +46,12 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
     // lessoncast's own router codecs, so the two targets negotiate alike.
     const router = await worker.createRouter({ mediaCodecs: lessonMediaCodecs });
     const listenInfos: types.TransportListenInfo[] = [{ protocol: 'udp', ip: '127.0.0.1' }];
-    const webRtcParams = (t: types.WebRtcTransport) => ({ transportId: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters });
+    const webRtcParams = (t: types.WebRtcTransport) => ({
+      transportId: t.id,
+      iceParameters: t.iceParameters,
+      iceCandidates: t.iceCandidates,
+      dtlsParameters: t.dtlsParameters,
+    });
 
     const sendTransport = await router.createWebRtcTransport({ listenInfos });
     const published = await publishBare(sendTransport, router.rtpCapabilities, opts.source);
@@ -62,7 +76,11 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
       }
     }
 
-    const setOutputs = barePlainOutputs(router, producers, { srtpCryptoSuite: opts.srtpCryptoSuite, rtpCapabilities: receiverRtpCapabilities, onConsumer: track });
+    const setOutputs = barePlainOutputs(router, producers, {
+      srtpCryptoSuite: opts.srtpCryptoSuite,
+      rtpCapabilities: receiverRtpCapabilities,
+      onConsumer: track,
+    });
 
     return {
       name: 'bare mediasoup',

@@ -111,7 +111,27 @@ function coreLoad(sfuCpu: number[], generatorCpu: number): number {
 
 /** A step that could not be measured. */
 function unmeasured(n: number, why: string): StepResult {
-  return { n, streams: n * 2, sfuCpu: [NaN], pktPerS: NaN, mbitPerS: NaN, usPerPkt: NaN, loss: NaN, webrtcLoss: NaN, late: 0, score: undefined, generatorCpu: NaN, coreLoad: NaN, udpDrops: { sfu: 0, gen: 0 }, cpuBusy: [], setupS: NaN, pass: false, why, sourceLost: false, noData: true };
+  return {
+    n,
+    streams: n * 2,
+    sfuCpu: [NaN],
+    pktPerS: NaN,
+    mbitPerS: NaN,
+    usPerPkt: NaN,
+    loss: NaN,
+    webrtcLoss: NaN,
+    late: 0,
+    score: undefined,
+    generatorCpu: NaN,
+    coreLoad: NaN,
+    udpDrops: { sfu: 0, gen: 0 },
+    cpuBusy: [],
+    setupS: NaN,
+    pass: false,
+    why,
+    sourceLost: false,
+    noData: true,
+  };
 }
 
 /** A step that takes longer than this is abandoned: a saturated worker serves its channel only between packet bursts. */
@@ -130,7 +150,13 @@ export interface TargetResult {
   usPerPkt: number | null;
 }
 
-async function measureStep(target: FanoutTarget, n: number, opts: FanoutOptions, samples: RtpSampleSocket[], sink: Sink): Promise<StepResult> {
+async function measureStep(
+  target: FanoutTarget,
+  n: number,
+  opts: FanoutOptions,
+  samples: RtpSampleSocket[],
+  sink: Sink,
+): Promise<StepResult> {
   const t0 = performance.now();
   await target.setOutputs(n, (i) => (i < samples.length ? samples[i]!.destination : sink.destination));
   const setupS = (performance.now() - t0) / 1000;
@@ -279,7 +305,12 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
       r = unmeasured(n, 'SFU too saturated to answer in time');
     }
     steps.push(r);
-    console.log(`[${target.name}] ${table([stepRow(r)]).split('\n').slice(steps.length === 1 ? 0 : 2).join('\n')}`);
+    console.log(
+      `[${target.name}] ${table([stepRow(r)])
+        .split('\n')
+        .slice(steps.length === 1 ? 0 : 2)
+        .join('\n')}`,
+    );
     return r;
   };
   try {
@@ -318,13 +349,21 @@ export async function startTarget(name: TargetName, opts: FanoutOptions): Promis
     case 'bare':
       return startBareMediasoupTarget({ ...common, cpu: 0 });
     case 'lessoncast-2w':
-      return startLessoncastTarget({ ...common, name: 'lessoncast, 2 workers', workers: 2, consumersPerRouter: opts.consumersPerRouter2w, workerCpus: [0, 1] });
+      return startLessoncastTarget({
+        ...common,
+        name: 'lessoncast, 2 workers',
+        workers: 2,
+        consumersPerRouter: opts.consumersPerRouter2w,
+        workerCpus: [0, 1],
+      });
     case 'floor':
       return startFloorTarget({ cpu: 0, source: opts.source });
   }
 }
 
-export async function runFanoutBench(opts: FanoutOptions = defaultFanoutOptions): Promise<{ results: TargetResult[]; summary: Array<Record<string, string | number>> }> {
+export async function runFanoutBench(
+  opts: FanoutOptions = defaultFanoutOptions,
+): Promise<{ results: TargetResult[]; summary: Array<Record<string, string | number>> }> {
   if (cpus().length < 2) throw new Error('the fan-out bench needs 2 CPUs (SFU on one, load generator on the other)');
   setNice(process.pid, BENCH_NICE); // inherited by everything started from here (server, workers, ffmpeg)
   const results: TargetResult[] = [];
@@ -394,7 +433,7 @@ export async function runFanoutCli(argv: string[]): Promise<void> {
       srtp: { type: 'string', default: d.srtp },
     },
   });
-  const targets = values.targets!.split(',') as TargetName[];
+  const targets = values.targets.split(',') as TargetName[];
   for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`unknown target ${t}; known: ${TARGETS.join(', ')}`);
   await runFanoutBench({
     ...d,

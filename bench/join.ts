@@ -77,7 +77,12 @@ export async function runJoinBench(opts: { joins: number; waves: number[] }): Pr
     const joined = await teacher.request('join', { lessonId });
     await teacher.request('goLive', {});
     // The same instructor stream as the fan-out bench: H264 1280x720 ~1.5 Mbps 30 fps + Opus.
-    const sender = await publish(teacher, joined.routerRtpCapabilities, { audio: true, video: 'h264', videoBitrateKbps: 1500, videoSize: { width: 1280, height: 720, fps: 30 } });
+    const sender = await publish(teacher, joined.routerRtpCapabilities, {
+      audio: true,
+      video: 'h264',
+      videoBitrateKbps: 1500,
+      videoSize: { width: 1280, height: 720, fps: 30 },
+    });
     try {
       for (const wave of opts.waves) {
         const first: number[] = [];
@@ -132,6 +137,6 @@ export async function runJoinBench(opts: { joins: number; waves: number[] }): Pr
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({ options: { joins: { type: 'string', default: '200' }, waves: { type: 'string', default: '1,10,50' } } });
-  await runJoinBench({ joins: Number(values.joins), waves: values.waves!.split(',').map(Number) });
+  await runJoinBench({ joins: Number(values.joins), waves: values.waves.split(',').map(Number) });
   process.exit(0);
 }

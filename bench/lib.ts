@@ -74,11 +74,11 @@ export async function startServer(env: Record<string, string> = {}, opts: { cpus
   const keep = (d: Buffer): void => {
     out = (out + d.toString()).slice(-65536);
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30000);
-    child.stdout!.on('data', () => {
+    child.stdout.on('data', () => {
       const m = /health\s+(http:\/\/\S+)\/healthz/.exec(out);
       if (m) {
         clearTimeout(timer);
@@ -137,7 +137,9 @@ export interface InProcessServer {
  * lessoncast in this process (createLessoncastForTests), so a bench can reach
  * LessonMedia directly; its mediasoup workers are separate processes anyway.
  */
-export async function startInProcess(overrides: import('../src/config/load.js').DeepPartial<import('../src/config/load.js').Config> = {}): Promise<InProcessServer> {
+export async function startInProcess(
+  overrides: import('../src/config/load.js').DeepPartial<import('../src/config/load.js').Config> = {},
+): Promise<InProcessServer> {
   const { deepMerge, loadConfig } = await import('../src/config/load.js');
   const { createLessoncastForTests } = await import('../src/server.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bench-'));
@@ -275,7 +277,7 @@ export async function climbLadder<R extends { pass: boolean }>(opts: {
   let lo = 0;
   let hi: number | undefined;
   // A rung held back by `limit` is climbed towards again until reached or failed (always by at least one quantum).
-  for (let i = 0; i < opts.ladder.length && steps.length < 16; ) {
+  for (let i = 0; i < opts.ladder.length && steps.length < 16;) {
     const rung = opts.ladder[i]!;
     const last = steps.at(-1);
     // Held back, but always a real step up (8 %, at least one quantum): past the aim point it must still end in a failure.

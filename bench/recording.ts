@@ -29,7 +29,26 @@ import { startSharedFfmpegRtp, type SharedRtpSource } from '../kit/ffmpegRtp.js'
 import { SignalClient } from '../kit/signalClient.js';
 import { publish } from '../kit/peers.js';
 import type { RtcSender } from '../kit/rtcSender.js';
-import { BENCH_NICE, allCpus, climbLadder, setNice, udpDrops, cpuSeconds, cpuTimes, createLesson, descendants, inBatches, pinProcess, pssMb, rssMb, saveResult, sleep, startServer, table, type BenchServer } from './lib.js';
+import {
+  BENCH_NICE,
+  allCpus,
+  climbLadder,
+  setNice,
+  udpDrops,
+  cpuSeconds,
+  cpuTimes,
+  createLesson,
+  descendants,
+  inBatches,
+  pinProcess,
+  pssMb,
+  rssMb,
+  saveResult,
+  sleep,
+  startServer,
+  table,
+  type BenchServer,
+} from './lib.js';
 
 export interface RecordingBenchOptions {
   soloSeconds: number;
@@ -67,7 +86,11 @@ async function startLesson(s: BenchServer, shared: SharedRtpSource, record: bool
     const joined = await teacher.request('join', { lessonId });
     await teacher.request('goLive', {});
     // Lessons on 8 phases of the shared encoder's 1 s GOP: independent lessons' key frames do not all arrive at once.
-    const sender = await publish(teacher, joined.routerRtpCapabilities, { audio: true, video: 'h264', sharedSource: shared.delayed((n % 8) * 125) });
+    const sender = await publish(teacher, joined.routerRtpCapabilities, {
+      audio: true,
+      video: 'h264',
+      sharedSource: shared.delayed((n % 8) * 125),
+    });
     return {
       lessonId,
       teacher,
@@ -184,7 +207,18 @@ async function waitForSegments(s: BenchServer, lessons: LiveLesson[], timeoutMs:
 
 export interface SoloResult {
   baseline: { nodeCpu: number; workerCpu: number };
-  recorded: { nodeCpu: number; workerCpu: number; ffmpegCpu: number; ffmpegProcesses: number; ffmpegPssMb: number; nodeRssMb: number; nodeRssMbBefore: number; videoKbps: number; sentKbps: number; lagS: number };
+  recorded: {
+    nodeCpu: number;
+    workerCpu: number;
+    ffmpegCpu: number;
+    ffmpegProcesses: number;
+    ffmpegPssMb: number;
+    nodeRssMb: number;
+    nodeRssMbBefore: number;
+    videoKbps: number;
+    sentKbps: number;
+    lagS: number;
+  };
   costCpu: number;
 }
 
@@ -210,10 +244,22 @@ export interface StepResult {
   why: string;
 }
 
-export async function runRecordingBench(opts: RecordingBenchOptions = defaultRecordingOptions): Promise<{ solo: SoloResult; steps: StepResult[]; capacity: number | null; lowerBound: boolean; perLesson: number | null; projected: number | null }> {
+export async function runRecordingBench(
+  opts: RecordingBenchOptions = defaultRecordingOptions,
+): Promise<{
+  solo: SoloResult;
+  steps: StepResult[];
+  capacity: number | null;
+  lowerBound: boolean;
+  perLesson: number | null;
+  projected: number | null;
+}> {
   setNice(process.pid, BENCH_NICE); // inherited by everything started from here (server, workers, ffmpeg)
   pinProcess(process.pid, '1');
-  const s = await startServer({ LESSONCAST_MEDIA_WORKERS: '1', LESSONCAST_RECORDING_SEGMENT_SECONDS: String(opts.segmentSeconds) }, { cpus: '0' });
+  const s = await startServer(
+    { LESSONCAST_MEDIA_WORKERS: '1', LESSONCAST_RECORDING_SEGMENT_SECONDS: String(opts.segmentSeconds) },
+    { cpus: '0' },
+  );
   const shared = await startSharedFfmpegRtp({
     video: { codec: 'h264', payloadType: 102, ...opts.source, bitrateKbps: opts.source.videoKbps },
     audio: { payloadType: 100 },
@@ -264,7 +310,14 @@ export async function runRecordingBench(opts: RecordingBenchOptions = defaultRec
     console.log('\nrecording: one lesson (H264 1280x720 ~1.5 Mbps + Opus, copy path), server pinned to CPU 0');
     console.log(
       table([
-        { what: 'lesson, not recorded', 'node CPU %': pct(baseline.nodeCpu), 'worker CPU %': pct(baseline.workerCpu), 'ffmpeg CPU %': '–', 'ffmpeg PSS MB': '–', s: opts.baselineSeconds },
+        {
+          what: 'lesson, not recorded',
+          'node CPU %': pct(baseline.nodeCpu),
+          'worker CPU %': pct(baseline.workerCpu),
+          'ffmpeg CPU %': '–',
+          'ffmpeg PSS MB': '–',
+          s: opts.baselineSeconds,
+        },
         {
           what: 'lesson, recorded',
           'node CPU %': pct(recorded.nodeCpu),
@@ -418,7 +471,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     ...d,
     soloSeconds: Number(values.solo),
     baselineSeconds: Number(values.baseline),
-    ladder: values.ladder!.split(',').map(Number),
+    ladder: values.ladder.split(',').map(Number),
     refine: Number(values.refine),
     windowSeconds: Number(values.window),
   });

@@ -28,15 +28,18 @@ import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './ver
 
 const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
-const only = new Set(values.only!.split(','));
-for (const name of only) if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark '${name}' (${ALL.join(', ')})`);
+const only = new Set(values.only.split(','));
+for (const name of only)
+  if (!(ALL as readonly string[]).includes(name)) throw new Error(`--only: unknown benchmark '${name}' (${ALL.join(', ')})`);
 
 // Another benchmark pinning an SFU to the same core would spoil both runs' figures.
 await waitForEarlierBenches(Number(process.env['BENCH_WAIT_MINUTES'] ?? 20));
 const started = performance.now();
 const minutes = (): string => ((performance.now() - started) / 60000).toFixed(1);
 const m = machine();
-console.log(`lessoncast benchmarks on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, mediasoup ${mediasoupVersion()}, ${new Date().toISOString()}\n`);
+console.log(
+  `lessoncast benchmarks on ${m.cpuModel}, ${m.cores} cores, Node ${m.node}, mediasoup ${mediasoupVersion()}, ${new Date().toISOString()}\n`,
+);
 
 // The old release's package and worker (built once, 6–10 min) before any measurement, so no build runs between them.
 const versionSides = only.has('versions') ? await prepareVersions(defaultVersionsOptions) : undefined;
@@ -64,7 +67,10 @@ if (only.has('recording')) {
 }
 
 interface ForwardingResult {
-  data: { summary: Array<Record<string, string | number>>; levers?: { n: number; summary: Array<{ variant: string; lever: string; usPerPkt: number | null; vsBase: number | null }> } };
+  data: {
+    summary: Array<Record<string, string | number>>;
+    levers?: { n: number; summary: Array<{ variant: string; lever: string; usPerPkt: number | null; vsBase: number | null }> };
+  };
 }
 let forwarding: { file: string; result: ForwardingResult } | undefined;
 if (only.has('forwarding')) {
@@ -98,7 +104,16 @@ if (forwarding) {
   const levers = forwarding.result.data.levers;
   if (levers) {
     console.log(`\nlevers on bare mediasoup at N=${levers.n}:`);
-    console.log(table(levers.summary.map((l) => ({ variant: l.variant, lever: l.lever, 'µs/pkt': l.usPerPkt?.toFixed(2) ?? '–', '× base': l.vsBase?.toFixed(2) ?? '–' }))));
+    console.log(
+      table(
+        levers.summary.map((l) => ({
+          variant: l.variant,
+          lever: l.lever,
+          'µs/pkt': l.usPerPkt?.toFixed(2) ?? '–',
+          '× base': l.vsBase?.toFixed(2) ?? '–',
+        })),
+      ),
+    );
   }
   console.log();
 }
@@ -114,9 +129,26 @@ saveResult('bench', {
   totalMinutes: Number(minutes()),
   fanout: fanout?.summary,
   join: join?.results,
-  recording: recording && { solo: recording.solo, capacity: recording.capacity, lowerBound: recording.lowerBound, perLesson: recording.perLesson, projected: recording.projected },
-  forwarding: forwarding && { file: forwarding.file, summary: forwarding.result.data.summary, levers: forwarding.result.data.levers?.summary },
-  versions: versions && { file: versions.file, old: versions.old, new: versions.new, rows: versions.rows, errors: versions.errors, minutes: versions.minutes },
+  recording: recording && {
+    solo: recording.solo,
+    capacity: recording.capacity,
+    lowerBound: recording.lowerBound,
+    perLesson: recording.perLesson,
+    projected: recording.projected,
+  },
+  forwarding: forwarding && {
+    file: forwarding.file,
+    summary: forwarding.result.data.summary,
+    levers: forwarding.result.data.levers?.summary,
+  },
+  versions: versions && {
+    file: versions.file,
+    old: versions.old,
+    new: versions.new,
+    rows: versions.rows,
+    errors: versions.errors,
+    minutes: versions.minutes,
+  },
 });
 process.exit(0);
 
@@ -126,10 +158,12 @@ process.exit(0);
  * JSON is read back for the summary.
  */
 function runForwardingBench(): Promise<{ file: string; result: ForwardingResult }> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${root}/bench/sfu/run.ts`, '--no-wait'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${root}/bench/sfu/run.ts`, '--no-wait'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let file: string | undefined;
   let tail = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     process.stdout.write(d);
     tail = (tail + d.toString()).slice(-4096);
     file ??= /^saved (\S+\.json)/m.exec(tail)?.[1];

@@ -56,7 +56,14 @@ export interface VersionsOptions {
 
 // 300 outputs: 25–60 % of a core on the machines measured so far, well clear of saturation (where a
 // worker drops its input instead of costing more per packet), as the forwarding bench's profiles.
-export const defaultVersionsOptions: VersionsOptions = { old: '3.19.3', parts: [...PARTS], quick: false, fixedN: 300, fixedRounds: 3, profileSeconds: 6 };
+export const defaultVersionsOptions: VersionsOptions = {
+  old: '3.19.3',
+  parts: [...PARTS],
+  quick: false,
+  fixedN: 300,
+  fixedRounds: 3,
+  profileSeconds: 6,
+};
 
 /** What every fan-out output is, on both sides (printed with the results). */
 export const ARRANGEMENT =
@@ -100,13 +107,20 @@ function workerFor(version: string | undefined, log: (l: string) => void, debugI
   const script = path.join(root, 'scripts', 'build-worker.sh');
   // The variant switch must not leak in from the environment: both sides run the default recipe.
   const { LESSONCAST_WORKER_SRTP: _srtp, MEDIASOUP_WORKER_BIN: _bin, CXXFLAGS: _cxx, ...rest } = process.env;
-  const env: NodeJS.ProcessEnv = debugInfo ? { ...rest, CXXFLAGS: '-g', LESSONCAST_CACHE_DIR: path.join(cacheDir(), 'bench', 'debug-info') } : rest;
+  const env: NodeJS.ProcessEnv = debugInfo
+    ? { ...rest, CXXFLAGS: '-g', LESSONCAST_CACHE_DIR: path.join(cacheDir(), 'bench', 'debug-info') }
+    : rest;
   const args = version ? ['--mediasoup-version', version] : [];
-  const bin = execFileSync('bash', [script, '--print-path', ...args], { env, encoding: 'utf8' }).trim().split('\n').pop()!;
+  const bin = execFileSync('bash', [script, '--print-path', ...args], { env, encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .pop()!;
   if (existsSync(bin)) return bin;
   waitForNoWorkerBuild(log);
   if (existsSync(bin)) return bin;
-  log(`building the mediasoup ${version ?? mediasoupVersion()} worker${debugInfo ? ' with debug info' : ''} (scripts/build-worker.sh ${args.join(' ')}; 6–15 min once, cached)`);
+  log(
+    `building the mediasoup ${version ?? mediasoupVersion()} worker${debugInfo ? ' with debug info' : ''} (scripts/build-worker.sh ${args.join(' ')}; 6–15 min once, cached)`,
+  );
   const t0 = performance.now();
   execFileSync('bash', [script, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'] });
   if (!existsSync(bin)) throw new Error(`scripts/build-worker.sh ${args.join(' ')} did not produce ${bin}`);
@@ -127,7 +141,9 @@ function oldPackage(version: string, log: (l: string) => void): string {
   };
   if (installed() !== version) {
     log(`installing mediasoup ${version}'s Node package into ${prefix} (npm, --ignore-scripts)`);
-    execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', `mediasoup@${version}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('npm', ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--ignore-scripts', `mediasoup@${version}`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     if (installed() !== version) throw new Error(`npm did not install mediasoup ${version} into ${prefix}`);
   }
   return dir;
@@ -152,7 +168,10 @@ function sameText(a: string, b: string): boolean {
 }
 
 /** Both sides ready to run: the old package installed, both workers (and their debug-info twins for 'hashtables') built. Run before any measurement. */
-export async function prepareVersions(opts: Pick<VersionsOptions, 'old' | 'parts'>, log: (l: string) => void = (l) => console.log(l)): Promise<{ old: Side; new: Side }> {
+export async function prepareVersions(
+  opts: Pick<VersionsOptions, 'old' | 'parts'>,
+  log: (l: string) => void = (l) => console.log(l),
+): Promise<{ old: Side; new: Side }> {
   const packageDir = oldPackage(opts.old, log);
   const given = (name: string): string | undefined => {
     const bin = process.env[name];
@@ -169,9 +188,12 @@ export async function prepareVersions(opts: Pick<VersionsOptions, 'old' | 'parts
   }
   if (opts.parts.includes('hashtables')) {
     for (const side of [sides.old, sides.new]) {
-      side.debugWorkerBin = given(`BENCH_WORKER_${side.label.toUpperCase()}_DEBUG`) ?? workerFor(side === sides.old ? opts.old : undefined, log, true);
+      side.debugWorkerBin =
+        given(`BENCH_WORKER_${side.label.toUpperCase()}_DEBUG`) ?? workerFor(side === sides.old ? opts.old : undefined, log, true);
       side.debugTextIdentical = sameText(side.workerBin, side.debugWorkerBin);
-      log(`mediasoup ${side.version} debug-info twin ${side.debugWorkerBin}: .text ${side.debugTextIdentical ? 'identical to' : 'DIFFERS from'} the measured build's`);
+      log(
+        `mediasoup ${side.version} debug-info twin ${side.debugWorkerBin}: .text ${side.debugTextIdentical ? 'identical to' : 'DIFFERS from'} the measured build's`,
+      );
     }
   }
   return sides;
@@ -225,7 +247,8 @@ type PartOut = FanoutOut | FixedOut | JoinOut | RecordingOut;
 async function childMain(spec: ChildSpec): Promise<void> {
   const { part, opts } = spec;
   const { mediasoupVersion: loadedVersion } = await import('../src/media/mediasoup.js');
-  if (loadedVersion() !== spec.side.version) throw new Error(`child for mediasoup ${spec.side.version} sees ${loadedVersion()} (BENCH_MEDIASOUP_DIR, bench/mediasoup-release.mjs?)`);
+  if (loadedVersion() !== spec.side.version)
+    throw new Error(`child for mediasoup ${spec.side.version} sees ${loadedVersion()} (BENCH_MEDIASOUP_DIR, bench/mediasoup-release.mjs?)`);
   console.log(`mediasoup ${loadedVersion()}, worker ${process.env['MEDIASOUP_WORKER_BIN']}`);
   let out: PartOut;
   if (part === 'fanout') {
@@ -236,7 +259,10 @@ async function childMain(spec: ChildSpec): Promise<void> {
       ...(opts.quick ? { ladder: [20, 40, 80], ladders: {}, refine: 0, warmupS: 1, measureS: 3, samples: 4 } : {}),
     });
     const t = r.results[0]!;
-    const us = t.steps.filter((s) => s.pass && Math.max(...s.sfuCpu) >= 0.25 && Number.isFinite(s.usPerPkt)).map((s) => s.usPerPkt).sort((a, b) => a - b);
+    const us = t.steps
+      .filter((s) => s.pass && Math.max(...s.sfuCpu) >= 0.25 && Number.isFinite(s.usPerPkt))
+      .map((s) => s.usPerPkt)
+      .sort((a, b) => a - b);
     out = {
       capacity: t.capacity,
       bounded: t.bounded,
@@ -257,7 +283,12 @@ async function childMain(spec: ChildSpec): Promise<void> {
     const { defaultRecordingOptions, runRecordingBench } = await import('./recording.js');
     // 8, 16, 32 without bisection: the cost per lesson at 32 on both sides; the capacity itself is the
     // recording part's (past ~50 lessons the load generator on the other core is what gives out).
-    const r = await runRecordingBench({ ...defaultRecordingOptions, ladder: opts.quick ? [2, 4] : [8, 16, 32], refine: 0, ...(opts.quick ? { soloSeconds: 10, baselineSeconds: 5, windowSeconds: 8 } : {}) });
+    const r = await runRecordingBench({
+      ...defaultRecordingOptions,
+      ladder: opts.quick ? [2, 4] : [8, 16, 32],
+      refine: 0,
+      ...(opts.quick ? { soloSeconds: 10, baselineSeconds: 5, windowSeconds: 8 } : {}),
+    });
     out = {
       soloCost: r.solo.costCpu,
       soloPssMb: r.solo.recorded.ffmpegPssMb,
@@ -278,7 +309,8 @@ async function fixedLoad(opts: VersionsOptions, sourceFiles: boolean): Promise<F
   const { defaultFanoutOptions, startTarget } = await import('./fanout.js');
   const { SampleSocket, Sink, measureStep, SOURCE_SETTLE_MS } = await import('./sfu/lib.js');
   const { hasDebugInfo, profilePid } = await import('./sfu/profile.js');
-  if (sourceFiles && !hasDebugInfo(process.env['MEDIASOUP_WORKER_BIN'] ?? '')) throw new Error(`${process.env['MEDIASOUP_WORKER_BIN']} has no debug info`);
+  if (sourceFiles && !hasDebugInfo(process.env['MEDIASOUP_WORKER_BIN'] ?? ''))
+    throw new Error(`${process.env['MEDIASOUP_WORKER_BIN']} has no debug info`);
   const { BENCH_NICE, allCpus, pinProcess, setNice } = await import('./lib.js');
   const n = opts.quick ? 40 : opts.fixedN;
   setNice(process.pid, BENCH_NICE);
@@ -291,10 +323,28 @@ async function fixedLoad(opts: VersionsOptions, sourceFiles: boolean): Promise<F
     // Packets are counted at the receivers; reading a thousand consumers' getStats around the window
     // (measureStep's cross-check) would load the worker inside it.
     const quiet: typeof target = { ...target, sent: async () => undefined };
-    const step = await measureStep(quiet, n, samples, sink, { warmupS: opts.quick ? 1 : 3, measureS: opts.quick ? 3 : 8, maxLoss: 0.01, maxCpu: 0.9 });
-    const profile = opts.profileSeconds > 0 || sourceFiles ? await profilePid(target.sfu[0]!.pid, opts.quick ? 2 : Math.max(opts.profileSeconds, 1), { sourceFiles }) : undefined;
-    console.log(`N=${n}: worker CPU ${(step.sfuCpu * 100).toFixed(1)} %, ${Math.round(step.pktPerS)} pkt/s, ${step.usPerPkt.toFixed(2)} µs/pkt, loss ${(step.loss * 100).toFixed(2)} %`);
-    return { n, cpu: step.sfuCpu, usPerPkt: step.usPerPkt, pktPerS: step.pktPerS, loss: step.loss, cpuBusy: step.cpuBusy, ...(profile ? { profile } : {}) };
+    const step = await measureStep(quiet, n, samples, sink, {
+      warmupS: opts.quick ? 1 : 3,
+      measureS: opts.quick ? 3 : 8,
+      maxLoss: 0.01,
+      maxCpu: 0.9,
+    });
+    const profile =
+      opts.profileSeconds > 0 || sourceFiles
+        ? await profilePid(target.sfu[0]!.pid, opts.quick ? 2 : Math.max(opts.profileSeconds, 1), { sourceFiles })
+        : undefined;
+    console.log(
+      `N=${n}: worker CPU ${(step.sfuCpu * 100).toFixed(1)} %, ${Math.round(step.pktPerS)} pkt/s, ${step.usPerPkt.toFixed(2)} µs/pkt, loss ${(step.loss * 100).toFixed(2)} %`,
+    );
+    return {
+      n,
+      cpu: step.sfuCpu,
+      usPerPkt: step.usPerPkt,
+      pktPerS: step.pktPerS,
+      loss: step.loss,
+      cpuBusy: step.cpuBusy,
+      ...(profile ? { profile } : {}),
+    };
   } finally {
     await target.close();
     for (const s of samples) s.close();
@@ -309,17 +359,22 @@ async function fixedLoad(opts: VersionsOptions, sourceFiles: boolean): Promise<F
 function runChild(spec: ChildSpec, log: (l: string) => void): Promise<PartOut> {
   const { BENCH_MEDIASOUP_DIR: _dir, ...base } = process.env;
   const bin = spec.part === 'hashtables' ? spec.side.debugWorkerBin : spec.side.workerBin;
-  if (!bin) return Promise.reject(new Error(`no ${spec.part === 'hashtables' ? 'debug-info ' : ''}worker for mediasoup ${spec.side.version}`));
+  if (!bin)
+    return Promise.reject(new Error(`no ${spec.part === 'hashtables' ? 'debug-info ' : ''}worker for mediasoup ${spec.side.version}`));
   // The other release's package replaces node_modules' for the child and the servers it starts.
   const release = (dir: string): NodeJS.ProcessEnv => ({
     BENCH_MEDIASOUP_DIR: dir,
     NODE_OPTIONS: [base['NODE_OPTIONS'], `--import=${new URL('./mediasoup-release.mjs', import.meta.url).href}`].filter(Boolean).join(' '),
   });
   const env: NodeJS.ProcessEnv = { ...base, MEDIASOUP_WORKER_BIN: bin, ...(spec.side.packageDir ? release(spec.side.packageDir) : {}) };
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL(import.meta.url).pathname, '--child', JSON.stringify(spec)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), new URL(import.meta.url).pathname, '--child', JSON.stringify(spec)],
+    { env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let result: PartOut | undefined;
   let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -331,7 +386,11 @@ function runChild(spec: ChildSpec, log: (l: string) => void): Promise<PartOut> {
   });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 && result ? resolve(result) : reject(new Error(`${spec.part} on mediasoup ${spec.side.version} exited with ${code}${result ? '' : ' without a result'}`))));
+    child.once('exit', (code) =>
+      code === 0 && result
+        ? resolve(result)
+        : reject(new Error(`${spec.part} on mediasoup ${spec.side.version} exited with ${code}${result ? '' : ' without a result'}`)),
+    );
   });
 }
 
@@ -352,7 +411,11 @@ const median = (xs: number[]): number => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-export async function runVersionsBench(opts: VersionsOptions = defaultVersionsOptions, prepared?: { old: Side; new: Side }, log: (l: string) => void = (l) => console.log(l)): Promise<VersionsResult> {
+export async function runVersionsBench(
+  opts: VersionsOptions = defaultVersionsOptions,
+  prepared?: { old: Side; new: Side },
+  log: (l: string) => void = (l) => console.log(l),
+): Promise<VersionsResult> {
   const t0 = performance.now();
   const sides = prepared ?? (await prepareVersions(opts, log));
   const recipe = (side: Side) => /^recipe (\S+)/m.exec(side.buildInfo ?? '')?.[1] ?? '?';
@@ -382,7 +445,9 @@ export async function runVersionsBench(opts: VersionsOptions = defaultVersionsOp
   }
   const rows = compare(raw, sides.old.version, sides.new.version);
   const minutes = (performance.now() - t0) / 60000;
-  log(`\nold vs new: mediasoup ${sides.old.version} → ${sides.new.version}, same lessoncast code; ratio = new ÷ old; "worse"/"better" when beyond ±5 %`);
+  log(
+    `\nold vs new: mediasoup ${sides.old.version} → ${sides.new.version}, same lessoncast code; ratio = new ÷ old; "worse"/"better" when beyond ±5 %`,
+  );
   log(`arrangement (fan-out, fixed N): ${ARRANGEMENT}`);
   log(table(rows));
   if (errors.length) log(`errors: ${errors.join('; ')}`);
@@ -394,8 +459,16 @@ export async function runVersionsBench(opts: VersionsOptions = defaultVersionsOp
 /** The side-by-side rows: metric | old | new | ratio | verdict. */
 function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string): Array<Record<string, string | number>> {
   const rows: Array<Record<string, string | number>> = [];
-  const add = (metric: string, o: number | null | undefined, n: number | null | undefined, digits: number, better: 'higher' | 'lower' | 'none', fmt?: (x: number) => string): void => {
-    const f = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : fmt ? fmt(x) : x.toFixed(digits));
+  const add = (
+    metric: string,
+    o: number | null | undefined,
+    n: number | null | undefined,
+    digits: number,
+    better: 'higher' | 'lower' | 'none',
+    fmt?: (x: number) => string,
+  ): void => {
+    const f = (x: number | null | undefined) =>
+      x === null || x === undefined || !Number.isFinite(x) ? '–' : fmt ? fmt(x) : x.toFixed(digits);
     const ratio = o && n && Number.isFinite(o) && Number.isFinite(n) ? n / o : NaN;
     let verdict = '';
     if (Number.isFinite(ratio) && better !== 'none') {
@@ -409,8 +482,14 @@ function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string)
   if (fan) {
     const o = fan.old[0] as FanoutOut | undefined;
     const n = fan.new[0] as FanoutOut | undefined;
-    const cap = (x?: FanoutOut) => (x?.capacity ?? null);
-    add(`fan-out: classrooms per core (loss < 1 %, CPU < 90 %)${o && !o.bounded ? ' [old: top of ladder]' : ''}${n && !n.bounded ? ' [new: top of ladder]' : ''}`, cap(o), cap(n), 0, 'higher');
+    const cap = (x?: FanoutOut) => x?.capacity ?? null;
+    add(
+      `fan-out: classrooms per core (loss < 1 %, CPU < 90 %)${o && !o.bounded ? ' [old: top of ladder]' : ''}${n && !n.bounded ? ' [new: top of ladder]' : ''}`,
+      cap(o),
+      cap(n),
+      0,
+      'higher',
+    );
     add('fan-out: projected @90 % worker CPU', o?.projected, n?.projected, 0, 'higher');
     add('fan-out: µs worker CPU/pkt, median of passing steps ≥ 25 % CPU', o?.usPerPktMedian, n?.usPerPktMedian, 2, 'lower');
   }
@@ -419,10 +498,31 @@ function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string)
     const o = fixed.old as FixedOut[];
     const n = fixed.new as FixedOut[];
     const N = o[0]?.n ?? n[0]?.n;
-    add(`fixed N=${N}: worker CPU % (median of ${o.length}/${n.length} rounds)`, median(o.map((x) => x.cpu * 100)), median(n.map((x) => x.cpu * 100)), 1, 'lower');
-    add(`fixed N=${N}: µs worker CPU/pkt (receiver-counted)`, median(o.map((x) => x.usPerPkt)), median(n.map((x) => x.usPerPkt)), 2, 'lower');
-    add(`fixed N=${N}: loss % (worst round)`, Math.max(0, ...o.map((x) => x.loss * 100)), Math.max(0, ...n.map((x) => x.loss * 100)), 2, 'none');
-    const share = (xs: FixedOut[], re: RegExp) => median(xs.flatMap((x) => (x.profile ? [x.profile.hashTables.filter((h) => re.test(h.name)).reduce((a, h) => a + h.percent, 0)] : [])));
+    add(
+      `fixed N=${N}: worker CPU % (median of ${o.length}/${n.length} rounds)`,
+      median(o.map((x) => x.cpu * 100)),
+      median(n.map((x) => x.cpu * 100)),
+      1,
+      'lower',
+    );
+    add(
+      `fixed N=${N}: µs worker CPU/pkt (receiver-counted)`,
+      median(o.map((x) => x.usPerPkt)),
+      median(n.map((x) => x.usPerPkt)),
+      2,
+      'lower',
+    );
+    add(
+      `fixed N=${N}: loss % (worst round)`,
+      Math.max(0, ...o.map((x) => x.loss * 100)),
+      Math.max(0, ...n.map((x) => x.loss * 100)),
+      2,
+      'none',
+    );
+    const share = (xs: FixedOut[], re: RegExp) =>
+      median(
+        xs.flatMap((x) => (x.profile ? [x.profile.hashTables.filter((h) => re.test(h.name)).reduce((a, h) => a + h.percent, 0)] : [])),
+      );
     add('profile: % of worker samples in std::_Hashtable/std::unordered_* (libstdc++)', share(o, /^std::/), share(n, /^std::/), 2, 'none');
     add('profile: % in our unordered_dense compat hash (not inlined)', share(o, /^ankerl/), share(n, /^ankerl/), 2, 'none');
     add('profile: % in abseil (flat_hash_map/set, absl::Hash)', share(o, /^abseil/), share(n, /^abseil/), 2, 'none');
@@ -433,7 +533,14 @@ function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string)
     const o = ht.old as FixedOut[];
     const n = ht.new as FixedOut[];
     const N = o[0]?.n ?? n[0]?.n;
-    const share = (xs: FixedOut[], re: RegExp) => median(xs.flatMap((x) => (x.profile?.hashTablesInlined ? [x.profile.hashTablesInlined.filter((h) => re.test(h.name)).reduce((a, h) => a + h.percent, 0)] : [])));
+    const share = (xs: FixedOut[], re: RegExp) =>
+      median(
+        xs.flatMap((x) =>
+          x.profile?.hashTablesInlined
+            ? [x.profile.hashTablesInlined.filter((h) => re.test(h.name)).reduce((a, h) => a + h.percent, 0)]
+            : [],
+        ),
+      );
     add(`debug-info twins, N=${N}: worker CPU %`, median(o.map((x) => x.cpu * 100)), median(n.map((x) => x.cpu * 100)), 1, 'lower');
     add(`debug-info twins, N=${N}: µs worker CPU/pkt`, median(o.map((x) => x.usPerPkt)), median(n.map((x) => x.usPerPkt)), 2, 'lower');
     add('inlined included: % of worker samples in std::unordered_* headers (libstdc++)', share(o, /^std::/), share(n, /^std::/), 2, 'none');
@@ -468,10 +575,23 @@ function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string)
     if (at !== undefined) {
       const so = o!.steps.find((s) => s.lessons === at)!;
       const sn = n!.steps.find((s) => s.lessons === at)!;
-      add(`recording ${at} lessons: server CPU % per lesson (Node + worker + ffmpeg)`, so.serverCpu / at, sn.serverCpu / at, 2, 'lower', pct);
+      add(
+        `recording ${at} lessons: server CPU % per lesson (Node + worker + ffmpeg)`,
+        so.serverCpu / at,
+        sn.serverCpu / at,
+        2,
+        'lower',
+        pct,
+      );
       add(`recording ${at} lessons: worker CPU %`, so.workerCpu, sn.workerCpu, 1, 'lower', (x) => (x * 100).toFixed(1));
     }
-    add(`recording: lessons per core${o?.lowerBound || n?.lowerBound ? ' (≥: top of the 8, 16, 32 ladder)' : ''}`, o?.capacity, n?.capacity, 0, 'higher');
+    add(
+      `recording: lessons per core${o?.lowerBound || n?.lowerBound ? ' (≥: top of the 8, 16, 32 ladder)' : ''}`,
+      o?.capacity,
+      n?.capacity,
+      0,
+      'higher',
+    );
   }
   return rows;
 }
@@ -492,12 +612,13 @@ if (isMain && process.argv[2] === '--child') {
       'profile-seconds': { type: 'string', default: String(d.profileSeconds) },
     },
   });
-  const parts = values.parts!.split(',') as Part[];
-  for (const p of parts) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part '${p}' (${PARTS.join(', ')})`);
+  const parts = values.parts.split(',') as Part[];
+  for (const p of parts)
+    if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--parts: unknown part '${p}' (${PARTS.join(', ')})`);
   const r = await runVersionsBench({
-    old: values.old!,
+    old: values.old,
     parts,
-    quick: values.quick!,
+    quick: values.quick,
     fixedN: Number(values['fixed-n']),
     fixedRounds: Number(values['fixed-rounds']),
     profileSeconds: Number(values['profile-seconds']),

@@ -58,7 +58,10 @@ export async function startSharedFfmpegRtp(options: {
   ffmpegPath?: string;
 }): Promise<SharedRtpSource> {
   // Subscribers by delay; delayed packets wait in one queue per delay, drained by one timer.
-  const groups = new Map<number, { listeners: Record<Kind, Set<(rtp: Buffer) => void>>; queue: Array<{ due: number; kind: Kind; rtp: Buffer }> }>();
+  const groups = new Map<
+    number,
+    { listeners: Record<Kind, Set<(rtp: Buffer) => void>>; queue: Array<{ due: number; kind: Kind; rtp: Buffer }> }
+  >();
   const group = (delay: number) => {
     let g = groups.get(delay);
     if (!g) groups.set(delay, (g = { listeners: { audio: new Set(), video: new Set() }, queue: [] }));
@@ -126,8 +129,18 @@ export async function startFfmpegRtp(options: FfmpegRtpOptions): Promise<FfmpegR
     if (options.audio) {
       args.push('-re', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000');
       outputs.push(
-        '-map', `${input++}:a`,
-        '-c:a', 'libopus', '-b:a', '32k', '-ac', '2', '-application', 'lowdelay', '-frame_duration', '20',
+        '-map',
+        `${input++}:a`,
+        '-c:a',
+        'libopus',
+        '-b:a',
+        '32k',
+        '-ac',
+        '2',
+        '-application',
+        'lowdelay',
+        '-frame_duration',
+        '20',
         ...(await rtpOutput(options.audio, sockets)),
       );
     }
@@ -181,13 +194,39 @@ function videoEncoderArgs(video: NonNullable<FfmpegRtpOptions['video']>): string
     // Baseline + zerolatency: no B-frames, SPS/PPS repeated before each IDR
     // (no global header with the RTP muxer), so late joiners can decode.
     return [
-      '-c:v', 'libx264', '-profile:v', 'baseline', '-level:v', '3.1', '-tune', 'zerolatency', '-preset', 'veryfast',
-      '-pix_fmt', 'yuv420p', '-maxrate', `${bitrateKbps}k`, '-bufsize', `${bitrateKbps * 2}k`, ...common,
+      '-c:v',
+      'libx264',
+      '-profile:v',
+      'baseline',
+      '-level:v',
+      '3.1',
+      '-tune',
+      'zerolatency',
+      '-preset',
+      'veryfast',
+      '-pix_fmt',
+      'yuv420p',
+      '-maxrate',
+      `${bitrateKbps}k`,
+      '-bufsize',
+      `${bitrateKbps * 2}k`,
+      ...common,
     ];
   }
   return [
-    '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-auto-alt-ref', '0', '-error-resilient', '1',
-    '-pix_fmt', 'yuv420p', ...common,
+    '-c:v',
+    'libvpx',
+    '-deadline',
+    'realtime',
+    '-cpu-used',
+    '8',
+    '-auto-alt-ref',
+    '0',
+    '-error-resilient',
+    '1',
+    '-pix_fmt',
+    'yuv420p',
+    ...common,
   ];
 }
 
@@ -220,5 +259,5 @@ function bindLoopback(sockets: dgram.Socket[]): Promise<dgram.Socket> {
 }
 
 function port(socket: dgram.Socket): number {
-  return (socket.address() as AddressInfo).port;
+  return (socket.address()).port;
 }

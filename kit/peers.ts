@@ -9,17 +9,30 @@ import type { TransportParams } from './rtcSdp.js';
 export async function publish(
   client: SignalClient,
   routerRtpCapabilities: Record<string, unknown>,
-  opts: { audio?: boolean; video?: VideoCodecName | false } & Pick<RtcSenderOptions, 'videoBitrateKbps' | 'videoSize' | 'sharedSource' | 'dropEvery'> = {},
+  opts: { audio?: boolean; video?: VideoCodecName | false } & Pick<
+    RtcSenderOptions,
+    'videoBitrateKbps' | 'videoSize' | 'sharedSource' | 'dropEvery'
+  > = {},
 ): Promise<RtcSender> {
   const t = await client.request('createTransport', { direction: 'send' });
   return RtcSender.create({
     transport: t as unknown as TransportParams,
-    routerRtpCapabilities: routerRtpCapabilities as unknown as types.RtpCapabilities,
+    routerRtpCapabilities: routerRtpCapabilities,
     connect: async (dtlsParameters) => {
-      await client.request('connectTransport', { transportId: t.transportId, dtlsParameters: dtlsParameters as unknown as Record<string, unknown> });
+      await client.request('connectTransport', {
+        transportId: t.transportId,
+        dtlsParameters: dtlsParameters,
+      });
     },
     produce: async (kind, rtpParameters) =>
-      (await client.request('produce', { transportId: t.transportId, kind, rtpParameters: rtpParameters as unknown as Record<string, unknown>, source: kind === 'audio' ? 'microphone' : 'camera' })).producerId,
+      (
+        await client.request('produce', {
+          transportId: t.transportId,
+          kind,
+          rtpParameters: rtpParameters,
+          source: kind === 'audio' ? 'microphone' : 'camera',
+        })
+      ).producerId,
     audio: opts.audio ?? true,
     video: opts.video ?? 'h264',
     ...(opts.videoBitrateKbps !== undefined ? { videoBitrateKbps: opts.videoBitrateKbps } : {}),
@@ -49,7 +62,10 @@ export class Watcher {
     w.receiver = new RtcReceiver({
       transport: t as unknown as TransportParams,
       connect: async (dtlsParameters) => {
-        await client.request('connectTransport', { transportId: t.transportId, dtlsParameters: dtlsParameters as unknown as Record<string, unknown> });
+        await client.request('connectTransport', {
+          transportId: t.transportId,
+          dtlsParameters: dtlsParameters,
+        });
       },
     });
     client.onNotification = (event, data) => {
@@ -67,9 +83,18 @@ export class Watcher {
   consume(producerId: string): Promise<void> {
     const run = this.chain.then(async () => {
       if (this.consumerOf.has(producerId)) return;
-      const c = await this.client.request('consume', { transportId: this.transportId, producerId, rtpCapabilities: receiverRtpCapabilities as unknown as Record<string, unknown> });
+      const c = await this.client.request('consume', {
+        transportId: this.transportId,
+        producerId,
+        rtpCapabilities: receiverRtpCapabilities,
+      });
       this.consumerOf.set(producerId, c.consumerId);
-      await this.rtc.addConsumer({ consumerId: c.consumerId, producerId, kind: c.kind, rtpParameters: c.rtpParameters as unknown as types.RtpParameters });
+      await this.rtc.addConsumer({
+        consumerId: c.consumerId,
+        producerId,
+        kind: c.kind,
+        rtpParameters: c.rtpParameters as unknown as types.RtpParameters,
+      });
       await this.client.request('resumeConsumer', { consumerId: c.consumerId });
     });
     this.chain = run.catch(() => undefined);

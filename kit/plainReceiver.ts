@@ -25,6 +25,10 @@ export async function createPlainReceiver(
     }),
   );
   // Receive-only: the remote never sends, so its SRTP key is only a formality; reuse ours.
-  await transport.connect({ ip: remote.ip, port: remote.port, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) });
+  await transport.connect({
+    ip: remote.ip,
+    port: remote.port,
+    ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}),
+  });
   return { transportId: transport.id, ...(transport.srtpParameters ? { srtpParameters: transport.srtpParameters } : {}) };
 }

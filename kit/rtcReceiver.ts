@@ -8,7 +8,16 @@
  */
 import type { types } from 'mediasoup';
 import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, type RtpPacket } from 'werift';
-import { baseConfig, buildRemoteSdp, disableStun, localDtlsParameters, waitConnected, type ConnectFn, type RemoteMedia, type TransportParams } from './rtcSdp.js';
+import {
+  baseConfig,
+  buildRemoteSdp,
+  disableStun,
+  localDtlsParameters,
+  waitConnected,
+  type ConnectFn,
+  type RemoteMedia,
+  type TransportParams,
+} from './rtcSdp.js';
 
 /** What our server answers to `consume` (a mediasoup Consumer). */
 export interface ConsumerParams {
@@ -84,8 +93,20 @@ export const receiverRtpCapabilities: types.RtpCapabilities = {
   headerExtensions: [
     { kind: 'audio', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
     { kind: 'video', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1, preferredEncrypt: false, direction: 'sendrecv' },
-    { kind: 'audio', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' },
-    { kind: 'video', uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time', preferredId: 4, preferredEncrypt: false, direction: 'sendrecv' },
+    {
+      kind: 'audio',
+      uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+      preferredId: 4,
+      preferredEncrypt: false,
+      direction: 'sendrecv',
+    },
+    {
+      kind: 'video',
+      uri: 'http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time',
+      preferredId: 4,
+      preferredEncrypt: false,
+      direction: 'sendrecv',
+    },
   ],
 };
 

@@ -197,20 +197,38 @@ function planTracks(options: RtcSenderOptions): PlannedTrack[] {
       rtcpFeedback: (cap.rtcpFeedback ?? []).filter((fb) => SENDER_FEEDBACK.has(`${fb.type}${fb.parameter ? ` ${fb.parameter}` : ''}`)),
     };
     const extensions = (caps.headerExtensions ?? [])
-      .filter((e) => e.kind === kind && SENDER_EXTENSIONS.has(e.uri) && (e.direction === undefined || e.direction === 'sendrecv' || e.direction === 'recvonly'))
+      .filter(
+        (e) =>
+          e.kind === kind &&
+          SENDER_EXTENSIONS.has(e.uri) &&
+          (e.direction === undefined || e.direction === 'sendrecv' || e.direction === 'recvonly'),
+      )
       .map((e) => ({ uri: e.uri, id: e.preferredId }));
     planned.push({ kind, codec, extensions, track: new MediaStreamTrack({ kind }) });
   };
   const codecs = caps.codecs ?? [];
   const isMime = (c: types.RtpCodecCapability, mime: string): boolean => c.mimeType.toLowerCase() === mime;
-  if (options.audio ?? true) add('audio', codecs.find((c) => isMime(c, 'audio/opus')), 'audio/opus');
+  if (options.audio ?? true)
+    add(
+      'audio',
+      codecs.find((c) => isMime(c, 'audio/opus')),
+      'audio/opus',
+    );
   const video = options.video ?? 'h264';
   if (video === 'h264') {
     // ffmpeg's RTP packetizer uses FU-A, i.e. packetization-mode 1.
     const h264 = codecs.filter((c) => isMime(c, 'video/h264') && Number(c.parameters?.['packetization-mode']) === 1);
-    add('video', h264.find((c) => String(c.parameters?.['profile-level-id']).toLowerCase() === '42e01f') ?? h264[0], 'H264 packetization-mode 1');
+    add(
+      'video',
+      h264.find((c) => String(c.parameters?.['profile-level-id']).toLowerCase() === '42e01f') ?? h264[0],
+      'H264 packetization-mode 1',
+    );
   } else if (video === 'vp8') {
-    add('video', codecs.find((c) => isMime(c, 'video/vp8')), 'VP8');
+    add(
+      'video',
+      codecs.find((c) => isMime(c, 'video/vp8')),
+      'VP8',
+    );
   }
   if (planned.length === 0) throw new Error('RtcSender: nothing to send');
   return planned;
@@ -236,13 +254,13 @@ function startSource(options: RtcSenderOptions, planned: PlannedTrack[], pc: RTC
   const sink = (t: PlannedTrack) => {
     let n = 0;
     return (rtp: Buffer) => {
-    if (pc.connectionState !== 'connected') return;
-    if (options.dropEvery && ++n % options.dropEvery === 0) return;
-    t.track.writeRtp(rtp);
-    if (t.stats) {
-      t.stats.packetsWritten += 1;
-      t.stats.bytesWritten += rtp.length;
-    }
+      if (pc.connectionState !== 'connected') return;
+      if (options.dropEvery && ++n % options.dropEvery === 0) return;
+      t.track.writeRtp(rtp);
+      if (t.stats) {
+        t.stats.packetsWritten += 1;
+        t.stats.bytesWritten += rtp.length;
+      }
     };
   };
   const audio = planned.find((t) => t.kind === 'audio');

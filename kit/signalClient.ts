@@ -13,7 +13,10 @@ export interface TokenIssuer {
 }
 
 export class RequestFailed extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
     super(`${code}: ${message}`);
   }
 }
@@ -51,7 +54,12 @@ export class SignalClient {
   }
 
   /** Connect, authenticate and (optionally) join in one go. */
-  static async join(t: TokenIssuer, role: Role, id: string, lessonId?: string): Promise<{ client: SignalClient; joined?: ResponseData['join'] }> {
+  static async join(
+    t: TokenIssuer,
+    role: Role,
+    id: string,
+    lessonId?: string,
+  ): Promise<{ client: SignalClient; joined?: ResponseData['join'] }> {
     const client = await SignalClient.connect(t.wsUrl);
     await client.request('authenticate', { token: await t.token(role, id, lessonId ? [lessonId] : '*') });
     const joined = lessonId ? await client.request('join', { lessonId }) : undefined;
@@ -92,12 +100,19 @@ export class SignalClient {
     this.ws.send(payload);
     if (id === undefined) return;
     return new Promise((resolve) =>
-      this.pending.set(id, { resolve: () => resolve({ ok: true }), reject: (e) => resolve({ ok: false, code: (e as RequestFailed).code }) }),
+      this.pending.set(id, {
+        resolve: () => resolve({ ok: true }),
+        reject: (e) => resolve({ ok: false, code: (e as RequestFailed).code }),
+      }),
     );
   }
 
   /** Waits for a notification (already received ones count) matching the predicate. */
-  waitFor<E extends NotificationEvent>(event: E, pred: (d: NotificationData[E]) => boolean = () => true, timeoutMs = 15000): Promise<NotificationData[E]> {
+  waitFor<E extends NotificationEvent>(
+    event: E,
+    pred: (d: NotificationData[E]) => boolean = () => true,
+    timeoutMs = 15000,
+  ): Promise<NotificationData[E]> {
     const seen = this.notifications.find((n) => n.event === event && pred(n.data as NotificationData[E]));
     if (seen) return Promise.resolve(seen.data as NotificationData[E]);
     return new Promise((resolve, reject) => {

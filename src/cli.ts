@@ -29,10 +29,21 @@ async function token(args: string[]): Promise<void> {
   const ttl = values.ttl === undefined ? undefined : Number(values.ttl);
   if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 60)) throw new UsageError('--ttl must be an integer number of seconds >= 60');
   const config = loadConfig();
-  if (ttl !== undefined && ttl > config.auth.maxTokenTtlSeconds) throw new UsageError(`--ttl must be at most auth.maxTokenTtlSeconds (${config.auth.maxTokenTtlSeconds}): longer tokens are refused`);
-  const service = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds, config.auth.maxTokenTtlSeconds);
+  if (ttl !== undefined && ttl > config.auth.maxTokenTtlSeconds)
+    throw new UsageError(`--ttl must be at most auth.maxTokenTtlSeconds (${config.auth.maxTokenTtlSeconds}): longer tokens are refused`);
+  const service = new TokenService(
+    resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile),
+    config.auth.tokenTtlSeconds,
+    config.auth.maxTokenTtlSeconds,
+  );
   const lessons = values['all-lessons'] || role === 'admin' || role === 'monitor' || role === 'archivist' ? '*' : (values.lesson ?? []);
-  const minted = await service.mint({ id: values.id ?? role, role, ...(values.name ? { name: values.name } : {}), lessons, ...(ttl ? { ttlSeconds: ttl } : {}) });
+  const minted = await service.mint({
+    id: values.id ?? role,
+    role,
+    ...(values.name ? { name: values.name } : {}),
+    lessons,
+    ...(ttl ? { ttlSeconds: ttl } : {}),
+  });
   process.stdout.write(minted.token + '\n');
   process.stderr.write(`token for ${role} "${values.id ?? role}" valid until ${minted.expiresAt}\n`);
 }

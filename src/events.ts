@@ -10,17 +10,25 @@ export type Subscribable<T extends EventMap<T>> = Pick<EventEmitter<T>, 'on' | '
  * handler that throws is handed to it and never reaches the emitter: an observer (a journal, a
  * recorder) must not break what it observes.
  */
-export function subscribe<T extends EventMap<T>>(emitter: Subscribable<T>, handlers: Handlers<T>, onError?: (event: keyof T, err: unknown) => void): () => void {
+export function subscribe<T extends EventMap<T>>(
+  emitter: Subscribable<T>,
+  handlers: Handlers<T>,
+  onError?: (event: keyof T, err: unknown) => void,
+): () => void {
   // Typed at the call site; Node's own overloads cannot be spread over a mapped type.
   const untyped = emitter as unknown as Pick<EventEmitter, 'on' | 'off'>;
-  const guard = (event: string, handler: (...args: unknown[]) => void) => (...args: unknown[]): void => {
-    try {
-      handler(...args);
-    } catch (err) {
-      onError!(event as keyof T, err);
-    }
-  };
-  const entries = (Object.entries(handlers) as Array<[string, (...args: unknown[]) => void]>).map(([event, handler]) => [event, onError ? guard(event, handler) : handler] as const);
+  const guard =
+    (event: string, handler: (...args: unknown[]) => void) =>
+    (...args: unknown[]): void => {
+      try {
+        handler(...args);
+      } catch (err) {
+        onError!(event as keyof T, err);
+      }
+    };
+  const entries = (Object.entries(handlers) as Array<[string, (...args: unknown[]) => void]>).map(
+    ([event, handler]) => [event, onError ? guard(event, handler) : handler] as const,
+  );
   for (const [event, handler] of entries) untyped.on(event, handler);
   let subscribed = true;
   return () => {

@@ -56,7 +56,8 @@ function unionMessage(union: TLocalizedValidationError, errors: TLocalizedValida
 /** The description of the `then` of the if/then at `schemaPath` (a JSON pointer from the root). */
 function describedRule(schema: TSchema | undefined, schemaPath: string): string | undefined {
   let node: unknown = schema;
-  for (const key of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean)) node = (node as Record<string, unknown> | undefined)?.[key.replaceAll('~1', '/').replaceAll('~0', '~')];
+  for (const key of schemaPath.replace(/^#\/?/, '').split('/').filter(Boolean))
+    node = (node as Record<string, unknown> | undefined)?.[key.replaceAll('~1', '/').replaceAll('~0', '~')];
   const rule = (node as { then?: { description?: unknown } } | undefined)?.then?.description;
   return typeof rule === 'string' ? rule : undefined;
 }

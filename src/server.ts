@@ -76,7 +76,13 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     isDraining: () => draining,
     onClientError: (code) => controlRoom.metrics.countClientError(code),
     readiness: [
-      { name: 'workers', check: async () => (pool.aliveCount === pool.slots.length && pool.slots.length > 0 ? undefined : `${pool.aliveCount}/${pool.slots.length} workers alive`) },
+      {
+        name: 'workers',
+        check: async () =>
+          pool.aliveCount === pool.slots.length && pool.slots.length > 0
+            ? undefined
+            : `${pool.aliveCount}/${pool.slots.length} workers alive`,
+      },
       {
         name: 'recordings',
         check: async () => {
@@ -93,7 +99,10 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     ],
   });
   const log = app.log;
-  log.info({ workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version, node: process.version }, 'mediasoup worker binary');
+  log.info(
+    { workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version, node: process.version },
+    'mediasoup worker binary',
+  );
 
   const pool = new WorkerPool(
     ms,
@@ -110,28 +119,57 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     log,
   );
 
-  const tokens = new TokenService(resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile), config.auth.tokenTtlSeconds, config.auth.maxTokenTtlSeconds);
+  const tokens = new TokenService(
+    resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile),
+    config.auth.tokenTtlSeconds,
+    config.auth.maxTokenTtlSeconds,
+  );
   // Refusals by a limit are counted once the metrics exist (they are made just below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
   const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) };
   const registry = new LessonRegistry({
     createMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
-    lessonOptions: { reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000, maxFloorHolders: config.lessons.maxFloorHolders, limits: participantLimits(config.lessons), onRefused: refused },
+    lessonOptions: {
+      reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000,
+      maxFloorHolders: config.lessons.maxFloorHolders,
+      limits: participantLimits(config.lessons),
+      onRefused: refused,
+    },
     recordByDefault: config.recording.enabledByDefault,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
   const controlRoom = new ControlRoom({
     settings: {
-      nodeId: config.nodeId, address: () => url, heartbeatSeconds: config.redis.heartbeatSeconds, monitor: config.monitor,
+      nodeId: config.nodeId,
+      address: () => url,
+      heartbeatSeconds: config.redis.heartbeatSeconds,
+      monitor: config.monitor,
       recordingsDir,
     },
     // The feed is made just below; its counts are read only when metrics are scraped.
-    feed: { get clientCount() { return sockets.feed.clientCount; }, get droppedCount() { return sockets.feed.droppedCount; } },
-    live, lessons: lessonsSource(registry), workers: workersSource(pool), log,
+    feed: {
+      get clientCount() {
+        return sockets.feed.clientCount;
+      },
+      get droppedCount() {
+        return sockets.feed.droppedCount;
+      },
+    },
+    live,
+    lessons: lessonsSource(registry),
+    workers: workersSource(pool),
+    log,
   });
-  await AuthThrottle.register(app, { maxFailures: config.auth.maxFailuresPerAddress, windowSeconds: config.auth.failureWindowSeconds, onRefused: () => refused('authFailures') });
+  await AuthThrottle.register(app, {
+    maxFailures: config.auth.maxFailuresPerAddress,
+    windowSeconds: config.auth.failureWindowSeconds,
+    onRefused: () => refused('authFailures'),
+  });
   const sockets = registerSocketEndpoints(app, {
-    registry, live, tokens, log,
+    registry,
+    live,
+    tokens,
+    log,
     maxMessageBytes: config.http.maxMessageBytes,
     authTimeoutSeconds: config.http.authTimeoutSeconds,
     maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
@@ -144,8 +182,18 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
   registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
-  log[ffmpeg.skipped.length ? 'warn' : 'info']({ ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped }, 'ffmpeg for recordings');
-  const recording = new RecordingService({ recordingsDir, ffmpegPath: ffmpeg.path, segmentSeconds: config.recording.segmentSeconds, retentionDays: config.recording.retentionDays, listenIp: config.media.listenIp, log });
+  log[ffmpeg.skipped.length ? 'warn' : 'info'](
+    { ffmpeg: ffmpeg.path, source: ffmpeg.source, version: ffmpeg.version, skipped: ffmpeg.skipped },
+    'ffmpeg for recordings',
+  );
+  const recording = new RecordingService({
+    recordingsDir,
+    ffmpegPath: ffmpeg.path,
+    segmentSeconds: config.recording.segmentSeconds,
+    retentionDays: config.recording.retentionDays,
+    listenIp: config.media.listenIp,
+    log,
+  });
   registry.on('created', (hosted) => recording.attach(hosted));
   // The recorder's word goes to the lesson, which tells its participants (studio badge) and the live state (control room).
   const now = (): string => new Date().toISOString();
@@ -214,7 +262,9 @@ function recordingsFolder(dir: string): string {
   try {
     mkdirSync(resolved, { recursive: true });
   } catch (err) {
-    throw new ConfigError([`recording.dir: ${JSON.stringify(dir)} is not allowed (${(err as Error).message}); allowed: a folder lessoncast can create and write`]);
+    throw new ConfigError([
+      `recording.dir: ${JSON.stringify(dir)} is not allowed (${(err as Error).message}); allowed: a folder lessoncast can create and write`,
+    ]);
   }
   return resolved;
 }

@@ -24,10 +24,25 @@ const day = 86_400_000;
 t.test('catalog: search by date range, instructor, school, subject and text; paging; newest first', async (t) => {
   const a = randomUUID();
   const b = randomUUID();
-  await makeRecording(dir, { id: a, title: 'Levers', subject: 'physics', instructorId: 'teacher-1', schools: [{ id: 'school-1', name: 'Northside Primary' }], startedAt: new Date('2025-03-01T09:00:00Z') });
-  await makeRecording(dir, { id: b, title: 'Acids and bases', subject: 'chemistry', instructorId: 'teacher-2', schools: [{ id: 'school-2', name: 'Riverside' }], startedAt: new Date('2025-03-05T09:00:00Z') });
+  await makeRecording(dir, {
+    id: a,
+    title: 'Levers',
+    subject: 'physics',
+    instructorId: 'teacher-1',
+    schools: [{ id: 'school-1', name: 'Northside Primary' }],
+    startedAt: new Date('2025-03-01T09:00:00Z'),
+  });
+  await makeRecording(dir, {
+    id: b,
+    title: 'Acids and bases',
+    subject: 'chemistry',
+    instructorId: 'teacher-2',
+    schools: [{ id: 'school-2', name: 'Riverside' }],
+    startedAt: new Date('2025-03-05T09:00:00Z'),
+  });
   await writeFile(path.join(dir, 'not-a-recording.txt'), 'ignored');
-  const ids = async (q: Parameters<Archive['list']>[0]): Promise<string[]> => (await archive.list(q)).recordings.map((r) => r.id).filter((id) => id === a || id === b);
+  const ids = async (q: Parameters<Archive['list']>[0]): Promise<string[]> =>
+    (await archive.list(q)).recordings.map((r) => r.id).filter((id) => id === a || id === b);
   t.same(await ids({}), [b, a], 'newest first');
   t.same(await ids({ from: new Date('2025-03-02T00:00:00Z') }), [b]);
   t.same(await ids({ to: new Date('2025-03-02T00:00:00Z') }), [a]);
@@ -47,13 +62,23 @@ t.test('verify: re-hashes everything against the manifest and names each mismatc
   const m = await makeRecording(dir, { id, seconds: 5 });
   const ok = await archive.verify(id);
   t.ok(ok.ok, `${ok.checkedFiles} files match`);
-  t.equal(ok.checkedFiles, m.tracks.reduce((n, x) => n + x.segments.length + x.runs.length, 0), 'segments and init segments');
+  t.equal(
+    ok.checkedFiles,
+    m.tracks.reduce((n, x) => n + x.segments.length + x.runs.length, 0),
+    'segments and init segments',
+  );
   const [first, second] = m.tracks.find((x) => x.id === 'camera')!.segments;
   await writeFile(path.join(dir, id, first!.uri), Buffer.concat([await readFile(path.join(dir, id, first!.uri)), Buffer.from('x')]));
   rmSync(path.join(dir, id, second!.uri));
   const bad = await archive.verify(id);
   t.notOk(bad.ok);
-  t.same(bad.mismatches.map((x) => [x.uri, x.problem]), [[first!.uri, 'size'], [second!.uri, 'missing']]);
+  t.same(
+    bad.mismatches.map((x) => [x.uri, x.problem]),
+    [
+      [first!.uri, 'size'],
+      [second!.uri, 'missing'],
+    ],
+  );
 });
 
 t.test('export: one MP4 with the video copied; the CLI lists, verifies and exports', async (t) => {
@@ -65,11 +90,19 @@ t.test('export: one MP4 with the video copied; the CLI lists, verifies and expor
   builtEntry('cli');
   const cli = (...args: string[]) => run(process.execPath, [path.resolve('scripts/lessoncast.mjs'), 'recordings', ...args], { env });
   const listed = JSON.parse((await cli('list', '--json', '--q', 'exported')).stdout) as { recordings: Array<{ id: string }> };
-  t.same(listed.recordings.map((r) => r.id), [id], 'recordings list');
+  t.same(
+    listed.recordings.map((r) => r.id),
+    [id],
+    'recordings list',
+  );
   t.match((await cli('verify', id)).stdout, new RegExp(`ok +${id}`), 'recordings verify');
   await cli('export', id, '--out', out);
   const probed = await probe(out);
-  t.same(probed.streams.map((s) => `${s.codec_type}:${s.codec_name}`), ['video:h264', 'audio:opus'], 'recordings export: H264 and Opus, copied');
+  t.same(
+    probed.streams.map((s) => `${s.codec_type}:${s.codec_name}`),
+    ['video:h264', 'audio:opus'],
+    'recordings export: H264 and Opus, copied',
+  );
   t.ok(Math.abs((probed.durations['video'] ?? 0) - 5) < 0.5, `5 s of video (${probed.durations['video']?.toFixed(2)} s)`);
   const other = randomUUID();
   await makeRecording(dir, { id: other, seconds: 3 });
@@ -99,22 +132,39 @@ t.test('pinning, deletion and retention are audited; live and pinned recordings 
   await makeRecording(dir, { id: recent, startedAt: new Date(now.getTime() - 5 * day) });
   await archive.setPinned(oldPinned, true, { id: 'archivist-1', role: 'archivist' });
   live.add(oldLive);
-  await t.rejects(archive.delete(oldLive, { id: 'admin-1', role: 'admin' }), { code: 'RECORDING_BUSY' }, 'a recording still being made cannot be deleted');
+  await t.rejects(
+    archive.delete(oldLive, { id: 'admin-1', role: 'admin' }),
+    { code: 'RECORDING_BUSY' },
+    'a recording still being made cannot be deleted',
+  );
   const deleted = await archive.applyRetention(30, now);
   t.ok(deleted.includes(old), 'an old, unpinned, finished recording is deleted');
-  for (const kept of [oldPinned, oldLive, oldOpen, recent]) t.notOk(deleted.includes(kept), `kept: ${kept === oldPinned ? 'pinned' : kept === oldLive ? 'live' : kept === oldOpen ? 'unfinished' : 'recent'}`);
+  for (const kept of [oldPinned, oldLive, oldOpen, recent])
+    t.notOk(
+      deleted.includes(kept),
+      `kept: ${kept === oldPinned ? 'pinned' : kept === oldLive ? 'live' : kept === oldOpen ? 'unfinished' : 'recent'}`,
+    );
   t.notOk(existsSync(path.join(dir, old)), 'its folder is gone');
   t.same(await archive.applyRetention(0, now), [], 'retention 0 keeps everything');
   await archive.delete(recent, { id: 'admin-1', role: 'admin' }, 'requested by the school');
   const audit = await readAuditLog(dir);
-  t.ok(audit.some((a) => a['action'] === 'pin' && a['recordingId'] === oldPinned), 'pin audited');
-  t.ok(audit.some((a) => a['action'] === 'retention-delete' && a['recordingId'] === old && a['by'] === 'retention'), 'retention audited');
-  t.ok(audit.some((a) => a['action'] === 'delete' && a['recordingId'] === recent && a['reason'] === 'requested by the school'), 'deletion audited with its reason');
+  t.ok(
+    audit.some((a) => a['action'] === 'pin' && a['recordingId'] === oldPinned),
+    'pin audited',
+  );
+  t.ok(
+    audit.some((a) => a['action'] === 'retention-delete' && a['recordingId'] === old && a['by'] === 'retention'),
+    'retention audited',
+  );
+  t.ok(
+    audit.some((a) => a['action'] === 'delete' && a['recordingId'] === recent && a['reason'] === 'requested by the school'),
+    'deletion audited with its reason',
+  );
   await t.rejects(archive.manifest('../etc'), { code: 'INVALID_REQUEST' }, 'ids are checked before touching the disk');
   await t.rejects(archive.file(oldPinned, 'camera/../../x'), { code: 'INVALID_REQUEST' });
 });
 
-t.test('?access= takes only a capability from POST …/access: for that recording\'s files, ten minutes, and nothing else', async (t) => {
+t.test("?access= takes only a capability from POST …/access: for that recording's files, ten minutes, and nothing else", async (t) => {
   const s = await startTestServer();
   t.teardown(() => s.close());
   const id = randomUUID();
@@ -136,7 +186,7 @@ t.test('?access= takes only a capability from POST …/access: for that recordin
   const lifetime = (Date.parse(expiresAt) - Date.now()) / 1000;
   t.ok(lifetime > 590 && lifetime <= 600, `the capability lives ten minutes (${lifetime.toFixed(0)} s)`);
   const playlist = await fetch(`${api}/${id}/files/index.m3u8?access=${access}`);
-  t.equal(playlist.status, 200, 'it opens the recording\'s playlist');
+  t.equal(playlist.status, 200, "it opens the recording's playlist");
   t.match(await playlist.text(), `camera.m3u8?access=${access}`, 'and is passed on to what the playlist lists');
   t.equal((await fetch(`${api}/${id}/files/camera/r001-init.mp4?access=${access}`)).status, 200, 'and its files');
   const mp4 = await fetch(`${api}/${id}/download.mp4?access=${access}`);
@@ -144,9 +194,19 @@ t.test('?access= takes only a capability from POST …/access: for that recordin
   await mp4.body?.cancel();
 
   t.equal((await fetch(`${api}/${other}/files/index.m3u8?access=${access}`)).status, 403, 'not another recording');
-  t.equal((await fetch(`${api}/${id}?access=${access}`)).status, 401, 'not the recording\'s details');
-  for (const [method, url] of [['GET', `${api}/${id}`], ['GET', api], ['POST', `${api}/${id}/verify`], ['POST', `${api}/${id}/access`], ['GET', `${api}/${id}/files/index.m3u8`]] as const) {
-    t.equal((await fetch(url, { method, headers: bearer(access) })).status, 401, `not a bearer token: ${method} ${url.slice(s.url.length)}`);
+  t.equal((await fetch(`${api}/${id}?access=${access}`)).status, 401, "not the recording's details");
+  for (const [method, url] of [
+    ['GET', `${api}/${id}`],
+    ['GET', api],
+    ['POST', `${api}/${id}/verify`],
+    ['POST', `${api}/${id}/access`],
+    ['GET', `${api}/${id}/files/index.m3u8`],
+  ] as const) {
+    t.equal(
+      (await fetch(url, { method, headers: bearer(access) })).status,
+      401,
+      `not a bearer token: ${method} ${url.slice(s.url.length)}`,
+    );
   }
   t.equal((await fetch(`${s.url}/api/lessons`, { headers: bearer(access) })).status, 401, 'not for lessons');
   const c = await SignalClient.connect(s.wsUrl);

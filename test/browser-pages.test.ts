@@ -42,13 +42,15 @@ t.test('every string the pages name exists', async (t) => {
   }
   const namespaces = new Set(Object.keys(en).map((k) => k.split('.')[0]));
   for (const f of filesUnder(path.join(web, 'src'), '.ts')) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/'([a-z]+\.[A-Za-z0-9.]+)'/g)) if (namespaces.has(m[1]!.split('.')[0])) named.add(m[1]!);
+    for (const m of readFileSync(f, 'utf8').matchAll(/'([a-z]+\.[A-Za-z0-9.]+)'/g))
+      if (namespaces.has(m[1]!.split('.')[0])) named.add(m[1]!);
   }
   t.ok(named.size > 150, `${named.size} keys named by the pages`);
   const missing = [...named].filter((k) => !(k in en));
   t.same(missing, [], 'none missing');
   // Keys built at run time from a value.
-  for (const rule of ['packetLoss', 'schoolDisconnected', 'recordingFault']) t.ok(`alert.${rule}` in en && `alert.${rule}.cleared` in en, `alert texts for ${rule}`);
+  for (const rule of ['packetLoss', 'schoolDisconnected', 'recordingFault'])
+    t.ok(`alert.${rule}` in en && `alert.${rule}.cleared` in en, `alert texts for ${rule}`);
   for (const state of ['created', 'live', 'ended']) t.ok(`state.${state}` in en, `state text for ${state}`);
 });
 

@@ -9,7 +9,20 @@ import path from 'node:path';
 import t from 'tap';
 import type { Browser, Page } from 'playwright-core';
 import { startTestServer, type TestServer } from './support/lessoncast.js';
-import { ARTIFACTS, appears, buildWeb, chromiumAvailable, descendantCpuSeconds, diagnostics, inboundStats, launchBrowser, openPage, pollPage, screenshot, type OpenedPage } from './support/browser.js';
+import {
+  ARTIFACTS,
+  appears,
+  buildWeb,
+  chromiumAvailable,
+  descendantCpuSeconds,
+  diagnostics,
+  inboundStats,
+  launchBrowser,
+  openPage,
+  pollPage,
+  screenshot,
+  type OpenedPage,
+} from './support/browser.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,9 +80,15 @@ if (!chromiumAvailable()) {
     const lessonId = (await admin.page.getAttribute('#links-panel', 'data-lesson'))!;
     t.match(lessonId, /^[0-9a-f-]{36}$/, 'a lesson was created');
     const studioUrl = await linkOf(admin.page, '.link-item[data-role=instructor]');
-    const classUrls = [await linkOf(admin.page, '.link-item[data-name="School No. 1"]'), await linkOf(admin.page, '.link-item[data-name="School No. 2"]')];
+    const classUrls = [
+      await linkOf(admin.page, '.link-item[data-name="School No. 1"]'),
+      await linkOf(admin.page, '.link-item[data-name="School No. 2"]'),
+    ];
     t.ok(studioUrl.includes('/studio#') && !studioUrl.includes('?'), 'tokens ride in the fragment, never the query string');
-    for (const [role, id] of [['monitor', 'control-1'], ['archivist', 'archive-1']] as const) {
+    for (const [role, id] of [
+      ['monitor', 'control-1'],
+      ['archivist', 'archive-1'],
+    ] as const) {
       await admin.page.selectOption('#staff-form [name=role]', role);
       await admin.page.fill('#staff-form [name=id]', id);
       await admin.page.click('#staff-form button[type=submit]');
@@ -87,9 +106,13 @@ if (!chromiumAvailable()) {
     t.equal(new URL(studio.page.url()).hash, '', 'the studio moved its token out of the address bar');
     await studio.page.selectOption('#resolution-select', '360');
     t.ok(await pollPage(studio.page, () => (window as any).lessoncast?.linkState() === 'joined'), 'the studio joined the lesson');
-    t.ok(await pollPage(studio.page, () => (document.getElementById('camera-preview') as HTMLVideoElement).videoWidth > 0), 'the camera preview shows the fake camera');
+    t.ok(
+      await pollPage(studio.page, () => (document.getElementById('camera-preview') as HTMLVideoElement).videoWidth > 0),
+      'the camera preview shows the fake camera',
+    );
     const classrooms = [await page('classroom-1', classUrls[0]!), await page('classroom-2', classUrls[1]!, { width: 960, height: 540 })];
-    for (const c of classrooms) t.ok(await pollPage(c.page, () => (window as any).lessoncast?.lessonState() === 'created'), `${c.name} waits for the lesson`);
+    for (const c of classrooms)
+      t.ok(await pollPage(c.page, () => (window as any).lessoncast?.lessonState() === 'created'), `${c.name} waits for the lesson`);
     t.ok(await appears(studio.page, '#school-list li[data-participant="school-2"]'), 'the studio lists the schools that joined');
     await shot(classrooms[0]!, 'classroom-waiting-1280x800.png');
 
@@ -108,7 +131,11 @@ if (!chromiumAvailable()) {
     const steps: Record<string, unknown> = { goLiveReplyMs: st['liveAt']! - goLiveAt, publishedMs: st['publishedAt']! - goLiveAt };
     for (const c of classrooms) {
       const ct = (await diagnostics<Record<string, number>>(c.page, 'timings')) ?? {};
-      steps[c.name] = { announcedMs: ct['cameraAnnouncedAt']! - goLiveAt, consumedMs: ct['cameraConsumedAt']! - goLiveAt, firstFrameMs: ct['firstFrameAt']! - goLiveAt };
+      steps[c.name] = {
+        announcedMs: ct['cameraAnnouncedAt']! - goLiveAt,
+        consumedMs: ct['cameraConsumedAt']! - goLiveAt,
+        firstFrameMs: ct['firstFrameAt']! - goLiveAt,
+      };
     }
     figures['goLiveSteps'] = steps;
     t.comment(`go live steps (ms after the click): ${JSON.stringify(steps)}`);
@@ -140,31 +167,58 @@ if (!chromiumAvailable()) {
     await shot(viewer, 'classroom-board-side-by-side-1280x800.png');
     await shot(studio, 'studio-sharing-1280x800.png');
     await viewer.page.click('[data-layout=board]');
-    t.ok(await pollPage(viewer.page, () => document.getElementById('camera-video')!.hidden && !document.getElementById('board-video')!.hidden), 'the board alone, by choice');
+    t.ok(
+      await pollPage(viewer.page, () => document.getElementById('camera-video')!.hidden && !document.getElementById('board-video')!.hidden),
+      'the board alone, by choice',
+    );
     await studio.page.click('#share-screen');
-    t.ok(await pollPage(viewer.page, () => document.getElementById('board-video')!.hidden && !document.getElementById('camera-video')!.hidden), 'sharing stops: back to the camera');
+    t.ok(
+      await pollPage(viewer.page, () => document.getElementById('board-video')!.hidden && !document.getElementById('camera-video')!.hidden),
+      'sharing stops: back to the camera',
+    );
 
     // -- control room ------------------------------------------------------------------------------
     const control = await page('control', monitorUrl, { width: 1920, height: 1080 });
     const tile = `.tile[data-lesson="${lessonId}"]`;
-    const sawBoth = (await appears(control.page, `${tile} li[data-school="school-1"]`, 30_000)) && (await appears(control.page, `${tile} li[data-school="school-2"]`, 5000));
+    const sawBoth =
+      (await appears(control.page, `${tile} li[data-school="school-1"]`, 30_000)) &&
+      (await appears(control.page, `${tile} li[data-school="school-2"]`, 5000));
     t.ok(sawBoth, 'the control room shows the lesson with both schools');
-    const tileMoving = await pollPage(control.page, () => (document.querySelector('.tile.has-picture video') as HTMLVideoElement | null)?.videoWidth, 20_000);
+    const tileMoving = await pollPage(
+      control.page,
+      () => (document.querySelector('.tile.has-picture video') as HTMLVideoElement | null)?.videoWidth,
+      20_000,
+    );
     t.ok(tileMoving, `the control room tile shows the live picture (${tileMoving ?? 0} px wide)`);
-    const lowest = await pollPage(control.page, (id: string) => (window as any).lessoncast.tile(id).then((x: { spatialLayer: number | null }) => x.spatialLayer === 0), 20_000, 500, lessonId);
+    const lowest = await pollPage(
+      control.page,
+      (id: string) => (window as any).lessoncast.tile(id).then((x: { spatialLayer: number | null }) => x.spatialLayer === 0),
+      20_000,
+      500,
+      lessonId,
+    );
     t.ok(lowest, 'the tile receives the lowest simulcast layer');
     // The same camera, consumed without a preference by a classroom: mediasoup switches it up the
     // layers as the classroom's bandwidth estimate (transport-cc) grows.
     const upper = await pollPage(classrooms[0]!.page, () => (window as any).lessoncast.cameraLayer() as number | null, 30_000, 500);
     t.ok(upper, `classroom-1 switched up to simulcast layer ${upper ?? 0} while the tile stays on 0`);
-    const tileInfo = await diagnostics<{ spatialLayer: number | null; stats: Array<{ kind: string; framesDecoded: number; frameWidth: number }> }>(control.page, 'tile', lessonId);
-    figures['controlTile'] = { spatialLayer: tileInfo?.spatialLayer, video: tileInfo?.stats.filter((x) => x.kind === 'video').map((x) => ({ framesDecoded: x.framesDecoded, frameWidth: x.frameWidth })) };
+    const tileInfo = await diagnostics<{
+      spatialLayer: number | null;
+      stats: Array<{ kind: string; framesDecoded: number; frameWidth: number }>;
+    }>(control.page, 'tile', lessonId);
+    figures['controlTile'] = {
+      spatialLayer: tileInfo?.spatialLayer,
+      video: tileInfo?.stats.filter((x) => x.kind === 'video').map((x) => ({ framesDecoded: x.framesDecoded, frameWidth: x.frameWidth })),
+    };
     t.comment(`control room tile: ${JSON.stringify(figures['controlTile'])}`);
     await sleep(4000); // a quality sample or two, so the dots have colours
     await shot(control, 'control-1920x1080.png');
     if (sawBoth) {
       await control.page.click(`${tile} .tile-open`);
-      t.ok(await appears(control.page, '#detail[open] #detail-table tr[data-school="school-1"]'), 'a click opens the lesson detail with per-school figures');
+      t.ok(
+        await appears(control.page, '#detail[open] #detail-table tr[data-school="school-1"]'),
+        'a click opens the lesson detail with per-school figures',
+      );
       await sleep(500);
       await shot(control, 'control-detail-1920x1080.png');
       await control.page.keyboard.press('Escape');
@@ -182,7 +236,10 @@ if (!chromiumAvailable()) {
     t.ok(await pollPage(asker.page, () => (window as any).lessoncast?.onAir()), 'the classroom goes on air with the floor');
     t.ok(await appears(asker.page, '#on-air'), 'with the on-air sign');
     t.ok(await appears(studio.page, '#floor-list li[data-participant="school-1"]'), 'the studio shows who holds the floor');
-    const voiceBytes = async () => (await inboundStats(listener.page)).filter((x) => x.kind === 'audio' && x.participantId === 'school-1').reduce((n, x) => n + x.bytesReceived, 0);
+    const voiceBytes = async () =>
+      (await inboundStats(listener.page))
+        .filter((x) => x.kind === 'audio' && x.participantId === 'school-1')
+        .reduce((n, x) => n + x.bytesReceived, 0);
     let voice0 = 0;
     for (let i = 0; i < 40 && voice0 === 0; i++, await sleep(250)) voice0 = await voiceBytes();
     await sleep(2000);
@@ -193,7 +250,10 @@ if (!chromiumAvailable()) {
     await studio.page.click('[data-lang-switch] button[lang=az]');
     await shot(studio, 'studio-floor-az-1280x800.png');
     await studio.page.click('#floor-list li[data-participant="school-1"] button');
-    t.ok(await pollPage(asker.page, () => document.getElementById('on-air')!.hidden && !(window as any).lessoncast.onAir()), 'taking the floor back turns the classroom microphone off');
+    t.ok(
+      await pollPage(asker.page, () => document.getElementById('on-air')!.hidden && !(window as any).lessoncast.onAir()),
+      'taking the floor back turns the classroom microphone off',
+    );
 
     // -- every connection drops at once (a network blip): the pages recover by themselves ---------------
     for (const ws of s.internals.app.websocketServer.clients) ws.terminate();
@@ -201,10 +261,14 @@ if (!chromiumAvailable()) {
     t.ok(bannerSeen, 'the classroom shows the reconnecting banner');
     if (bannerSeen) await shot(listener, 'classroom-reconnecting-960x540.png');
     for (const c of classrooms) {
-      const back = await pollPage(c.page, () => {
-        const r = (window as any).lessoncast.reconnects();
-        return r.joins >= 2 && !r.banner;
-      }, 30_000);
+      const back = await pollPage(
+        c.page,
+        () => {
+          const r = (window as any).lessoncast.reconnects();
+          return r.joins >= 2 && !r.banner;
+        },
+        30_000,
+      );
       t.ok(back, `${c.name} rejoined by itself and the banner is gone`);
       let frames0 = 0;
       for (let i = 0; i < 60 && frames0 === 0; i++, await sleep(250)) frames0 = await videoFrames(c.page, 'teacher-1');
@@ -226,7 +290,9 @@ if (!chromiumAvailable()) {
       const node = process.cpuUsage(cpuBefore.node);
       const share = (cpu: number) => Math.round((cpu / secs) * 100);
       const byName: Record<string, number> = { 'node (server + test)': share((node.user + node.system) / 1e6) };
-      for (const [name, cpu] of Object.entries(after)) if (name !== 'esbuild') byName[name === 'mediasoup-worke' ? 'mediasoup-worker' : name] = share(cpu - (cpuBefore.children[name] ?? 0));
+      for (const [name, cpu] of Object.entries(after))
+        if (name !== 'esbuild')
+          byName[name === 'mediasoup-worke' ? 'mediasoup-worker' : name] = share(cpu - (cpuBefore.children[name] ?? 0));
       figures['liveCpuPercentOfOneCore'] = { seconds: Math.round(secs), ...byName };
       t.comment(`CPU over ${Math.round(secs)} s live, % of one core: ${JSON.stringify(byName)}`);
     }
@@ -235,7 +301,8 @@ if (!chromiumAvailable()) {
     await studio.page.click('#end-lesson');
     await studio.page.keyboard.press('Tab'); // from Cancel (the safe default) to End
     await studio.page.keyboard.press('Enter');
-    for (const c of classrooms) t.ok(await pollPage(c.page, () => (window as any).lessoncast?.lessonState() === 'ended'), `${c.name} learns the lesson ended`);
+    for (const c of classrooms)
+      t.ok(await pollPage(c.page, () => (window as any).lessoncast?.lessonState() === 'ended'), `${c.name} learns the lesson ended`);
     await shot(classrooms[0]!, 'classroom-ended-1280x800.png');
     dumpErrors(t, studio, ...classrooms, control);
     for (const p of [studio, ...classrooms, control]) await close(p);
@@ -257,10 +324,19 @@ if (!chromiumAvailable()) {
       t.ok(await appears(archive.page, '#timeline li[data-type=handRaised]'), 'the hand-raise is on its timeline');
       const offset = Number(await archive.page.getAttribute('#timeline li[data-type=floorGranted] button', 'data-offset'));
       await archive.page.click('#timeline li[data-type=floorGranted] button');
-      const seeked = await pollPage(archive.page, (o: number) => Math.abs((document.getElementById('player') as HTMLVideoElement).currentTime - o) < 3, 10_000, 250, offset);
+      const seeked = await pollPage(
+        archive.page,
+        (o: number) => Math.abs((document.getElementById('player') as HTMLVideoElement).currentTime - o) < 3,
+        10_000,
+        250,
+        offset,
+      );
       t.ok(seeked, `a click on the timeline seeks the player (to ${offset} s)`);
       await archive.page.click('#verify');
-      t.ok(await appears(archive.page, '#verify-result.ok', 30_000), `verification passes (${await archive.page.textContent('#verify-result')})`);
+      t.ok(
+        await appears(archive.page, '#verify-result.ok', 30_000),
+        `verification passes (${await archive.page.textContent('#verify-result')})`,
+      );
       const [download] = await Promise.all([archive.page.waitForEvent('download', { timeout: 60_000 }), archive.page.click('#download')]);
       const file = await download.path();
       const size = file ? statSync(file).size : 0;

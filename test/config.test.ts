@@ -42,30 +42,52 @@ t.test('NODE_ENV file and environment overrides, env last', async (t) => {
   writeFileSync(path.join(dir, 'staging.json'), JSON.stringify({ http: { port: 9000 }, media: { workers: 3 } }));
   const c = loadConfig({
     configDir: dir,
-    env: { NODE_ENV: 'staging', LESSONCAST_MEDIA_WORKERS: '2', LESSONCAST_RECORDING_ENABLED_BY_DEFAULT: 'false', LESSONCAST_HTTP_PUBLIC_URL: 'https://lessons.example.edu/' },
+    env: {
+      NODE_ENV: 'staging',
+      LESSONCAST_MEDIA_WORKERS: '2',
+      LESSONCAST_RECORDING_ENABLED_BY_DEFAULT: 'false',
+      LESSONCAST_HTTP_PUBLIC_URL: 'https://lessons.example.edu/',
+    },
   });
   t.equal(c.http.port, 9000, 'from staging.json');
   t.equal(c.media.workers, 2, 'env beats the file');
   t.equal(c.recording.enabledByDefault, false, 'booleans from env');
   t.equal(c.publicUrl, 'https://lessons.example.edu', 'trailing slash dropped');
-  t.doesNotThrow(() => loadConfig({ configDir: dir, env: { LESSONCAST_CACHE_DIR: '/tmp', LESSONCAST_WORKER: 'prebuilt' } }), 'tooling variables are not settings');
-  const scripts = { LESSONCAST_NODE: '/x/node', LESSONCAST_APT_LOCK_TIMEOUT: '600', LESSONCAST_DEBIAN_SOURCE_URIS: 'http://mirror.example/debian' };
+  t.doesNotThrow(
+    () => loadConfig({ configDir: dir, env: { LESSONCAST_CACHE_DIR: '/tmp', LESSONCAST_WORKER: 'prebuilt' } }),
+    'tooling variables are not settings',
+  );
+  const scripts = {
+    LESSONCAST_NODE: '/x/node',
+    LESSONCAST_APT_LOCK_TIMEOUT: '600',
+    LESSONCAST_DEBIAN_SOURCE_URIS: 'http://mirror.example/debian',
+  };
   t.doesNotThrow(() => loadConfig({ configDir: dir, env: scripts }), "nor are the scripts' own, which a server they start inherits");
 });
 
 t.test("the scripts' own variables (LESSONCAST_NODE from ensure_node …) are not settings", async (t) => {
   // npm start / npm test export these before the server starts: refusing them would stop every start.
-  const cfg = loadConfig({ configDir, env: { LESSONCAST_NODE: '/cache/node/bin/node', LESSONCAST_APT_LOCK_TIMEOUT: '300', LESSONCAST_CACHE_DIR: '/cache' } });
+  const cfg = loadConfig({
+    configDir,
+    env: { LESSONCAST_NODE: '/cache/node/bin/node', LESSONCAST_APT_LOCK_TIMEOUT: '300', LESSONCAST_CACHE_DIR: '/cache' },
+  });
   t.equal(cfg.http.port, 8080, 'loads with the defaults');
 });
 
 t.test("tests' and benches' variables are theirs: without our prefix they are ignored, with it they are unknown settings", async (t) => {
   // What the config loader sees of them: a server that tests or benches start inherits their environment.
-  const cfg = loadConfig({ configDir, env: { TEST_REDIS_URL: 'redis://127.0.0.1:1', TEST_LOG: 'debug', BENCH_NICE: '0', BENCH_MEDIASOUP_DIR: '/x' } });
+  const cfg = loadConfig({
+    configDir,
+    env: { TEST_REDIS_URL: 'redis://127.0.0.1:1', TEST_LOG: 'debug', BENCH_NICE: '0', BENCH_MEDIASOUP_DIR: '/x' },
+  });
   t.equal(cfg.redis.url, '', 'TEST_REDIS_URL is not redis.url');
   t.equal(cfg.log.level, 'info', 'TEST_LOG is not log.level (default info)');
   for (const name of ['LESSONCAST_TEST_REDIS_URL', 'LESSONCAST_BENCH_NICE']) {
-    t.match(issuesOf(() => loadConfig({ configDir, env: { [name]: '1' } })).join('\n'), new RegExp(`${name}: unknown setting`), `${name} is refused like any unknown setting`);
+    t.match(
+      issuesOf(() => loadConfig({ configDir, env: { [name]: '1' } })).join('\n'),
+      new RegExp(`${name}: unknown setting`),
+      `${name} is refused like any unknown setting`,
+    );
   }
 });
 
@@ -86,8 +108,16 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
     ['short metrics token, not shown', { LESSONCAST_METRICS_TOKEN: 'short' }, /metrics\.token: \(hidden, 5 chars\).*at least 16/],
     ['bad URL', { LESSONCAST_REDIS_URL: 'localhost:6379' }, /redis\.url.*redis:\/\//],
     ['wildcard listen without announced address', { LESSONCAST_MEDIA_LISTEN_IP: '0.0.0.0' }, /media\.announcedAddress.*0\.0\.0\.0/],
-    ['inverted port range', { LESSONCAST_MEDIA_RTC_MIN_PORT: '50000', LESSONCAST_MEDIA_RTC_MAX_PORT: '40000' }, /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/],
-    ['default token life past the maximum', { LESSONCAST_AUTH_TOKEN_TTL_SECONDS: '7200', LESSONCAST_AUTH_MAX_TOKEN_TTL_SECONDS: '3600' }, /auth\.tokenTtlSeconds: 7200.*at most auth\.maxTokenTtlSeconds \(3600\)/],
+    [
+      'inverted port range',
+      { LESSONCAST_MEDIA_RTC_MIN_PORT: '50000', LESSONCAST_MEDIA_RTC_MAX_PORT: '40000' },
+      /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/,
+    ],
+    [
+      'default token life past the maximum',
+      { LESSONCAST_AUTH_TOKEN_TTL_SECONDS: '7200', LESSONCAST_AUTH_MAX_TOKEN_TTL_SECONDS: '3600' },
+      /auth\.tokenTtlSeconds: 7200.*at most auth\.maxTokenTtlSeconds \(3600\)/,
+    ],
   ];
   for (const [name, env, re] of cases) {
     const issues = issuesOf(() => loadConfig({ configDir, env }));

@@ -18,11 +18,22 @@ function prng(seed: number): () => number {
   };
 }
 
-const junkValues = (r: () => number): unknown[] => [null, 42, -1, 'x'.repeat(Math.floor(r() * 300)), [], [1, 2], { a: { b: {} } }, true, 1.5, ''];
+const junkValues = (r: () => number): unknown[] => [
+  null,
+  42,
+  -1,
+  'x'.repeat(Math.floor(r() * 300)),
+  [],
+  [1, 2],
+  { a: { b: {} } },
+  true,
+  1.5,
+  '',
+];
 
 /** One malformed or out-of-place message (never a valid, permitted request). */
 function badMessage(r: () => number, i: number, tooBig: number): { payload: string | Buffer; binary?: boolean } {
-  const pick = <T,>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
+  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)]!;
   switch (i % 10) {
     case 0:
       return { payload: Buffer.from(Array.from({ length: 1 + Math.floor(r() * 200) }, () => Math.floor(r() * 256))).toString('latin1') };
@@ -35,18 +46,41 @@ function badMessage(r: () => number, i: number, tooBig: number): { payload: stri
     case 4: {
       // A real method with data of the wrong shape.
       const method = pick(METHODS);
-      return { payload: JSON.stringify({ kind: 'request', id: i, method, data: { transportId: pick(junkValues(r)), lessonId: 5, direction: 'sideways', token: 12, participantId: [], spatialLayer: 9 } }) };
+      return {
+        payload: JSON.stringify({
+          kind: 'request',
+          id: i,
+          method,
+          data: { transportId: pick(junkValues(r)), lessonId: 5, direction: 'sideways', token: 12, participantId: [], spatialLayer: 9 },
+        }),
+      };
     }
     case 5:
-      return { payload: JSON.stringify({ kind: 'request', id: i, method: 'consume', data: { transportId: `t${i}`, producerId: `p${i}`, rtpCapabilities: {} } }) };
+      return {
+        payload: JSON.stringify({
+          kind: 'request',
+          id: i,
+          method: 'consume',
+          data: { transportId: `t${i}`, producerId: `p${i}`, rtpCapabilities: {} },
+        }),
+      };
     case 6:
-      return { payload: JSON.stringify({ kind: 'request', id: i, method: 'connectTransport', data: { transportId: `t${i}`, dtlsParameters: { role: 'client', fingerprints: 'x' } } }) };
+      return {
+        payload: JSON.stringify({
+          kind: 'request',
+          id: i,
+          method: 'connectTransport',
+          data: { transportId: `t${i}`, dtlsParameters: { role: 'client', fingerprints: 'x' } },
+        }),
+      };
     case 7:
       return { payload: JSON.stringify({ kind: 'request', id: { nested: i }, method: 'join' }) };
     case 8:
       return { payload: Buffer.from([0, 1, 2, 3, i & 255]), binary: true };
     default:
-      return i % 500 === 9 ? { payload: JSON.stringify({ kind: 'request', id: i, method: 'raiseHand', data: { pad: 'x'.repeat(tooBig) } }) } : { payload: `{"kind":"request","id":${i},"method":"join","data":{"lessonId":"${'a'.repeat(200)}"}}` };
+      return i % 500 === 9
+        ? { payload: JSON.stringify({ kind: 'request', id: i, method: 'raiseHand', data: { pad: 'x'.repeat(tooBig) } }) }
+        : { payload: `{"kind":"request","id":${i},"method":"join","data":{"lessonId":"${'a'.repeat(200)}"}}` };
   }
 }
 
@@ -70,7 +104,12 @@ t.test('5,000+ malformed messages over several connections: each answered, serve
       await new Promise((res) => ws.once('open', res));
       // Half the connections are authenticated and in the lesson, half are not.
       if (c % 2 === 0) {
-        const auth = { kind: 'request', id: 'auth', method: 'authenticate', data: { token: await s.token('classroom', `fuzz-${c}`, [lessonId]) } };
+        const auth = {
+          kind: 'request',
+          id: 'auth',
+          method: 'authenticate',
+          data: { token: await s.token('classroom', `fuzz-${c}`, [lessonId]) },
+        };
         ws.send(JSON.stringify(auth));
         ws.send(JSON.stringify({ kind: 'request', id: 'join', method: 'join', data: { lessonId } }));
       }
@@ -94,7 +133,10 @@ t.test('5,000+ malformed messages over several connections: each answered, serve
         ws.send(m.payload, { binary: m.binary ?? false });
         if (i % 50 === 0) await new Promise((res) => setImmediate(res));
       }
-      await Promise.race([done, new Promise((_r, rej) => setTimeout(() => rej(new Error(`connection ${c}: ${mine}/${expected} answers`)), 60000))]);
+      await Promise.race([
+        done,
+        new Promise((_r, rej) => setTimeout(() => rej(new Error(`connection ${c}: ${mine}/${expected} answers`)), 60000)),
+      ]);
       t.equal(ws.readyState, WebSocket.OPEN, `connection ${c} still open`);
       ws.close();
     }),
@@ -121,11 +163,19 @@ t.test('5,000+ malformed messages over several connections: each answered, serve
 t.test('the id of a rejected frame is read from its first 512 bytes only, and only when complete there', async (t) => {
   const pad = 'x'.repeat(70_000);
   const frame = (text: string) => Buffer.from(text);
-  t.equal(readableId(frame(`{"kind":"request","id":"big-1","method":"raiseHand","data":{"pad":"${pad}"}}`), 65536), 'big-1', 'a string id before the padding');
+  t.equal(
+    readableId(frame(`{"kind":"request","id":"big-1","method":"raiseHand","data":{"pad":"${pad}"}}`), 65536),
+    'big-1',
+    'a string id before the padding',
+  );
   t.equal(readableId(frame(`{"kind":"request","id":42,"data":{"pad":"${pad}"}}`), 65536), 42, 'a number id');
   t.equal(readableId(frame(`{"data":{"id":5,"pad":"${pad}"},"id":7}`), 65536), null, 'not a nested id, nor one past the first bytes');
   t.equal(readableId(frame(`{"kind":"id","id":"a\\"b","data":{"pad":"${pad}"}}`), 65536), 'a"b', 'strings are skipped, escapes read');
   t.equal(readableId(frame('{"kind":"request","id":12'), 65536), null, 'a number cut off at the end is not read');
   t.equal(readableId(frame('{"kind":"request","id":9,"method":'), 65536), 9, 'a frame that is not JSON still gives its id');
-  t.equal(readableId(frame(`{"kind":"request","data":{"pad":"${'y'.repeat(600)}"},"id":3}`), 400), null, 'an id after the first 512 bytes of a large frame is not looked for');
+  t.equal(
+    readableId(frame(`{"kind":"request","data":{"pad":"${'y'.repeat(600)}"},"id":3}`), 400),
+    null,
+    'an id after the first 512 bytes of a large frame is not looked for',
+  );
 });

@@ -9,19 +9,44 @@ function fakeLesson(): EventEmitter<LessonEvents> & { participants: Map<string, 
   return Object.assign(new EventEmitter<LessonEvents>(), { participants: new Map() });
 }
 
-const view = (id: string, connected = true): ParticipantView => ({ id, role: 'classroom', name: `School ${id}`, connected, handRaisedAt: null, hasFloor: false });
+const view = (id: string, connected = true): ParticipantView => ({
+  id,
+  role: 'classroom',
+  name: `School ${id}`,
+  connected,
+  handRaisedAt: null,
+  hasFloor: false,
+});
 
 t.test('the journal: who was there when, what happened, nothing after close', async (t) => {
   const lesson = fakeLesson();
   const origin = new Date(Date.now() - 5000);
-  lesson.participants.set('teacher-1', { id: 'teacher-1', role: 'instructor', name: 'Teacher', hidden: false, connected: true, joinedAt: new Date(origin.getTime() - 1000) });
-  lesson.participants.set('monitor-1', { id: 'monitor-1', role: 'monitor', name: 'Monitor', hidden: true, connected: true, joinedAt: origin });
+  lesson.participants.set('teacher-1', {
+    id: 'teacher-1',
+    role: 'instructor',
+    name: 'Teacher',
+    hidden: false,
+    connected: true,
+    joinedAt: new Date(origin.getTime() - 1000),
+  });
+  lesson.participants.set('monitor-1', {
+    id: 'monitor-1',
+    role: 'monitor',
+    name: 'Monitor',
+    hidden: true,
+    connected: true,
+    joinedAt: origin,
+  });
   let changes = 0;
   const errors: string[] = [];
   const journal = new LessonJournal(lesson, { origin, onChange: () => changes++, onError: (event) => errors.push(event) });
   journal.open();
   journal.open(); // idempotent: one subscription
-  t.same(journal.attendance().map((a) => a.participantId), ['teacher-1'], 'present participants taken in, hidden ones not');
+  t.same(
+    journal.attendance().map((a) => a.participantId),
+    ['teacher-1'],
+    'present participants taken in, hidden ones not',
+  );
 
   lesson.emit('participantJoined', view('school-1'), false);
   lesson.emit('participantJoined', view('admin-1'), true);
@@ -38,7 +63,10 @@ t.test('the journal: who was there when, what happened, nothing after close', as
     ['participantJoined', 'participantDisconnected', 'handRaised', 'mediaLost', 'participantLeft', 'lessonEnded', 'recordingStopped'],
     'visible events once each, in order',
   );
-  t.ok(journal.events().every((e) => e.t >= 5), 'on the lesson timeline');
+  t.ok(
+    journal.events().every((e) => e.t >= 5),
+    'on the lesson timeline',
+  );
   t.equal(changes, 7, 'every line reported as a change');
   const school = journal.attendance().find((a) => a.participantId === 'school-1')!;
   t.equal(school.intervals.length, 1);
@@ -46,7 +74,11 @@ t.test('the journal: who was there when, what happened, nothing after close', as
 
   const end = new Date();
   journal.closeAttendance(end);
-  t.equal(journal.attendance().find((a) => a.participantId === 'teacher-1')!.intervals[0]!.leftAt, end.toISOString(), 'open stays end with the lesson');
+  t.equal(
+    journal.attendance().find((a) => a.participantId === 'teacher-1')!.intervals[0]!.leftAt,
+    end.toISOString(),
+    'open stays end with the lesson',
+  );
 
   journal.close();
   journal.close();

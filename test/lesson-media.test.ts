@@ -18,7 +18,10 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
   await teacher.request('goLive', {});
   const sender = await publish(teacher, tj!.routerRtpCapabilities);
   const cleanups = cleanupStack(t);
-  cleanups.push(() => sender.close(), () => teacher.close());
+  cleanups.push(
+    () => sender.close(),
+    () => teacher.close(),
+  );
   const cam = sender.producerId('video');
   const mic = sender.producerId('audio');
 
@@ -27,12 +30,18 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
     const { client, joined } = await SignalClient.join(s, 'classroom', id, lessonId);
     t.same(joined!.producers.map((p) => p.source).sort(), ['camera', 'microphone'], `${id} sees the instructor's camera and microphone`);
     const watcher = await Watcher.start(client, joined!.producers);
-    cleanups.push(() => client.close(), () => watcher.close());
+    cleanups.push(
+      () => client.close(),
+      () => watcher.close(),
+    );
     schools.push({ client, watcher });
   }
   const { client: monitor, joined: mj } = await SignalClient.join(s, 'monitor', 'control-room', lessonId);
   const monitorWatch = await Watcher.start(monitor, mj!.producers);
-  cleanups.push(() => monitor.close(), () => monitorWatch.close());
+  cleanups.push(
+    () => monitor.close(),
+    () => monitorWatch.close(),
+  );
 
   for (const [i, { watcher }] of schools.entries()) {
     const audioMs = await watcher.firstPacket(mic);
@@ -59,7 +68,10 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
   await third.client.request('setPreferredLayers', { consumerId: camConsumer, spatialLayer: 2 });
   await sleep(1500);
   t.ok(third.watcher.packets(cam) - pausedAt > 10, 'resumed, video flows again');
-  t.notOk(teacher.notifications.some((n) => n.event === 'participantJoined' && (n.data as { id: string }).id === 'control-room'), 'invisibly');
+  t.notOk(
+    teacher.notifications.some((n) => n.event === 'participantJoined' && (n.data as { id: string }).id === 'control-room'),
+    'invisibly',
+  );
 
   // A classroom asks, is given the floor, and speaks to the others.
   const asker = schools[0]!;
@@ -75,15 +87,25 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
     await other.watcher.firstPacket(voiceId);
   }
   await sleep(1000);
-  for (const other of schools.slice(1)) t.ok(other.watcher.packets(voiceId) > 20, `the classroom's voice reaches the others (${other.watcher.packets(voiceId)} packets)`);
+  for (const other of schools.slice(1))
+    t.ok(other.watcher.packets(voiceId) > 20, `the classroom's voice reaches the others (${other.watcher.packets(voiceId)} packets)`);
 
   // The floor is taken back: its producer closes and everyone is told.
   await teacher.request('revokeFloor', { participantId: 'school-1' });
   for (const other of schools.slice(1)) await other.client.waitFor('producerClosed', (d) => d.producerId === voiceId);
   await schools[1]!.client.waitFor('consumerClosed', (d) => d.producerId === voiceId);
   const lesson = s.internals.registry.get(lessonId);
-  t.notOk(lesson.producers().some((p) => p.producerId === voiceId), 'the classroom producer is gone');
-  t.ok(await expectCode(asker.client.request('produce', { transportId: 'x', kind: 'audio', rtpParameters: { codecs: [] }, source: 'microphone' }), 'FORBIDDEN'), 'and it cannot publish again');
+  t.notOk(
+    lesson.producers().some((p) => p.producerId === voiceId),
+    'the classroom producer is gone',
+  );
+  t.ok(
+    await expectCode(
+      asker.client.request('produce', { transportId: 'x', kind: 'audio', rtpParameters: { codecs: [] }, source: 'microphone' }),
+      'FORBIDDEN',
+    ),
+    'and it cannot publish again',
+  );
 
   // Ending the lesson releases every mediasoup object.
   await teacher.request('endLesson', {});

@@ -54,7 +54,11 @@ async function publish(lesson: Lesson, by: Participant, source: 'camera' | 'micr
 t.test('joining: who may, and what a rejoin keeps', async (t) => {
   const { lesson, media } = makeLesson();
   t.equal(await codeOf(() => lesson.join(who('archivist', 'arch-1'), 'c')), 'FORBIDDEN', 'an archivist does not join lessons');
-  t.equal(await codeOf(() => lesson.join(who('classroom', 'school-1', ['other-lesson']), 'c')), 'FORBIDDEN', 'a token for another lesson is refused');
+  t.equal(
+    await codeOf(() => lesson.join(who('classroom', 'school-1', ['other-lesson']), 'c')),
+    'FORBIDDEN',
+    'a token for another lesson is refused',
+  );
   t.equal(await codeOf(() => lesson.join(who('instructor', 'teacher-2'), 'c')), 'FORBIDDEN', 'another instructor cannot teach it');
   t.equal(media.opened, 0, 'refused joins open no media');
 
@@ -74,8 +78,19 @@ t.test('monitors watch unseen', async (t) => {
   lesson.on('participantJoined', (p, hidden) => joined.push([p.id, hidden]));
   const teacher = await seat(lesson, 'instructor', INSTRUCTOR);
   const monitor = await seat(lesson, 'monitor', 'control-room');
-  t.same(joined, [[INSTRUCTOR, false], ['control-room', true]], 'a monitor joins hidden');
-  t.same(lesson.visibleParticipants().map((p) => p.id), [INSTRUCTOR], 'and is not listed to others');
+  t.same(
+    joined,
+    [
+      [INSTRUCTOR, false],
+      ['control-room', true],
+    ],
+    'a monitor joins hidden',
+  );
+  t.same(
+    lesson.visibleParticipants().map((p) => p.id),
+    [INSTRUCTOR],
+    'and is not listed to others',
+  );
   t.equal(await codeOf(() => lesson.grantFloor(teacher, 'control-room')), 'NOT_FOUND', 'the floor cannot be given to someone unseen');
   t.equal(await codeOf(() => lesson.raiseHand(monitor)), 'FORBIDDEN', 'a monitor raises no hand');
   t.equal(await codeOf(() => lesson.createTransport(monitor, 'send', false)), 'FORBIDDEN', 'a monitor cannot set up publishing');
@@ -91,19 +106,36 @@ t.test('who may publish what', async (t) => {
   const published: string[] = [];
   lesson.on('newProducer', (info) => published.push(`${info.peerId}:${info.source}`));
 
-  for (const source of ['camera', 'microphone', 'screen'] as const) t.equal(await codeOf(() => publish(lesson, teacher, source)), 'ok', `the instructor publishes the ${source}`);
+  for (const source of ['camera', 'microphone', 'screen'] as const)
+    t.equal(await codeOf(() => publish(lesson, teacher, source)), 'ok', `the instructor publishes the ${source}`);
   const { transportId } = await lesson.createTransport(teacher, 'send', false);
-  t.equal(await codeOf(() => lesson.produce(teacher, transportId, 'audio', {}, 'camera')), 'INVALID_REQUEST', 'a camera does not carry audio');
+  t.equal(
+    await codeOf(() => lesson.produce(teacher, transportId, 'audio', {}, 'camera')),
+    'INVALID_REQUEST',
+    'a camera does not carry audio',
+  );
 
-  t.equal(await codeOf(() => lesson.createTransport(school, 'send', false)), 'ok', 'a classroom may prepare to publish before it has the floor');
+  t.equal(
+    await codeOf(() => lesson.createTransport(school, 'send', false)),
+    'ok',
+    'a classroom may prepare to publish before it has the floor',
+  );
   t.equal(await codeOf(() => publish(lesson, school, 'microphone')), 'FORBIDDEN', 'but publishes only with the floor');
   lesson.grantFloor(teacher, 'school-1');
   t.equal(await codeOf(() => publish(lesson, school, 'microphone')), 'ok', 'with the floor: its microphone');
   t.equal(await codeOf(() => publish(lesson, school, 'screen')), 'FORBIDDEN', 'never its screen');
-  t.same(published, [`${INSTRUCTOR}:camera`, `${INSTRUCTOR}:microphone`, `${INSTRUCTOR}:screen`, 'school-1:microphone'], 'each accepted producer is announced once');
+  t.same(
+    published,
+    [`${INSTRUCTOR}:camera`, `${INSTRUCTOR}:microphone`, `${INSTRUCTOR}:screen`, 'school-1:microphone'],
+    'each accepted producer is announced once',
+  );
 
   lesson.revokeFloor(teacher, 'school-1');
-  t.same(media.listProducers().filter((p) => p.peerId === 'school-1'), [], 'taking the floor back closes the classroom\'s producers');
+  t.same(
+    media.listProducers().filter((p) => p.peerId === 'school-1'),
+    [],
+    "taking the floor back closes the classroom's producers",
+  );
 });
 
 t.test('hands', async (t) => {
@@ -118,7 +150,7 @@ t.test('hands', async (t) => {
   t.same(lesson.handQueue(), ['school-b', 'school-a'], 'hands queue in the order raised');
   t.equal(await codeOf(() => lesson.lowerHand(a, 'school-b')), 'FORBIDDEN', 'a classroom lowers only its own hand');
   lesson.lowerHand(teacher, 'school-b');
-  t.same(lesson.handQueue(), ['school-a'], 'the instructor lowers anyone\'s');
+  t.same(lesson.handQueue(), ['school-a'], "the instructor lowers anyone's");
   t.equal(await codeOf(() => lesson.lowerHand(teacher, 'nobody')), 'NOT_FOUND');
 });
 
@@ -137,7 +169,7 @@ t.test('the floor', async (t) => {
   lesson.grantFloor(teacher, 'c');
   t.same(lesson.floorHolders(), ['b', 'c'], 'past the limit the oldest holder gives way');
   t.same(revoked, ['a']);
-  t.equal(await codeOf(() => lesson.revokeFloor(b, 'c')), 'FORBIDDEN', 'a classroom cannot take another\'s floor');
+  t.equal(await codeOf(() => lesson.revokeFloor(b, 'c')), 'FORBIDDEN', "a classroom cannot take another's floor");
   lesson.revokeFloor(b, 'b');
   t.same(lesson.floorHolders(), ['c'], 'but hands its own back');
   t.equal(await codeOf(() => lesson.revokeFloor(teacher, 'a')), 'NOT_FOUND', 'revoking a floor not held is an error');
@@ -146,7 +178,9 @@ t.test('the floor', async (t) => {
 });
 
 t.test('caps and rationed actions', async (t) => {
-  const { lesson, refused } = makeLesson({ limits: { transports: 2, producers: 1, consumers: 1, actionBurst: 2, actionsPerSecond: 0.001 } });
+  const { lesson, refused } = makeLesson({
+    limits: { transports: 2, producers: 1, consumers: 1, actionBurst: 2, actionsPerSecond: 0.001 },
+  });
   const teacher = await seat(lesson, 'instructor', INSTRUCTOR);
   const school = await seat(lesson, 'classroom', 'school-1');
   await lesson.createTransport(school, 'recv', false);
@@ -160,7 +194,7 @@ t.test('caps and rationed actions', async (t) => {
   t.same(refused, ['transports', 'lessonActions'], 'each refusal is counted by its limit');
 });
 
-t.test('media operations go through the lesson\'s checks', async (t) => {
+t.test("media operations go through the lesson's checks", async (t) => {
   const { lesson } = makeLesson();
   const teacher = await seat(lesson, 'instructor', INSTRUCTOR);
   const school = await seat(lesson, 'classroom', 'school-1');
@@ -169,10 +203,18 @@ t.test('media operations go through the lesson\'s checks', async (t) => {
   const consumer = await lesson.consume(school, transportId, cameraId, {});
   t.equal(consumer.paused, true, 'consumers start paused');
   await lesson.resumeConsumer(school, consumer.consumerId);
-  t.equal(await codeOf(() => lesson.resumeConsumer(teacher, consumer.consumerId)), 'CONSUMER_NOT_FOUND', 'nobody resumes another\'s consumer');
-  t.equal(await codeOf(() => lesson.closeProducer(school, cameraId)), 'PRODUCER_NOT_FOUND', 'nobody closes another\'s producer');
-  t.equal(await codeOf(() => lesson.restartIce(teacher, transportId)), 'TRANSPORT_NOT_FOUND', 'nor restarts another\'s transport');
-  t.same(lesson.producers(), [{ producerId: cameraId, participantId: INSTRUCTOR, kind: 'video', source: 'camera' }], 'producers as receivers see them');
+  t.equal(
+    await codeOf(() => lesson.resumeConsumer(teacher, consumer.consumerId)),
+    'CONSUMER_NOT_FOUND',
+    "nobody resumes another's consumer",
+  );
+  t.equal(await codeOf(() => lesson.closeProducer(school, cameraId)), 'PRODUCER_NOT_FOUND', "nobody closes another's producer");
+  t.equal(await codeOf(() => lesson.restartIce(teacher, transportId)), 'TRANSPORT_NOT_FOUND', "nor restarts another's transport");
+  t.same(
+    lesson.producers(),
+    [{ producerId: cameraId, participantId: INSTRUCTOR, kind: 'video', source: 'camera' }],
+    'producers as receivers see them',
+  );
 });
 
 t.test('lifecycle: going live, ending, letting go', async (t) => {
@@ -203,7 +245,7 @@ t.test('lifecycle: going live, ending, letting go', async (t) => {
   t.equal(await codeOf(() => lesson.createTransport(school, 'recv', false)), 'LESSON_ENDED', 'media refused after the end');
   lesson.setRecording({ state: 'fault', at: null, message: 'late' });
   lesson.setRecording({ state: 'stopped', at: new Date().toISOString() });
-  t.same(statuses, ['recording', 'stopped'], 'after the end only the recorder\'s final stop is told');
+  t.same(statuses, ['recording', 'stopped'], "after the end only the recorder's final stop is told");
 });
 
 t.test('a dropped connection leaves after the grace period', async (t) => {
@@ -212,7 +254,7 @@ t.test('a dropped connection leaves after the grace period', async (t) => {
   const left: string[] = [];
   lesson.on('participantLeft', (id) => left.push(id));
   lesson.disconnect(school.id, 'some-other-connection');
-  t.ok(school.connected, 'a stale connection\'s drop is ignored');
+  t.ok(school.connected, "a stale connection's drop is ignored");
   lesson.disconnect(school.id, 'conn-school-1');
   t.notOk(school.connected, 'the seat is kept, disconnected');
   await new Promise((r) => setTimeout(r, 40));

@@ -21,7 +21,10 @@ t.test('a lesson bigger than the threshold spreads over two routers and reaches 
   for (let i = 1; i <= 5; i++) {
     const { client, joined: j } = await SignalClient.join(s, 'classroom', `school-${i}`, lessonId);
     const w = await Watcher.start(client, j!.producers);
-    cleanups.push(() => client.close(), () => w.close());
+    cleanups.push(
+      () => client.close(),
+      () => w.close(),
+    );
     watchers.push(w);
   }
   const media = s.internals.registry.mediaOf(lessonId)!;
@@ -66,7 +69,10 @@ t.test('killing a worker mid-lesson: clients are told, the lesson continues on a
   await school.waitFor('reconnectRequested');
   t.pass('both participants were told to reconnect');
   await new Promise((r) => setTimeout(r, 300));
-  t.notOk(other.notifications.some((n) => n.event === 'reconnectRequested'), 'the other lesson is not disturbed');
+  t.notOk(
+    other.notifications.some((n) => n.event === 'reconnectRequested'),
+    'the other lesson is not disturbed',
+  );
 
   // Reconnect: join again (seat kept), publish and watch again.
   await sender.close();

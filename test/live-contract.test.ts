@@ -39,8 +39,19 @@ const lesson = (id: string, node: string, title = `Lesson ${id}`): LiveLesson =>
   recording: { enabled: true, state: 'recording', at: null },
   uplink: [],
 });
-const school = (id: string, since = new Date().toISOString()): LiveSchool => ({ schoolId: id, name: `School ${id}`, since, connected: true, quality: null });
-const announce = (s: LiveState) => s.heartbeat({ address: `http://${s.nodeId}.test:8080`, startedAt: new Date().toISOString(), load: { workers: 2, lessons: 1, schools: 3, consumers: 6 } });
+const school = (id: string, since = new Date().toISOString()): LiveSchool => ({
+  schoolId: id,
+  name: `School ${id}`,
+  since,
+  connected: true,
+  quality: null,
+});
+const announce = (s: LiveState) =>
+  s.heartbeat({
+    address: `http://${s.nodeId}.test:8080`,
+    startedAt: new Date().toISOString(),
+    load: { workers: 2, lessons: 1, schools: 3, consumers: 6 },
+  });
 
 const redis = await testRedis();
 t.teardown(() => redis.close());
@@ -89,7 +100,11 @@ for (const store of stores) {
       await announce(a);
       const snap = await b.snapshot();
       t.equal(snap.nodes.length, 1);
-      t.match(snap.nodes[0], { id: 'node-a', address: 'http://node-a.test:8080', load: { workers: 2, lessons: 1, schools: 3, consumers: 6 } });
+      t.match(snap.nodes[0], {
+        id: 'node-a',
+        address: 'http://node-a.test:8080',
+        load: { workers: 2, lessons: 1, schools: 3, consumers: 6 },
+      });
       t.ok(Date.parse(snap.nodes[0]!.heartbeatAt) > Date.now() - 5000, 'heartbeat time recorded');
       t.notOk(snap.degraded, 'not degraded');
     });
@@ -112,23 +127,45 @@ for (const store of stores) {
       await Promise.all([a.flush(), b.flush()]);
       for (const viewer of [a, b]) {
         const snap = await viewer.snapshot();
-        t.same(snap.nodes.map((n) => n.id), ['node-a', 'node-b'], `${viewer.nodeId} sees both nodes`);
+        t.same(
+          snap.nodes.map((n) => n.id),
+          ['node-a', 'node-b'],
+          `${viewer.nodeId} sees both nodes`,
+        );
         const l1 = snap.lessons.find((l) => l.id === 'L1');
         const l2 = snap.lessons.find((l) => l.id === 'L2');
         t.match(l1, { title: 'Physics', node: 'node-a', instructorId: 'teacher-L1', recording: { enabled: true, state: 'recording' } });
-        t.same(l1?.schools.map((s) => s.schoolId), ['s1', 's2'], 'schools in joining order');
+        t.same(
+          l1?.schools.map((s) => s.schoolId),
+          ['s1', 's2'],
+          'schools in joining order',
+        );
         t.same(l1?.schools[0]?.quality, quality, 'quality stored');
         t.equal(l1?.schools[1]?.quality, null, 'no quality yet for s2');
-        t.notOk(l1?.schools.some((s) => s.schoolId === 'ghost'), 'quality for an unknown school is ignored');
-        t.same(l2?.schools.map((s) => s.schoolId), ['s3']);
+        t.notOk(
+          l1?.schools.some((s) => s.schoolId === 'ghost'),
+          'quality for an unknown school is ignored',
+        );
+        t.same(
+          l2?.schools.map((s) => s.schoolId),
+          ['s3'],
+        );
       }
       a.removeSchool('L1', 's2');
       a.setQuality('L1', [{ schoolId: 's1', connected: false, quality: null }]);
       b.removeLesson('L2');
       await Promise.all([a.flush(), b.flush()]);
       const snap = await b.snapshot();
-      t.same(snap.lessons.map((l) => l.id), ['L1'], 'L2 removed with its schools');
-      t.same(snap.lessons[0]?.schools, [{ ...school('s1', '2030-01-01T00:00:00.000Z'), connected: false, quality: null }], 's2 removed, s1 updated');
+      t.same(
+        snap.lessons.map((l) => l.id),
+        ['L1'],
+        'L2 removed with its schools',
+      );
+      t.same(
+        snap.lessons[0]?.schools,
+        [{ ...school('s1', '2030-01-01T00:00:00.000Z'), connected: false, quality: null }],
+        's2 removed, s1 updated',
+      );
       b.putLesson(lesson('L2', 'node-b'));
       await b.flush();
       t.same((await a.snapshot()).lessons.find((l) => l.id === 'L2')?.schools, [], 'a re-opened lesson starts without its old schools');
@@ -151,9 +188,17 @@ for (const store of stores) {
       await Promise.all([a.flush(), b.flush()]);
       await until(() => seenA.length === 2 && seenB.length === 2, 5000, 'both events on both nodes');
       await sleep(100);
-      t.same(seenA.map((e) => e.type), ['handRaised', 'floorChanged'], 'node a got each event once');
+      t.same(
+        seenA.map((e) => e.type),
+        ['handRaised', 'floorChanged'],
+        'node a got each event once',
+      );
       t.same(seenB.map((e) => e.id).sort(), [seenA[0]!.id, seenA[1]!.id].sort(), 'node b got the same events, each once');
-      t.same(seenB.find((e) => e.type === 'handRaised'), sent, 'unchanged in transit');
+      t.same(
+        seenB.find((e) => e.type === 'handRaised'),
+        sent,
+        'unchanged in transit',
+      );
       unsubscribe();
       a.publish({ type: 'handLowered', lessonId: 'L1', schoolId: 's1' });
       await a.flush();
@@ -169,21 +214,29 @@ for (const store of stores) {
       const atA: LiveEvent[] = [];
       b.subscribe((e) => atB.push(e));
       a.subscribe((e) => atA.push(e));
-      const sample = () => a.publish({ type: 'quality', lessonId: 'L1', schools: [{ schoolId: 's1', connected: true, quality: null }], uplink: [] });
+      const sample = () =>
+        a.publish({ type: 'quality', lessonId: 'L1', schools: [{ schoolId: 's1', connected: true, quality: null }], uplink: [] });
       sample();
       a.publish({ type: 'schoolJoined', lessonId: 'L1', schoolId: 's2', name: 'S2', rejoined: false });
       await a.flush();
       await until(() => atB.some((e) => e.type === 'schoolJoined'), 5000, 'schoolJoined at b');
       await sleep(100);
-      t.notOk(atB.some((e) => e.type === 'quality'), 'no samples of node a at node b by default');
+      t.notOk(
+        atB.some((e) => e.type === 'quality'),
+        'no samples of node a at node b by default',
+      );
       t.equal(atA.filter((e) => e.type === 'quality').length, 1, 'node a itself hears its own samples');
       b.setRemoteQuality(true);
-      await until(async () => {
-        sample();
-        await a.flush();
-        await sleep(50);
-        return atB.some((e) => e.type === 'quality');
-      }, 5000, 'samples at b once asked for');
+      await until(
+        async () => {
+          sample();
+          await a.flush();
+          await sleep(50);
+          return atB.some((e) => e.type === 'quality');
+        },
+        5000,
+        'samples at b once asked for',
+      );
       t.pass('samples reach node b once it asks');
     });
 
@@ -202,15 +255,25 @@ for (const store of stores) {
       b.putLesson(lesson('LB', 'node-b'));
       await Promise.all([a.flush(), b.flush()]);
       const stoppedAt = Date.now();
-      t.ok((await b.snapshot()).lessons.some((l) => l.id === 'LA'), "node a's lesson is live before");
+      t.ok(
+        (await b.snapshot()).lessons.some((l) => l.id === 'LA'),
+        "node a's lesson is live before",
+      );
       // b and c keep beating and sweeping; a has stopped (hung or dead).
       const beat = setInterval(() => void Promise.all([announce(b), announce(c)]).then(() => Promise.all([b.sweep(), c.sweep()])), 200);
       t.teardown(() => clearInterval(beat));
       await until(async () => !(await b.snapshot()).nodes.some((n) => n.id === 'node-a'), TTL_SECONDS * 1000 + 2000, 'node a to expire');
       const goneAfter = Date.now() - stoppedAt;
       const snap = await c.snapshot();
-      t.same(snap.lessons.map((l) => l.id), ['LB'], "node a's lesson and schools are gone from the live view");
-      t.same(snap.nodes.map((n) => n.id), ['node-b', 'node-c']);
+      t.same(
+        snap.lessons.map((l) => l.id),
+        ['LB'],
+        "node a's lesson and schools are gone from the live view",
+      );
+      t.same(
+        snap.nodes.map((n) => n.id),
+        ['node-b', 'node-c'],
+      );
       t.ok(goneAfter <= TTL_SECONDS * 1000 + 1500, `gone ${goneAfter} ms after its last heartbeat (TTL ${TTL_SECONDS * 1000} ms)`);
       await until(() => lost.length >= 2, 5000, 'nodeLost on both subscribers');
       await sleep(500);
@@ -238,7 +301,11 @@ for (const store of stores) {
       a.putLesson(lesson('LA', 'node-a'));
       a.publish({ type: 'lessonEnded', lessonId: 'LA', reason: 'server stop' });
       await a.close();
-      t.same((await b.snapshot()).nodes.map((n) => n.id), ['node-b'], 'gone without waiting for the TTL');
+      t.same(
+        (await b.snapshot()).nodes.map((n) => n.id),
+        ['node-b'],
+        'gone without waiting for the TTL',
+      );
       await sleep(TTL_SECONDS * 1000 + 300);
       await announce(b);
       await b.sweep();

@@ -56,7 +56,9 @@ t.test('Redis commands of one busy node: join storm and steady state', async (t)
   await Promise.all(
     lessons.map(async (lessonId, li) => {
       for (let k = 0; k < SCHOOLS_PER_LESSON; k += 10) {
-        const wave = await Promise.all(Array.from({ length: 10 }, (_, j) => SignalClient.join(s, 'classroom', `school-${li}-${k + j}`, lessonId)));
+        const wave = await Promise.all(
+          Array.from({ length: 10 }, (_, j) => SignalClient.join(s, 'classroom', `school-${li}-${k + j}`, lessonId)),
+        );
         clients.push(...wave.map((w) => w.client));
       }
     }),
@@ -66,16 +68,28 @@ t.test('Redis commands of one busy node: join storm and steady state', async (t)
   const storm = await counts(redis);
   const joins = LESSONS * SCHOOLS_PER_LESSON;
   t.comment(`join storm: ${joins} classrooms joined in ${stormMs.toFixed(0)} ms (${((joins * 1000) / stormMs).toFixed(0)} joins/s)`);
-  t.comment(`  Redis commands: ${storm.total} (${((storm.total * 1000) / stormMs).toFixed(1)}/s, ${(storm.total / joins).toFixed(3)} per join), ${storm.inputBytes} bytes in: ${JSON.stringify(storm.byCommand)}`);
+  t.comment(
+    `  Redis commands: ${storm.total} (${((storm.total * 1000) / stormMs).toFixed(1)}/s, ${(storm.total / joins).toFixed(3)} per join), ${storm.inputBytes} bytes in: ${JSON.stringify(storm.byCommand)}`,
+  );
 
-  const view = (await (await fetch(`${s.url}/api/live`, { headers: { authorization: `Bearer ${await s.token('monitor', 'cr')}` } })).json()) as LiveSnapshot;
-  t.equal(view.lessons.reduce((n, l) => n + l.schools.length, 0), joins, 'the live view in Redis holds every school');
+  const view = (await (
+    await fetch(`${s.url}/api/live`, { headers: { authorization: `Bearer ${await s.token('monitor', 'cr')}` } })
+  ).json()) as LiveSnapshot;
+  t.equal(
+    view.lessons.reduce((n, l) => n + l.schools.length, 0),
+    joins,
+    'the live view in Redis holds every school',
+  );
 
   await sleep(1000);
   await reset(redis);
   await sleep(STEADY_SECONDS * 1000);
   const steady = await counts(redis);
-  t.comment(`steady state (${joins} schools, ${LESSONS} lessons, heartbeat ${s.server.config.redis.heartbeatSeconds} s, sampling ${s.server.config.monitor.sampleSeconds} s), ${STEADY_SECONDS} s:`);
-  t.comment(`  Redis commands: ${steady.total} (${(steady.total / STEADY_SECONDS).toFixed(2)}/s), ${(steady.inputBytes / STEADY_SECONDS / 1024).toFixed(1)} KiB/s in: ${JSON.stringify(steady.byCommand)}`);
+  t.comment(
+    `steady state (${joins} schools, ${LESSONS} lessons, heartbeat ${s.server.config.redis.heartbeatSeconds} s, sampling ${s.server.config.monitor.sampleSeconds} s), ${STEADY_SECONDS} s:`,
+  );
+  t.comment(
+    `  Redis commands: ${steady.total} (${(steady.total / STEADY_SECONDS).toFixed(2)}/s), ${(steady.inputBytes / STEADY_SECONDS / 1024).toFixed(1)} KiB/s in: ${JSON.stringify(steady.byCommand)}`,
+  );
   t.ok(steady.total > 0, 'the node keeps its entries alive');
 });

@@ -23,7 +23,9 @@ function parseExposition(text: string): Samples {
   const helped = new Set<string>();
   const name = '[a-zA-Z_:][a-zA-Z0-9_:]*';
   const label = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\["\\\\n])*"';
-  const sampleLine = new RegExp(`^(${name})(\\{(?:${label})(?:,(?:${label}))*,?\\})? (-?(?:\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?)|[-+]?Inf|NaN)( -?\\d+)?$`);
+  const sampleLine = new RegExp(
+    `^(${name})(\\{(?:${label})(?:,(?:${label}))*,?\\})? (-?(?:\\d+(?:\\.\\d+)?(?:[eE][-+]?\\d+)?)|[-+]?Inf|NaN)( -?\\d+)?$`,
+  );
   if (!text.endsWith('\n')) throw new Error('exposition must end with a newline');
   for (const [i, line] of text.slice(0, -1).split('\n').entries()) {
     if (line === '') continue;
@@ -76,10 +78,17 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   cleanups.push(() => sender.close());
   const mic = sender.producerId('audio');
   const watchers: Watcher[] = [];
-  for (const [role, id] of [['classroom', 'school-1'], ['classroom', 'school-2'], ['monitor', 'control-room']] as const) {
+  for (const [role, id] of [
+    ['classroom', 'school-1'],
+    ['classroom', 'school-2'],
+    ['monitor', 'control-room'],
+  ] as const) {
     const { client, joined } = await SignalClient.join(s, role, id, lessonId);
     const w = await Watcher.start(client, joined!.producers);
-    cleanups.push(() => client.close(), () => w.close());
+    cleanups.push(
+      () => client.close(),
+      () => w.close(),
+    );
     watchers.push(w);
   }
   for (const w of watchers) await w.firstPacket(mic);
@@ -102,11 +111,15 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   const dump = await router.dump();
   const realConsumers = dump.mapProducerIdConsumerIds.reduce((n, e) => n + e.values.length, 0);
   t.equal(realConsumers, 3, 'the worker holds 3 consumers (2 classrooms and the monitor)');
-  t.equal(sum(samples, 'lessoncast_mediasoup_consumers'), realConsumers, 'consumer gauge = the worker\'s own count');
+  t.equal(sum(samples, 'lessoncast_mediasoup_consumers'), realConsumers, "consumer gauge = the worker's own count");
   t.equal(samples.get('lessoncast_mediasoup_consumers{kind="audio"}'), 3);
-  t.equal(samples.get('lessoncast_mediasoup_transports{type="webrtc"}'), dump.transportIds.length, 'transports = the router\'s');
+  t.equal(samples.get('lessoncast_mediasoup_transports{type="webrtc"}'), dump.transportIds.length, "transports = the router's");
   t.equal(samples.get('lessoncast_mediasoup_producers{kind="audio"}'), 1);
-  t.equal(samples.get('lessoncast_mediasoup_routers'), (await s.internals.pool.slots[0]!.worker.dump()).routerIds.length, 'routers = the worker\'s');
+  t.equal(
+    samples.get('lessoncast_mediasoup_routers'),
+    (await s.internals.pool.slots[0]!.worker.dump()).routerIds.length,
+    "routers = the worker's",
+  );
   t.equal(samples.get('lessoncast_mediasoup_workers{state="alive"}'), 1);
   t.equal(samples.get('lessoncast_joins_total'), 4, 'joins: instructor, 2 classrooms, monitor');
   t.equal(samples.get('lessoncast_join_failures_total{code="LESSON_NOT_FOUND"}'), 1);
@@ -117,11 +130,24 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
   t.equal(samples.get('lessoncast_recording_faults_total'), 0);
   t.equal(samples.get('lessoncast_live_state_up'), 1);
   t.equal(samples.get('lessoncast_live_feed_dropped_total'), 0, 'no feed client lagged');
-  t.ok(samples.get('lessoncast_rtp_received_packets_total')! > 20, `RTP packets in: ${samples.get('lessoncast_rtp_received_packets_total')}`);
+  t.ok(
+    samples.get('lessoncast_rtp_received_packets_total')! > 20,
+    `RTP packets in: ${samples.get('lessoncast_rtp_received_packets_total')}`,
+  );
   t.ok(samples.get('lessoncast_rtp_sent_packets_total')! > 60, `RTP packets out: ${samples.get('lessoncast_rtp_sent_packets_total')}`);
-  t.ok(samples.get('lessoncast_received_bytes_total')! > 0 && samples.get('lessoncast_sent_bytes_total')! > samples.get('lessoncast_received_bytes_total')!, 'bytes in and (fanned-out) bytes out');
-  t.ok(sum(samples, 'lessoncast_worker_cpu_seconds_total') > 0, `worker CPU ${sum(samples, 'lessoncast_worker_cpu_seconds_total').toFixed(3)} s`);
-  t.ok(samples.get('lessoncast_quality_stats_requests_total')! >= 8, `sampling made ${samples.get('lessoncast_quality_stats_requests_total')} stats requests`);
+  t.ok(
+    samples.get('lessoncast_received_bytes_total')! > 0 &&
+      samples.get('lessoncast_sent_bytes_total')! > samples.get('lessoncast_received_bytes_total')!,
+    'bytes in and (fanned-out) bytes out',
+  );
+  t.ok(
+    sum(samples, 'lessoncast_worker_cpu_seconds_total') > 0,
+    `worker CPU ${sum(samples, 'lessoncast_worker_cpu_seconds_total').toFixed(3)} s`,
+  );
+  t.ok(
+    samples.get('lessoncast_quality_stats_requests_total')! >= 8,
+    `sampling made ${samples.get('lessoncast_quality_stats_requests_total')} stats requests`,
+  );
   t.ok(samples.has('lessoncast_process_cpu_seconds_total'), 'process metrics too');
   for (const id of [lessonId, 'school-1', 'school-2', 'control-room', 'teacher-1']) t.notOk(text.includes(id), `no "${id}" in the metrics`);
 

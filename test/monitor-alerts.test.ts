@@ -22,7 +22,9 @@ t.test('loss above the threshold for the configured time raises once, and clears
 t.test('an unreachable school raises after disconnectedSeconds and clears when back', async (t) => {
   const r = rules();
   t.same(r.observe(0, 'L', 's1', down), []);
-  t.match(r.observe(5_000, 'L', 's1', down), [{ rule: 'schoolDisconnected', state: 'raised', message: /s1 is unreachable: media transport silent/ }]);
+  t.match(r.observe(5_000, 'L', 's1', down), [
+    { rule: 'schoolDisconnected', state: 'raised', message: /s1 is unreachable: media transport silent/ },
+  ]);
   t.same(r.observe(10_000, 'L', 's1', down), [], 'once');
   t.match(r.observe(15_000, 'L', 's1', ok(0)), [{ rule: 'schoolDisconnected', state: 'cleared' }]);
   const instant = new AlertRules({ lossPct: 5, lossSeconds: 10, disconnectedSeconds: 0, recordingFault: true });
@@ -39,7 +41,10 @@ t.test('a school that leaves or a lesson that ends clears what was raised', asyn
   t.match(r.forget('L', 's1'), [{ rule: 'packetLoss', state: 'cleared', schoolId: 's1', message: 's1 left the lesson' }]);
   t.same(r.forget('L', 's1'), [], 'forgotten');
   t.match(r.recordingFault('L', 'disk full'), [{ rule: 'recordingFault', state: 'raised', message: 'recording fault: disk full' }]);
-  t.match(r.forget('L'), [{ rule: 'schoolDisconnected', state: 'cleared', schoolId: 's2' }, { rule: 'recordingFault', state: 'cleared' }]);
+  t.match(r.forget('L'), [
+    { rule: 'schoolDisconnected', state: 'cleared', schoolId: 's2' },
+    { rule: 'recordingFault', state: 'cleared' },
+  ]);
   t.same(r.recordingRecovered('L'), [], 'nothing left to clear');
 });
 

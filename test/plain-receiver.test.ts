@@ -33,14 +33,19 @@ t.test('a plain RTP receiver (SRTP) is placed and fed like a classroom', async (
     if (pt < 64 || pt > 95) seqs.push(msg.readUInt16BE(2)); // RTP, not RTCP: the header stays clear under SRTP
   });
 
-  const plain = await createPlainReceiver(media, 'decoder-1', { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', srtpCryptoSuite: 'AEAD_AES_256_GCM' });
+  const plain = await createPlainReceiver(
+    media,
+    'decoder-1',
+    { ip: '127.0.0.1', port: sock.address().port },
+    { listenIp: '127.0.0.1', srtpCryptoSuite: 'AEAD_AES_256_GCM' },
+  );
   t.ok(plain.srtpParameters?.keyBase64, 'SRTP keys handed out for the receiver');
   const c = await media.consume('decoder-1', plain.transportId, sender.producerId('audio'), receiverRtpCapabilities);
   await media.resumeConsumer('decoder-1', c.consumerId);
   const deadline = Date.now() + 10000;
   while (seqs.length < 50 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   t.ok(seqs.length >= 50, `received ${seqs.length} RTP packets`);
-  const inOrder = seqs.every((q, i) => i === 0 || ((q - seqs[i - 1]! + 65536) % 65536) === 1);
+  const inOrder = seqs.every((q, i) => i === 0 || (q - seqs[i - 1]! + 65536) % 65536 === 1);
   t.ok(inOrder, 'consecutive sequence numbers on loopback');
   media.closePeer('decoder-1');
   t.equal(media.consumerCount(), 0, 'closing the peer closes its consumer');
@@ -65,7 +70,12 @@ for (const [suite, profile] of [
         const pt = msg[1]! & 0x7f;
         if (pt < 64 || pt > 95) packets.push(msg);
       });
-      const plain = await createPlainReceiver(media, peerId, { ip: '127.0.0.1', port: sock.address().port }, { listenIp: '127.0.0.1', ...(srtpCryptoSuite ? { srtpCryptoSuite } : {}) });
+      const plain = await createPlainReceiver(
+        media,
+        peerId,
+        { ip: '127.0.0.1', port: sock.address().port },
+        { listenIp: '127.0.0.1', ...(srtpCryptoSuite ? { srtpCryptoSuite } : {}) },
+      );
       const c = await media.consume(peerId, plain.transportId, sender.producerId('audio'), receiverRtpCapabilities);
       await media.resumeConsumer(peerId, c.consumerId);
       return { packets, srtp: plain.srtpParameters };

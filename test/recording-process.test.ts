@@ -35,8 +35,8 @@ async function startChild(): Promise<Child> {
   const child = spawnLessoncastProcess(dir, { LESSONCAST_LOG_LEVEL: 'info', LESSONCAST_AUTH_TOKEN_SECRET: secret });
   children.push(child);
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const url = await until('the server to print its URL', () => /health\s+(http:\/\/\S+)\/healthz/.exec(out)?.[1], 40000, 100);
   const server = {
@@ -48,7 +48,8 @@ async function startChild(): Promise<Child> {
   return { process: child, server, log: () => out, exited };
 }
 
-const manifestOf = async (lessonId: string): Promise<RecordingManifest> => JSON.parse(await readFile(path.join(recordings, lessonId, 'manifest.json'), 'utf8')) as RecordingManifest;
+const manifestOf = async (lessonId: string): Promise<RecordingManifest> =>
+  JSON.parse(await readFile(path.join(recordings, lessonId, 'manifest.json'), 'utf8')) as RecordingManifest;
 /** A live process (not a zombie waiting to be reaped). */
 function alive(pid: number): boolean {
   try {
@@ -100,12 +101,15 @@ t.test('SIGKILL mid-lesson, then restart: the unfinished recording is found and 
   t.ok(after.endedAt, 'with an end time');
   const recovered = after.events.find((e) => e.type === 'recovered');
   t.ok(recovered, 'and an event saying so');
-  t.ok(Number(recovered?.detail?.['segmentsAdded']) >= after.tracks.length, `segments finished by the orphans were added (${String(recovered?.detail?.['segmentsAdded'])})`);
+  t.ok(
+    Number(recovered?.detail?.['segmentsAdded']) >= after.tracks.length,
+    `segments finished by the orphans were added (${String(recovered?.detail?.['segmentsAdded'])})`,
+  );
   t.notOk(pids.some(alive), 'orphaned ffmpeg processes were stopped');
   for (const track of after.tracks) {
     t.match(await readText(path.join(recordings, lesson.lessonId, track.playlist)), /#EXT-X-ENDLIST\n$/, `${track.id} playlist closed`);
   }
-  const archive = new Archive({ recordingsDir: recordings, ffmpegPath: 'ffmpeg', log: console as never, isLive: () => false });
+  const archive = new Archive({ recordingsDir: recordings, ffmpegPath: 'ffmpeg', log: console, isLive: () => false });
   t.ok((await archive.verify(lesson.lessonId)).ok, 'what was kept verifies');
   t.match(second.log(), /closed a recording left open by a crash/, 'logged');
 
@@ -134,9 +138,18 @@ t.test('SIGKILL mid-lesson, then restart: the unfinished recording is found and 
     // The last segment, with its init segment, is a complete and decodable piece of video.
     const init = camera.runs.find((r) => r.index === last.run)!.init!;
     const joined = path.join(dir, 'last.mp4');
-    await writeFile(joined, Buffer.concat([await readFile(path.join(recordings, lesson.lessonId, init.uri)), await readFile(path.join(recordings, lesson.lessonId, last.uri))]));
+    await writeFile(
+      joined,
+      Buffer.concat([
+        await readFile(path.join(recordings, lesson.lessonId, init.uri)),
+        await readFile(path.join(recordings, lesson.lessonId, last.uri)),
+      ]),
+    );
     const probed = await probe(joined);
-    t.ok(Math.abs((probed.durations['video'] ?? 0) - last.duration) < 0.2, `last segment: ${probed.durations['video']?.toFixed(2)} s decodable, ${last.duration} s listed`);
+    t.ok(
+      Math.abs((probed.durations['video'] ?? 0) - last.duration) < 0.2,
+      `last segment: ${probed.durations['video']?.toFixed(2)} s decodable, ${last.duration} s listed`,
+    );
     t.ok((await archive.verify(lesson.lessonId)).ok, 'hashes match');
     t.notOk(existsSync(path.join(recordings, lesson.lessonId, 'camera', '.r001.m3u8')), "ffmpeg's private playlists are tidied away");
     t.match(second.log(), new RegExp(`"lesson":"${blockedId}".*recording fault`), 'the unwritable folder is in the logs');

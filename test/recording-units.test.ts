@@ -14,7 +14,20 @@ import { describeConsumerStream, ffmpegInputSdp, recorderRtpCapabilities } from 
 /** An RTP packet: version 2, optional CSRCs/extension/padding, payload. */
 function rtp(payload: number[], opts: { csrc?: number; extensionWords?: number; padding?: number } = {}): Buffer {
   const csrc = opts.csrc ?? 0;
-  const header = [0x80 | csrc | (opts.extensionWords !== undefined ? 0x10 : 0) | (opts.padding ? 0x20 : 0), 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+  const header = [
+    0x80 | csrc | (opts.extensionWords !== undefined ? 0x10 : 0) | (opts.padding ? 0x20 : 0),
+    96,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+  ];
   const csrcs = new Array(csrc * 4).fill(0);
   const ext = opts.extensionWords !== undefined ? [0xbe, 0xde, 0, opts.extensionWords, ...new Array(opts.extensionWords * 4).fill(0)] : [];
   const pad = opts.padding ? [...new Array(opts.padding - 1).fill(0), opts.padding] : [];
@@ -58,9 +71,16 @@ t.test('SDP and capabilities for ffmpeg', async (t) => {
   t.match(sdp, /a=rtpmap:125 H264\/90000\r\n/);
   t.match(sdp, /a=fmtp:125 packetization-mode=1;profile-level-id=42e01f\r\n/);
   t.notMatch(sdp, /s=Lesson\r\nx/, 'no line injection through the title');
-  const opus = describeConsumerStream('audio', { codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }], encodings: [{ ssrc: 2 }] })!;
+  const opus = describeConsumerStream('audio', {
+    codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
+    encodings: [{ ssrc: 2 }],
+  })!;
   t.match(ffmpegInputSdp(opus, 50002, 'x'), /a=rtpmap:100 opus\/48000\/2/);
-  t.equal(describeConsumerStream('audio', { codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000 }], encodings: [] }), null, 'unknown codecs are not recorded');
+  t.equal(
+    describeConsumerStream('audio', { codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000 }], encodings: [] }),
+    null,
+    'unknown codecs are not recorded',
+  );
   const caps = recorderRtpCapabilities({
     codecs: [
       { kind: 'video', mimeType: 'video/VP8', clockRate: 90000, preferredPayloadType: 101, rtcpFeedback: [{ type: 'nack' }] },
@@ -68,45 +88,140 @@ t.test('SDP and capabilities for ffmpeg', async (t) => {
     ],
     headerExtensions: [{ kind: 'video', uri: 'urn:ietf:params:rtp-hdrext:sdes:mid', preferredId: 1 }],
   });
-  t.same(caps.codecs!.map((c) => c.mimeType), ['video/VP8'], 'no RTX (ffmpeg sends no NACKs)');
+  t.same(
+    caps.codecs!.map((c) => c.mimeType),
+    ['video/VP8'],
+    'no RTX (ffmpeg sends no NACKs)',
+  );
   t.same(caps.codecs![0]!.rtcpFeedback, [], 'no feedback');
   t.same(caps.headerExtensions, [], 'no header extensions');
 });
 
 t.test('ffmpeg arguments: H264/Opus copied; VP8 re-encoded with a keyframe per segment', async (t) => {
-  const files = { ffmpegPlaylist: '/r/camera/.r002.m3u8', sdp: '/r/camera/.r002.sdp', initName: 'r002-init.mp4', segmentPattern: '/r/camera/r002-%05d.m4s' };
-  const copy = ffmpegRecordArgs({ sdpFile: files.sdp, files, stream: { kind: 'video', codec: 'H264', payloadType: 125, clockRate: 90000, parameters: {} }, offsetSeconds: 12.3456, segmentSeconds: 4 });
-  t.match(copy.join(' '), /-c copy -output_ts_offset 12\.346 -f hls -hls_time 4 .*-hls_segment_type fmp4 .*-hls_fmp4_init_filename r002-init\.mp4 -hls_segment_filename \/r\/camera\/r002-%05d\.m4s \/r\/camera\/\.r002\.m3u8$/);
-  const vp8 = ffmpegRecordArgs({ sdpFile: files.sdp, files, stream: { kind: 'video', codec: 'VP8', payloadType: 101, clockRate: 90000, parameters: {} }, offsetSeconds: 0, segmentSeconds: 4 });
+  const files = {
+    ffmpegPlaylist: '/r/camera/.r002.m3u8',
+    sdp: '/r/camera/.r002.sdp',
+    initName: 'r002-init.mp4',
+    segmentPattern: '/r/camera/r002-%05d.m4s',
+  };
+  const copy = ffmpegRecordArgs({
+    sdpFile: files.sdp,
+    files,
+    stream: { kind: 'video', codec: 'H264', payloadType: 125, clockRate: 90000, parameters: {} },
+    offsetSeconds: 12.3456,
+    segmentSeconds: 4,
+  });
+  t.match(
+    copy.join(' '),
+    /-c copy -output_ts_offset 12\.346 -f hls -hls_time 4 .*-hls_segment_type fmp4 .*-hls_fmp4_init_filename r002-init\.mp4 -hls_segment_filename \/r\/camera\/r002-%05d\.m4s \/r\/camera\/\.r002\.m3u8$/,
+  );
+  const vp8 = ffmpegRecordArgs({
+    sdpFile: files.sdp,
+    files,
+    stream: { kind: 'video', codec: 'VP8', payloadType: 101, clockRate: 90000, parameters: {} },
+    offsetSeconds: 0,
+    segmentSeconds: 4,
+  });
   t.match(vp8.join(' '), /-c:v libx264 .*-force_key_frames expr:gte\(t,n_forced\*4\)/);
   t.notMatch(vp8.join(' '), /-c copy/);
 });
 
 t.test('HLS: reading ffmpeg playlists, writing ours', async (t) => {
-  const parsed = parseFfmpegPlaylist('#EXTM3U\n#EXT-X-MAP:URI="r001-init.mp4"\n#EXTINF:4.000000,\nr001-00000.m4s\n#EXTINF:3.5,\n/abs/r001-00001.m4s\n#EXTINF:2,\n');
-  t.same(parsed, { segments: [{ name: 'r001-00000.m4s', duration: 4 }, { name: 'r001-00001.m4s', duration: 3.5 }], ended: false }, 'only complete entries');
+  const parsed = parseFfmpegPlaylist(
+    '#EXTM3U\n#EXT-X-MAP:URI="r001-init.mp4"\n#EXTINF:4.000000,\nr001-00000.m4s\n#EXTINF:3.5,\n/abs/r001-00001.m4s\n#EXTINF:2,\n',
+  );
+  t.same(
+    parsed,
+    {
+      segments: [
+        { name: 'r001-00000.m4s', duration: 4 },
+        { name: 'r001-00001.m4s', duration: 3.5 },
+      ],
+      ended: false,
+    },
+    'only complete entries',
+  );
   t.equal(parseFfmpegPlaylist('#EXT-X-ENDLIST\n').ended, true);
-  const seg = (run: number, n: number, start: number) => ({ uri: `camera/r00${run}-0000${n}.m4s`, run, startSeconds: start, duration: 4, size: 10, sha256: 'a'.repeat(64), programDateTime: new Date(Date.UTC(2025, 0, 1, 9, 0, start)).toISOString() });
-  const run = (index: number) => ({ index, producerId: 'p', participantId: 't', sourceCodec: 'H264' as const, transcoded: false, startedAt: '2025-01-01T09:00:00.000Z', offsetSeconds: 0, endedAt: null, endReason: null, init: { uri: `camera/r00${index}-init.mp4`, size: 1, sha256: 'b'.repeat(64) }, pid: null });
-  const track: ManifestTrack = { id: 'camera', kind: 'video', role: 'instructor', source: 'camera', playlist: 'camera.m3u8', codec: 'H264', codecs: 'avc1.42e01f', container: 'fmp4', runs: [run(1), run(2)], segments: [seg(1, 0, 0), seg(1, 1, 4), seg(2, 0, 10)] };
+  const seg = (run: number, n: number, start: number) => ({
+    uri: `camera/r00${run}-0000${n}.m4s`,
+    run,
+    startSeconds: start,
+    duration: 4,
+    size: 10,
+    sha256: 'a'.repeat(64),
+    programDateTime: new Date(Date.UTC(2025, 0, 1, 9, 0, start)).toISOString(),
+  });
+  const run = (index: number) => ({
+    index,
+    producerId: 'p',
+    participantId: 't',
+    sourceCodec: 'H264' as const,
+    transcoded: false,
+    startedAt: '2025-01-01T09:00:00.000Z',
+    offsetSeconds: 0,
+    endedAt: null,
+    endReason: null,
+    init: { uri: `camera/r00${index}-init.mp4`, size: 1, sha256: 'b'.repeat(64) },
+    pid: null,
+  });
+  const track: ManifestTrack = {
+    id: 'camera',
+    kind: 'video',
+    role: 'instructor',
+    source: 'camera',
+    playlist: 'camera.m3u8',
+    codec: 'H264',
+    codecs: 'avc1.42e01f',
+    container: 'fmp4',
+    runs: [run(1), run(2)],
+    segments: [seg(1, 0, 0), seg(1, 1, 4), seg(2, 0, 10)],
+  };
   const live = renderMediaPlaylist(track, { segmentSeconds: 4, ended: false });
   t.match(live, /#EXT-X-PLAYLIST-TYPE:EVENT\n/);
   t.match(live, /#EXT-X-TARGETDURATION:8\n/);
   t.notMatch(live, /ENDLIST/, 'open while live');
-  t.match(live, /#EXT-X-MAP:URI="camera\/r001-init.mp4"\n#EXT-X-PROGRAM-DATE-TIME:2025-01-01T09:00:00.000Z\n#EXTINF:4.000000,\ncamera\/r001-00000.m4s\n#EXTINF:4.000000,\ncamera\/r001-00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="camera\/r002-init.mp4"\n#EXT-X-PROGRAM-DATE-TIME:2025-01-01T09:00:10.000Z\n/, 'a new run: discontinuity, its init segment, its date');
+  t.match(
+    live,
+    /#EXT-X-MAP:URI="camera\/r001-init.mp4"\n#EXT-X-PROGRAM-DATE-TIME:2025-01-01T09:00:00.000Z\n#EXTINF:4.000000,\ncamera\/r001-00000.m4s\n#EXTINF:4.000000,\ncamera\/r001-00001.m4s\n#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI="camera\/r002-init.mp4"\n#EXT-X-PROGRAM-DATE-TIME:2025-01-01T09:00:10.000Z\n/,
+    'a new run: discontinuity, its init segment, its date',
+  );
   t.match(renderMediaPlaylist(track, { segmentSeconds: 4, ended: true }), /#EXT-X-ENDLIST\n$/);
-  const voice: ManifestTrack = { ...track, id: 'voice', kind: 'audio', source: 'microphone', playlist: 'voice.m3u8', codec: 'Opus', codecs: 'opus' };
+  const voice: ManifestTrack = {
+    ...track,
+    id: 'voice',
+    kind: 'audio',
+    source: 'microphone',
+    playlist: 'voice.m3u8',
+    codec: 'Opus',
+    codecs: 'opus',
+  };
   const classrooms: ManifestTrack = { ...voice, id: 'classrooms', role: 'classroom', playlist: 'classrooms.m3u8' };
   const master = renderMasterPlaylist([classrooms, track, voice]);
-  t.match(master, /NAME="Instructor",LANGUAGE="und",DEFAULT=YES,AUTOSELECT=YES,URI="voice.m3u8"\n.*NAME="Classrooms",LANGUAGE="und",DEFAULT=NO,AUTOSELECT=NO,URI="classrooms.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=\d+,CODECS="avc1.42e01f,opus",AUDIO="audio"\ncamera.m3u8\n$/);
+  t.match(
+    master,
+    /NAME="Instructor",LANGUAGE="und",DEFAULT=YES,AUTOSELECT=YES,URI="voice.m3u8"\n.*NAME="Classrooms",LANGUAGE="und",DEFAULT=NO,AUTOSELECT=NO,URI="classrooms.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=\d+,CODECS="avc1.42e01f,opus",AUDIO="audio"\ncamera.m3u8\n$/,
+  );
   t.match(renderMasterPlaylist([voice]), /CODECS="opus"\nvoice.m3u8\n$/, 'audio-only lessons play too');
 });
 
 t.test('ids and file names are checked strictly (byte ranges: archive.test.ts, over HTTP)', async (t) => {
   t.ok(isRecordingId('01939e3c-1f0a-7c4e-9b2a-0123456789ab'));
-  for (const bad of ['../x', '01939E3C-1F0A-7C4E-9B2A-0123456789AB', '01939e3c-1f0a-7c4e-9b2a-0123456789ab/..', '']) t.notOk(isRecordingId(bad), `id ${JSON.stringify(bad)}`);
-  for (const good of ['index.m3u8', 'camera.m3u8', 'classrooms-2.m3u8', 'camera/r001-init.mp4', 'camera/r012-00042.m4s']) t.ok(isServableFile(good), good);
-  for (const bad of ['manifest.json', 'camera/.r001.m3u8', '.r001.m3u8', '../index.m3u8', 'camera/../index.m3u8', 'camera/r001-00001.m4s.tmp', 'camera/x/r001-init.mp4', 'audit.log', '/etc/passwd']) t.notOk(isServableFile(bad), bad);
+  for (const bad of ['../x', '01939E3C-1F0A-7C4E-9B2A-0123456789AB', '01939e3c-1f0a-7c4e-9b2a-0123456789ab/..', ''])
+    t.notOk(isRecordingId(bad), `id ${JSON.stringify(bad)}`);
+  for (const good of ['index.m3u8', 'camera.m3u8', 'classrooms-2.m3u8', 'camera/r001-init.mp4', 'camera/r012-00042.m4s'])
+    t.ok(isServableFile(good), good);
+  for (const bad of [
+    'manifest.json',
+    'camera/.r001.m3u8',
+    '.r001.m3u8',
+    '../index.m3u8',
+    'camera/../index.m3u8',
+    'camera/r001-00001.m4s.tmp',
+    'camera/x/r001-init.mp4',
+    'audit.log',
+    '/etc/passwd',
+  ])
+    t.notOk(isServableFile(bad), bad);
 });
 
 t.test('the ffmpeg locator: config, FFMPEG_PATH, ffmpeg-static, PATH — and an error naming them all', async (t) => {
@@ -116,12 +231,25 @@ t.test('the ffmpeg locator: config, FFMPEG_PATH, ffmpeg-static, PATH — and an 
     return `ffmpeg version test (${bin})`;
   };
   const loadStatic = async (): Promise<string | null> => '/static/ffmpeg';
-  t.equal((await locateFfmpeg('/opt/ff/ffmpeg', { env: { FFMPEG_PATH: '/env/ffmpeg' }, probe, loadFfmpegStatic: loadStatic })).source, 'config recording.ffmpegPath');
+  t.equal(
+    (await locateFfmpeg('/opt/ff/ffmpeg', { env: { FFMPEG_PATH: '/env/ffmpeg' }, probe, loadFfmpegStatic: loadStatic })).source,
+    'config recording.ffmpegPath',
+  );
   t.equal((await locateFfmpeg('', { env: { FFMPEG_PATH: '/env/ffmpeg' }, probe, loadFfmpegStatic: loadStatic })).source, 'FFMPEG_PATH');
-  t.equal((await locateFfmpeg('/missing/ffmpeg', { env: { FFMPEG_PATH: '/missing/too' }, probe, loadFfmpegStatic: loadStatic })).path, '/static/ffmpeg', 'a configured path that does not run falls through');
-  const err = await locateFfmpeg('/missing/ffmpeg', { env: { PATH: '/nowhere' }, probe, loadFfmpegStatic: async () => null }).catch((e: unknown) => e);
+  t.equal(
+    (await locateFfmpeg('/missing/ffmpeg', { env: { FFMPEG_PATH: '/missing/too' }, probe, loadFfmpegStatic: loadStatic })).path,
+    '/static/ffmpeg',
+    'a configured path that does not run falls through',
+  );
+  const err = await locateFfmpeg('/missing/ffmpeg', { env: { PATH: '/nowhere' }, probe, loadFfmpegStatic: async () => null }).catch(
+    (e: unknown) => e,
+  );
   t.type(err, FfmpegNotFoundError);
-  t.match((err as Error).message, /config recording\.ffmpegPath: \/missing\/ffmpeg.*\n.*FFMPEG_PATH: not set\n.*ffmpeg-static: package not installed.*\n.*PATH: no ffmpeg in PATH/s, 'names every place it looked');
+  t.match(
+    (err as Error).message,
+    /config recording\.ffmpegPath: \/missing\/ffmpeg.*\n.*FFMPEG_PATH: not set\n.*ffmpeg-static: package not installed.*\n.*PATH: no ffmpeg in PATH/s,
+    'names every place it looked',
+  );
   const real = await locateFfmpeg('', { env: { PATH: process.env['PATH'] ?? '' } });
   t.match(real.version, /ffmpeg version/, `this machine: ${real.path} via ${real.source}`);
 });
@@ -131,10 +259,14 @@ t.test('atomic files: concurrent writes coalesce, the last content wins, readers
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   let content = '';
   let renders = 0;
-  const file = new AtomicFile(path.join(dir, 'm.json'), () => {
-    renders++;
-    return content;
-  }, (err) => t.fail(err.message));
+  const file = new AtomicFile(
+    path.join(dir, 'm.json'),
+    () => {
+      renders++;
+      return content;
+    },
+    (err) => t.fail(err.message),
+  );
   const writes: Array<Promise<void>> = [];
   for (let i = 0; i < 50; i++) {
     content = JSON.stringify({ i, pad: 'x'.repeat(10_000) });

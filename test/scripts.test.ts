@@ -38,7 +38,11 @@ interface Fake {
 }
 
 /** A fake machine: apt-get, dpkg-query (nothing installed), sudo, a quick sleep, and an apt configuration of its own. */
-function fakeMachine(t: { teardown(fn: () => unknown): void }, sources: { list?: string; parts?: Record<string, string> }, env: Record<string, string> = {}): Fake {
+function fakeMachine(
+  t: { teardown(fn: () => unknown): void },
+  sources: { list?: string; parts?: Record<string, string> },
+  env: Record<string, string> = {},
+): Fake {
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-apt-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const bin = path.join(dir, 'bin');
@@ -57,12 +61,21 @@ function fakeMachine(t: { teardown(fn: () => unknown): void }, sources: { list?:
   writeFileSync(path.join(dir, 'apt.conf'), `Dir::Etc "${etc}/";\n`);
   return {
     dir,
-    env: { ...process.env, PATH: `${bin}:${process.env['PATH']}`, FAKE: dir, APT_CONFIG: path.join(dir, 'apt.conf'), LESSONCAST_CACHE_DIR: path.join(dir, 'cache'), ...env },
-    aptCalls: () => (existsSync(path.join(dir, 'apt-get.log')) ? readFileSync(path.join(dir, 'apt-get.log'), 'utf8').trim().split('\n') : []),
+    env: {
+      ...process.env,
+      PATH: `${bin}:${process.env['PATH']}`,
+      FAKE: dir,
+      APT_CONFIG: path.join(dir, 'apt.conf'),
+      LESSONCAST_CACHE_DIR: path.join(dir, 'cache'),
+      ...env,
+    },
+    aptCalls: () =>
+      existsSync(path.join(dir, 'apt-get.log')) ? readFileSync(path.join(dir, 'apt-get.log'), 'utf8').trim().split('\n') : [],
   };
 }
 
-const bash = (script: string, env: NodeJS.ProcessEnv, args: string[] = []) => spawnSync('bash', ['-c', script, 'test', ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+const bash = (script: string, env: NodeJS.ProcessEnv, args: string[] = []) =>
+  spawnSync('bash', ['-c', script, 'test', ...args], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
 
 /** A data centre that reaches only its own mirror, in both formats, beside what must be left out. */
 const DATA_CENTRE = {
@@ -117,12 +130,19 @@ t.test('Debian sources come from the mirror apt is configured with (one-line and
     'deb-src from the configured mirrors only: no security archive, third-party or disabled entry, each with its key',
   );
   t.match(run.stderr, /libsrtp2 from Debian trixie: http:\/\/mirror\.dc\.example\/debian /, 'the log says where from');
-  t.ok(fake.aptCalls().every((c) => c.includes('-o DPkg::Lock::Timeout=300')), 'every apt-get call waits for the locks (300 s by default)');
+  t.ok(
+    fake.aptCalls().every((c) => c.includes('-o DPkg::Lock::Timeout=300')),
+    'every apt-get call waits for the locks (300 s by default)',
+  );
 
   const override = fakeMachine(t, DATA_CENTRE, { LESSONCAST_DEBIAN_SOURCE_URIS: 'http://other.example/debian' });
   const overridden = bash('bash scripts/worker/debian-source.sh libsrtp2 trixie "$1"', override.env, [path.join(override.dir, 'src')]);
   t.equal(overridden.status, 0, overridden.stderr);
-  t.match(readFileSync(path.join(override.dir, 'sources.list.seen'), 'utf8'), /^deb-src (\[signed-by=[^\]]+\] )?http:\/\/other\.example\/debian trixie main\n$/, 'the setting wins');
+  t.match(
+    readFileSync(path.join(override.dir, 'sources.list.seen'), 'utf8'),
+    /^deb-src (\[signed-by=[^\]]+\] )?http:\/\/other\.example\/debian trixie main\n$/,
+    'the setting wins',
+  );
 });
 
 t.test('no usable apt source: a WARNING naming the setting, and no host of our own choosing', async (t) => {
@@ -143,8 +163,15 @@ t.test('apt_install waits while another apt holds the lock, and says so', async 
   t.match(run.stderr, /apt-get waits up to 30 s for a lock another apt or dpkg holds \(LESSONCAST_APT_LOCK_TIMEOUT\)/);
   t.match(run.stderr, /WARNING: another apt or dpkg holds a lock; trying again in 5 s/);
   const calls = fake.aptCalls();
-  t.same(calls.map((c) => c.split(' ').find((w) => ['update', 'install'].includes(w))), ['update', 'update', 'update', 'install'], 'update retried until the lock was free, then install');
-  t.ok(calls.every((c) => c.startsWith('-o DPkg::Lock::Timeout=30 ')), 'dpkg lock timeout on every call');
+  t.same(
+    calls.map((c) => c.split(' ').find((w) => ['update', 'install'].includes(w))),
+    ['update', 'update', 'update', 'install'],
+    'update retried until the lock was free, then install',
+  );
+  t.ok(
+    calls.every((c) => c.startsWith('-o DPkg::Lock::Timeout=30 ')),
+    'dpkg lock timeout on every call',
+  );
 });
 
 t.test('the wait is bounded: a lock held past LESSONCAST_APT_LOCK_TIMEOUT fails the install', async (t) => {
@@ -154,7 +181,10 @@ t.test('the wait is bounded: a lock held past LESSONCAST_APT_LOCK_TIMEOUT fails 
   t.not(run.status, 0, 'setup stops');
   t.ok(Date.now() - started < 10_000, `within ${Date.now() - started} ms`);
   t.match(run.stderr, /Could not get lock/, "apt's own message is shown");
-  t.notOk(fake.aptCalls().some((c) => c.includes(' install ')), 'nothing installed');
+  t.notOk(
+    fake.aptCalls().some((c) => c.includes(' install ')),
+    'nothing installed',
+  );
 });
 
 t.test('the lessoncast bin runs dist/cli.js; unbuilt, it says to run npm run build and fails', async (t) => {
@@ -162,7 +192,8 @@ t.test('the lessoncast bin runs dist/cli.js; unbuilt, it says to run npm run bui
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mkdirSync(path.join(dir, 'scripts'));
   writeFileSync(path.join(dir, 'scripts', 'lessoncast.mjs'), readFileSync(path.join(root, 'scripts', 'lessoncast.mjs')));
-  const bin = () => spawnSync(process.execPath, [path.join(dir, 'scripts', 'lessoncast.mjs'), 'token', '--help'], { encoding: 'utf8', timeout: 30_000 });
+  const bin = () =>
+    spawnSync(process.execPath, [path.join(dir, 'scripts', 'lessoncast.mjs'), 'token', '--help'], { encoding: 'utf8', timeout: 30_000 });
   const unbuilt = bin();
   t.equal(unbuilt.status, 1, 'exits 1');
   t.match(unbuilt.stderr, /dist\/cli\.js is missing\): run "npm run build"/);

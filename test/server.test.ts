@@ -69,11 +69,21 @@ t.test('every error is problem+json with a code docs/rest.md lists, and every an
   const cases: Array<[string, () => Promise<RawResponse>, number, string]> = [
     ['a URL that does not decode', () => get('/api/recordings/%ff%fe'), 400, 'BAD_URL'],
     ['an id of 300 characters', () => get(`/api/recordings/${'a'.repeat(300)}`), 414, 'URL_TOO_LONG'],
-    ['a 1 MB Authorization header', () => get('/api/lessons', { authorization: `Bearer ${'a'.repeat(1 << 20)}` }), 431, 'HEADERS_TOO_LARGE'],
+    [
+      'a 1 MB Authorization header',
+      () => get('/api/lessons', { authorization: `Bearer ${'a'.repeat(1 << 20)}` }),
+      431,
+      'HEADERS_TOO_LARGE',
+    ],
     ['a request line that is not HTTP', () => rawRequest(s.url, 'GET', '/healthz HTTP/1.1 junk'), 400, 'BAD_HTTP_REQUEST'],
     ['a plain GET of /ws', () => get('/ws'), 426, 'UPGRADE_REQUIRED'],
     ['a plain GET of /api/live/feed', () => get('/api/live/feed'), 426, 'UPGRADE_REQUIRED'],
-    ['a body over 1 MiB', () => post({ 'content-type': 'application/json', 'content-length': String(2 << 20) }, '{"title":"'), 413, 'BODY_TOO_LARGE'],
+    [
+      'a body over 1 MiB',
+      () => post({ 'content-type': 'application/json', 'content-length': String(2 << 20) }, '{"title":"'),
+      413,
+      'BODY_TOO_LARGE',
+    ],
     ['a body in XML', () => post({ 'content-type': 'application/xml' }, '<lesson/>'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['a body that breaks the schema', () => post({ 'content-type': 'application/json' }, '{"title":""}'), 400, 'INVALID_REQUEST'],
     ['no token', () => get('/api/lessons'), 401, 'UNAUTHENTICATED'],
@@ -115,11 +125,26 @@ t.test('client mistakes are logged as warnings without a stack, and counted in /
   }
   p.child.kill('SIGTERM');
   t.equal(await p.exited, 0);
-  const lines = p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; code?: string; cause?: string; msg: string });
-  t.same(lines.filter((l) => l.level >= 50), [], 'nothing at error level');
+  const lines = p
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: number; code?: string; cause?: string; msg: string });
+  t.same(
+    lines.filter((l) => l.level >= 50),
+    [],
+    'nothing at error level',
+  );
   t.notMatch(p.output(), /"stack"/, 'no stack trace anywhere');
-  for (const [code, cause] of [['INVALID_MESSAGE', 'WS_ERR_INVALID_UTF8'], ['MESSAGE_TOO_LARGE', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'], ['HEADERS_TOO_LARGE', 'HPE_HEADER_OVERFLOW']]) {
-    t.ok(lines.some((l) => l.level === 40 && l.msg === 'client error' && l.code === code && l.cause === cause), `a warning names ${code} (${cause})`);
+  for (const [code, cause] of [
+    ['INVALID_MESSAGE', 'WS_ERR_INVALID_UTF8'],
+    ['MESSAGE_TOO_LARGE', 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'],
+    ['HEADERS_TOO_LARGE', 'HPE_HEADER_OVERFLOW'],
+  ]) {
+    t.ok(
+      lines.some((l) => l.level === 40 && l.msg === 'client error' && l.code === code && l.cause === cause),
+      `a warning names ${code} (${cause})`,
+    );
   }
 });
 
@@ -133,7 +158,9 @@ t.test('a recordings folder under a regular file stops the start, naming recordi
     (e: unknown) => e,
   );
   t.ok(err instanceof ConfigError, 'a configuration error');
-  t.match((err as ConfigError).issues, [new RegExp(`^recording\\.dir: "${bad.replace(/[./]/g, '\\$&')}" is not allowed \\(ENOTDIR.*\\); allowed: a folder`)]);
+  t.match((err as ConfigError).issues, [
+    new RegExp(`^recording\\.dir: "${bad.replace(/[./]/g, '\\$&')}" is not allowed \\(ENOTDIR.*\\); allowed: a folder`),
+  ]);
   const child = spawnLessoncastProcess(dir, { LESSONCAST_RECORDING_DIR: bad });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -149,7 +176,11 @@ function differences(doc: unknown, real: unknown, at = '$'): string[] {
   if (kind(doc) !== 'object') return [];
   const [d, r] = [doc as Record<string, unknown>, real as Record<string, unknown>];
   return [...new Set([...Object.keys(d), ...Object.keys(r)])].flatMap((k) =>
-    !(k in r) ? [`${at}.${k}: documented, not answered`] : !(k in d) ? [`${at}.${k}: answered, not documented`] : differences(d[k], r[k], `${at}.${k}`),
+    !(k in r)
+      ? [`${at}.${k}: documented, not answered`]
+      : !(k in d)
+        ? [`${at}.${k}: answered, not documented`]
+        : differences(d[k], r[k], `${at}.${k}`),
   );
 }
 
@@ -158,7 +189,11 @@ t.test('docs/rest.md: who may call what, and the lesson and token answers, as th
   t.ok(rows.length >= 8, `${rows.length} rows in the table`);
   for (const [, endpoint, permission, roles] of rows) {
     const documented = ROLES.filter((r) => new RegExp(`\\b${r}\\b`).test(roles!));
-    t.same(documented, ROLES.filter((r) => can(r, permission as Permission)), `${endpoint}: ${permission} is held by ${documented.join(', ')}`);
+    t.same(
+      documented,
+      ROLES.filter((r) => can(r, permission as Permission)),
+      `${endpoint}: ${permission} is held by ${documented.join(', ')}`,
+    );
   }
 
   const s = await startTestServer();
@@ -186,7 +221,12 @@ t.test('docs/rest.md: who may call what, and the lesson and token answers, as th
 
   // An instructor creates a lesson, goes live, a school joins and raises its hand.
   const instructor = await s.token('instructor', 'teacher-1', []);
-  const created = await call('POST', '/api/lessons', instructor, { title: 'Physics: levers', subject: 'physics', schools: ['school-12'], record: false });
+  const created = await call('POST', '/api/lessons', instructor, {
+    title: 'Physics: levers',
+    subject: 'physics',
+    schools: ['school-12'],
+    record: false,
+  });
   expectAsDocumented('POST /api/lessons', created);
   const lessonId = (created.body as { lesson: { id: string } }).lesson.id;
   t.match(created.body, { lesson: { instructorId: 'teacher-1' } }, 'an instructor creates lessons for themself');
@@ -200,9 +240,20 @@ t.test('docs/rest.md: who may call what, and the lesson and token answers, as th
   expectAsDocumented('GET /api/lessons', await call('GET', '/api/lessons', instructor));
   expectAsDocumented('GET /api/lessons/:id', await call('GET', `/api/lessons/${lessonId}`, instructor));
   const admin = await s.token('admin', 'ops');
-  const minted = await call('POST', '/api/tokens', admin, { role: 'classroom', id: 'school-12', name: 'School 12', lessons: [lessonId], ttlSeconds: 14400 });
+  const minted = await call('POST', '/api/tokens', admin, {
+    role: 'classroom',
+    id: 'school-12',
+    name: 'School 12',
+    lessons: [lessonId],
+    ttlSeconds: 14400,
+  });
   expectAsDocumented('POST /api/tokens', minted);
-  const liveOf = async (token: string) => ((await call('GET', '/api/live', token)).body as { lessons: Array<{ id: string }> }).lessons.map((l) => l.id);
-  t.same(await liveOf(await s.token('instructor', 'teacher-1', [lessonId])), [lessonId], 'an instructor reads the live view of the lessons its token lists…');
+  const liveOf = async (token: string) =>
+    ((await call('GET', '/api/live', token)).body as { lessons: Array<{ id: string }> }).lessons.map((l) => l.id);
+  t.same(
+    await liveOf(await s.token('instructor', 'teacher-1', [lessonId])),
+    [lessonId],
+    'an instructor reads the live view of the lessons its token lists…',
+  );
   t.same(await liveOf(instructor), [], '…and of no other');
 });

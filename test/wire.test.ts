@@ -47,7 +47,13 @@ function wire(over: Partial<WireSocketOptions> = {}): { socket: FakeSocket; wire
   const requests: unknown[] = [];
   const liveness = new Liveness(3600);
   timers.push(liveness);
-  const w = new WireSocket(socket as unknown as WebSocket, { maxMessageBytes: 100, log: quiet, liveness, onRequest: (r) => requests.push(r), ...over });
+  const w = new WireSocket(socket as unknown as WebSocket, {
+    maxMessageBytes: 100,
+    log: quiet,
+    liveness,
+    onRequest: (r) => requests.push(r),
+    ...over,
+  });
   return { socket, wire: w, requests, liveness };
 }
 
@@ -74,7 +80,11 @@ t.test('size: MESSAGE_TOO_LARGE up to 4× the limit (counted, with the id), clos
   frame(socket, `{"kind":"request","id":"big","method":"authenticate","data":{"token":"${'x'.repeat(200)}"}}`);
   t.match(socket.last(), { id: 'big', ok: false, error: { code: 'MESSAGE_TOO_LARGE' } });
   t.same(counted, ['MESSAGE_TOO_LARGE']);
-  t.same(refused.map((e) => e.code), ['MESSAGE_TOO_LARGE'], 'the owner hears of the refusal after the answer');
+  t.same(
+    refused.map((e) => e.code),
+    ['MESSAGE_TOO_LARGE'],
+    'the owner hears of the refusal after the answer',
+  );
   t.notOk(socket.closed, 'the connection goes on');
   frame(socket, 'x'.repeat(401));
   t.same(socket.closed, { code: 1009, reason: 'message too big' });

@@ -41,7 +41,11 @@ t.test('the worker binary is found and a real mediasoup worker runs a router', a
   // The binary is the one built for this mediasoup version (the worker refuses a version
   // mismatch at start, but BUILDINFO says what our build was made from).
   t.match(ms.version, /^3\.32\./, 'mediasoup 3.32.x (the memory-safety fixes since 3.19)');
-  if (existsSync(path.join(path.dirname(bin.path), 'BUILDINFO'))) t.ok(builtWith(bin.path, new RegExp(`^mediasoup ${ms.version.replace(/\./g, '\\.')}$`, 'm')), `BUILDINFO: built from mediasoup ${ms.version}`);
+  if (existsSync(path.join(path.dirname(bin.path), 'BUILDINFO')))
+    t.ok(
+      builtWith(bin.path, new RegExp(`^mediasoup ${ms.version.replace(/\./g, '\\.')}$`, 'm')),
+      `BUILDINFO: built from mediasoup ${ms.version}`,
+    );
   // By default libsrtp is our static OpenSSL build; then Debian's NSS-based libsrtp2 must not be loaded.
   const staticSrtp = builtWith(bin.path, /^libsrtp .*static, OpenSSL/m);
   const maps = readFileSync(`/proc/${worker.pid}/maps`, 'utf8');
@@ -72,7 +76,7 @@ t.test('worker pool: a WebRtcServer per worker, least-loaded placement, replacem
   const oldPid = slotA.worker.pid;
   process.kill(oldPid, 'SIGKILL');
   t.equal(await died, slotA.index, 'death detected');
-  t.ok(a.closed, 'the dead worker\'s router is closed');
+  t.ok(a.closed, "the dead worker's router is closed");
   t.equal(await replaced, slotA.index, 'replaced in the same slot');
   t.not(pool.slots[slotA.index]!.worker.pid, oldPid, 'a new process');
   t.equal(pool.aliveCount, 2);
@@ -84,11 +88,26 @@ t.test('the worker comes from the config, MEDIASOUP_WORKER_BIN, the path setup r
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const recorded = path.join(dir, 'worker-bin');
   const { MEDIASOUP_WORKER_BIN: _bin, ...env } = process.env;
-  t.equal(resolveWorkerBin('', env, recorded).source, 'mediasoup package', 'nothing recorded: the prebuilt worker inside node_modules/mediasoup');
+  t.equal(
+    resolveWorkerBin('', env, recorded).source,
+    'mediasoup package',
+    'nothing recorded: the prebuilt worker inside node_modules/mediasoup',
+  );
   writeFileSync(recorded, '/cache/mediasoup-worker/3.32.2-abc/mediasoup-worker\n');
-  t.same(resolveWorkerBin('', env, recorded), { path: '/cache/mediasoup-worker/3.32.2-abc/mediasoup-worker', source: recorded }, 'setup recorded its build');
-  t.same(resolveWorkerBin('', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded), { path: '/env/worker', source: 'MEDIASOUP_WORKER_BIN' });
-  t.equal(resolveWorkerBin('/x/mediasoup-worker', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded).source, 'config media.workerBin', 'the config wins');
+  t.same(
+    resolveWorkerBin('', env, recorded),
+    { path: '/cache/mediasoup-worker/3.32.2-abc/mediasoup-worker', source: recorded },
+    'setup recorded its build',
+  );
+  t.same(resolveWorkerBin('', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded), {
+    path: '/env/worker',
+    source: 'MEDIASOUP_WORKER_BIN',
+  });
+  t.equal(
+    resolveWorkerBin('/x/mediasoup-worker', { ...env, MEDIASOUP_WORKER_BIN: '/env/worker' }, recorded).source,
+    'config media.workerBin',
+    'the config wins',
+  );
 });
 
 t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked with ss)", async (t) => {
@@ -115,7 +134,11 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
 
   // Asking for more than the kernel allows is capped silently by the kernel: the pool says so.
   const warnings: string[] = [];
-  const pool = new WorkerPool(ms, { ...poolOptions, udpRecvBufferBytes: rmemMax + 1 }, { ...quiet, warn: (_o: object, msg: string) => void warnings.push(msg) });
+  const pool = new WorkerPool(
+    ms,
+    { ...poolOptions, udpRecvBufferBytes: rmemMax + 1 },
+    { ...quiet, warn: (_o: object, msg: string) => void warnings.push(msg) },
+  );
   await pool.start();
   pool.close();
   t.match(warnings.join('\n'), /above net\.core\.rmem_max/, 'a warning names rmem_max');

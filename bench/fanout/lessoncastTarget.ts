@@ -14,7 +14,16 @@ import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
 import type { RtcSender } from '../../kit/rtcSender.js';
 import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
 import type { Destination } from './probes.js';
-import { inBatches, consumerScores, consumerSample, sumSent, weriftProbe, type FanoutTarget, type LessonSource, type SfuProcess } from './target.js';
+import {
+  inBatches,
+  consumerScores,
+  consumerSample,
+  sumSent,
+  weriftProbe,
+  type FanoutTarget,
+  type LessonSource,
+  type SfuProcess,
+} from './target.js';
 
 export interface LessoncastTargetOptions {
   name: string;
@@ -40,7 +49,11 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
     await s.stop();
   };
   try {
-    const sfu: SfuProcess[] = s.internals.pool.slots.map((slot) => ({ label: `worker ${slot.index}`, pid: slot.worker.pid, cpu: opts.workerCpus[slot.index] ?? slot.index }));
+    const sfu: SfuProcess[] = s.internals.pool.slots.map((slot) => ({
+      label: `worker ${slot.index}`,
+      pid: slot.worker.pid,
+      cpu: opts.workerCpus[slot.index] ?? slot.index,
+    }));
     for (const p of sfu) pinProcess(p.pid, String(p.cpu));
 
     const lessonId = await createLesson(s);
@@ -70,7 +83,10 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
     const outputs: string[] = []; // peer ids, index = output number
     const addOutput = async (i: number, dest: Destination): Promise<void> => {
       const peerId = `plain-${i}`;
-      const { transportId } = await createPlainReceiver(media, peerId, dest, { listenIp: '127.0.0.1', srtpCryptoSuite: opts.srtpCryptoSuite });
+      const { transportId } = await createPlainReceiver(media, peerId, dest, {
+        listenIp: '127.0.0.1',
+        srtpCryptoSuite: opts.srtpCryptoSuite,
+      });
       for (const producerId of producerIds) {
         const c = await media.consume(peerId, transportId, producerId, receiverRtpCapabilities);
         await media.resumeConsumer(peerId, c.consumerId);

@@ -36,11 +36,14 @@ export function lossBetween(a: LossCounters, b: LossCounters): { loss: number; r
 }
 
 export function sumCounters(list: LossCounters[]): LossCounters {
-  return list.reduce((a, c) => ({ received: a.received + c.received, expected: a.expected + c.expected, reordered: a.reordered + c.reordered }), {
-    received: 0,
-    expected: 0,
-    reordered: 0,
-  });
+  return list.reduce(
+    (a, c) => ({ received: a.received + c.received, expected: a.expected + c.expected, reordered: a.reordered + c.reordered }),
+    {
+      received: 0,
+      expected: 0,
+      reordered: 0,
+    },
+  );
 }
 
 /** Received, expected and late packets per SSRC, from RTP sequence numbers. */
@@ -97,7 +100,7 @@ export class RtpSampleSocket implements LossProbe {
   }
 
   get destination(): Destination {
-    const a = this.socket.address() as AddressInfo;
+    const a = this.socket.address();
     return { ip: a.address, port: a.port };
   }
 
@@ -134,7 +137,7 @@ export class Sink {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('error', reject);
       child.once('exit', (code) => reject(new Error(`sink exited (${code})`)));
-      child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+      child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     });
     return new Sink(child, { ip, port });
   }

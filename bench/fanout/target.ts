@@ -123,7 +123,12 @@ export async function publishBare(
 ): Promise<{ sender: RtcSender; producers: types.Producer[] }> {
   const producers: types.Producer[] = [];
   const sender = await RtcSender.create({
-    transport: { transportId: sendTransport.id, iceParameters: sendTransport.iceParameters, iceCandidates: sendTransport.iceCandidates, dtlsParameters: sendTransport.dtlsParameters },
+    transport: {
+      transportId: sendTransport.id,
+      iceParameters: sendTransport.iceParameters,
+      iceCandidates: sendTransport.iceCandidates,
+      dtlsParameters: sendTransport.dtlsParameters,
+    },
     routerRtpCapabilities,
     connect: (dtlsParameters) => sendTransport.connect({ dtlsParameters }),
     produce: async (kind, rtpParameters) => {

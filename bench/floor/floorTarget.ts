@@ -22,13 +22,13 @@ export async function startFloorTarget(opts: { cpu: number; source: LessonSource
   const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] });
   // A running program's file can go: nothing is left behind in /tmp, however the bench ends.
   child.once('spawn', () => rmSync(dir, { recursive: true, force: true }));
-  const lines = createInterface({ input: child.stdout! });
+  const lines = createInterface({ input: child.stdout });
   const waiting: Array<(line: string) => void> = [];
   lines.on('line', (line) => waiting.shift()?.(line));
   const nextLine = (): Promise<string> => new Promise((resolve) => waiting.push(resolve));
   const ask = (command: string): Promise<string> => {
     const reply = nextLine();
-    child.stdin!.write(`${command}\n`);
+    child.stdin.write(`${command}\n`);
     return reply;
   };
   const port = Number(await nextLine());
@@ -39,7 +39,16 @@ export async function startFloorTarget(opts: { cpu: number; source: LessonSource
   const toForwarder = (rtp: Buffer): void => relay.send(rtp, port, '127.0.0.1');
   const ssrc = (): number => 1 + Math.floor(Math.random() * 0x7ffffffe);
   const source = await startFfmpegRtp({
-    video: { codec: 'h264', payloadType: 102, ssrc: ssrc(), onPacket: toForwarder, width: opts.source.width, height: opts.source.height, fps: opts.source.fps, bitrateKbps: opts.source.videoKbps },
+    video: {
+      codec: 'h264',
+      payloadType: 102,
+      ssrc: ssrc(),
+      onPacket: toForwarder,
+      width: opts.source.width,
+      height: opts.source.height,
+      fps: opts.source.fps,
+      bitrateKbps: opts.source.videoKbps,
+    },
     audio: { payloadType: 100, ssrc: ssrc(), onPacket: toForwarder },
   });
 
@@ -61,7 +70,7 @@ export async function startFloorTarget(opts: { cpu: number; source: LessonSource
     async close() {
       await source.close();
       relay.close();
-      child.stdin!.end();
+      child.stdin.end();
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
     },
   };

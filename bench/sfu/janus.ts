@@ -66,12 +66,18 @@ export function janusVersion(): string {
  */
 export function opensslLibsrtpForJanus(): string {
   const release = execFileSync('bash', ['-c', '. /etc/os-release && printf %s "$VERSION_CODENAME"'], { encoding: 'utf8' }).trim();
-  const cache = path.join(process.env['LESSONCAST_CACHE_DIR'] ?? path.join(homedir(), '.cache', 'lessoncast'), 'bench', `libsrtp2-openssl-${release}`);
+  const cache = path.join(
+    process.env['LESSONCAST_CACHE_DIR'] ?? path.join(homedir(), '.cache', 'lessoncast'),
+    'bench',
+    `libsrtp2-openssl-${release}`,
+  );
   if (existsSync(path.join(cache, 'libsrtp2.so.1'))) return cache;
   const src = mkdtempSync(path.join(tmpdir(), 'lessoncast-libsrtp-'));
   try {
     console.log(`building libsrtp2 (OpenSSL backend) from Debian ${release}'s source for Janus`);
-    execFileSync('bash', [path.join(root, 'scripts', 'worker', 'debian-source.sh'), 'libsrtp2', release, src], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('bash', [path.join(root, 'scripts', 'worker', 'debian-source.sh'), 'libsrtp2', release, src], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: src, stdio: ['ignore', 'ignore', 'inherit'] });
     sh('CFLAGS="-O2 -D_REENTRANT" ./configure --enable-openssl --disable-debug --disable-stdout && make -j2 shared_library');
     sh("grep -q '^#define OPENSSL 1' crypto/include/config.h");
@@ -203,7 +209,9 @@ admin: {
     const deadline = performance.now() + 20_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`janus exited (${child.exitCode}):\n${tail}`);
-      const ok = await fetch(`${url}/info`).then((r) => r.ok).catch(() => false);
+      const ok = await fetch(`${url}/info`)
+        .then((r) => r.ok)
+        .catch(() => false);
       if (ok) break;
       if (performance.now() > deadline) throw new Error(`janus did not answer on ${url}:\n${tail}`);
       await sleep(200);
@@ -211,7 +219,8 @@ admin: {
     pinProcess(child.pid!, String(opts.cpu));
     // Which libsrtp2 Janus really mapped (LD_LIBRARY_PATH is easy to get wrong).
     const srtpLib = readFileSync(`/proc/${child.pid}/maps`, 'utf8').match(/\S*libsrtp2\.so\S*/)?.[0];
-    if (opts.libsrtpDir && !srtpLib?.startsWith(opts.libsrtpDir)) throw new Error(`janus loaded ${srtpLib ?? 'no libsrtp2'}, not the one in ${opts.libsrtpDir}`);
+    if (opts.libsrtpDir && !srtpLib?.startsWith(opts.libsrtpDir))
+      throw new Error(`janus loaded ${srtpLib ?? 'no libsrtp2'}, not the one in ${opts.libsrtpDir}`);
   } catch (err) {
     await stop();
     throw err;
@@ -256,7 +265,11 @@ export class JanusVideoRoomHandle {
   /** An asynchronous request (join, publish): sends it, then long-polls until the plugin's event for it. */
   async requestAsync(body: Record<string, unknown>, jsep?: { type: string; sdp: string }, timeoutMs = 15_000): Promise<JanusReply> {
     const transaction = randomBytes(8).toString('hex');
-    const ack = await post(`${this.url}/${this.sessionId}/${this.handleId}`, { janus: 'message', body, ...(jsep ? { jsep } : {}) }, transaction);
+    const ack = await post(
+      `${this.url}/${this.sessionId}/${this.handleId}`,
+      { janus: 'message', body, ...(jsep ? { jsep } : {}) },
+      transaction,
+    );
     if (ack.janus !== 'ack') throw new Error(`janus ${String(body['request'])}: ${JSON.stringify(ack)}`);
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
@@ -277,7 +290,11 @@ export class JanusVideoRoomHandle {
 }
 
 async function post(url: string, msg: Record<string, unknown>, transaction = randomBytes(8).toString('hex')): Promise<JanusReply> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...msg, transaction }) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...msg, transaction }),
+  });
   const reply = (await res.json()) as JanusReply;
   if (reply.janus === 'error') throw new Error(`janus ${String(msg['janus'])}: ${reply.error?.code} ${reply.error?.reason}`);
   return reply;
@@ -306,7 +323,15 @@ export async function publishToJanus(handle: JanusVideoRoomHandle, room: number,
   const pc = new RTCPeerConnection({
     ...baseConfig('127.0.0.1'),
     codecs: {
-      audio: [new RTCRtpCodecParameters({ mimeType: 'audio/opus', clockRate: 48000, channels: 2, payloadType: OPUS_PT, rtcpFeedback: [{ type: 'transport-cc' }] })],
+      audio: [
+        new RTCRtpCodecParameters({
+          mimeType: 'audio/opus',
+          clockRate: 48000,
+          channels: 2,
+          payloadType: OPUS_PT,
+          rtcpFeedback: [{ type: 'transport-cc' }],
+        }),
+      ],
       video: [
         new RTCRtpCodecParameters({
           mimeType: 'video/H264',
@@ -356,7 +381,10 @@ export async function publishToJanus(handle: JanusVideoRoomHandle, room: number,
     const localSdp = pc.localDescription!.sdp;
     const media = SessionDescription.parse(localSdp).media;
     const mids = { audio: media[0]?.rtp.muxId ?? '0', video: media[1]?.rtp.muxId ?? '1' };
-    const published = await handle.requestAsync({ request: 'publish', audio: true, video: true, data: false }, { type: 'offer', sdp: localSdp });
+    const published = await handle.requestAsync(
+      { request: 'publish', audio: true, video: true, data: false },
+      { type: 'offer', sdp: localSdp },
+    );
     if (!published.jsep) throw new Error(`janus publish: no answer in ${JSON.stringify(published)}`);
     await pc.setRemoteDescription({ type: 'answer', sdp: published.jsep.sdp });
     await waitConnected(pc, 15_000, 'publisher → janus');
@@ -427,7 +455,8 @@ export async function startJanusTarget(opts: JanusTargetOptions): Promise<Fanout
       outputs[i] = forwarders.map((f) => f.stream_id);
     };
     const removeOutput = async (ids: number[]): Promise<void> => {
-      for (const stream_id of ids) await adminHandle.request({ request: 'stop_rtp_forward', room, publisher_id: pub.publisherId, stream_id });
+      for (const stream_id of ids)
+        await adminHandle.request({ request: 'stop_rtp_forward', room, publisher_id: pub.publisherId, stream_id });
     };
 
     return {
@@ -464,7 +493,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   setNice(process.pid, BENCH_NICE);
   pinProcess(process.pid, '1');
   const r = await runLadder(() => startJanusTarget({ cpu: 0, source: { width: 1280, height: 720, fps: 30, videoKbps: 1500 } }), {
-    ladder: values.ladder!.split(',').map(Number),
+    ladder: values.ladder.split(',').map(Number),
     refine: Number(values.refine),
     warmupS: Number(values.warmup),
     measureS: Number(values.measure),
@@ -473,6 +502,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     maxCpu: 0.9,
   });
   console.log(table(r.steps.map(stepRow)));
-  console.log(`capacity ${r.capacity ?? 'none'}${r.bounded ? '' : ' (lower bound)'}, µs/pkt ${r.usPerPkt?.toFixed(2)}, projected @90 % ${r.projected}`);
+  console.log(
+    `capacity ${r.capacity ?? 'none'}${r.bounded ? '' : ' (lower bound)'}, µs/pkt ${r.usPerPkt?.toFixed(2)}, projected @90 % ${r.projected}`,
+  );
   process.exit(0);
 }

@@ -57,12 +57,27 @@ export function leverVariants(bestSuite: types.SrtpCryptoSuite = 'AEAD_AES_256_G
   return [
     { id: 'base', lever: 'base (OpenSSL libsrtp build, warn, GCM, NACK + ext)', build: 'default', settings: BASE },
     { id: 'nss-srtp', lever: "worker built on Debian's libsrtp2 (NSS)", build: 'nss-srtp', settings: BASE },
-    { id: 'nss-srtp-aes-cm', lever: 'libsrtp2 on NSS and AES-CM outputs (as Janus)', build: 'nss-srtp', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
+    {
+      id: 'nss-srtp-aes-cm',
+      lever: 'libsrtp2 on NSS and AES-CM outputs (as Janus)',
+      build: 'nss-srtp',
+      settings: { ...BASE, srtpCryptoSuite: AES_CM },
+    },
     { id: 'aes-cm', lever: 'outputs AES_CM_128_HMAC_SHA1_80', build: 'default', settings: { ...BASE, srtpCryptoSuite: AES_CM } },
-    { id: 'no-bwe', lever: 'outputs: PlainTransport enableBwe false (3.32 default: true)', build: 'default', settings: { ...BASE, outputBwe: false } },
+    {
+      id: 'no-bwe',
+      lever: 'outputs: PlainTransport enableBwe false (3.32 default: true)',
+      build: 'default',
+      settings: { ...BASE, outputBwe: false },
+    },
     { id: 'log-none', lever: "logLevel 'none', no logTags", build: 'default', settings: { ...BASE, logLevel: 'none', logTags: [] } },
     { id: 'no-nack', lever: 'outputs negotiate no NACK/PLI', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack' } },
-    { id: 'no-nack-no-ext', lever: 'no NACK/PLI, no header extensions', build: 'default', settings: { ...BASE, consumerCaps: 'no-nack-no-ext' } },
+    {
+      id: 'no-nack-no-ext',
+      lever: 'no NACK/PLI, no header extensions',
+      build: 'default',
+      settings: { ...BASE, consumerCaps: 'no-nack-no-ext' },
+    },
     {
       id: 'best',
       lever: `combined: log none, no NACK/ext, no output BWE, ${bestSuite}`,
@@ -78,7 +93,9 @@ export function leverVariants(bestSuite: types.SrtpCryptoSuite = 'AEAD_AES_256_G
  * is built first (about 5 min of ninja on 2 cores); otherwise it is left out.
  * BENCH_WORKER_<DEFAULT|NSS_SRTP> override a path.
  */
-export function workerBuilds(opts: { build?: boolean; log?: (l: string) => void; env?: NodeJS.ProcessEnv } = {}): Partial<Record<WorkerBuild, string>> {
+export function workerBuilds(
+  opts: { build?: boolean; log?: (l: string) => void; env?: NodeJS.ProcessEnv } = {},
+): Partial<Record<WorkerBuild, string>> {
   const env = opts.env ?? process.env;
   const script = path.join(root, 'scripts', 'build-worker.sh');
   const out: Partial<Record<WorkerBuild, string>> = {};
@@ -135,10 +152,19 @@ export interface LeversOptions {
 }
 
 // 250 outputs keep the slowest variant (Debian's NSS libsrtp with AES-CM outputs, ~300 per core) under 90 % of the core.
-export const defaultLeversOptions: LeversOptions = { n: 250, rounds: 2, warmupS: 2, measureS: 5, samples: 4, bestSuite: 'AEAD_AES_256_GCM' };
+export const defaultLeversOptions: LeversOptions = {
+  n: 250,
+  rounds: 2,
+  warmupS: 2,
+  measureS: 5,
+  samples: 4,
+  bestSuite: 'AEAD_AES_256_GCM',
+};
 
 /** Runs every variant `rounds` times at n outputs; each round starts one child per worker build. */
-export async function runLevers(opts: LeversOptions = defaultLeversOptions): Promise<{ measurements: LeverMeasurement[]; summary: LeverSummary[]; builds: Partial<Record<WorkerBuild, string>>; skipped: string[] }> {
+export async function runLevers(
+  opts: LeversOptions = defaultLeversOptions,
+): Promise<{ measurements: LeverMeasurement[]; summary: LeverSummary[]; builds: Partial<Record<WorkerBuild, string>>; skipped: string[] }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const builds = opts.builds ?? workerBuilds({ build: true, log });
   const all = leverVariants(opts.bestSuite).filter((v) => !opts.only || opts.only.includes(v.id));
@@ -162,7 +188,9 @@ export async function runLevers(opts: LeversOptions = defaultLeversOptions): Pro
     const us = mine.map((m) => m.step.usPerPkt);
     const ratios = mine
       .map((m) => {
-        const base = measurements.find((b) => b.variant === 'base' && b.round === m.round && !b.step.sourceLost && Number.isFinite(b.step.usPerPkt));
+        const base = measurements.find(
+          (b) => b.variant === 'base' && b.round === m.round && !b.step.sourceLost && Number.isFinite(b.step.usPerPkt),
+        );
         return base ? m.step.usPerPkt / base.step.usPerPkt : NaN;
       })
       .filter(Number.isFinite);
@@ -194,7 +222,13 @@ export function leverRow(s: LeverSummary): Record<string, string | number> {
   };
 }
 
-function runChild(bin: string, variants: LeverVariant[], round: number, opts: LeversOptions, log: (l: string) => void): Promise<LeverMeasurement[]> {
+function runChild(
+  bin: string,
+  variants: LeverVariant[],
+  round: number,
+  opts: LeversOptions,
+  log: (l: string) => void,
+): Promise<LeverMeasurement[]> {
   const spec = JSON.stringify({ variants, round, n: opts.n, warmupS: opts.warmupS, measureS: opts.measureS, samples: opts.samples });
   const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), new URL(import.meta.url).pathname, '--child', spec], {
     env: { ...process.env, MEDIASOUP_WORKER_BIN: bin },
@@ -202,7 +236,7 @@ function runChild(bin: string, variants: LeverVariant[], round: number, opts: Le
   });
   const results: LeverMeasurement[] = [];
   let buf = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout.on('data', (d: Buffer) => {
     buf += d.toString();
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -228,7 +262,14 @@ function runChild(bin: string, variants: LeverVariant[], round: number, opts: Le
 }
 
 /** In the child: one binary (MEDIASOUP_WORKER_BIN), each variant measured once at n, one shared ffmpeg. */
-async function childMain(spec: { variants: LeverVariant[]; round: number; n: number; warmupS: number; measureS: number; samples: number }): Promise<void> {
+async function childMain(spec: {
+  variants: LeverVariant[];
+  round: number;
+  n: number;
+  warmupS: number;
+  measureS: number;
+  samples: number;
+}): Promise<void> {
   setNice(process.pid, BENCH_NICE);
   pinProcess(process.pid, '1');
   const source = { width: 1280, height: 720, fps: 30, videoKbps: 1500 };
@@ -247,7 +288,12 @@ async function childMain(spec: { variants: LeverVariant[]; round: number; n: num
         await waitForQuiet((l) => process.stdout.write(`${l}\n`));
         const target = await startBareTarget({ cpu: 0, source, settings: v.settings, sharedSource: shared, name: v.id });
         try {
-          const step = await measureStep(target, spec.n, samples, sink, { warmupS: spec.warmupS, measureS: spec.measureS, maxLoss: 0.01, maxCpu: 0.9 });
+          const step = await measureStep(target, spec.n, samples, sink, {
+            warmupS: spec.warmupS,
+            measureS: spec.measureS,
+            maxLoss: 0.01,
+            maxCpu: 0.9,
+          });
           if (step.sourceLost && attempt === 0) continue;
           const m: LeverMeasurement = { variant: v.id, round: spec.round, step };
           process.stdout.write(`RESULT ${JSON.stringify(m)}\n`);

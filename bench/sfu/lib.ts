@@ -126,11 +126,14 @@ export async function measureStep(target: FanoutTarget, n: number, samples: Samp
       at: performance.now(),
       cpu: cpuSeconds(sfuPid),
       busy: cpuTimes(),
-      counters: c.reduce((a, x) => ({ received: a.received + x.received, expected: a.expected + x.expected, reordered: a.reordered + x.reordered }), {
-        received: 0,
-        expected: 0,
-        reordered: 0,
-      }),
+      counters: c.reduce(
+        (a, x) => ({ received: a.received + x.received, expected: a.expected + x.expected, reordered: a.reordered + x.reordered }),
+        {
+          received: 0,
+          expected: 0,
+          reordered: 0,
+        },
+      ),
       bytes: c.reduce((a, x) => a + x.bytes, 0),
     };
   };
@@ -156,7 +159,7 @@ export async function measureStep(target: FanoutTarget, n: number, samples: Samp
     sfuCpu,
     pktPerS,
     sfuPktPerS,
-    mbitPerS: (((b.bytes - a.bytes) * perOutput * 8) / wall) / 1e6,
+    mbitPerS: ((b.bytes - a.bytes) * perOutput * 8) / wall / 1e6,
     usPerPkt: (sfuCpu * 1e6) / pktPerS,
     loss: l.loss,
     late: l.reordered,

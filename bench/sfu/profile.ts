@@ -59,11 +59,15 @@ export async function profilePid(pid: number, seconds: number, opts: { sourceFil
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-perf-'));
   const data = path.join(dir, 'perf.data');
   try {
-    const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(pid), '-o', data, '--', 'sleep', String(seconds)], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const rec = spawn(
+      'perf',
+      ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(pid), '-o', data, '--', 'sleep', String(seconds)],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
-    rec.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    rec.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => rec.once('exit', r));
     if (code !== 0 || !existsSync(data)) {
       console.log(`perf record failed (${code}): ${err.trim()}`);
@@ -81,13 +85,23 @@ export async function profilePid(pid: number, seconds: number, opts: { sourceFil
           const m = /^\s+([\d.]+)%\s+(.*)$/.exec(l)!;
           return { percent: Number(m[1]), name: m[2]!.replace(/\s+/g, ' ').trim() };
         });
-    const counted = execFileSync('perf', ['report', '-i', data, '--stdio', '-n', '--sort', 'pid'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const counted = execFileSync('perf', ['report', '-i', data, '--stdio', '-n', '--sort', 'pid'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const samples = counted
       .split('\n')
       .map((l) => /^\s+[\d.]+%\s+(\d+)/.exec(l)?.[1])
       .reduce((a, x) => a + (x ? Number(x) : 0), 0);
     const symbols = report('dso,sym');
-    const profile: Profile = { samples, seconds, byDso: report('dso', '0.3'), bySymbol: symbols.slice(0, 40), byKind: kinds(symbols), hashTables: hashTableShares(symbols) };
+    const profile: Profile = {
+      samples,
+      seconds,
+      byDso: report('dso', '0.3'),
+      bySymbol: symbols.slice(0, 40),
+      byKind: kinds(symbols),
+      hashTables: hashTableShares(symbols),
+    };
     if (opts.sourceFiles) {
       // perf resolves each sampled address with addr2line: the file of the innermost inlined function.
       const files = report('srcfile', '0', ['--full-source-path']);
@@ -106,9 +120,11 @@ function kinds(rows: ProfileShare[]): ProfileShare[] {
     const dso = name.split(' ')[0] ?? '';
     if (dso.includes('kernel') || name.includes('[k]')) return 'kernel (syscalls, UDP/IP, scheduler)';
     // libsrtp linked statically into mediasoup-worker shows as srtp_* symbols of the worker.
-    if (/libsrtp|libnss|libfreebl|libsoftokn|libcrypto|libssl|libnspr|aes|gcm|\bsrtp_|sha1/i.test(name)) return 'SRTP crypto (libsrtp2 → NSS / OpenSSL)';
+    if (/libsrtp|libnss|libfreebl|libsoftokn|libcrypto|libssl|libnspr|aes|gcm|\bsrtp_|sha1/i.test(name))
+      return 'SRTP crypto (libsrtp2 → NSS / OpenSSL)';
     if (/mediasoup-worker|janus/i.test(dso)) return 'SFU code';
-    if (/libc\.so|libstdc\+\+|ld-linux|libm\.so|libglib|libgobject|libnice|libuv|libabsl/i.test(dso)) return 'libc, C++ runtime, event loop libraries';
+    if (/libc\.so|libstdc\+\+|ld-linux|libm\.so|libglib|libgobject|libnice|libuv|libabsl/i.test(dso))
+      return 'libc, C++ runtime, event loop libraries';
     return 'other';
   };
   const sums = new Map<string, number>();
@@ -132,7 +148,13 @@ export function hashTableShares(rows: ProfileShare[]): ProfileShare[] {
   // std::_Hashtable<…, ankerl::unordered_dense::hash<…>> is libstdc++'s table, not our hash.
   const fn = (r: ProfileShare): string => r.name.replace(/^.*?\[[.k]\]\s*/, '');
   const groups: Array<[string, (r: ProfileShare) => boolean]> = [
-    ['std::unordered_map/set (libstdc++ std::_Hashtable, std::_Hash_bytes)', (r) => /^std::(_Hashtable|__detail::_(Map_base|Hashtable|Hash|Insert|Rehash|Prime_rehash|Mod_range|Node|Local_iterator|Equality)|unordered_(map|set|multimap|multiset)|_Hash_bytes|_Hash_impl)/.test(fn(r))],
+    [
+      'std::unordered_map/set (libstdc++ std::_Hashtable, std::_Hash_bytes)',
+      (r) =>
+        /^std::(_Hashtable|__detail::_(Map_base|Hashtable|Hash|Insert|Rehash|Prime_rehash|Mod_range|Node|Local_iterator|Equality)|unordered_(map|set|multimap|multiset)|_Hash_bytes|_Hash_impl)/.test(
+          fn(r),
+        ),
+    ],
     ['ankerl::unordered_dense compat hash (our header)', (r) => /^ankerl::unordered_dense/.test(fn(r))],
     ['abseil flat_hash_map/set, absl::Hash', (r) => /^absl::/.test(fn(r)) || r.name.startsWith('libabsl')],
   ];
@@ -171,7 +193,9 @@ export function hashTableSourceShares(files: ProfileShare[], symbols: ProfileSha
  * code under worker/deps/libwebrtc/.
  */
 export function bweSourceShare(files: ProfileShare[]): number {
-  return files.filter((r) => /\/RTC\/BWE\/|TransportCongestionControl(Client|Server)\.[ch]pp|\/deps\/libwebrtc\//.test(r.name)).reduce((a, r) => a + r.percent, 0);
+  return files
+    .filter((r) => /\/RTC\/BWE\/|TransportCongestionControl(Client|Server)\.[ch]pp|\/deps\/libwebrtc\//.test(r.name))
+    .reduce((a, r) => a + r.percent, 0);
 }
 
 /** Whether an ELF file carries DWARF line tables (perf can then attribute samples to source files). */
@@ -189,7 +213,14 @@ export function printProfile(label: string, p: Profile): void {
   console.log(table(p.hashTables.map((k) => ({ 'hash tables (out-of-line symbols)': k.name, '% of SFU samples': k.percent.toFixed(2) }))));
   console.log(table(p.bySymbol.slice(0, 15).map((s) => ({ '%': s.percent.toFixed(1), 'shared object / symbol': s.name }))));
   if (p.hashTablesInlined) {
-    console.log(table(p.hashTablesInlined.map((k) => ({ 'hash tables (by source file, inlined included)': k.name, '% of SFU samples': k.percent.toFixed(2) }))));
+    console.log(
+      table(
+        p.hashTablesInlined.map((k) => ({
+          'hash tables (by source file, inlined included)': k.name,
+          '% of SFU samples': k.percent.toFixed(2),
+        })),
+      ),
+    );
     console.log(table((p.bySourceFile ?? []).slice(0, 12).map((s) => ({ '%': s.percent.toFixed(1), 'source file': s.name }))));
   }
 }
@@ -212,7 +243,11 @@ export async function profileTarget(start: () => Promise<FanoutTarget>, n: numbe
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
-    options: { target: { type: 'string', default: 'bare' }, n: { type: 'string', default: '400' }, seconds: { type: 'string', default: '8' } },
+    options: {
+      target: { type: 'string', default: 'bare' },
+      n: { type: 'string', default: '400' },
+      seconds: { type: 'string', default: '8' },
+    },
   });
   setNice(process.pid, BENCH_NICE);
   pinProcess(process.pid, '1');
@@ -220,7 +255,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const start =
     values.target === 'janus'
       ? () => startJanusTarget({ cpu: 0, source })
-      : () => startBareTarget({ cpu: 0, source, settings: { logLevel: 'warn', srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80', consumerCaps: 'full' } });
+      : () =>
+          startBareTarget({
+            cpu: 0,
+            source,
+            settings: { logLevel: 'warn', srtpCryptoSuite: 'AES_CM_128_HMAC_SHA1_80', consumerCaps: 'full' },
+          });
   const p = await profileTarget(start, Number(values.n), Number(values.seconds));
   if (p) printProfile(`${values.target} at N=${values.n}`, p);
   else console.log('no profile (perf missing or not permitted)');

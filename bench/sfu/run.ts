@@ -45,7 +45,7 @@ const { values } = parseArgs({
     'no-profile': { type: 'boolean', default: false },
   },
 });
-const quick = values.quick!;
+const quick = values.quick;
 const SUITE: types.SrtpCryptoSuite = 'AES_CM_128_HMAC_SHA1_80';
 const source: LessonSource = { width: 1280, height: 720, fps: 30, videoKbps: 1500 };
 const ladder = (values.ladder ?? (quick ? '20,40' : '50,100,200,400,800,1600')).split(',').map(Number);
@@ -55,7 +55,7 @@ const step = {
   maxLoss: 0.01,
   maxCpu: 0.9,
 };
-const targets = values.targets!.split(',') as TargetName[];
+const targets = values.targets.split(',') as TargetName[];
 
 // Interrupted (Ctrl-C, timeout): end what this run started (Janus, workers, ffmpeg, the sink), each by its pid.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -102,10 +102,27 @@ const starters: Record<TargetName, () => Promise<FanoutTarget>> = {
   // Janus on the same libsrtp our worker links (OpenSSL backend, from Debian's source): how much of the gap is the crypto library.
   'janus-openssl': () => startJanusTarget({ cpu: 0, source, libsrtpDir: janusOpensslSrtp(), name: 'Janus on OpenSSL libsrtp' }),
   bare: () => startBareTarget({ cpu: 0, source, settings: { logLevel: 'warn', srtpCryptoSuite: SUITE, consumerCaps: 'full' } }),
-  lessoncast: () => startLessoncastTarget({ name: 'lessoncast', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0], srtpCryptoSuite: SUITE, webrtcClassrooms: 0, source }),
+  lessoncast: () =>
+    startLessoncastTarget({
+      name: 'lessoncast',
+      workers: 1,
+      consumersPerRouter: 1_000_000,
+      workerCpus: [0],
+      srtpCryptoSuite: SUITE,
+      webrtcClassrooms: 0,
+      source,
+    }),
   // What real classrooms get: browsers negotiate AEAD_AES_256_GCM over DTLS-SRTP (Janus's rtp_forward cannot use it).
   'lessoncast-gcm': () =>
-    startLessoncastTarget({ name: 'lessoncast (GCM outputs)', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0], srtpCryptoSuite: 'AEAD_AES_256_GCM', webrtcClassrooms: 0, source }),
+    startLessoncastTarget({
+      name: 'lessoncast (GCM outputs)',
+      workers: 1,
+      consumersPerRouter: 1_000_000,
+      workerCpus: [0],
+      srtpCryptoSuite: 'AEAD_AES_256_GCM',
+      webrtcClassrooms: 0,
+      source,
+    }),
   floor: () => startFloorTarget({ cpu: 0, source }),
 };
 
@@ -141,7 +158,8 @@ try {
     const profiled: Record<string, () => Promise<FanoutTarget>> = {
       'janus (AES-CM)': starters.janus,
       'bare mediasoup (AES-CM)': starters.bare,
-      'bare mediasoup (GCM)': () => startBareTarget({ cpu: 0, source, settings: { logLevel: 'warn', srtpCryptoSuite: 'AEAD_AES_256_GCM', consumerCaps: 'full' } }),
+      'bare mediasoup (GCM)': () =>
+        startBareTarget({ cpu: 0, source, settings: { logLevel: 'warn', srtpCryptoSuite: 'AEAD_AES_256_GCM', consumerCaps: 'full' } }),
     };
     for (const [label, start] of Object.entries(profiled)) {
       if (label.startsWith('janus') && !targets.includes('janus')) continue;
@@ -176,7 +194,9 @@ try {
     '× bare (projected)': r.name.startsWith('lessoncast') ? ratio(r.projected, bare?.projected) : '–',
     '× floor µs/pkt': ratio(r.usPerPkt, floor?.usPerPkt),
   }));
-  console.log(`\nforwarding side by side: one lesson H264 ${source.width}x${source.height}@${source.fps} ${source.videoKbps} kbps + Opus; each output = audio + video over SRTP (${SUITE}; the floor: plain UDP)`);
+  console.log(
+    `\nforwarding side by side: one lesson H264 ${source.width}x${source.height}@${source.fps} ${source.videoKbps} kbps + Opus; each output = audio + video over SRTP (${SUITE}; the floor: plain UDP)`,
+  );
   console.log(table(summary));
   if (leversResult) {
     console.log(`\nlevers on bare mediasoup at N=${leversN} (µs of worker CPU per forwarded packet; × base < 1 is faster)`);

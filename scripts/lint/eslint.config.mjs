@@ -29,7 +29,8 @@ export default tseslint.config(
       // Event listeners that are async are fine when they handle their own errors; Node ignores the returned promise.
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      'eqeqeq': ['error', 'always'],
+      // `== null` is the one loose comparison we mean: null or undefined.
+      'eqeqeq': ['error', 'always', { null: 'ignore' }],
       'no-console': 'off',
     },
   },

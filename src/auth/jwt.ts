@@ -5,7 +5,13 @@ import { LessoncastError } from '../errors.js';
 export const ISSUER = 'lessoncast';
 
 /** An HS256 JWT of ours for `subject` and `audience`, living `ttlSeconds` from now. */
-export async function signJwt(claims: JWTPayload, subject: string, audience: string, ttlSeconds: number, key: Uint8Array): Promise<{ jwt: string; expiresAt: string }> {
+export async function signJwt(
+  claims: JWTPayload,
+  subject: string,
+  audience: string,
+  ttlSeconds: number,
+  key: Uint8Array,
+): Promise<{ jwt: string; expiresAt: string }> {
   const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
   const jwt = await new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -20,7 +20,16 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   classroom: new Set(['lesson.join', 'hand.raise', 'media.consume', 'media.publishWithFloor']),
   monitor: new Set(['lesson.join', 'lesson.watchHidden', 'media.consume', 'live.read', 'recordings.read']),
   archivist: new Set(['recordings.read']),
-  admin: new Set(['lesson.create', 'live.read', 'recordings.read', 'recordings.delete', 'tokens.mint', 'lesson.join', 'lesson.watchHidden', 'media.consume']),
+  admin: new Set([
+    'lesson.create',
+    'live.read',
+    'recordings.read',
+    'recordings.delete',
+    'tokens.mint',
+    'lesson.join',
+    'lesson.watchHidden',
+    'media.consume',
+  ]),
 };
 
 export function can(role: Role, permission: Permission): boolean {

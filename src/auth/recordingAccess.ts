@@ -25,7 +25,13 @@ export class RecordingAccess {
 
   /** A capability for `by` (who asked, for the logs) to read one recording's files. */
   async mint(recordingId: string, by: Principal): Promise<{ access: string; expiresAt: string }> {
-    const { jwt, expiresAt } = await signJwt({ rec: recordingId, scope: SCOPE, name: by.name }, by.id, AUDIENCE, RECORDING_ACCESS_TTL_SECONDS, this.key);
+    const { jwt, expiresAt } = await signJwt(
+      { rec: recordingId, scope: SCOPE, name: by.name },
+      by.id,
+      AUDIENCE,
+      RECORDING_ACCESS_TTL_SECONDS,
+      this.key,
+    );
     return { access: jwt, expiresAt };
   }
 
@@ -33,7 +39,12 @@ export class RecordingAccess {
   async verify(access: string, recordingId: string): Promise<Principal> {
     let payload;
     try {
-      ({ payload } = await jwtVerify(access, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['iat', 'exp', 'sub'] }));
+      ({ payload } = await jwtVerify(access, this.key, {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ['HS256'],
+        requiredClaims: ['iat', 'exp', 'sub'],
+      }));
       checkLifetime(payload, RECORDING_ACCESS_TTL_SECONDS);
       if (payload['scope'] !== SCOPE) throw new LessoncastError('UNAUTHENTICATED', 'not a recording access key');
     } catch (err) {

@@ -41,22 +41,40 @@ export class TokenService {
 
   async mint(req: MintRequest): Promise<{ token: string; expiresAt: string }> {
     const ttl = req.ttlSeconds ?? this.defaultTtlSeconds;
-    if (ttl > this.maxTtlSeconds) throw new LessoncastError('INVALID_REQUEST', `a token may live at most ${this.maxTtlSeconds} s (auth.maxTokenTtlSeconds)`);
-    const { jwt, expiresAt } = await signJwt({ role: req.role, name: req.name ?? req.id, lessons: req.lessons ?? [] }, req.id, AUDIENCE, ttl, this.secret);
+    if (ttl > this.maxTtlSeconds)
+      throw new LessoncastError('INVALID_REQUEST', `a token may live at most ${this.maxTtlSeconds} s (auth.maxTokenTtlSeconds)`);
+    const { jwt, expiresAt } = await signJwt(
+      { role: req.role, name: req.name ?? req.id, lessons: req.lessons ?? [] },
+      req.id,
+      AUDIENCE,
+      ttl,
+      this.secret,
+    );
     return { token: jwt, expiresAt };
   }
 
   async verify(token: string): Promise<Principal> {
     try {
-      const { payload } = await jwtVerify(token, this.secret, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['iat', 'exp'] });
+      const { payload } = await jwtVerify(token, this.secret, {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ['HS256'],
+        requiredClaims: ['iat', 'exp'],
+      });
       checkLifetime(payload, this.maxTtlSeconds);
       const role = payload['role'];
       const lessons = payload['lessons'];
       if (typeof payload.sub !== 'string' || !payload.sub || !isRole(role)) {
         throw new LessoncastError('UNAUTHENTICATED', 'token lacks a subject or a known role');
       }
-      const lessonList = lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? (lessons as string[]) : [];
-      return { id: payload.sub, role: role as Role, name: typeof payload['name'] === 'string' ? payload['name'] : payload.sub, lessons: lessonList };
+      const lessonList =
+        lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? (lessons) : [];
+      return {
+        id: payload.sub,
+        role: role,
+        name: typeof payload['name'] === 'string' ? payload['name'] : payload.sub,
+        lessons: lessonList,
+      };
     } catch (err) {
       throw tokenFailure(err, 'invalid token');
     }

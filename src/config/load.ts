@@ -22,8 +22,16 @@ export class ConfigError extends Error {
  * their own variables without the prefix (TEST_*, BENCH_*).
  */
 const TOOLING_ENV = new Set([
-  'LESSONCAST_CACHE_DIR', 'LESSONCAST_WORKER', 'LESSONCAST_SKIP_APT', 'LESSONCAST_CONFIG_DIR', 'LESSONCAST_NODE',
-  'LESSONCAST_APT_LOCK_TIMEOUT', 'LESSONCAST_DEBIAN_SOURCE_URIS', 'LESSONCAST_WORKER_SRTP', 'LESSONCAST_SRTP_SUITE', 'LESSONCAST_KEEP_BUILD_DIR',
+  'LESSONCAST_CACHE_DIR',
+  'LESSONCAST_WORKER',
+  'LESSONCAST_SKIP_APT',
+  'LESSONCAST_CONFIG_DIR',
+  'LESSONCAST_NODE',
+  'LESSONCAST_APT_LOCK_TIMEOUT',
+  'LESSONCAST_DEBIAN_SOURCE_URIS',
+  'LESSONCAST_WORKER_SRTP',
+  'LESSONCAST_SRTP_SUITE',
+  'LESSONCAST_KEEP_BUILD_DIR',
 ]);
 
 export interface LoadOptions {
@@ -43,8 +51,7 @@ export interface ResolvedConfig extends Config {
   readonly configDir: string;
 }
 
-export const defaultConfigDir = (): string =>
-  path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'config');
+export const defaultConfigDir = (): string => path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'config');
 
 export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   const env = opts.env ?? process.env;
@@ -77,10 +84,14 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     issues.push(`media.rtcMinPort: ${cfg.media.rtcMinPort} is not allowed; allowed: at most media.rtcMaxPort (${cfg.media.rtcMaxPort})`);
   }
   if (cfg.metrics.token !== '' && cfg.metrics.token.length < 16) {
-    issues.push(`metrics.token: (hidden, ${cfg.metrics.token.length} chars) is not allowed; allowed: at least 16 characters, or empty to leave /metrics open`);
+    issues.push(
+      `metrics.token: (hidden, ${cfg.metrics.token.length} chars) is not allowed; allowed: at least 16 characters, or empty to leave /metrics open`,
+    );
   }
   if (cfg.auth.tokenSecret !== '' && cfg.auth.tokenSecret.length < 32) {
-    issues.push(`auth.tokenSecret: (hidden, ${cfg.auth.tokenSecret.length} chars) is not allowed; allowed: at least 32 characters, or empty to generate one`);
+    issues.push(
+      `auth.tokenSecret: (hidden, ${cfg.auth.tokenSecret.length} chars) is not allowed; allowed: at least 32 characters, or empty to generate one`,
+    );
   }
   if (cfg.http.publicUrl !== '' && !/^https?:\/\/[^\s]+$/.test(cfg.http.publicUrl)) {
     issues.push(`http.publicUrl: ${JSON.stringify(cfg.http.publicUrl)} is not allowed; allowed: an http(s):// URL or empty`);
@@ -89,10 +100,14 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     issues.push(`redis.url: (hidden) is not allowed; allowed: redis:// or rediss:// URL, or empty for in-process live state`);
   }
   if (cfg.auth.tokenTtlSeconds > cfg.auth.maxTokenTtlSeconds) {
-    issues.push(`auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`);
+    issues.push(
+      `auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`,
+    );
   }
   if (['0.0.0.0', '::'].includes(cfg.media.listenIp) && !cfg.media.announcedAddress) {
-    issues.push(`media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`);
+    issues.push(
+      `media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`,
+    );
   }
   if (issues.length) throw new ConfigError(issues);
 
@@ -125,7 +140,10 @@ export function envName(keyPath: string[]): string {
 }
 
 /** Every leaf setting with its env name, derived from the schema. */
-export function settingLeaves(schema: TObject = ConfigSchema, prefix: string[] = []): Array<{ path: string[]; schema: TSchema; env: string }> {
+export function settingLeaves(
+  schema: TObject = ConfigSchema,
+  prefix: string[] = [],
+): Array<{ path: string[]; schema: TSchema; env: string }> {
   const out: Array<{ path: string[]; schema: TSchema; env: string }> = [];
   for (const [key, sub] of Object.entries(schema.properties)) {
     const p = [...prefix, key];

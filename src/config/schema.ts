@@ -8,7 +8,8 @@ import { Type, type Static } from 'typebox';
 /** A bitrate setting in bits per second. */
 const bitrate = (minimum: number, maximum: number, description: string) => Type.Integer({ minimum, maximum, description });
 /** How many of something one participant may hold open; past it, LIMIT_REACHED. */
-const participantCap = (maximum: number, what: string) => Type.Integer({ minimum: 1, maximum, description: `${what} one participant may hold open (LIMIT_REACHED)` });
+const participantCap = (maximum: number, what: string) =>
+  Type.Integer({ minimum: 1, maximum, description: `${what} one participant may hold open (LIMIT_REACHED)` });
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 
@@ -17,9 +18,7 @@ export const ConfigSchema = Type.Object(
     nodeId: Type.String({ description: 'Identity of this node in live state; empty = hostname-pid', maxLength: 64 }),
     log: Type.Object(
       {
-        level: Type.Union(
-          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-        ),
+        level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
       },
       { additionalProperties: false },
     ),
@@ -29,30 +28,52 @@ export const ConfigSchema = Type.Object(
         port: Port,
         publicUrl: Type.String({ description: 'URL users reach; empty = http://host:port' }),
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'Largest WebSocket frame accepted' }),
-        authTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 300, description: 'A WebSocket (/ws, /api/live/feed) that has not authenticated by then is closed (4408)' }),
-        maxUnauthenticatedPerAddress: Type.Integer({ minimum: 1, maximum: 100_000, description: 'WebSockets one remote address may hold open before authenticating; more are closed at once (4429)' }),
+        authTimeoutSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 300,
+          description: 'A WebSocket (/ws, /api/live/feed) that has not authenticated by then is closed (4408)',
+        }),
+        maxUnauthenticatedPerAddress: Type.Integer({
+          minimum: 1,
+          maximum: 100_000,
+          description: 'WebSockets one remote address may hold open before authenticating; more are closed at once (4429)',
+        }),
       },
       { additionalProperties: false },
     ),
     media: Type.Object(
       {
         workers: Type.Integer({ minimum: 0, maximum: 256, description: 'mediasoup workers; 0 = one per core' }),
-        workerBin: Type.String({ description: 'Path of mediasoup-worker; empty = MEDIASOUP_WORKER_BIN, then the worker setup recorded in .lessoncast/worker-bin, then mediasoup\'s own' }),
+        workerBin: Type.String({
+          description:
+            "Path of mediasoup-worker; empty = MEDIASOUP_WORKER_BIN, then the worker setup recorded in .lessoncast/worker-bin, then mediasoup's own",
+        }),
         listenIp: Type.String({ minLength: 1, description: 'Address the WebRTC ports bind' }),
         announcedAddress: Type.String({ description: 'Address given to clients in ICE candidates; empty = listenIp' }),
-        webRtcServerPort: Type.Integer({ minimum: 0, maximum: 65535, description: 'Worker i listens on this port + i (UDP and TCP); 0 = any free port' }),
+        webRtcServerPort: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          description: 'Worker i listens on this port + i (UDP and TCP); 0 = any free port',
+        }),
         rtcMinPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
         rtcMaxPort: Type.Integer({ minimum: 1024, maximum: 65535 }),
-        consumersPerRouter: Type.Integer({ minimum: 1, description: 'A lesson router past this many consumers spills onto another worker' }),
+        consumersPerRouter: Type.Integer({
+          minimum: 1,
+          description: 'A lesson router past this many consumers spills onto another worker',
+        }),
         udpRecvBufferBytes: Type.Integer({
           minimum: 0,
           maximum: 1 << 30,
-          description: "Receive buffer of each worker's WebRTC UDP socket, which every publisher of the worker shares; the kernel caps it at net.core.rmem_max. 0 = the kernel default (~208 KB)",
+          description:
+            "Receive buffer of each worker's WebRTC UDP socket, which every publisher of the worker shares; the kernel caps it at net.core.rmem_max. 0 = the kernel default (~208 KB)",
         }),
         workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
         // mediasoup's own bandwidth estimation (3.32) per WebRTC transport. Outgoing = towards a
         // classroom (what simulcast layer selection follows); incoming = from a publisher.
-        enableBwe: Type.Boolean({ description: 'Estimate each WebRTC transport\'s bandwidth (transport-cc / REMB) so classrooms get the simulcast layer their link carries' }),
+        enableBwe: Type.Boolean({
+          description:
+            "Estimate each WebRTC transport's bandwidth (transport-cc / REMB) so classrooms get the simulcast layer their link carries",
+        }),
         initialOutgoingBitrate: bitrate(100_000, 100_000_000, 'Estimate a classroom transport starts from (bps), before feedback arrives'),
         minOutgoingBitrate: bitrate(0, 100_000_000, 'Floor of the estimate towards a classroom (bps); 0 = none'),
         maxOutgoingBitrate: bitrate(0, 1_000_000_000, 'Ceiling of what one classroom transport is sent (bps); 0 = none'),
@@ -71,14 +92,26 @@ export const ConfigSchema = Type.Object(
     ),
     monitor: Type.Object(
       {
-        sampleSeconds: Type.Integer({ minimum: 1, maximum: 300, description: 'Quality sampling period (getStats of every transport, consumer and producer)' }),
+        sampleSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 300,
+          description: 'Quality sampling period (getStats of every transport, consumer and producer)',
+        }),
         statsConcurrency: Type.Integer({ minimum: 1, maximum: 64, description: 'getStats requests in flight at once while sampling' }),
-        silentSeconds: Type.Integer({ minimum: 2, maximum: 600, description: 'A school whose media transport receives nothing (no RTCP, no ICE) this long counts as unreachable' }),
+        silentSeconds: Type.Integer({
+          minimum: 2,
+          maximum: 600,
+          description: 'A school whose media transport receives nothing (no RTCP, no ICE) this long counts as unreachable',
+        }),
         alerts: Type.Object(
           {
             lossPct: Type.Number({ minimum: 0, maximum: 100, description: 'Alert when a school loses more than this % of packets…' }),
             lossSeconds: Type.Integer({ minimum: 0, maximum: 3600, description: '…for at least this long' }),
-            disconnectedSeconds: Type.Integer({ minimum: 0, maximum: 3600, description: 'Alert when a school is unreachable this long (0 = at once)' }),
+            disconnectedSeconds: Type.Integer({
+              minimum: 0,
+              maximum: 3600,
+              description: 'Alert when a school is unreachable this long (0 = at once)',
+            }),
             recordingFault: Type.Boolean({ description: 'Alert on recording faults' }),
           },
           { additionalProperties: false },
@@ -107,8 +140,17 @@ export const ConfigSchema = Type.Object(
         tokenSecret: Type.String({ description: 'HS256 secret (>= 32 chars); empty = generated once into secretFile' }),
         secretFile: Type.String({ minLength: 1 }),
         tokenTtlSeconds: Type.Integer({ minimum: 60, maximum: 31 * 24 * 3600 }),
-        maxTokenTtlSeconds: Type.Integer({ minimum: 600, maximum: 366 * 24 * 3600, description: 'Tokens living longer (exp - iat, or exp - now) are refused, whoever signed them' }),
-        maxFailuresPerAddress: Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Failed authentications (REST, sockets, access links) one address may make per window; past it every attempt is refused (RATE_LIMITED)' }),
+        maxTokenTtlSeconds: Type.Integer({
+          minimum: 600,
+          maximum: 366 * 24 * 3600,
+          description: 'Tokens living longer (exp - iat, or exp - now) are refused, whoever signed them',
+        }),
+        maxFailuresPerAddress: Type.Integer({
+          minimum: 1,
+          maximum: 1_000_000,
+          description:
+            'Failed authentications (REST, sockets, access links) one address may make per window; past it every attempt is refused (RATE_LIMITED)',
+        }),
         failureWindowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, description: 'The window of maxFailuresPerAddress' }),
       },
       { additionalProperties: false },
@@ -120,7 +162,11 @@ export const ConfigSchema = Type.Object(
         maxTransportsPerParticipant: participantCap(64, 'WebRTC transports'),
         maxProducersPerParticipant: participantCap(64, 'Producers'),
         maxConsumersPerParticipant: participantCap(4096, 'Consumers'),
-        actionBurst: Type.Integer({ minimum: 1, maximum: 1000, description: 'Lesson actions (hands, floor) one participant may make in a burst…' }),
+        actionBurst: Type.Integer({
+          minimum: 1,
+          maximum: 1000,
+          description: 'Lesson actions (hands, floor) one participant may make in a burst…',
+        }),
         actionsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: '…refilled at this rate; past it RATE_LIMITED' }),
       },
       { additionalProperties: false },

@@ -1,4 +1,10 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type onRequestHookHandler } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type onRequestHookHandler,
+} from 'fastify';
 import websocket from '@fastify/websocket';
 import { LessoncastError, type ErrorCode } from '../errors.js';
 import { clientErrorFields, loggerOptions } from './logging.js';
@@ -39,7 +45,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     return e;
   };
   // A refused request: its own "request completed" line already says so at info.
-  const answer = (err: unknown, req: FastifyRequest, reply: FastifyReply): void => sendProblem(reply, logged(req.log, err, toProblem(err), 'debug'));
+  const answer = (err: unknown, req: FastifyRequest, reply: FastifyReply): void =>
+    sendProblem(reply, logged(req.log, err, toProblem(err), 'debug'));
 
   const app = Fastify({
     logger: loggerOptions(opts.logLevel),
@@ -80,7 +87,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 
   app.setErrorHandler(answer);
 
-  app.setNotFoundHandler((req, reply) => answer(new LessoncastError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply));
+  app.setNotFoundHandler((req, reply) =>
+    answer(new LessoncastError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply),
+  );
 
   app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
 

@@ -12,7 +12,10 @@ import { RECORDING_ID_PATTERN } from '../recording/manifest.js';
 import { bearerPrincipal, permitted, throttled } from './authGuard.js';
 
 const RecordingParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }) }, { additionalProperties: false });
-const FileParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }), '*': Type.String({ maxLength: 200 }) }, { additionalProperties: false });
+const FileParams = Type.Object(
+  { id: Type.String({ pattern: RECORDING_ID_PATTERN }), '*': Type.String({ maxLength: 200 }) },
+  { additionalProperties: false },
+);
 const DateParam = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?(Z|[+-]\\d{2}:?\\d{2})?)?$' });
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 const ListQuery = Type.Object(
@@ -30,7 +33,10 @@ const ListQuery = Type.Object(
 );
 const AccessQuery = Type.Object({ access: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })) }, { additionalProperties: false });
 const DownloadQuery = Type.Object(
-  { access: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })), audio: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('mixed'), Type.Literal('tracks')])) },
+  {
+    access: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+    audio: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('mixed'), Type.Literal('tracks')])),
+  },
   { additionalProperties: false },
 );
 const PinBody = Type.Object({ pinned: Type.Boolean() }, { additionalProperties: false });
@@ -45,13 +51,23 @@ function requireRecordings(tokens: TokenService, permission: Permission, allowAc
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const id = (req.params as { id?: string } | undefined)?.id;
     const access = allowAccessKey && !req.headers.authorization ? (req.query as { access?: string } | undefined)?.access : undefined;
-    req.principal = access && id ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id)) : await bearerWith(req, reply, tokens, permission, id);
+    req.principal =
+      access && id
+        ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id))
+        : await bearerWith(req, reply, tokens, permission, id);
   };
 }
 
-async function bearerWith(req: FastifyRequest, reply: FastifyReply, tokens: TokenService, permission: Permission, recordingId: string | undefined): Promise<Principal> {
+async function bearerWith(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  tokens: TokenService,
+  permission: Permission,
+  recordingId: string | undefined,
+): Promise<Principal> {
   const principal = permitted(await bearerPrincipal(req, reply, tokens), permission);
-  if (recordingId && !mayAccessLesson(principal, recordingId)) throw new LessoncastError('FORBIDDEN', 'your token does not cover this recording');
+  if (recordingId && !mayAccessLesson(principal, recordingId))
+    throw new LessoncastError('FORBIDDEN', 'your token does not cover this recording');
   return principal;
 }
 
@@ -89,49 +105,60 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
   // (pre-compressed siblings, which recordings do not have) instead of clashing with it.
   await app.register(async (files) => {
     await files.register(fastifyStatic, { serve: false, preCompressed: false, cacheControl: false, contentType: false });
-    files.withTypeProvider<TypeBoxTypeProvider>().get(
-      '/api/recordings/:id/files/*',
-      { schema: { params: FileParams, querystring: AccessQuery }, preHandler: readWithLink, errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply) },
-      async (req, reply) => {
-        const file = await archive.file(req.params.id, req.params['*']);
-        const isPlaylist = file.path.endsWith('.m3u8');
-        const access = req.query.access;
-        if (isPlaylist && access && !req.headers.authorization) {
-          // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
-          const text = withAccess(await readFile(file.path, 'utf8'), access);
-          return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
-        }
-        // Our types and caching, not @fastify/send's (its mime table and `public, max-age`): these files are private.
-        void reply
-          .type(isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4')
-          // Playlists grow while the lesson is live; segments never change once listed.
-          .header('cache-control', isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable')
-          .header('accept-ranges', 'bytes');
-        // archive.file() has checked the name and that it is a regular file inside the recording.
-        return reply.sendFile(path.basename(file.path), path.dirname(file.path));
-      },
-    );
+    files
+      .withTypeProvider<TypeBoxTypeProvider>()
+      .get(
+        '/api/recordings/:id/files/*',
+        {
+          schema: { params: FileParams, querystring: AccessQuery },
+          preHandler: readWithLink,
+          errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
+        },
+        async (req, reply) => {
+          const file = await archive.file(req.params.id, req.params['*']);
+          const isPlaylist = file.path.endsWith('.m3u8');
+          const access = req.query.access;
+          if (isPlaylist && access && !req.headers.authorization) {
+            // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
+            const text = withAccess(await readFile(file.path, 'utf8'), access);
+            return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
+          }
+          // Our types and caching, not @fastify/send's (its mime table and `public, max-age`): these files are private.
+          void reply
+            .type(isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4')
+            // Playlists grow while the lesson is live; segments never change once listed.
+            .header('cache-control', isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable')
+            .header('accept-ranges', 'bytes');
+          // archive.file() has checked the name and that it is a regular file inside the recording.
+          return reply.sendFile(path.basename(file.path), path.dirname(file.path));
+        },
+      );
   });
 
-  r.get('/api/recordings/:id/download.mp4', { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: readWithLink }, async (req, reply) => {
-    const summary = await archive.summary(req.params.id);
-    const media = await archive.exportMp4(req.params.id, { audio: req.query.audio ?? 'auto' });
-    const name = `${summary.startedAt.slice(0, 10)}-${summary.title}`.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 100);
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) media.abort(); // the client went away
-    });
-    void media.done.then(({ code, stderr }) => {
-      if (code !== 0 && reply.raw.writableFinished === false && !reply.raw.destroyed) req.log.error({ recording: req.params.id, code, stderr }, 'MP4 export failed');
-      else if (code !== 0 && code !== null) req.log.warn({ recording: req.params.id, code, stderr }, 'MP4 export ended early');
-    });
-    req.log.info({ recording: req.params.id, audio: media.audio, by: req.principal!.id }, 'recording download');
-    return reply
-      .header('content-type', 'video/mp4')
-      .header('content-disposition', `attachment; filename="${name}.mp4"`)
-      .header('cache-control', 'no-store')
-      .header('x-lessoncast-audio', media.audio)
-      .send(media.stream);
-  });
+  r.get(
+    '/api/recordings/:id/download.mp4',
+    { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: readWithLink },
+    async (req, reply) => {
+      const summary = await archive.summary(req.params.id);
+      const media = await archive.exportMp4(req.params.id, { audio: req.query.audio ?? 'auto' });
+      const name = `${summary.startedAt.slice(0, 10)}-${summary.title}`.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 100);
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) media.abort(); // the client went away
+      });
+      void media.done.then(({ code, stderr }) => {
+        if (code !== 0 && reply.raw.writableFinished === false && !reply.raw.destroyed)
+          req.log.error({ recording: req.params.id, code, stderr }, 'MP4 export failed');
+        else if (code !== 0 && code !== null) req.log.warn({ recording: req.params.id, code, stderr }, 'MP4 export ended early');
+      });
+      req.log.info({ recording: req.params.id, audio: media.audio, by: req.principal!.id }, 'recording download');
+      return reply
+        .header('content-type', 'video/mp4')
+        .header('content-disposition', `attachment; filename="${name}.mp4"`)
+        .header('cache-control', 'no-store')
+        .header('x-lessoncast-audio', media.audio)
+        .send(media.stream);
+    },
+  );
 
   r.post('/api/recordings/:id/access', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
     await archive.summary(req.params.id);
@@ -148,17 +175,22 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
   r.post('/api/recordings/:id/pin', { schema: { params: RecordingParams, body: PinBody }, preHandler: read }, async (req) => {
     const who = req.principal!;
     // Keeping a recording is harmless; releasing it to the retention policy is an admin's decision.
-    if (!req.body.pinned && !can(who.role, 'recordings.delete')) throw new LessoncastError('FORBIDDEN', 'only an admin may unpin a recording');
+    if (!req.body.pinned && !can(who.role, 'recordings.delete'))
+      throw new LessoncastError('FORBIDDEN', 'only an admin may unpin a recording');
     await archive.setPinned(req.params.id, req.body.pinned, { id: who.id, role: who.role });
     return { id: req.params.id, pinned: req.body.pinned };
   });
 
-  r.delete('/api/recordings/:id', { schema: { params: RecordingParams, querystring: DeleteQuery }, preHandler: remove }, async (req, reply) => {
-    const who = req.principal!;
-    await archive.delete(req.params.id, { id: who.id, role: who.role }, req.query.reason ?? '');
-    req.log.info({ recording: req.params.id, by: who.id }, 'recording deleted');
-    return reply.status(204).send();
-  });
+  r.delete(
+    '/api/recordings/:id',
+    { schema: { params: RecordingParams, querystring: DeleteQuery }, preHandler: remove },
+    async (req, reply) => {
+      const who = req.principal!;
+      await archive.delete(req.params.id, { id: who.id, role: who.role }, req.query.reason ?? '');
+      req.log.info({ recording: req.params.id, by: who.id }, 'recording deleted');
+      return reply.status(204).send();
+    },
+  );
 }
 
 /** A playlist whose URIs (segment lines and URI="…" attributes) carry `?access=`. */
@@ -167,7 +199,9 @@ export function withAccess(playlist: string, access: string): string {
   const add = (uri: string): string => `${uri}${uri.includes('?') ? '&' : '?'}${q}`;
   return playlist
     .split('\n')
-    .map((line) => (line.startsWith('#') ? line.replace(/URI="([^"]+)"/g, (_m, uri: string) => `URI="${add(uri)}"`) : line.trim() ? add(line) : line))
+    .map((line) =>
+      line.startsWith('#') ? line.replace(/URI="([^"]+)"/g, (_m, uri: string) => `URI="${add(uri)}"`) : line.trim() ? add(line) : line,
+    )
     .join('\n');
 }
 
@@ -183,7 +217,12 @@ function parseDate(value: string, name: string, endOfDay: boolean): Date {
  * @fastify/send refuses a request with an http-errors 412 or 416 (carrying Content-Range): ours to
  * answer as problem+json with our codes; anything else goes to the app's error handler as it is.
  */
-function sendRefusals(app: FastifyInstance, err: FastifyError & { headers?: Record<string, string> }, req: FastifyRequest, reply: FastifyReply): void {
+function sendRefusals(
+  app: FastifyInstance,
+  err: FastifyError & { headers?: Record<string, string> },
+  req: FastifyRequest,
+  reply: FastifyReply,
+): void {
   let e: unknown = err;
   if (!(err instanceof LessoncastError) && err.statusCode === 416) {
     const unsatisfied = err.headers?.['Content-Range'] ?? ''; // `bytes */<size>`

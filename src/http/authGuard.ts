@@ -51,7 +51,8 @@ async function withRetryAfter<T>(reply: FastifyReply, attempt: Promise<T>): Prom
   try {
     return await attempt;
   } catch (err) {
-    if (err instanceof LessoncastError && err.code === 'RATE_LIMITED') void reply.header('retry-after', String(err.details?.['retryAfterSeconds']));
+    if (err instanceof LessoncastError && err.code === 'RATE_LIMITED')
+      void reply.header('retry-after', String(err.details?.['retryAfterSeconds']));
     throw err;
   }
 }

@@ -37,7 +37,10 @@ export class AuthThrottle {
   /** Registers @fastify/rate-limit (not on every route: only failures count) and decorates the app with the throttle. */
   static async register(app: FastifyInstance, opts: AuthThrottleOptions): Promise<AuthThrottle> {
     await app.register(rateLimit, { global: false });
-    const throttle = new AuthThrottle(app.createRateLimit({ max: opts.maxFailures, timeWindow: opts.windowSeconds * 1000 }), opts.onRefused);
+    const throttle = new AuthThrottle(
+      app.createRateLimit({ max: opts.maxFailures, timeWindow: opts.windowSeconds * 1000 }),
+      opts.onRefused,
+    );
     app.decorate('authThrottle', throttle);
     return throttle;
   }
@@ -48,7 +51,10 @@ export class AuthThrottle {
     if (!state.isAllowed && state.remaining === 0) {
       this.onRefused();
       const retryAfterSeconds = Math.max(1, state.ttlInSeconds);
-      throw new LessoncastError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfterSeconds} s`, { limit: 'authFailures', retryAfterSeconds });
+      throw new LessoncastError('RATE_LIMITED', `too many failed authentications from this address; retry in ${retryAfterSeconds} s`, {
+        limit: 'authFailures',
+        retryAfterSeconds,
+      });
     }
     try {
       return await verify();

@@ -39,19 +39,23 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, tokens } = deps;
 
-  r.post('/api/lessons', { schema: { body: CreateLessonBody }, preHandler: requirePermission(tokens, 'lesson.create') }, async (req, reply) => {
-    const who = req.principal!;
-    const body: Static<typeof CreateLessonBody> = req.body;
-    // An instructor creates lessons for themself; an admin names the instructor.
-    const instructorId = who.role === 'admin' ? body.instructorId : who.id;
-    if (!instructorId) throw new LessoncastError('INVALID_REQUEST', 'instructorId is required when an admin creates a lesson');
-    if (who.role !== 'admin' && body.instructorId && body.instructorId !== who.id) {
-      throw new LessoncastError('FORBIDDEN', 'an instructor creates lessons only for themself');
-    }
-    const lesson = registry.create({ ...body, instructorId });
-    req.log.info({ lesson: lesson.id, instructor: instructorId }, 'lesson created');
-    return reply.status(201).send({ lesson: lesson.view(), schools: lesson.def.schools });
-  });
+  r.post(
+    '/api/lessons',
+    { schema: { body: CreateLessonBody }, preHandler: requirePermission(tokens, 'lesson.create') },
+    async (req, reply) => {
+      const who = req.principal!;
+      const body: Static<typeof CreateLessonBody> = req.body;
+      // An instructor creates lessons for themself; an admin names the instructor.
+      const instructorId = who.role === 'admin' ? body.instructorId : who.id;
+      if (!instructorId) throw new LessoncastError('INVALID_REQUEST', 'instructorId is required when an admin creates a lesson');
+      if (who.role !== 'admin' && body.instructorId && body.instructorId !== who.id) {
+        throw new LessoncastError('FORBIDDEN', 'an instructor creates lessons only for themself');
+      }
+      const lesson = registry.create({ ...body, instructorId });
+      req.log.info({ lesson: lesson.id, instructor: instructorId }, 'lesson created');
+      return reply.status(201).send({ lesson: lesson.view(), schools: lesson.def.schools });
+    },
+  );
 
   r.get('/api/lessons', { preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
     const who = req.principal!;
@@ -62,14 +66,27 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
   r.get('/api/lessons/:id', { schema: { params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
     const who = req.principal!;
     const lesson = registry.get(req.params.id);
-    if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id) throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
-    return { lesson: lesson.view(), schools: lesson.def.schools, participants: lesson.visibleParticipants(), handQueue: lesson.handQueue(), floor: lesson.floorHolders() };
+    if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
+      throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
+    return {
+      lesson: lesson.view(),
+      schools: lesson.def.schools,
+      participants: lesson.visibleParticipants(),
+      handQueue: lesson.handQueue(),
+      floor: lesson.floorHolders(),
+    };
   });
 
   r.post('/api/tokens', { schema: { body: MintBody }, preHandler: requirePermission(tokens, 'tokens.mint') }, async (req, reply) => {
     const body = req.body;
     if (!ROLES.includes(body.role)) throw new LessoncastError('INVALID_REQUEST', 'unknown role');
-    const minted = await tokens.mint({ id: body.id, role: body.role, ...(body.name ? { name: body.name } : {}), ...(body.lessons ? { lessons: body.lessons } : {}), ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}) });
+    const minted = await tokens.mint({
+      id: body.id,
+      role: body.role,
+      ...(body.name ? { name: body.name } : {}),
+      ...(body.lessons ? { lessons: body.lessons } : {}),
+      ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
+    });
     req.log.info({ role: body.role, subject: body.id, by: req.principal!.id }, 'token minted');
     return reply.status(201).send(minted);
   });

@@ -29,7 +29,9 @@ export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenSe
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { tokens, live, history } = deps;
 
-  r.get('/api/live', { preHandler: requirePermission(tokens, 'live.read') }, async (req) => visibleSnapshot(await live.snapshot(), req.principal!));
+  r.get('/api/live', { preHandler: requirePermission(tokens, 'live.read') }, async (req) =>
+    visibleSnapshot(await live.snapshot(), req.principal!),
+  );
 
   r.get(
     '/api/live/lessons/:id/history',
@@ -41,7 +43,11 @@ export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenSe
       const since = req.query.since ? new Date(req.query.since) : undefined;
       if (since && Number.isNaN(since.getTime())) throw new LessoncastError('INVALID_REQUEST', 'since is not a valid time');
       const limit = Math.min(MAX_HISTORY, req.query.limit ? Number(req.query.limit) : DEFAULT_HISTORY);
-      return history.read(id, { ...(req.query.school ? { school: req.query.school } : {}), ...(since ? { since: since.toISOString() } : {}), limit });
+      return history.read(id, {
+        ...(req.query.school ? { school: req.query.school } : {}),
+        ...(since ? { since: since.toISOString() } : {}),
+        limit,
+      });
     },
   );
 }

@@ -46,7 +46,14 @@ function prefixCode(code: string | undefined): ErrorCode | undefined {
 }
 
 export function problemBody(e: LessoncastError): Record<string, unknown> {
-  return { type: `urn:lessoncast:error:${e.code}`, title: e.code, status: e.status, detail: e.message, code: e.code, ...(e.details && e.status < 500 ? { details: e.details } : {}) };
+  return {
+    type: `urn:lessoncast:error:${e.code}`,
+    title: e.code,
+    status: e.status,
+    detail: e.message,
+    code: e.code,
+    ...(e.details && e.status < 500 ? { details: e.details } : {}),
+  };
 }
 
 export function sendProblem(reply: FastifyReply, e: LessoncastError): void {

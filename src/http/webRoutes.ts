@@ -84,7 +84,8 @@ export async function registerWebRoutes(app: FastifyInstance, opts: WebRoutesOpt
 
   for (const [route, file] of Object.entries(WEB_PAGES)) {
     app.get(route, async (_req, reply) => {
-      if (!existsSync(path.join(dir, file))) throw new LessoncastError('UNAVAILABLE', 'the web pages are not built: run node scripts/build-web.mjs');
+      if (!existsSync(path.join(dir, file)))
+        throw new LessoncastError('UNAVAILABLE', 'the web pages are not built: run node scripts/build-web.mjs');
       pageHeaders(reply, opts.publicUrl());
       return reply.type('text/html; charset=utf-8').sendFile(file, dir);
     });

@@ -65,7 +65,12 @@ export class LessonJournal {
     if (this.stopListening || this.closed) return;
     for (const p of this.lesson.participants.values()) {
       if (p.hidden) continue;
-      this.attendanceById.set(p.id, { participantId: p.id, role: p.role, name: p.name, intervals: [{ joinedAt: p.joinedAt.toISOString(), leftAt: null }] });
+      this.attendanceById.set(p.id, {
+        participantId: p.id,
+        role: p.role,
+        name: p.name,
+        intervals: [{ joinedAt: p.joinedAt.toISOString(), leftAt: null }],
+      });
       this.connected.set(p.id, p.connected);
     }
     this.stopListening = subscribe<LessonEvents>(

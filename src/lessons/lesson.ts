@@ -2,7 +2,18 @@ import { EventEmitter } from 'node:events';
 import { mayAccessLesson, type Principal } from '../auth/tokens.js';
 import { aRole, can } from '../auth/permissions.js';
 import { LessoncastError, fail } from '../errors.js';
-import { kindOfSource, notRecording, type LessonState, type LessonView, type MediaKind, type MediaSource, type ParticipantView, type ProducerView, type RecordingStatus, type Role } from '../domain/index.js';
+import {
+  kindOfSource,
+  notRecording,
+  type LessonState,
+  type LessonView,
+  type MediaKind,
+  type MediaSource,
+  type ParticipantView,
+  type ProducerView,
+  type RecordingStatus,
+  type Role,
+} from '../domain/index.js';
 import { subscribe } from '../events.js';
 import { TokenBucket, type HeldKind, type ParticipantLimits } from './limits.js';
 import type { ConsumerParams, LessonMediaEvents, LessonMediaPort, MediaParameters, ProducerInfo, TransportParams } from './mediaPort.js';
@@ -122,7 +133,14 @@ export class Lesson extends EventEmitter<LessonEvents> {
   }
 
   participantView(p: Participant): ParticipantView {
-    return { id: p.id, role: p.role, name: p.name, connected: p.connected, handRaisedAt: p.handRaisedAt, hasFloor: this.floor.includes(p.id) };
+    return {
+      id: p.id,
+      role: p.role,
+      name: p.name,
+      connected: p.connected,
+      handRaisedAt: p.handRaisedAt,
+      hasFloor: this.floor.includes(p.id),
+    };
   }
 
   /** Participants others may see (monitors are invisible). */
@@ -173,7 +191,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
     if (!can(principal.role, 'lesson.join')) fail('FORBIDDEN', `${aRole(principal.role)} cannot join lessons`);
     if (!mayAccessLesson(principal, this.id)) fail('FORBIDDEN', 'your token does not allow this lesson');
     if (principal.role === 'instructor' && principal.id !== this.def.instructorId) {
-      fail('FORBIDDEN', 'only the lesson\'s own instructor can teach it');
+      fail('FORBIDDEN', "only the lesson's own instructor can teach it");
     }
   }
 
@@ -320,7 +338,8 @@ export class Lesson extends EventEmitter<LessonEvents> {
     this.requireOpen();
     // A classroom may set up its send transport before it is given the floor: producing is what needs it.
     if (direction === 'recv') this.requireConsumer(by);
-    else if (!can(by.role, 'lesson.teach') && !can(by.role, 'media.publishWithFloor')) fail('FORBIDDEN', `${aRole(by.role)} does not publish media`);
+    else if (!can(by.role, 'lesson.teach') && !can(by.role, 'media.publishWithFloor'))
+      fail('FORBIDDEN', `${aRole(by.role)} does not publish media`);
     this.requireRoom(by, 'transports');
     return this.media.createTransport(by.id, direction, forceTcp);
   }
@@ -335,7 +354,13 @@ export class Lesson extends EventEmitter<LessonEvents> {
     return this.media.restartIce(by.id, transportId);
   }
 
-  async produce(by: Participant, transportId: string, kind: MediaKind, rtpParameters: MediaParameters, source: MediaSource): Promise<string> {
+  async produce(
+    by: Participant,
+    transportId: string,
+    kind: MediaKind,
+    rtpParameters: MediaParameters,
+    source: MediaSource,
+  ): Promise<string> {
     this.requireOpen();
     this.requirePublisher(by, source);
     if (kindOfSource(source) !== kind) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
@@ -345,7 +370,10 @@ export class Lesson extends EventEmitter<LessonEvents> {
     // The floor may have been taken back (or the lesson ended) while the producer was being made.
     if (this.state === 'ended' || (!this.teaches(by) && !this.floor.includes(by.id))) {
       if (this.state !== 'ended') this.media.closeProducer(by.id, producerId);
-      fail(this.state === 'ended' ? 'LESSON_ENDED' : 'FORBIDDEN', this.state === 'ended' ? 'this lesson has ended' : 'the floor was taken back');
+      fail(
+        this.state === 'ended' ? 'LESSON_ENDED' : 'FORBIDDEN',
+        this.state === 'ended' ? 'this lesson has ended' : 'the floor was taken back',
+      );
     }
     if (info) this.emit('newProducer', info);
     return producerId;
@@ -387,7 +415,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
   /** The instructor publishes anything; a classroom its camera and microphone while it holds the floor; nobody else. */
   private requirePublisher(by: Participant, source?: MediaSource): void {
     if (can(by.role, 'lesson.teach')) {
-      if (by.id !== this.def.instructorId) fail('FORBIDDEN', 'only this lesson\'s instructor publishes');
+      if (by.id !== this.def.instructorId) fail('FORBIDDEN', "only this lesson's instructor publishes");
     } else if (can(by.role, 'media.publishWithFloor')) {
       if (!this.floor.includes(by.id)) fail('FORBIDDEN', 'a classroom publishes only while it holds the floor');
       if (source === 'screen') fail('FORBIDDEN', 'a classroom publishes its microphone or camera only');
@@ -414,7 +442,12 @@ export class Lesson extends EventEmitter<LessonEvents> {
   private spendAction(by: Participant): void {
     const retryAfterSeconds = by.actions.take();
     if (retryAfterSeconds === undefined) return;
-    this.refuse(new LessoncastError('RATE_LIMITED', `too many hand and floor actions; retry in ${retryAfterSeconds} s`, { limit: 'lessonActions', retryAfterSeconds }));
+    this.refuse(
+      new LessoncastError('RATE_LIMITED', `too many hand and floor actions; retry in ${retryAfterSeconds} s`, {
+        limit: 'lessonActions',
+        retryAfterSeconds,
+      }),
+    );
   }
 
   private refuse(e: LessoncastError): never {
@@ -423,7 +456,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
   }
 
   private requireTeacher(by: Participant): void {
-    if (!this.teaches(by)) fail('FORBIDDEN', 'only this lesson\'s instructor can do that');
+    if (!this.teaches(by)) fail('FORBIDDEN', "only this lesson's instructor can do that");
   }
 
   private requireOpen(): void {
@@ -431,4 +464,9 @@ export class Lesson extends EventEmitter<LessonEvents> {
   }
 }
 
-const producerView = (p: ProducerInfo): ProducerView => ({ producerId: p.producerId, participantId: p.peerId, kind: p.kind, source: p.source });
+const producerView = (p: ProducerInfo): ProducerView => ({
+  producerId: p.producerId,
+  participantId: p.peerId,
+  kind: p.kind,
+  source: p.source,
+});

@@ -56,8 +56,12 @@ export class LiveAgent {
       },
       handRaised: (id) => this.ifSchool(lesson, id, () => publish({ type: 'handRaised', lessonId: lesson.id, schoolId: id })),
       handLowered: (id) => this.ifSchool(lesson, id, () => publish({ type: 'handLowered', lessonId: lesson.id, schoolId: id })),
-      floorGranted: (id) => this.tracked.has(lesson.id) && publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], granted: id }),
-      floorRevoked: (id) => this.tracked.has(lesson.id) && publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }),
+      floorGranted: (id) =>
+        this.tracked.has(lesson.id) &&
+        publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], granted: id }),
+      floorRevoked: (id) =>
+        this.tracked.has(lesson.id) &&
+        publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }),
       recordingChanged: (recording) => {
         const t = this.tracked.get(lesson.id);
         if (!t) return;
@@ -167,7 +171,13 @@ export class LiveAgent {
     if (!t) return;
     const before = t.schools.get(p.id);
     const since = (lesson.participants.get(p.id)?.joinedAt ?? new Date()).toISOString();
-    const school: LiveSchool = { schoolId: p.id, name: p.name, since: before?.since ?? since, connected: p.connected, quality: before?.quality ?? null };
+    const school: LiveSchool = {
+      schoolId: p.id,
+      name: p.name,
+      since: before?.since ?? since,
+      connected: p.connected,
+      quality: before?.quality ?? null,
+    };
     t.schools.set(p.id, school);
     this.state.putSchool(lesson.id, school);
     if (update && before && before.connected === p.connected) return;

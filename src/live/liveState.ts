@@ -14,7 +14,10 @@ export function deliverToEach(listeners: Iterable<LiveListener>, event: LiveEven
     try {
       listener(event);
     } catch (err) {
-      log?.error({ err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, event: event.type }, 'live state: a listener failed');
+      log?.error(
+        { err: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined, event: event.type },
+        'live state: a listener failed',
+      );
     }
   }
 }
@@ -65,7 +68,7 @@ export interface LiveState {
 }
 
 export function stampEvent(body: LiveEventBody, node: string): LiveEvent {
-  return { ...body, id: uuidv7(), at: new Date().toISOString(), node } as LiveEvent;
+  return { ...body, id: uuidv7(), at: new Date().toISOString(), node };
 }
 
 const EVENT_TYPES = new Set<string>([
@@ -89,7 +92,13 @@ const EVENT_TYPES = new Set<string>([
 export function isLiveEvent(value: unknown): value is LiveEvent {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['id'] === 'string' && typeof v['at'] === 'string' && typeof v['node'] === 'string' && typeof v['type'] === 'string' && EVENT_TYPES.has(v['type']);
+  return (
+    typeof v['id'] === 'string' &&
+    typeof v['at'] === 'string' &&
+    typeof v['node'] === 'string' &&
+    typeof v['type'] === 'string' &&
+    EVENT_TYPES.has(v['type'])
+  );
 }
 
 /** Builds the snapshot view from per-node records (shared by both stores). */
@@ -105,7 +114,9 @@ export function assembleSnapshot(
       list.push(school);
     }
     for (const lesson of n.lessons) {
-      const schools = (byLesson.get(lesson.id) ?? []).sort((a, b) => a.since.localeCompare(b.since) || a.schoolId.localeCompare(b.schoolId));
+      const schools = (byLesson.get(lesson.id) ?? []).sort(
+        (a, b) => a.since.localeCompare(b.since) || a.schoolId.localeCompare(b.schoolId),
+      );
       lessons.push({ ...lesson, schools });
     }
   }

@@ -1,5 +1,13 @@
 import type { Logger } from '../logger.js';
-import { assembleSnapshot, deliverToEach, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
+import {
+  assembleSnapshot,
+  deliverToEach,
+  schoolKey,
+  stampEvent,
+  type LiveListener,
+  type LiveState,
+  type NodeAnnouncement,
+} from './liveState.js';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 interface NodeEntry {
@@ -35,8 +43,14 @@ export class MemoryLiveHub {
   }
 
   /** @internal */ deliver(event: LiveEvent): void {
-    const hearing = [...this.listeners].filter(([, owner]) => event.type !== 'quality' || event.node === owner.nodeId || owner.remoteQuality);
-    deliverToEach(hearing.map(([listener]) => listener), event, this.log);
+    const hearing = [...this.listeners].filter(
+      ([, owner]) => event.type !== 'quality' || event.node === owner.nodeId || owner.remoteQuality,
+    );
+    deliverToEach(
+      hearing.map(([listener]) => listener),
+      event,
+      this.log,
+    );
   }
 
   /** @internal */ listen(listener: LiveListener, owner: MemoryLiveState): () => void {
@@ -125,13 +139,23 @@ export class MemoryLiveState implements LiveState {
 
   async snapshot(): Promise<LiveSnapshot> {
     return assembleSnapshot(
-      this.hub.alive().map((s) => ({ node: structuredClone(s.node!), lessons: structuredClone([...s.lessons.values()]), schools: structuredClone([...s.schools.values()]) })),
+      this.hub
+        .alive()
+        .map((s) => ({
+          node: structuredClone(s.node!),
+          lessons: structuredClone([...s.lessons.values()]),
+          schools: structuredClone([...s.schools.values()]),
+        })),
     );
   }
 
   async sweep(): Promise<void> {
     for (const lost of this.hub.claimExpired(this.nodeId)) {
-      const lessons = [...lost.lessons.values()].map((l) => ({ id: l.id, title: l.title, schools: [...lost.schools.values()].filter((s) => s.lessonId === l.id).length }));
+      const lessons = [...lost.lessons.values()].map((l) => ({
+        id: l.id,
+        title: l.title,
+        schools: [...lost.schools.values()].filter((s) => s.lessonId === l.id).length,
+      }));
       this.publish({ type: 'nodeLost', lostNode: lost.nodeId, lessons });
     }
   }

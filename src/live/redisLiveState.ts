@@ -1,6 +1,15 @@
 import type { Logger } from '../logger.js';
 import { Redis, type RedisOptions } from 'ioredis';
-import { assembleSnapshot, deliverToEach, isLiveEvent, schoolKey, stampEvent, type LiveListener, type LiveState, type NodeAnnouncement } from './liveState.js';
+import {
+  assembleSnapshot,
+  deliverToEach,
+  isLiveEvent,
+  schoolKey,
+  stampEvent,
+  type LiveListener,
+  type LiveState,
+  type NodeAnnouncement,
+} from './liveState.js';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 export interface RedisLiveOptions {
@@ -44,7 +53,14 @@ export class RedisLiveState implements LiveState {
   readonly nodeId: string;
   private readonly redis: Redis;
   private readonly sub: Redis;
-  private readonly k: { nodes: string; node: (id: string) => string; lessons: (id: string) => string; schools: (id: string) => string; channel: string; quality: string };
+  private readonly k: {
+    nodes: string;
+    node: (id: string) => string;
+    lessons: (id: string) => string;
+    schools: (id: string) => string;
+    channel: string;
+    quality: string;
+  };
   private readonly ttlMs: number;
   private readonly leftoverTtlMs: number;
   private readonly flushMs: number;
@@ -216,7 +232,9 @@ export class RedisLiveState implements LiveState {
       for (let i = 0; i < ids.length; i++) {
         const node = parseJson<LiveNode>(res[i * 3]?.[1]);
         if (!node) continue; // heartbeat expired: dead, whatever is left of it
-        const lessons = Object.values((res[i * 3 + 1]?.[1] ?? {}) as Record<string, string>).map((v) => parseJson<LiveLesson>(v)).filter((l): l is LiveLesson => !!l);
+        const lessons = Object.values((res[i * 3 + 1]?.[1] ?? {}) as Record<string, string>)
+          .map((v) => parseJson<LiveLesson>(v))
+          .filter((l): l is LiveLesson => !!l);
         const schools = Object.entries((res[i * 3 + 2]?.[1] ?? {}) as Record<string, string>)
           .map(([field, v]) => ({ lessonId: field.slice(0, field.indexOf('/')), school: parseJson<LiveSchool>(v) }))
           .filter((s): s is { lessonId: string; school: LiveSchool } => !!s.school);
@@ -229,7 +247,15 @@ export class RedisLiveState implements LiveState {
   }
 
   private localSnapshot(problem: string): LiveSnapshot {
-    const own = this.node ? [{ node: structuredClone(this.node), lessons: structuredClone([...this.lessons.values()]), schools: structuredClone([...this.schools.values()]) }] : [];
+    const own = this.node
+      ? [
+          {
+            node: structuredClone(this.node),
+            lessons: structuredClone([...this.lessons.values()]),
+            schools: structuredClone([...this.schools.values()]),
+          },
+        ]
+      : [];
     return { ...assembleSnapshot(own), degraded: `${problem}; showing this node only` };
   }
 
@@ -241,9 +267,17 @@ export class RedisLiveState implements LiveState {
         if (id === this.nodeId) continue;
         const claimed = await this.redis.eval(CLAIM_DEAD_NODE, 2, this.k.node(id), this.k.nodes, id);
         if (claimed !== 1) continue;
-        const res = (await this.redis.pipeline().hgetall(this.k.lessons(id)).hgetall(this.k.schools(id)).del(this.k.lessons(id), this.k.schools(id)).exec()) ?? [];
-        const lessons = Object.values((res[0]?.[1] ?? {}) as Record<string, string>).map((v) => parseJson<LiveLesson>(v)).filter((l): l is LiveLesson => !!l);
-        const schoolFields = Object.keys((res[1]?.[1] ?? {}) as Record<string, string>);
+        const res =
+          (await this.redis
+            .pipeline()
+            .hgetall(this.k.lessons(id))
+            .hgetall(this.k.schools(id))
+            .del(this.k.lessons(id), this.k.schools(id))
+            .exec()) ?? [];
+        const lessons = Object.values((res[0]?.[1] ?? {}) as Record<string, string>)
+          .map((v) => parseJson<LiveLesson>(v))
+          .filter((l): l is LiveLesson => !!l);
+        const schoolFields = Object.keys((res[1]?.[1] ?? {}));
         this.publish({
           type: 'nodeLost',
           lostNode: id,
@@ -367,7 +401,10 @@ export class RedisLiveState implements LiveState {
     if (this.closed || this.outage) return;
     this.outage = true;
     this.needsFull = true;
-    this.opts.log.warn({ node: this.nodeId, err: err.message }, 'live state: redis unreachable; lessons go on, state is re-published on reconnect');
+    this.opts.log.warn(
+      { node: this.nodeId, err: err.message },
+      'live state: redis unreachable; lessons go on, state is re-published on reconnect',
+    );
   }
 
   async close(opts: { keepEntries?: boolean } = {}): Promise<void> {
@@ -378,7 +415,10 @@ export class RedisLiveState implements LiveState {
     this.listeners.clear();
     if (this.redis.status === 'ready' && !opts.keepEntries) {
       const id = this.nodeId;
-      await bounded(this.redis.pipeline().del(this.k.node(id), this.k.lessons(id), this.k.schools(id)).zrem(this.k.nodes, id).exec(), 2000).catch(() => undefined);
+      await bounded(
+        this.redis.pipeline().del(this.k.node(id), this.k.lessons(id), this.k.schools(id)).zrem(this.k.nodes, id).exec(),
+        2000,
+      ).catch(() => undefined);
     }
     for (const c of [this.sub, this.redis]) {
       if (c.status === 'ready') await bounded(c.quit(), 1000).catch(() => undefined);

@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { types } from 'mediasoup';
 import type { MediaKind, MediaSource } from '../domain/index.js';
-import type { ConsumerParams, HeldMedia, LessonMediaEvents, LessonMediaPort, MediaParameters, ProducerInfo, TransportParams } from '../lessons/mediaPort.js';
+import type {
+  ConsumerParams,
+  HeldMedia,
+  LessonMediaEvents,
+  LessonMediaPort,
+  MediaParameters,
+  ProducerInfo,
+  TransportParams,
+} from '../lessons/mediaPort.js';
 import { LessoncastError } from '../errors.js';
 import type { WorkerPool, WorkerSlot } from './workerPool.js';
 
@@ -203,7 +211,9 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   async connectTransport(peerId: string, transportId: string, dtlsParameters: MediaParameters): Promise<void> {
     const { transport } = this.transport(peerId, transportId);
     if (transport.type !== 'webrtc') throw new LessoncastError('INVALID_REQUEST', 'only WebRTC transports take DTLS parameters');
-    await this.mediasoupCall(() => (transport as types.WebRtcTransport).connect({ dtlsParameters: dtlsParameters as types.DtlsParameters }));
+    await this.mediasoupCall(() =>
+      (transport as types.WebRtcTransport).connect({ dtlsParameters: dtlsParameters as types.DtlsParameters }),
+    );
   }
 
   async restartIce(peerId: string, transportId: string): Promise<types.IceParameters> {
@@ -212,10 +222,18 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     return (transport as types.WebRtcTransport).restartIce();
   }
 
-  async produce(peerId: string, transportId: string, kind: MediaKind, rtpParameters: MediaParameters, source: MediaSource): Promise<string> {
+  async produce(
+    peerId: string,
+    transportId: string,
+    kind: MediaKind,
+    rtpParameters: MediaParameters,
+    source: MediaSource,
+  ): Promise<string> {
     const entry = this.transport(peerId, transportId);
     if (entry.direction !== 'send') throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
-    const producer = await this.mediasoupCall(() => entry.transport.produce({ kind, rtpParameters: rtpParameters as types.RtpParameters, appData: { peerId, source } }));
+    const producer = await this.mediasoupCall(() =>
+      entry.transport.produce({ kind, rtpParameters: rtpParameters as types.RtpParameters, appData: { peerId, source } }),
+    );
     const info: ProducerInfo = { producerId: producer.id, peerId, kind, source };
     this.producers.set(producer.id, { ...info, producer });
     this.peer(peerId).producers.set(producer.id, producer);

@@ -59,7 +59,12 @@ export class AlertRules {
       s.downSince ??= now;
       if (!s.downRaised && now - s.downSince >= this.t.disconnectedSeconds * 1000) {
         s.downRaised = true;
-        out.push({ ...base, rule: 'schoolDisconnected', state: 'raised', message: `${schoolId} is unreachable${o.problem ? `: ${o.problem}` : ''}` });
+        out.push({
+          ...base,
+          rule: 'schoolDisconnected',
+          state: 'raised',
+          message: `${schoolId} is unreachable${o.problem ? `: ${o.problem}` : ''}`,
+        });
       }
       // Loss of a school that receives nothing is meaningless: that rule starts over.
       s.lossSince = null;
@@ -79,13 +84,25 @@ export class AlertRules {
       s.lossSince ??= now - o.intervalMs;
       if (!s.lossRaised && now - s.lossSince >= this.t.lossSeconds * 1000) {
         s.lossRaised = true;
-        out.push({ ...base, rule: 'packetLoss', state: 'raised', value: round1(o.lossPct), message: `${schoolId} loses ${round1(o.lossPct)} % of packets (over ${this.t.lossPct} % for ${Math.round((now - s.lossSince) / 1000)} s)` });
+        out.push({
+          ...base,
+          rule: 'packetLoss',
+          state: 'raised',
+          value: round1(o.lossPct),
+          message: `${schoolId} loses ${round1(o.lossPct)} % of packets (over ${this.t.lossPct} % for ${Math.round((now - s.lossSince) / 1000)} s)`,
+        });
       }
     } else {
       s.lossSince = null;
       if (s.lossRaised) {
         s.lossRaised = false;
-        out.push({ ...base, rule: 'packetLoss', state: 'cleared', value: round1(o.lossPct), message: `${schoolId} loss back to ${round1(o.lossPct)} %` });
+        out.push({
+          ...base,
+          rule: 'packetLoss',
+          state: 'cleared',
+          value: round1(o.lossPct),
+          message: `${schoolId} loss back to ${round1(o.lossPct)} %`,
+        });
       }
     }
     return out;
@@ -102,7 +119,8 @@ export class AlertRules {
       if (s.lossRaised) out.push({ rule: 'packetLoss', state: 'cleared', lessonId, schoolId: sid, message: `${sid} ${why}` });
       this.schools.delete(key);
     }
-    if (!schoolId && this.faultyRecordings.delete(lessonId)) out.push({ rule: 'recordingFault', state: 'cleared', lessonId, message: 'lesson ended' });
+    if (!schoolId && this.faultyRecordings.delete(lessonId))
+      out.push({ rule: 'recordingFault', state: 'cleared', lessonId, message: 'lesson ended' });
     return out;
   }
 

@@ -58,7 +58,13 @@ export class ControlRoom {
 
   constructor(private readonly deps: ControlRoomDeps) {
     const { settings, live, lessons, workers, log } = deps;
-    this.agent = new LiveAgent(live, { nodeId: settings.nodeId, address: settings.address, heartbeatSeconds: settings.heartbeatSeconds, load: () => this.nodeLoad(), log });
+    this.agent = new LiveAgent(live, {
+      nodeId: settings.nodeId,
+      address: settings.address,
+      heartbeatSeconds: settings.heartbeatSeconds,
+      load: () => this.nodeLoad(),
+      log,
+    });
     this.sampler = new QualitySampler({
       lessons: () => lessons.list(),
       concurrency: settings.monitor.statsConcurrency,
@@ -124,7 +130,11 @@ export class ControlRoom {
         const now = Date.now();
         for (const lesson of result.lessons) {
           if (lesson.schools.length === 0 && lesson.uplink.length === 0) continue;
-          this.agent.reportQuality(lesson.lessonId, lesson.schools.map(({ schoolId, connected, quality }) => ({ schoolId, connected, quality })), lesson.uplink);
+          this.agent.reportQuality(
+            lesson.lessonId,
+            lesson.schools.map(({ schoolId, connected, quality }) => ({ schoolId, connected, quality })),
+            lesson.uplink,
+          );
           for (const s of lesson.schools) {
             const outcomes = this.alerts.observe(now, lesson.lessonId, s.schoolId, {
               connected: s.connected,
@@ -163,10 +173,18 @@ export class ControlRoom {
   private react(e: LiveEvent): void {
     switch (e.type) {
       case 'schoolDisconnected':
-        this.raise(this.alerts.observe(Date.now(), e.lessonId, e.schoolId, { connected: false, lossPct: null, intervalMs: 0, problem: 'signalling connection lost' }));
+        this.raise(
+          this.alerts.observe(Date.now(), e.lessonId, e.schoolId, {
+            connected: false,
+            lossPct: null,
+            intervalMs: 0,
+            problem: 'signalling connection lost',
+          }),
+        );
         break;
       case 'schoolJoined':
-        if (e.rejoined) this.raise(this.alerts.observe(Date.now(), e.lessonId, e.schoolId, { connected: true, lossPct: null, intervalMs: 0 }));
+        if (e.rejoined)
+          this.raise(this.alerts.observe(Date.now(), e.lessonId, e.schoolId, { connected: true, lossPct: null, intervalMs: 0 }));
         break;
       case 'schoolLeft':
         this.raise(this.alerts.forget(e.lessonId, e.schoolId));

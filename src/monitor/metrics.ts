@@ -50,7 +50,14 @@ export class Metrics {
         this.set({ state: 'dead' }, workers.slots().length - alive);
       },
     });
-    new Gauge({ name: 'lessoncast_mediasoup_routers', help: 'mediasoup routers', registers, collect() { this.set(media.routers); } });
+    new Gauge({
+      name: 'lessoncast_mediasoup_routers',
+      help: 'mediasoup routers',
+      registers,
+      collect() {
+        this.set(media.routers);
+      },
+    });
     const perKey = (name: string, help: string, label: string, map: Map<string, number>, keys: string[]) =>
       new Gauge({
         name,
@@ -75,10 +82,26 @@ export class Metrics {
           this.inc(read());
         },
       });
-    total('lessoncast_received_bytes_total', 'Bytes received on participants\' transports (RTP, RTCP, ICE, DTLS; as of the last sampling tick)', () => traffic.totals().bytesIn);
-    total('lessoncast_sent_bytes_total', 'Bytes sent on participants\' transports (as of the last sampling tick)', () => traffic.totals().bytesOut);
-    total('lessoncast_rtp_received_packets_total', 'RTP packets received from publishers (as of the last sampling tick)', () => traffic.totals().packetsIn);
-    total('lessoncast_rtp_sent_packets_total', 'RTP packets sent to participants (as of the last sampling tick)', () => traffic.totals().packetsOut);
+    total(
+      'lessoncast_received_bytes_total',
+      "Bytes received on participants' transports (RTP, RTCP, ICE, DTLS; as of the last sampling tick)",
+      () => traffic.totals().bytesIn,
+    );
+    total(
+      'lessoncast_sent_bytes_total',
+      "Bytes sent on participants' transports (as of the last sampling tick)",
+      () => traffic.totals().bytesOut,
+    );
+    total(
+      'lessoncast_rtp_received_packets_total',
+      'RTP packets received from publishers (as of the last sampling tick)',
+      () => traffic.totals().packetsIn,
+    );
+    total(
+      'lessoncast_rtp_sent_packets_total',
+      'RTP packets sent to participants (as of the last sampling tick)',
+      () => traffic.totals().packetsOut,
+    );
 
     new Counter({
       name: 'lessoncast_worker_cpu_seconds_total',
@@ -100,8 +123,18 @@ export class Metrics {
     });
 
     this.joins = new Counter({ name: 'lessoncast_joins_total', help: 'Successful joins', registers });
-    this.joinFailures = new Counter({ name: 'lessoncast_join_failures_total', help: 'Refused or failed joins, by error code', labelNames: ['code'], registers });
-    this.clientErrors = new Counter({ name: 'lessoncast_client_errors_total', help: 'HTTP requests and WebSocket frames refused as the client\'s mistake (4xx, protocol errors), by error code', labelNames: ['code'], registers });
+    this.joinFailures = new Counter({
+      name: 'lessoncast_join_failures_total',
+      help: 'Refused or failed joins, by error code',
+      labelNames: ['code'],
+      registers,
+    });
+    this.clientErrors = new Counter({
+      name: 'lessoncast_client_errors_total',
+      help: "HTTP requests and WebSocket frames refused as the client's mistake (4xx, protocol errors), by error code",
+      labelNames: ['code'],
+      registers,
+    });
 
     new Gauge({
       name: 'lessoncast_live_lessons',
@@ -126,14 +159,50 @@ export class Metrics {
         this.set(n);
       },
     });
-    new Gauge({ name: 'lessoncast_recordings_active', help: 'Recordings being written on this node', registers, collect() { this.set(deps.recordingsActive()); } });
+    new Gauge({
+      name: 'lessoncast_recordings_active',
+      help: 'Recordings being written on this node',
+      registers,
+      collect() {
+        this.set(deps.recordingsActive());
+      },
+    });
     this.recordingFaults = new Counter({ name: 'lessoncast_recording_faults_total', help: 'Recording faults', registers });
-    new Gauge({ name: 'lessoncast_live_state_up', help: '1 when the shared live state (Redis) is reachable, or in-process', registers, collect() { this.set(deps.liveStateUp() ? 1 : 0); } });
-    new Gauge({ name: 'lessoncast_live_feed_clients', help: 'Control-room feed connections', registers, collect() { this.set(deps.feedClients()); } });
-    total('lessoncast_live_feed_dropped_total', 'Live-feed notifications dropped for feed clients lagging more than 4 MiB behind', () => deps.feedDropped());
-    this.sampleSeconds = new Gauge({ name: 'lessoncast_quality_sample_seconds', help: 'Duration of the last quality sampling tick', registers });
-    this.statsRequests = new Counter({ name: 'lessoncast_quality_stats_requests_total', help: 'mediasoup getStats() requests made by quality sampling', registers });
-    this.limitRefusals = new Counter({ name: 'lessoncast_limit_refusals_total', help: 'Requests and connections refused by a limit (RATE_LIMITED, LIMIT_REACHED, close 4429), by limit', labelNames: ['limit'], registers });
+    new Gauge({
+      name: 'lessoncast_live_state_up',
+      help: '1 when the shared live state (Redis) is reachable, or in-process',
+      registers,
+      collect() {
+        this.set(deps.liveStateUp() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'lessoncast_live_feed_clients',
+      help: 'Control-room feed connections',
+      registers,
+      collect() {
+        this.set(deps.feedClients());
+      },
+    });
+    total('lessoncast_live_feed_dropped_total', 'Live-feed notifications dropped for feed clients lagging more than 4 MiB behind', () =>
+      deps.feedDropped(),
+    );
+    this.sampleSeconds = new Gauge({
+      name: 'lessoncast_quality_sample_seconds',
+      help: 'Duration of the last quality sampling tick',
+      registers,
+    });
+    this.statsRequests = new Counter({
+      name: 'lessoncast_quality_stats_requests_total',
+      help: 'mediasoup getStats() requests made by quality sampling',
+      registers,
+    });
+    this.limitRefusals = new Counter({
+      name: 'lessoncast_limit_refusals_total',
+      help: 'Requests and connections refused by a limit (RATE_LIMITED, LIMIT_REACHED, close 4429), by limit',
+      labelNames: ['limit'],
+      registers,
+    });
   }
 
   /** Follows this node's workers, including replacements of dead ones; returns the call that stops following. Call once the workers run. */

@@ -84,18 +84,35 @@ export class QualitySampler {
     const intervalMs = this.lastTickAt ? now - this.lastTickAt : 0;
     this.lastTickAt = now;
     const jobs: Array<() => Promise<void>> = [];
-    const lessons: Array<{ lessonId: string; schools: Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>; uplink: Map<string, UplinkAccumulator> }> = [];
+    const lessons: Array<{
+      lessonId: string;
+      schools: Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>;
+      uplink: Map<string, UplinkAccumulator>;
+    }> = [];
     const seen = new Set<string>();
     const { traffic } = this.opts;
     traffic.beginTick();
 
     for (const { lesson, media } of this.opts.lessons()) {
       if (lesson.state === 'ended') continue;
-      const entry = { lessonId: lesson.id, schools: [] as Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>, uplink: new Map<string, UplinkAccumulator>() };
+      const entry = {
+        lessonId: lesson.id,
+        schools: [] as Array<{ schoolId: string; signalling: boolean; acc: SchoolAccumulator }>,
+        uplink: new Map<string, UplinkAccumulator>(),
+      };
       const schoolAcc = new Map<string, SchoolAccumulator>();
       for (const p of lesson.participants.values()) {
         if (p.role !== 'classroom') continue;
-        const acc: SchoolAccumulator = { bitrate: 0, lost: 0, sent: 0, rttMs: null, jitterMs: null, score: null, streams: 0, recvTransports: [] };
+        const acc: SchoolAccumulator = {
+          bitrate: 0,
+          lost: 0,
+          sent: 0,
+          rttMs: null,
+          jitterMs: null,
+          score: null,
+          streams: 0,
+          recvTransports: [],
+        };
         entry.schools.push({ schoolId: p.id, signalling: p.connected, acc });
         schoolAcc.set(p.id, acc);
       }
@@ -124,7 +141,16 @@ export class QualitySampler {
         const role = lesson.participants.get(info.peerId)?.role;
         let up: UplinkAccumulator | undefined;
         if (role === 'instructor' || role === 'classroom') {
-          up = entry.uplink.get(info.peerId) ?? { participantId: info.peerId, role, bitrate: 0, lost: 0, expected: 0, jitterMs: null, score: null, streams: 0 };
+          up = entry.uplink.get(info.peerId) ?? {
+            participantId: info.peerId,
+            role,
+            bitrate: 0,
+            lost: 0,
+            expected: 0,
+            jitterMs: null,
+            score: null,
+            streams: 0,
+          };
           entry.uplink.set(info.peerId, up);
         }
         jobs.push(async () => this.foldProducer(producer, await producer.getStats(), up, seen));
@@ -150,7 +176,11 @@ export class QualitySampler {
     return { lessons: result, requests: jobs.length, durationMs: performance.now() - started, intervalMs };
   }
 
-  private foldConsumer(consumer: types.Consumer, stats: Array<types.ConsumerStat | types.ProducerStat>, acc: SchoolAccumulator | undefined): void {
+  private foldConsumer(
+    consumer: types.Consumer,
+    stats: Array<types.ConsumerStat | types.ProducerStat>,
+    acc: SchoolAccumulator | undefined,
+  ): void {
     const out = stats.find((s) => s.type === 'outbound-rtp') as types.ConsumerStat | undefined;
     if (!out) return;
     this.opts.traffic.record(consumer.id, { packetsOut: out.packetCount });

@@ -66,7 +66,10 @@ export class Archive {
   }
 
   /** Searches the catalog (newest first). `visible` filters what the caller may see. */
-  async list(search: RecordingSearch = {}, visible: (id: string) => boolean = () => true): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  async list(
+    search: RecordingSearch = {},
+    visible: (id: string) => boolean = () => true,
+  ): Promise<{ total: number; recordings: RecordingSummary[] }> {
     const all: RecordingSummary[] = [];
     let names: string[];
     try {
@@ -153,7 +156,8 @@ export class Archive {
       }
       report.checkedBytes += actual.size;
       if (actual.size !== file.size) report.mismatches.push({ uri: file.uri, problem: 'size', expected: file.size, actual: actual.size });
-      else if (actual.sha256 !== file.sha256) report.mismatches.push({ uri: file.uri, problem: 'sha256', expected: file.sha256, actual: actual.sha256 });
+      else if (actual.sha256 !== file.sha256)
+        report.mismatches.push({ uri: file.uri, problem: 'sha256', expected: file.sha256, actual: actual.sha256 });
     }
     report.ok = report.mismatches.length === 0;
     return report;
@@ -176,7 +180,12 @@ export class Archive {
     const doomed = path.join(this.opts.recordingsDir, `.deleting-${id}-${Date.now()}`);
     await rename(dir, doomed);
     this.cache.delete(id);
-    await this.audit(by === 'retention' ? 'retention-delete' : 'delete', id, by, { title: summary.title, startedAt: summary.startedAt, sizeBytes: summary.sizeBytes, ...(reason ? { reason } : {}) });
+    await this.audit(by === 'retention' ? 'retention-delete' : 'delete', id, by, {
+      title: summary.title,
+      startedAt: summary.startedAt,
+      sizeBytes: summary.sizeBytes,
+      ...(reason ? { reason } : {}),
+    });
     await rm(doomed, { recursive: true, force: true });
     this.opts.log.info({ recording: id, by: by === 'retention' ? 'retention' : by.id }, 'recording deleted');
   }
@@ -209,7 +218,8 @@ export class Archive {
   async exportMp4(id: string, opts: { audio?: ExportAudio } = {}): Promise<MediaExport> {
     const manifest = await this.manifest(id);
     const dir = this.dirOf(id);
-    const order = (t: RecordingManifest['tracks'][number]): number => (t.kind === 'video' ? 0 : 10) + (t.role === 'instructor' ? 0 : 5) + (t.source === 'screen' ? 1 : 0);
+    const order = (t: RecordingManifest['tracks'][number]): number =>
+      (t.kind === 'video' ? 0 : 10) + (t.role === 'instructor' ? 0 : 5) + (t.source === 'screen' ? 1 : 0);
     const tracks = manifest.tracks.filter((t) => t.segments.length > 0).sort((a, b) => order(a) - order(b));
     if (tracks.length === 0) throw new LessoncastError('RECORDING_NOT_FOUND', 'this recording has no media yet');
     const temp = await mkdtemp(path.join(tmpdir(), 'lessoncast-export-'));
@@ -217,18 +227,27 @@ export class Archive {
     for (const t of tracks) {
       // A frozen VOD copy of the playlist, pointing at the files by absolute path.
       const playlist = path.join(temp, `${t.id}.m3u8`);
-      await writeFile(playlist, renderMediaPlaylist(t, { segmentSeconds: manifest.segmentSeconds, ended: true, vod: true, uri: (rel) => path.join(dir, rel) }));
+      await writeFile(
+        playlist,
+        renderMediaPlaylist(t, { segmentSeconds: manifest.segmentSeconds, ended: true, vod: true, uri: (rel) => path.join(dir, rel) }),
+      );
       args.push('-protocol_whitelist', 'file', '-i', playlist);
     }
     const audios = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'audio');
     const videos = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'video');
-    const mode: 'mixed' | 'tracks' = opts.audio === 'mixed' || (opts.audio !== 'tracks' && audios.length > 1) ? (audios.length > 0 ? 'mixed' : 'tracks') : 'tracks';
+    const mode: 'mixed' | 'tracks' =
+      opts.audio === 'mixed' || (opts.audio !== 'tracks' && audios.length > 1) ? (audios.length > 0 ? 'mixed' : 'tracks') : 'tracks';
     for (const v of videos) args.push('-map', `${v.i}:v:0`);
     if (mode === 'mixed') {
       // Each voice padded with silence from the lesson's start and across its gaps, then summed.
       const pads = audios.map((a, n) => `[${a.i}:a:0]aresample=async=1:first_pts=0[a${n}]`);
       const inputs = audios.map((_, n) => `[a${n}]`).join('');
-      args.push('-filter_complex', `${pads.join(';')};${inputs}amix=inputs=${audios.length}:duration=longest:dropout_transition=0:normalize=0[voices]`, '-map', '[voices]');
+      args.push(
+        '-filter_complex',
+        `${pads.join(';')};${inputs}amix=inputs=${audios.length}:duration=longest:dropout_transition=0:normalize=0[voices]`,
+        '-map',
+        '[voices]',
+      );
       args.push('-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k');
     } else {
       for (const a of audios) args.push('-map', `${a.i}:a:0`);

@@ -28,7 +28,12 @@ export async function recordingsCommand(args: string[], io: Io = stdio): Promise
   const [sub, ...rest] = args;
   const config = loadConfig();
   const recordingsDir = path.resolve(config.recording.dir);
-  const log: Logger = { debug: () => undefined, info: () => undefined, warn: (o, m) => io.err(`${m} ${JSON.stringify(o)}`), error: (o, m) => io.err(`${m} ${JSON.stringify(o)}`) };
+  const log: Logger = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (o, m) => io.err(`${m} ${JSON.stringify(o)}`),
+    error: (o, m) => io.err(`${m} ${JSON.stringify(o)}`),
+  };
   const archive = (ffmpegPath = ''): Archive => new Archive({ recordingsDir, ffmpegPath, log, isLive: () => false });
   switch (sub) {
     case 'list':
@@ -74,8 +79,17 @@ async function list(archive: Archive, args: string[], io: Io): Promise<number> {
     return 0;
   }
   for (const r of recordings) {
-    const flags = [r.state === 'complete' ? '' : r.state, r.recovered ? 'recovered' : '', r.pinned ? 'pinned' : '', r.faults ? `${r.faults} faults` : ''].filter(Boolean).join(',');
-    io.out(`${r.id}  ${r.startedAt}  ${formatDuration(r.durationSeconds)}  ${(r.sizeBytes / 1e6).toFixed(1)} MB  ${r.instructorId}  ${r.title}${flags ? `  [${flags}]` : ''}`);
+    const flags = [
+      r.state === 'complete' ? '' : r.state,
+      r.recovered ? 'recovered' : '',
+      r.pinned ? 'pinned' : '',
+      r.faults ? `${r.faults} faults` : '',
+    ]
+      .filter(Boolean)
+      .join(',');
+    io.out(
+      `${r.id}  ${r.startedAt}  ${formatDuration(r.durationSeconds)}  ${(r.sizeBytes / 1e6).toFixed(1)} MB  ${r.instructorId}  ${r.title}${flags ? `  [${flags}]` : ''}`,
+    );
   }
   io.err(`${recordings.length} of ${total} recordings in ${archive.recordingsDir}`);
   return 0;
@@ -104,7 +118,12 @@ async function verify(archive: Archive, args: string[], io: Io): Promise<number>
 }
 
 async function exportOne(archive: Archive, args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { out: { type: 'string' }, audio: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args,
+    options: { out: { type: 'string' }, audio: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   const [id] = positionals;
   if (!id || positionals.length > 1) throw new RecordingsUsageError('export needs exactly one recording id');
   if (!values.out) throw new RecordingsUsageError('export needs --out <file.mp4>');

@@ -48,7 +48,10 @@ export class FaultReporter {
     const fault: RecordingFault = { lessonId: this.opts.lessonId, at: new Date(now).toISOString(), ...f };
     this.count++;
     this.opts.onReported(fault);
-    this.opts.log.error({ lesson: fault.lessonId, track: fault.trackId, kind: fault.kind, code: fault.code, detail: fault.detail }, `recording fault: ${fault.message}`);
+    this.opts.log.error(
+      { lesson: fault.lessonId, track: fault.trackId, kind: fault.kind, code: fault.code, detail: fault.detail },
+      `recording fault: ${fault.message}`,
+    );
     try {
       this.opts.emit(fault);
     } catch (err) {
@@ -58,6 +61,12 @@ export class FaultReporter {
 
   /** A file-system error while doing `what` (the folder, a playlist, the manifest). */
   reportStorage(err: NodeJS.ErrnoException, what: string, recovering = true): void {
-    this.report({ kind: 'storage', code: err.code ?? 'EIO', trackId: null, message: `recording storage failed while ${what}: ${err.message}`, recovering });
+    this.report({
+      kind: 'storage',
+      code: err.code ?? 'EIO',
+      trackId: null,
+      message: `recording storage failed while ${what}: ${err.message}`,
+      recovering,
+    });
   }
 }

@@ -123,7 +123,14 @@ export class TrackFeed {
   }
 
   status(): { producerId: string; trackId: string; state: FeedState; pid: number | null; packets: number; codec: string } {
-    return { producerId: this.opts.producerId, trackId: this.opts.track.id, state: this.state, pid: this.run?.pid ?? null, packets: this.packets, codec: this.stream.codec };
+    return {
+      producerId: this.opts.producerId,
+      trackId: this.opts.track.id,
+      state: this.state,
+      pid: this.run?.pid ?? null,
+      packets: this.packets,
+      codec: this.stream.codec,
+    };
   }
 
   /** The running ffmpeg, for supervision and tests. */
@@ -188,7 +195,11 @@ export class TrackFeed {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       track.endRun(run.index, 'could not start ffmpeg');
-      this.opts.onFault({ kind: e.code === 'ENOSPC' || e.code === 'EACCES' || e.code === 'EROFS' ? 'storage' : 'ffmpeg', code: e.code ?? 'FFMPEG_START', message: `could not start ffmpeg: ${e.message}` });
+      this.opts.onFault({
+        kind: e.code === 'ENOSPC' || e.code === 'EACCES' || e.code === 'EROFS' ? 'storage' : 'ffmpeg',
+        code: e.code ?? 'FFMPEG_START',
+        message: `could not start ffmpeg: ${e.message}`,
+      });
       this.backOff(firstPacketAt);
       return;
     }
@@ -270,7 +281,11 @@ export class TrackFeed {
     if (this.state === 'streaming' && now - this.lastPacketAt > IDLE_MS && this.run) {
       this.state = 'waitingKeyframe';
       void this.run.stop('no media');
-    } else if (this.state === 'streaming' && this.run && this.run.msSinceProgress > Math.max(10, STALL_SEGMENTS * this.opts.segmentSeconds) * 1000) {
+    } else if (
+      this.state === 'streaming' &&
+      this.run &&
+      this.run.msSinceProgress > Math.max(10, STALL_SEGMENTS * this.opts.segmentSeconds) * 1000
+    ) {
       // Media flows in but no segment comes out: ffmpeg cannot write (disk full…). Report and start afresh.
       const ff = this.run;
       const tail = ff.stderrTail();

@@ -41,13 +41,22 @@ export async function locateFfmpeg(configured: string, opts: LocateOptions = {})
   const env = opts.env ?? process.env;
   const probe = opts.probe ?? probeFfmpeg;
   const tried: Array<{ source: string; detail: string }> = [];
-  const attempt = async (source: FfmpegLocation['source'], binary: string | null | undefined, missing: string): Promise<FfmpegLocation | undefined> => {
+  const attempt = async (
+    source: FfmpegLocation['source'],
+    binary: string | null | undefined,
+    missing: string,
+  ): Promise<FfmpegLocation | undefined> => {
     if (!binary) {
       tried.push({ source, detail: missing });
       return undefined;
     }
     try {
-      return { path: binary, source, version: await probe(binary), skipped: tried.filter((t) => (t.source === 'config recording.ffmpegPath' || t.source === 'FFMPEG_PATH') && t.detail !== 'not set') };
+      return {
+        path: binary,
+        source,
+        version: await probe(binary),
+        skipped: tried.filter((t) => (t.source === 'config recording.ffmpegPath' || t.source === 'FFMPEG_PATH') && t.detail !== 'not set'),
+      };
     } catch (err) {
       tried.push({ source, detail: `${binary}: ${(err as Error).message}` });
       return undefined;

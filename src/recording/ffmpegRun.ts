@@ -35,33 +35,75 @@ const STOP_GRACE_MS = 5000;
 const POLL_MS = 1000;
 
 /** ffmpeg's arguments for one run: RTP (from an SDP) → HLS fMP4, copying H264/Opus, re-encoding VP8 to H264. */
-export function ffmpegRecordArgs(opts: { sdpFile: string; files: RunFiles; stream: RtpStreamDescription; offsetSeconds: number; segmentSeconds: number }): string[] {
+export function ffmpegRecordArgs(opts: {
+  sdpFile: string;
+  files: RunFiles;
+  stream: RtpStreamDescription;
+  offsetSeconds: number;
+  segmentSeconds: number;
+}): string[] {
   const { files, stream, segmentSeconds } = opts;
   const codec =
     stream.codec === 'VP8'
       ? [
           // VP8 cannot go into fMP4 with ffmpeg 5.1: re-encode, with a keyframe at every segment boundary.
-          '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'main', '-level:v', '4.0',
-          '-pix_fmt', 'yuv420p', '-crf', '23', '-maxrate', '2500k', '-bufsize', '5000k', '-threads', '1',
-          '-force_key_frames', `expr:gte(t,n_forced*${segmentSeconds})`, '-sc_threshold', '0',
+          '-c:v',
+          'libx264',
+          '-preset',
+          'veryfast',
+          '-tune',
+          'zerolatency',
+          '-profile:v',
+          'main',
+          '-level:v',
+          '4.0',
+          '-pix_fmt',
+          'yuv420p',
+          '-crf',
+          '23',
+          '-maxrate',
+          '2500k',
+          '-bufsize',
+          '5000k',
+          '-threads',
+          '1',
+          '-force_key_frames',
+          `expr:gte(t,n_forced*${segmentSeconds})`,
+          '-sc_threshold',
+          '0',
         ]
       : ['-c', 'copy'];
   return [
-    '-hide_banner', '-nostdin', '-loglevel', 'warning',
-    '-protocol_whitelist', 'file,udp,rtp',
-    '-i', opts.sdpFile,
-    '-map', '0:0',
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'warning',
+    '-protocol_whitelist',
+    'file,udp,rtp',
+    '-i',
+    opts.sdpFile,
+    '-map',
+    '0:0',
     ...codec,
     // Media timestamps on the lesson timeline: tracks that start at different moments stay aligned.
-    '-output_ts_offset', opts.offsetSeconds.toFixed(3),
-    '-f', 'hls',
-    '-hls_time', String(segmentSeconds),
-    '-hls_list_size', '0',
-    '-hls_playlist_type', 'event',
-    '-hls_segment_type', 'fmp4',
-    '-hls_flags', stream.kind === 'video' ? 'temp_file+independent_segments' : 'temp_file',
-    '-hls_fmp4_init_filename', files.initName,
-    '-hls_segment_filename', files.segmentPattern,
+    '-output_ts_offset',
+    opts.offsetSeconds.toFixed(3),
+    '-f',
+    'hls',
+    '-hls_time',
+    String(segmentSeconds),
+    '-hls_list_size',
+    '0',
+    '-hls_playlist_type',
+    'event',
+    '-hls_segment_type',
+    'fmp4',
+    '-hls_flags',
+    stream.kind === 'video' ? 'temp_file+independent_segments' : 'temp_file',
+    '-hls_fmp4_init_filename',
+    files.initName,
+    '-hls_segment_filename',
+    files.segmentPattern,
     files.ffmpegPlaylist,
   ];
 }
@@ -134,7 +176,13 @@ export class FfmpegRun {
     const socket = await bind(0);
     // A loopback send error is not actionable; it must never crash the server.
     socket.on('error', () => undefined);
-    const args = ffmpegRecordArgs({ sdpFile: files.sdp, files, stream: opts.stream, offsetSeconds: opts.offsetSeconds, segmentSeconds: opts.segmentSeconds });
+    const args = ffmpegRecordArgs({
+      sdpFile: files.sdp,
+      files,
+      stream: opts.stream,
+      offsetSeconds: opts.offsetSeconds,
+      segmentSeconds: opts.segmentSeconds,
+    });
     const child = spawn(opts.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     return new FfmpegRun(child, port, socket, opts);
   }

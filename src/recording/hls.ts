@@ -37,7 +37,10 @@ export const targetDuration = (segmentSeconds: number): number => Math.max(1, Ma
  * segment after a DISCONTINUITY; every segment carries its wall-clock time,
  * which is how players line up tracks that start at different moments.
  */
-export function renderMediaPlaylist(track: Pick<ManifestTrack, 'runs' | 'segments' | 'kind'>, opts: { segmentSeconds: number; ended: boolean; uri?: (rel: string) => string; vod?: boolean }): string {
+export function renderMediaPlaylist(
+  track: Pick<ManifestTrack, 'runs' | 'segments' | 'kind'>,
+  opts: { segmentSeconds: number; ended: boolean; uri?: (rel: string) => string; vod?: boolean },
+): string {
   const uri = opts.uri ?? ((rel: string) => rel);
   const lines = [
     '#EXTM3U',
@@ -59,7 +62,8 @@ export function renderMediaPlaylist(track: Pick<ManifestTrack, 'runs' | 'segment
       expectedStart = null;
     }
     // A date at each run start, and again wherever the timeline jumps.
-    if (expectedStart === null || Math.abs(seg.startSeconds - expectedStart) > 0.5) lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
+    if (expectedStart === null || Math.abs(seg.startSeconds - expectedStart) > 0.5)
+      lines.push(`#EXT-X-PROGRAM-DATE-TIME:${seg.programDateTime}`);
     lines.push(`#EXTINF:${seg.duration.toFixed(6)},`, uri(seg.uri));
     expectedStart = seg.startSeconds + seg.duration;
   }
@@ -82,13 +86,18 @@ export function peakBandwidth(segments: ManifestSegment[], fallback: number): nu
 export function renderMasterPlaylist(tracks: ManifestTrack[]): string {
   const videos = tracks.filter((t) => t.kind === 'video' && t.role === 'instructor');
   const main = videos.find((t) => t.source === 'camera') ?? videos[0];
-  const audios = [...tracks.filter((t) => t.kind === 'audio' && t.role === 'instructor'), ...tracks.filter((t) => t.kind === 'audio' && t.role === 'classroom')];
+  const audios = [
+    ...tracks.filter((t) => t.kind === 'audio' && t.role === 'instructor'),
+    ...tracks.filter((t) => t.kind === 'audio' && t.role === 'classroom'),
+  ];
   const lines = ['#EXTM3U', '#EXT-X-VERSION:7', '#EXT-X-INDEPENDENT-SEGMENTS'];
   const names: Record<string, string> = { voice: 'Instructor', classrooms: 'Classrooms' };
   audios.forEach((a, i) => {
     const name = names[a.id] ?? a.id;
     const isDefault = i === 0 ? 'YES' : 'NO';
-    lines.push(`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="${name}",LANGUAGE="und",DEFAULT=${isDefault},AUTOSELECT=${isDefault},URI="${a.playlist}"`);
+    lines.push(
+      `#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio",NAME="${name}",LANGUAGE="und",DEFAULT=${isDefault},AUTOSELECT=${isDefault},URI="${a.playlist}"`,
+    );
   });
   const audioBandwidth = audios[0] ? peakBandwidth(audios[0].segments, 64_000) : 0;
   if (main) {

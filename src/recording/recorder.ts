@@ -73,7 +73,11 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     super();
     this.dir = path.join(settings.recordingsDir, lesson.id);
     this.origin = lesson.startedAt ?? new Date();
-    this.journal = new LessonJournal(lesson, { origin: this.origin, onChange: () => this.manifestChanged(), onError: (event, err) => this.listenerFailed(event, err) });
+    this.journal = new LessonJournal(lesson, {
+      origin: this.origin,
+      onChange: () => this.manifestChanged(),
+      onError: (event, err) => this.listenerFailed(event, err),
+    });
     this.faults = new FaultReporter({
       lessonId: lesson.id,
       log: settings.log,
@@ -122,7 +126,13 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     });
   }
 
-  status(): { lessonId: string; state: RecorderState; dir: string; tracks: Array<{ id: string; segments: number; runs: number }>; feeds: Array<ReturnType<TrackFeed['status']>> } {
+  status(): {
+    lessonId: string;
+    state: RecorderState;
+    dir: string;
+    tracks: Array<{ id: string; segments: number; runs: number }>;
+    feeds: Array<ReturnType<TrackFeed['status']>>;
+  } {
     return {
       lessonId: this.lesson.id,
       state: this.state === 'preparing' && this.storage.failing ? 'storageFailed' : this.state,
@@ -235,7 +245,13 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       if (this.state !== 'recording' || !this.media.producer(info.producerId)) return;
       const e = err as NodeJS.ErrnoException;
       if (e.code && /^E[A-Z]+$/.test(e.code)) return this.faults.reportStorage(e, `preparing track ${trackId}`);
-      this.faults.report({ kind: 'media', code: 'TAP_FAILED', trackId, message: `could not tap producer ${info.producerId} for ${trackId}: ${e.message}`, recovering: false });
+      this.faults.report({
+        kind: 'media',
+        code: 'TAP_FAILED',
+        trackId,
+        message: `could not tap producer ${info.producerId} for ${trackId}: ${e.message}`,
+        recovering: false,
+      });
     });
   }
 
@@ -256,7 +272,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
           id,
           kind: info.kind,
           role,
-          source: info.source as ManifestTrack['source'],
+          source: info.source,
           playlist: `${id}.m3u8`,
           codec: info.kind === 'video' ? 'H264' : 'Opus',
           codecs: info.kind === 'video' ? 'avc1.4d4028' : 'opus',

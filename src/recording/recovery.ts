@@ -33,7 +33,13 @@ export async function recoverRecording(dir: string): Promise<RecoveryResult | nu
   const tracks = manifest.tracks.map(
     (t) =>
       new RecordedTrack(
-        { recordingDir: dir, origin, segmentSeconds: manifest.segmentSeconds, onStorageError: (err, what) => problems.push(`${what}: ${err.message}`), onChange: () => undefined },
+        {
+          recordingDir: dir,
+          origin,
+          segmentSeconds: manifest.segmentSeconds,
+          onStorageError: (err, what) => problems.push(`${what}: ${err.message}`),
+          onChange: () => undefined,
+        },
         t,
       ),
   );
@@ -64,7 +70,12 @@ export async function recoverRecording(dir: string): Promise<RecoveryResult | nu
   const endedAtMs = Math.max(origin.getTime() + lastEnd * 1000, lastEvent ? Date.parse(lastEvent.at) : 0, origin.getTime());
   const endedAt = new Date(endedAtMs).toISOString();
   for (const a of manifest.attendance) for (const i of a.intervals) i.leftAt ??= endedAt;
-  manifest.events.push({ at: new Date().toISOString(), t: Math.round(Date.now() - origin.getTime()) / 1000, type: 'recovered', detail: { segmentsAdded, orphansStopped, endedAt } });
+  manifest.events.push({
+    at: new Date().toISOString(),
+    t: Math.round(Date.now() - origin.getTime()) / 1000,
+    type: 'recovered',
+    detail: { segmentsAdded, orphansStopped, endedAt },
+  });
   manifest.state = 'complete';
   manifest.recovered = true;
   manifest.endedAt = endedAt;

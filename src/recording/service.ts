@@ -48,7 +48,12 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
 
   constructor(private readonly opts: RecordingServiceOptions) {
     super();
-    this.archive = new Archive({ recordingsDir: opts.recordingsDir, ffmpegPath: opts.ffmpegPath, log: opts.log, isLive: (id) => this.recorders.has(id) });
+    this.archive = new Archive({
+      recordingsDir: opts.recordingsDir,
+      ffmpegPath: opts.ffmpegPath,
+      log: opts.log,
+      isLive: (id) => this.recorders.has(id),
+    });
   }
 
   /** Called for every new lesson: records it from the moment it goes live, if the lesson asks for it. */
@@ -108,7 +113,15 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
         this.opts.log.warn({ lesson: id, ...result }, 'closed a recording left open by a crash');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // a folder without manifest
-        const fault: RecordingFault = { lessonId: id, trackId: null, kind: 'recovery', code: 'RECOVERY_FAILED', message: `could not close the unfinished recording: ${(err as Error).message}`, at: new Date().toISOString(), recovering: false };
+        const fault: RecordingFault = {
+          lessonId: id,
+          trackId: null,
+          kind: 'recovery',
+          code: 'RECOVERY_FAILED',
+          message: `could not close the unfinished recording: ${(err as Error).message}`,
+          at: new Date().toISOString(),
+          recovering: false,
+        };
         this.opts.log.error({ lesson: id, err }, fault.message);
         this.emit('fault', fault);
       }
@@ -121,7 +134,8 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     if (this.opts.retentionDays <= 0 || this.retentionTimer) return;
     const run = (): void => {
       this.archive.applyRetention(this.opts.retentionDays).then(
-        (deleted) => deleted.length && this.opts.log.info({ deleted, retentionDays: this.opts.retentionDays }, 'retention deleted recordings'),
+        (deleted) =>
+          deleted.length && this.opts.log.info({ deleted, retentionDays: this.opts.retentionDays }, 'retention deleted recordings'),
         (err: unknown) => this.opts.log.error({ err }, 'retention failed'),
       );
     };

@@ -43,8 +43,15 @@ export class RecordingStorage {
 
   constructor(private readonly opts: RecordingStorageOptions) {
     const { dir, faults } = opts;
-    this.manifestFile = new AtomicFile(path.join(dir, MANIFEST_NAME), opts.renderManifest, (err) => faults.reportStorage(err, 'writing the manifest'), { fsync: true });
-    this.masterFile = new AtomicFile(path.join(dir, MASTER_PLAYLIST), opts.renderMaster, (err) => faults.reportStorage(err, 'writing the master playlist'));
+    this.manifestFile = new AtomicFile(
+      path.join(dir, MANIFEST_NAME),
+      opts.renderManifest,
+      (err) => faults.reportStorage(err, 'writing the manifest'),
+      { fsync: true },
+    );
+    this.masterFile = new AtomicFile(path.join(dir, MASTER_PLAYLIST), opts.renderMaster, (err) =>
+      faults.reportStorage(err, 'writing the master playlist'),
+    );
   }
 
   /**
@@ -124,7 +131,14 @@ export class RecordingStorage {
       (fs) => {
         const free = fs.bavail * fs.bsize;
         if (free < LOW_SPACE_BYTES && !this.closed) {
-          this.opts.faults.report({ kind: 'storage', code: 'LOW_DISK_SPACE', trackId: null, message: `only ${Math.round(free / 1024 / 1024)} MB left for recordings in ${this.opts.recordingsDir}`, recovering: true, detail: { freeBytes: free } });
+          this.opts.faults.report({
+            kind: 'storage',
+            code: 'LOW_DISK_SPACE',
+            trackId: null,
+            message: `only ${Math.round(free / 1024 / 1024)} MB left for recordings in ${this.opts.recordingsDir}`,
+            recovering: true,
+            detail: { freeBytes: free },
+          });
         }
       },
       () => undefined, // unreadable: the writes themselves will report it

@@ -110,7 +110,8 @@ export class RecordedTrack {
     try {
       text = await readFile(files.ffmpegPlaylist, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.ctx.onStorageError(err as NodeJS.ErrnoException, `reading ${files.ffmpegPlaylist}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.ctx.onStorageError(err as NodeJS.ErrnoException, `reading ${files.ffmpegPlaylist}`);
       return 0;
     }
     const written = parseFfmpegPlaylist(text).segments;
@@ -155,7 +156,8 @@ export class RecordedTrack {
       }
       await rm(this.runFiles(index).sdp, { force: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.ctx.onStorageError(err as NodeJS.ErrnoException, `cleaning ${this.data.id}`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.ctx.onStorageError(err as NodeJS.ErrnoException, `cleaning ${this.data.id}`);
     }
   }
 

@@ -20,7 +20,8 @@ export function frameBuffer(raw: RawData): Buffer {
 }
 
 /** The answer to a frame above the limit (the connection goes on). */
-export const tooLarge = (bytes: number, max: number): LessoncastError => new LessoncastError('MESSAGE_TOO_LARGE', `message of ${bytes} bytes exceeds ${max}`);
+export const tooLarge = (bytes: number, max: number): LessoncastError =>
+  new LessoncastError('MESSAGE_TOO_LARGE', `message of ${bytes} bytes exceeds ${max}`);
 
 /** The id to answer a frame with, as far as it can be read: from the whole frame when it is small enough to parse, else from its first bytes. */
 export function readableId(frame: Buffer, maxMessageBytes: number): number | string | null {

@@ -41,7 +41,11 @@ export class SignallingHub {
   }
 
   register(app: FastifyInstance): void {
-    app.get('/ws', { websocket: true }, this.deps.admission.handler((socket, gate) => this.attach(socket, gate)));
+    app.get(
+      '/ws',
+      { websocket: true },
+      this.deps.admission.handler((socket, gate) => this.attach(socket, gate)),
+    );
     app.addHook('onClose', async () => this.liveness.stop());
   }
 
@@ -98,7 +102,8 @@ export class SignallingHub {
   /** Subscribes once per lesson, until it closes: domain events become notifications. */
   private wire(lesson: Lesson): void {
     this.wired.add(lesson.id);
-    const toAll = <E extends NotificationEvent>(event: E, data: NotificationData[E], except?: string): void => this.toAll(lesson, event, data, except);
+    const toAll = <E extends NotificationEvent>(event: E, data: NotificationData[E], except?: string): void =>
+      this.toAll(lesson, event, data, except);
     subscribeUntilClosed<LessonEvents>(
       lesson,
       {
@@ -109,7 +114,12 @@ export class SignallingHub {
         handLowered: (id) => toAll('handLowered', { participantId: id }),
         floorGranted: (id) => toAll('floorGranted', { participantId: id }),
         floorRevoked: (id) => toAll('floorRevoked', { participantId: id }),
-        newProducer: (info) => toAll('newProducer', { producerId: info.producerId, participantId: info.peerId, kind: info.kind, source: info.source }, info.peerId),
+        newProducer: (info) =>
+          toAll(
+            'newProducer',
+            { producerId: info.producerId, participantId: info.peerId, kind: info.kind, source: info.source },
+            info.peerId,
+          ),
         producerClosed: (info) => toAll('producerClosed', { producerId: info.producerId }),
         consumerClosed: (pid, consumerId, producerId) => this.toParticipant(lesson, pid, 'consumerClosed', { consumerId, producerId }),
         consumerLayersChanged: (pid, consumerId, spatialLayer, temporalLayer) =>

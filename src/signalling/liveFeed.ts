@@ -69,7 +69,11 @@ export class LiveFeed {
 
   /** The endpoint. Tokens travel in the first message, never in the URL; the door is the one of /ws (authentication clock, per-address caps). */
   register(app: FastifyInstance, admission: SocketAdmission): void {
-    app.get('/api/live/feed', { websocket: true }, admission.handler((socket, gate) => this.attach(socket, gate)));
+    app.get(
+      '/api/live/feed',
+      { websocket: true },
+      admission.handler((socket, gate) => this.attach(socket, gate)),
+    );
   }
 
   attach(socket: WebSocket, gate: SocketGate): void {
@@ -98,7 +102,8 @@ export class LiveFeed {
   }
 
   private async onRequest(client: FeedClient, req: ParsedRequest): Promise<void> {
-    if (client.principal || client.held) return void client.wire.replyError(req.id, new LessoncastError('OUT_OF_ORDER', 'the live feed takes no requests after authenticate'));
+    if (client.principal || client.held)
+      return void client.wire.replyError(req.id, new LessoncastError('OUT_OF_ORDER', 'the live feed takes no requests after authenticate'));
     try {
       if (req.method !== 'authenticate') throw new LessoncastError('UNAUTHENTICATED', 'the first message must be authenticate');
       client.held = [];
@@ -109,7 +114,18 @@ export class LiveFeed {
       client.principal = principal;
       this.watching(+1);
       const snapshot = visibleSnapshot(await this.opts.live.snapshot(), principal);
-      client.wire.send({ kind: 'response', id: req.id, ok: true, data: { participantId: principal.id, role: principal.role, name: principal.name, protocolVersion: PROTOCOL_VERSION, live: snapshot } });
+      client.wire.send({
+        kind: 'response',
+        id: req.id,
+        ok: true,
+        data: {
+          participantId: principal.id,
+          role: principal.role,
+          name: principal.name,
+          protocolVersion: PROTOCOL_VERSION,
+          live: snapshot,
+        },
+      });
       const held = client.held ?? [];
       client.held = undefined;
       for (const msg of held) client.wire.send(msg);

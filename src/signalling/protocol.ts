@@ -13,13 +13,24 @@
 // keeps the browser bundle small (the `Type` object drags in all of TypeBox's type engine).
 import * as Type from 'typebox';
 import type { Static, TSchema } from 'typebox';
-import { MEDIA_KINDS, MEDIA_SOURCES, ROLES, type LessonView, type MediaKind, type ParticipantView, type ProducerView, type RecordingStatus, type Role } from '../domain/index.js';
+import {
+  MEDIA_KINDS,
+  MEDIA_SOURCES,
+  ROLES,
+  type LessonView,
+  type MediaKind,
+  type ParticipantView,
+  type ProducerView,
+  type RecordingStatus,
+  type Role,
+} from '../domain/index.js';
 
 export const PROTOCOL_VERSION = 1;
 
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 /** mediasoup validates media parameters deeply; we bound their size and shape, and check the numbers it would take out of range. */
-const Open = <P extends Record<string, TSchema>>(properties: P) => Type.Object(properties, { additionalProperties: true, maxProperties: 64 });
+const Open = <P extends Record<string, TSchema>>(properties: P) =>
+  Type.Object(properties, { additionalProperties: true, maxProperties: 64 });
 /** Checked against `schema`, typed as the opaque record clients pass through from mediasoup-client or werift. */
 const MediaRecord = (schema: TSchema) => Type.Unsafe<Record<string, unknown>>(schema);
 
@@ -30,14 +41,18 @@ const PayloadType = Type.Integer({ minimum: 0, maximum: 127 });
  * negotiate (extmap-allow-mixed); the one-byte form's 1–14 would refuse ids they may use.
  */
 const ExtensionId = Type.Integer({ minimum: 1, maximum: 255 });
-const RtpParameters = MediaRecord(Open({
-  codecs: Type.Array(Open({ payloadType: PayloadType }), { maxItems: 32 }),
-  headerExtensions: Type.Optional(Type.Array(Open({ id: ExtensionId }), { maxItems: 32 })),
-}));
-const RtpCapabilities = MediaRecord(Open({
-  codecs: Type.Optional(Type.Array(Open({ preferredPayloadType: Type.Optional(PayloadType) }), { maxItems: 128 })),
-  headerExtensions: Type.Optional(Type.Array(Open({ preferredId: ExtensionId }), { maxItems: 64 })),
-}));
+const RtpParameters = MediaRecord(
+  Open({
+    codecs: Type.Array(Open({ payloadType: PayloadType }), { maxItems: 32 }),
+    headerExtensions: Type.Optional(Type.Array(Open({ id: ExtensionId }), { maxItems: 32 })),
+  }),
+);
+const RtpCapabilities = MediaRecord(
+  Open({
+    codecs: Type.Optional(Type.Array(Open({ preferredPayloadType: Type.Optional(PayloadType) }), { maxItems: 128 })),
+    headerExtensions: Type.Optional(Type.Array(Open({ preferredId: ExtensionId }), { maxItems: 64 })),
+  }),
+);
 
 /** Digest sizes of the DTLS fingerprint algorithms (RFC 8122): the value is that many hex pairs, colon-separated, either case. */
 const FINGERPRINT_BYTES = { 'sha-1': 20, 'sha-224': 28, 'sha-256': 32, 'sha-384': 48, 'sha-512': 64 } as const;
@@ -81,10 +96,7 @@ export const RequestSchemas = {
   leave: Type.Object({}, { additionalProperties: false }),
   goLive: Type.Object({}, { additionalProperties: false }),
   endLesson: Type.Object({}, { additionalProperties: false }),
-  createTransport: Type.Object(
-    { direction: Direction, forceTcp: Type.Optional(Type.Boolean()) },
-    { additionalProperties: false },
-  ),
+  createTransport: Type.Object({ direction: Direction, forceTcp: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
   connectTransport: Type.Object({ transportId: Id, dtlsParameters: DtlsParameters }, { additionalProperties: false }),
   restartIce: Type.Object({ transportId: Id }, { additionalProperties: false }),
   produce: Type.Object(

@@ -7,7 +7,15 @@ import { asLessoncastError, LessoncastError, fail, type ErrorCode } from '../err
 import type { Lesson, Participant } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketGate } from './admission.js';
-import { PROTOCOL_VERSION, type Method, type NotificationData, type NotificationEvent, type RequestData, type ResponseData, type ServerMessage } from './protocol.js';
+import {
+  PROTOCOL_VERSION,
+  type Method,
+  type NotificationData,
+  type NotificationEvent,
+  type RequestData,
+  type ResponseData,
+  type ServerMessage,
+} from './protocol.js';
 import { WireSocket, type Liveness } from './socket.js';
 import type { ParsedRequest } from './validate.js';
 
@@ -88,12 +96,13 @@ export class Session extends EventEmitter<{ closed: [] }> {
 
   /** Requests run one at a time, in order; a client cannot queue more than MAX_QUEUED. */
   private onRequest(request: ParsedRequest): void {
-    if (this.queued >= MAX_QUEUED) return void this.wire.replyError(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
+    if (this.queued >= MAX_QUEUED)
+      return void this.wire.replyError(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
     this.queued++;
     const { id, method, data } = request;
     this.queue = this.queue.then(async () => {
       try {
-        const result = await (this.handlers[method] as Handler<Method>)(data as never);
+        const result = await (this.handlers[method] as Handler<Method>)(data);
         if (method === 'join') this.deps.onJoinOutcome?.(true);
         this.send({ kind: 'response', id, ok: true, data: result });
       } catch (err) {

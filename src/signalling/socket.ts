@@ -85,7 +85,10 @@ export class WireSocket {
     const max = this.opts.maxMessageBytes;
     const closing = frame.length > max * CLOSE_FACTOR;
     this.opts.countFrame?.('MESSAGE_TOO_LARGE');
-    this.opts.log.debug({ ...this.opts.logFields, bytes: frame.length, max }, closing ? 'frame far too large; socket closed' : 'frame too large');
+    this.opts.log.debug(
+      { ...this.opts.logFields, bytes: frame.length, max },
+      closing ? 'frame far too large; socket closed' : 'frame too large',
+    );
     if (closing) return this.close(1009, 'message too big');
     this.refuse(readableId(frame, max), tooLarge(frame.length, max));
   }

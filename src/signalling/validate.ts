@@ -16,9 +16,10 @@ export interface ParsedRequest<M extends Method = Method> {
 export function salvageId(value: unknown): number | string | null {
   if (typeof value !== 'object' || value === null) return null;
   const id = (value as { id?: unknown }).id;
-  return (typeof id === 'number' && Number.isInteger(id) && id >= 0) || (typeof id === 'string' && id.length > 0 && id.length <= 64) ? id : null;
+  return (typeof id === 'number' && Number.isInteger(id) && id >= 0) || (typeof id === 'string' && id.length > 0 && id.length <= 64)
+    ? id
+    : null;
 }
-
 
 const rejection = (check: Validator, value: unknown): string => firstError(check.Errors(value), check.Type()) ?? 'invalid';
 
@@ -43,5 +44,5 @@ export function parseRequest(text: string): ParsedRequest {
   const data = value.data ?? {};
   const check = dataChecks[method];
   if (!check.Check(data)) throw new LessoncastError('INVALID_REQUEST', `bad data for ${method}: ${rejection(check, data)}`);
-  return { id: value.id, method, data: data as RequestData<Method> };
+  return { id: value.id, method, data: data };
 }

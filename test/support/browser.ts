@@ -75,7 +75,13 @@ export async function screenshot(p: OpenedPage | Page, file: string): Promise<st
 }
 
 /** Polls a function in the page until it returns a truthy value; resolves it, or undefined after the timeout. */
-export async function pollPage<T, A = undefined>(page: Page, fn: (arg: A) => T | Promise<T>, timeoutMs = 20_000, intervalMs = 250, arg?: A): Promise<Awaited<T> | undefined> {
+export async function pollPage<T, A = undefined>(
+  page: Page,
+  fn: (arg: A) => T | Promise<T>,
+  timeoutMs = 20_000,
+  intervalMs = 250,
+  arg?: A,
+): Promise<Awaited<T> | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = (await page.evaluate(fn as (a: unknown) => T | Promise<T>, arg).catch(() => undefined)) as Awaited<T> | undefined;
@@ -117,8 +123,8 @@ export function diagnostics<T>(page: Page, name: string, ...args: unknown[]): Pr
   return page.evaluate(
     async ([n, a]) => {
       const d = (window as unknown as { lessoncast?: Record<string, (...x: unknown[]) => unknown> }).lessoncast;
-      const f = d?.[n as string];
-      return typeof f === 'function' ? ((await f(...(a as unknown[]))) as T) : undefined;
+      const f = d?.[n];
+      return typeof f === 'function' ? ((await f(...(a))) as T) : undefined;
     },
     [name, args] as const,
   );

@@ -1,7 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type { MediaKind, MediaSource } from '../../src/domain/index.js';
 import { LessoncastError } from '../../src/errors.js';
-import type { ConsumerParams, HeldMedia, LessonMediaEvents, LessonMediaPort, MediaParameters, ProducerInfo, TransportParams } from '../../src/lessons/mediaPort.js';
+import type {
+  ConsumerParams,
+  HeldMedia,
+  LessonMediaEvents,
+  LessonMediaPort,
+  MediaParameters,
+  ProducerInfo,
+  TransportParams,
+} from '../../src/lessons/mediaPort.js';
 
 interface FakePeer {
   transports: Map<string, 'send' | 'recv'>;
@@ -50,7 +58,8 @@ export class FakeMedia extends EventEmitter<LessonMediaEvents> implements Lesson
   }
 
   async produce(peerId: string, transportId: string, kind: MediaKind, _rtp: MediaParameters, source: MediaSource): Promise<string> {
-    if (this.transport(peerId, transportId) !== 'send') throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
+    if (this.transport(peerId, transportId) !== 'send')
+      throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
     const producerId = this.id('p');
     this.producers.set(producerId, { producerId, peerId, kind, source });
     this.peer(peerId).producers.add(producerId);
@@ -58,7 +67,8 @@ export class FakeMedia extends EventEmitter<LessonMediaEvents> implements Lesson
   }
 
   closeProducer(peerId: string, producerId: string): void {
-    if (!this.peers.get(peerId)?.producers.has(producerId)) throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} of yours`);
+    if (!this.peers.get(peerId)?.producers.has(producerId))
+      throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} of yours`);
     this.dropProducer(producerId);
   }
 

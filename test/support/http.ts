@@ -11,9 +11,18 @@ export interface RawResponse {
  * chosen Host header, a URL that is not valid, a header of a megabyte. The answer is read until
  * the server closes (the request asks it to).
  */
-export function rawRequest(baseUrl: string, method: string, target: string, headers: Record<string, string> = {}, body = ''): Promise<RawResponse> {
+export function rawRequest(
+  baseUrl: string,
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+  body = '',
+): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl);
-  const lines = [`${method} ${target} HTTP/1.1`, ...Object.entries({ host: `${hostname}:${port}`, connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`)];
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    ...Object.entries({ host: `${hostname}:${port}`, connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`),
+  ];
   if (body && !('content-length' in headers)) lines.push(`content-length: ${Buffer.byteLength(body)}`);
   return new Promise((resolve, reject) => {
     const socket = net.connect(Number(port), hostname);

@@ -76,7 +76,10 @@ export function spawnLessoncastProcess(dir: string, env: Record<string, string>,
 }
 
 /** Creates a lesson through the REST API as an admin. */
-export async function createLesson(t: TestServer, body: { title?: string; instructorId?: string; schools?: string[]; record?: boolean } = {}): Promise<string> {
+export async function createLesson(
+  t: TestServer,
+  body: { title?: string; instructorId?: string; schools?: string[]; record?: boolean } = {},
+): Promise<string> {
   const res = await fetch(`${t.url}/api/lessons`, {
     method: 'POST',
     headers: { authorization: `Bearer ${await t.token('admin', 'admin-1')}`, 'content-type': 'application/json' },

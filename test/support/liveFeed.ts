@@ -18,9 +18,21 @@ export class FeedClient {
   private constructor(readonly ws: WebSocket) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
     ws.on('message', (raw) => {
-      const msg = JSON.parse(raw.toString()) as { kind: string; id?: FeedReply['id']; event?: string; data?: unknown; ok?: boolean; error?: FeedReply['error'] };
+      const msg = JSON.parse(raw.toString()) as {
+        kind: string;
+        id?: FeedReply['id'];
+        event?: string;
+        data?: unknown;
+        ok?: boolean;
+        error?: FeedReply['error'];
+      };
       if (msg.kind === 'response') {
-        this.replyResolve?.({ ok: Boolean(msg.ok), id: msg.id ?? null, ...(msg.data ? { data: msg.data as FeedReply['data'] } : {}), ...(msg.error ? { error: msg.error } : {}) });
+        this.replyResolve?.({
+          ok: Boolean(msg.ok),
+          id: msg.id ?? null,
+          ...(msg.data ? { data: msg.data as FeedReply['data'] } : {}),
+          ...(msg.error ? { error: msg.error } : {}),
+        });
         return;
       }
       if (msg.kind !== 'notification' || msg.event !== 'live') return;

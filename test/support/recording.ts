@@ -11,7 +11,7 @@ export async function until<T>(what: string, check: () => T | Promise<T>, timeou
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
-    if (value) return value as NonNullable<T>;
+    if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
@@ -25,15 +25,44 @@ export interface ProbedStream {
 }
 
 /** ffprobe's streams and the media duration (first to last packet) of a file or playlist. */
-export async function probe(file: string): Promise<{ streams: ProbedStream[]; durations: Record<string, number>; packets: Record<string, number>; firstVideoIsKey: boolean }> {
-  const { stdout } = await run('ffprobe', ['-v', 'error', '-allowed_extensions', 'ALL', '-show_entries', 'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags', '-of', 'json', file], { maxBuffer: 64 * 1024 * 1024 }).catch(
-    async (err: { stderr?: string; message: string }) => {
-      // -allowed_extensions is an HLS-demuxer option; plain files reject it.
-      if (!/allowed_extensions/.test(err.stderr ?? err.message)) throw err;
-      return run('ffprobe', ['-v', 'error', '-show_entries', 'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags', '-of', 'json', file], { maxBuffer: 64 * 1024 * 1024 });
-    },
-  );
-  const data = JSON.parse(stdout) as { streams: Array<ProbedStream & { index: number }>; packets: Array<{ stream_index: number; pts_time?: string; duration_time?: string; flags?: string }> };
+export async function probe(
+  file: string,
+): Promise<{ streams: ProbedStream[]; durations: Record<string, number>; packets: Record<string, number>; firstVideoIsKey: boolean }> {
+  const { stdout } = await run(
+    'ffprobe',
+    [
+      '-v',
+      'error',
+      '-allowed_extensions',
+      'ALL',
+      '-show_entries',
+      'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags',
+      '-of',
+      'json',
+      file,
+    ],
+    { maxBuffer: 64 * 1024 * 1024 },
+  ).catch(async (err: { stderr?: string; message: string }) => {
+    // -allowed_extensions is an HLS-demuxer option; plain files reject it.
+    if (!/allowed_extensions/.test(err.stderr ?? err.message)) throw err;
+    return run(
+      'ffprobe',
+      [
+        '-v',
+        'error',
+        '-show_entries',
+        'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags',
+        '-of',
+        'json',
+        file,
+      ],
+      { maxBuffer: 64 * 1024 * 1024 },
+    );
+  });
+  const data = JSON.parse(stdout) as {
+    streams: Array<ProbedStream & { index: number }>;
+    packets: Array<{ stream_index: number; pts_time?: string; duration_time?: string; flags?: string }>;
+  };
   const durations: Record<string, number> = {};
   const packets: Record<string, number> = {};
   for (const s of data.streams) {

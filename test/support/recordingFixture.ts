@@ -36,17 +36,82 @@ export async function makeRecording(recordingsDir: string, opts: FixtureOptions)
     const voice = track('voice', 'audio', 'microphone', 'Opus', 'opus');
     await mkdir(path.join(dir, 'camera'), { recursive: true });
     await mkdir(path.join(dir, 'voice'), { recursive: true });
-    const hls = (t: string) => ['-f', 'hls', '-hls_time', '2', '-hls_list_size', '0', '-hls_playlist_type', 'event', '-hls_segment_type', 'fmp4', '-hls_fmp4_init_filename', 'r001-init.mp4', '-hls_segment_filename', path.join(dir, t, 'r001-%05d.m4s'), path.join(dir, t, '.r001.m3u8')];
+    const hls = (t: string) => [
+      '-f',
+      'hls',
+      '-hls_time',
+      '2',
+      '-hls_list_size',
+      '0',
+      '-hls_playlist_type',
+      'event',
+      '-hls_segment_type',
+      'fmp4',
+      '-hls_fmp4_init_filename',
+      'r001-init.mp4',
+      '-hls_segment_filename',
+      path.join(dir, t, 'r001-%05d.m4s'),
+      path.join(dir, t, '.r001.m3u8'),
+    ];
     await run('ffmpeg', [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', `testsrc=size=320x240:rate=25:duration=${seconds}`,
-      '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
-      '-map', '0:v', '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-g', '25', '-output_ts_offset', '0.5', ...hls('camera'),
-      '-map', '1:a', '-c:a', 'libopus', '-b:a', '32k', '-output_ts_offset', '0.5', ...hls('voice'),
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc=size=320x240:rate=25:duration=${seconds}`,
+      '-f',
+      'lavfi',
+      '-i',
+      `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+      '-map',
+      '0:v',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'veryfast',
+      '-profile:v',
+      'baseline',
+      '-pix_fmt',
+      'yuv420p',
+      '-g',
+      '25',
+      '-output_ts_offset',
+      '0.5',
+      ...hls('camera'),
+      '-map',
+      '1:a',
+      '-c:a',
+      'libopus',
+      '-b:a',
+      '32k',
+      '-output_ts_offset',
+      '0.5',
+      ...hls('voice'),
     ]);
     for (const data of [camera, voice]) {
-      const t = new RecordedTrack({ recordingDir: dir, origin: startedAt, segmentSeconds: 2, onStorageError: (err) => { throw err; }, onChange: () => undefined }, data);
-      const r = t.beginRun({ producerId: `producer-${data.id}`, participantId: opts.instructorId ?? 'teacher-1', sourceCodec: data.codec, transcoded: false, startedAt: startedAt.toISOString(), offsetSeconds: 0.5 });
+      const t = new RecordedTrack(
+        {
+          recordingDir: dir,
+          origin: startedAt,
+          segmentSeconds: 2,
+          onStorageError: (err) => {
+            throw err;
+          },
+          onChange: () => undefined,
+        },
+        data,
+      );
+      const r = t.beginRun({
+        producerId: `producer-${data.id}`,
+        participantId: opts.instructorId ?? 'teacher-1',
+        sourceCodec: data.codec,
+        transcoded: false,
+        startedAt: startedAt.toISOString(),
+        offsetSeconds: 0.5,
+      });
       await t.publishFrom(r.index);
       t.endRun(r.index, 'lesson ended', new Date(startedAt.getTime() + (seconds + 0.5) * 1000));
       await t.close();
@@ -72,7 +137,12 @@ export async function makeRecording(recordingsDir: string, opts: FixtureOptions)
     segmentSeconds: 2,
     playlist: 'index.m3u8',
     tracks,
-    attendance: (opts.schools ?? []).map((s) => ({ participantId: s.id, role: 'classroom', name: s.name, intervals: [{ joinedAt: startedAt.toISOString(), leftAt: endedAt.toISOString() }] })),
+    attendance: (opts.schools ?? []).map((s) => ({
+      participantId: s.id,
+      role: 'classroom',
+      name: s.name,
+      intervals: [{ joinedAt: startedAt.toISOString(), leftAt: endedAt.toISOString() }],
+    })),
     events: [],
     faults: 0,
     updatedAt: endedAt.toISOString(),
@@ -81,6 +151,12 @@ export async function makeRecording(recordingsDir: string, opts: FixtureOptions)
   return manifest;
 }
 
-function track(id: string, kind: 'audio' | 'video', source: ManifestTrack['source'], codec: ManifestTrack['codec'], codecs: string): ManifestTrack {
+function track(
+  id: string,
+  kind: 'audio' | 'video',
+  source: ManifestTrack['source'],
+  codec: ManifestTrack['codec'],
+  codecs: string,
+): ManifestTrack {
   return { id, kind, role: 'instructor', source, playlist: `${id}.m3u8`, codec, codecs, container: 'fmp4', runs: [], segments: [] };
 }

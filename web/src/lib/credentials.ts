@@ -39,7 +39,9 @@ export function takeCredentials(page: string): Credentials | undefined {
   if (!token) return undefined;
   const claims = decodeClaims(token);
   if (!claims) return undefined;
-  const lessonId = sessionStorage.getItem(key(page, 'lesson')) ?? (Array.isArray(claims.lessons) && claims.lessons.length === 1 ? claims.lessons[0] : undefined);
+  const lessonId =
+    sessionStorage.getItem(key(page, 'lesson')) ??
+    (Array.isArray(claims.lessons) && claims.lessons.length === 1 ? claims.lessons[0] : undefined);
   return { token, claims, ...(lessonId ? { lessonId } : {}) };
 }
 
@@ -53,10 +55,21 @@ export function decodeClaims(token: string): TokenClaims | undefined {
   try {
     const payload = token.split('.')[1];
     if (!payload) return undefined;
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(payload.length / 4) * 4, '='));
+    const json = atob(
+      payload
+        .replace(/-/g, '+')
+        .replace(/_/g, '/')
+        .padEnd(Math.ceil(payload.length / 4) * 4, '='),
+    );
     const c = JSON.parse(new TextDecoder().decode(Uint8Array.from(json, (ch) => ch.charCodeAt(0)))) as Partial<TokenClaims>;
     if (typeof c.sub !== 'string' || typeof c.role !== 'string') return undefined;
-    return { sub: c.sub, role: c.role, name: typeof c.name === 'string' ? c.name : c.sub, lessons: c.lessons ?? [], exp: typeof c.exp === 'number' ? c.exp : 0 };
+    return {
+      sub: c.sub,
+      role: c.role,
+      name: typeof c.name === 'string' ? c.name : c.sub,
+      lessons: c.lessons ?? [],
+      exp: typeof c.exp === 'number' ? c.exp : 0,
+    };
   } catch {
     return undefined;
   }

@@ -9,7 +9,12 @@ const SIZES: Record<Resolution, { width: number; height: number }> = {
 
 export function cameraConstraints(deviceId: string | undefined, resolution: Resolution): MediaTrackConstraints {
   const { width, height } = SIZES[resolution];
-  return { ...(deviceId ? { deviceId: { exact: deviceId } } : {}), width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: 30, max: 30 } };
+  return {
+    ...(deviceId ? { deviceId: { exact: deviceId } } : {}),
+    width: { ideal: width },
+    height: { ideal: height },
+    frameRate: { ideal: 30, max: 30 },
+  };
 }
 
 export function micConstraints(deviceId: string | undefined): MediaTrackConstraints {

@@ -25,7 +25,9 @@ export class LiveFeedClient extends Emitter<{ event: [LiveEvent]; state: [FeedSt
     if (this.stopped) return;
     const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live/feed`);
     this.ws = ws;
-    ws.addEventListener('open', () => ws.send(JSON.stringify({ kind: 'request', id: 1, method: 'authenticate', data: { token: this.token } })));
+    ws.addEventListener('open', () =>
+      ws.send(JSON.stringify({ kind: 'request', id: 1, method: 'authenticate', data: { token: this.token } })),
+    );
     ws.addEventListener('message', (ev) => {
       let msg: { kind?: string; id?: unknown; ok?: boolean; event?: string; data?: unknown };
       try {

@@ -67,7 +67,9 @@ export function applyI18n(root: ParentNode): void {
     const titleKey = document.documentElement.dataset['i18nDocTitle'];
     if (titleKey && isMessageKey(titleKey)) document.title = `${t(titleKey)} · lessoncast`;
   }
-  for (const el of Array.from(root.querySelectorAll<HTMLElement>('[data-i18n],[data-i18n-title],[data-i18n-label],[data-i18n-placeholder]'))) {
+  for (const el of Array.from(
+    root.querySelectorAll<HTMLElement>('[data-i18n],[data-i18n-title],[data-i18n-label],[data-i18n-placeholder]'),
+  )) {
     const textKey = el.dataset['i18n'];
     if (textKey && isMessageKey(textKey)) el.textContent = t(textKey);
     for (const [data, attr] of ATTRIBUTES) {

@@ -83,7 +83,7 @@ export class MediaSession extends Emitter<MediaEvents> {
 
   static async create(client: SignalConnection, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
     const device = new Device();
-    await device.load({ routerRtpCapabilities: routerRtpCapabilities as unknown as types.RtpCapabilities });
+    await device.load({ routerRtpCapabilities: routerRtpCapabilities });
     return new MediaSession(client, device);
   }
 
@@ -154,7 +154,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     const reply = await this.client.request('consume', {
       transportId: transport.id,
       producerId: view.producerId,
-      rtpCapabilities: this.device.recvRtpCapabilities as unknown as Record<string, unknown>,
+      rtpCapabilities: this.device.recvRtpCapabilities,
     });
     const consumer = await transport.consume({
       id: reply.consumerId,
@@ -162,13 +162,20 @@ export class MediaSession extends Emitter<MediaEvents> {
       kind: reply.kind,
       rtpParameters: reply.rtpParameters as unknown as types.RtpParameters,
     });
-    const info: ConsumerInfo = { consumer, producerId: view.producerId, participantId: view.participantId, source: view.source, kind: view.kind };
+    const info: ConsumerInfo = {
+      consumer,
+      producerId: view.producerId,
+      participantId: view.participantId,
+      source: view.source,
+      kind: view.kind,
+    };
     if (this.closed) {
       consumer.close();
       throw new Error('media closed');
     }
     this.consumers.set(view.producerId, info);
-    if (spatialLayer !== undefined && view.kind === 'video') await this.client.request('setPreferredLayers', { consumerId: consumer.id, spatialLayer });
+    if (spatialLayer !== undefined && view.kind === 'video')
+      await this.client.request('setPreferredLayers', { consumerId: consumer.id, spatialLayer });
     await this.client.request('resumeConsumer', { consumerId: consumer.id });
     return info;
   }
@@ -199,7 +206,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, done, fail) => {
       this.client
-        .request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters as unknown as Record<string, unknown> })
+        .request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters })
         .then(() => done(), fail);
     });
     if (direction === 'send') {
@@ -208,7 +215,7 @@ export class MediaSession extends Emitter<MediaEvents> {
           .request('produce', {
             transportId: transport.id,
             kind,
-            rtpParameters: rtpParameters as unknown as Record<string, unknown>,
+            rtpParameters: rtpParameters,
             source: (appData as { source: MediaSource }).source,
           })
           .then(({ producerId }) => done({ id: producerId }), fail);

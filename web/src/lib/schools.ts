@@ -22,4 +22,3 @@ export function parseSchools(text: string): { schools: School[]; bad: string[] }
   }
   return { schools, bad };
 }
-

@@ -46,8 +46,21 @@ export function clearNotice(): void {
 export function showMissingToken(): void {
   notice('error', 'common.noToken');
   const area = document.getElementById('notice');
-  const input = h('input', { type: 'text', name: 'token', autocomplete: 'off', spellcheck: 'false', required: true, 'data-i18n-label': 'common.pasteToken', 'aria-label': t('common.pasteToken') });
-  const form = h('form', { class: 'token-form' }, input, h('button', { type: 'submit', class: 'btn primary', 'data-i18n': 'common.useToken' }, t('common.useToken')));
+  const input = h('input', {
+    type: 'text',
+    name: 'token',
+    autocomplete: 'off',
+    spellcheck: 'false',
+    required: true,
+    'data-i18n-label': 'common.pasteToken',
+    'aria-label': t('common.pasteToken'),
+  });
+  const form = h(
+    'form',
+    { class: 'token-form' },
+    input,
+    h('button', { type: 'submit', class: 'btn primary', 'data-i18n': 'common.useToken' }, t('common.useToken')),
+  );
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const value = input.value.trim().replace(/^.*#/, '');
@@ -70,5 +83,8 @@ type Diagnostics = Record<string, unknown>;
 
 /** Exposes read-only diagnostics on window.lessoncast (never tokens). */
 export function exposeDiagnostics(d: Diagnostics): void {
-  (window as unknown as { lessoncast: Diagnostics }).lessoncast = Object.assign((window as unknown as { lessoncast?: Diagnostics }).lessoncast ?? {}, d);
+  (window as unknown as { lessoncast: Diagnostics }).lessoncast = Object.assign(
+    (window as unknown as { lessoncast?: Diagnostics }).lessoncast ?? {},
+    d,
+  );
 }

@@ -1,7 +1,10 @@
 /** A tiny SVG line of recent values (no chart library: a few numbers over time is all the control room needs). */
 const SVG = 'http://www.w3.org/2000/svg';
 
-export function sparkline(values: Array<number | null>, opts: { width?: number; height?: number; max?: number; label: string }): SVGSVGElement {
+export function sparkline(
+  values: Array<number | null>,
+  opts: { width?: number; height?: number; max?: number; label: string },
+): SVGSVGElement {
   const width = opts.width ?? 120;
   const height = opts.height ?? 28;
   const svg = document.createElementNS(SVG, 'svg');

@@ -38,7 +38,13 @@ function run(token: string): void {
       try {
         const { lesson } = await api<{ lesson: LessonView }>(token, '/api/lessons', {
           method: 'POST',
-          body: { title: String(form.get('title')).trim(), subject: String(form.get('subject') ?? '').trim(), instructorId: instructor.id, schools: schools.map((s) => s.id), record: form.get('record') === 'on' },
+          body: {
+            title: String(form.get('title')).trim(),
+            subject: String(form.get('subject') ?? '').trim(),
+            instructorId: instructor.id,
+            schools: schools.map((s) => s.id),
+            record: form.get('record') === 'on',
+          },
         });
         await lessonLinks.make(lesson, instructor, schools, Number(form.get('ttl')));
         clearNotice();
@@ -67,7 +73,12 @@ function run(token: string): void {
   async function relink(l: LessonView): Promise<void> {
     try {
       const detail = await api<{ schools: string[] }>(token, `/api/lessons/${encodeURIComponent(l.id)}`);
-      await lessonLinks.make(l, { id: l.instructorId, name: '' }, detail.schools.map((id) => ({ id, name: '' })), RELINK_TTL_SECONDS);
+      await lessonLinks.make(
+        l,
+        { id: l.instructorId, name: '' },
+        detail.schools.map((id) => ({ id, name: '' })),
+        RELINK_TTL_SECONDS,
+      );
     } catch (e) {
       notice('error', 'common.failed', {}, (e as Error).message);
     }

@@ -24,7 +24,11 @@ function run(token: string): void {
   const meta = byId('viewer-meta');
   /** The recording shown. */
   let current: RecordingSummary | undefined;
-  const search = new RecordingSearch(token, (id) => void open(id), () => current?.id);
+  const search = new RecordingSearch(
+    token,
+    (id) => void open(id),
+    () => current?.id,
+  );
   const player = new RecordingPlayer(token);
   const timeline = new Timeline((offset) => player.seek(offset));
   const actions = new RecordingActions(token, () => current?.id);
@@ -32,7 +36,10 @@ function run(token: string): void {
   async function open(id: string): Promise<void> {
     let manifest: RecordingManifest;
     try {
-      const res = await api<{ recording: RecordingSummary; manifest: RecordingManifest }>(token, `/api/recordings/${encodeURIComponent(id)}`);
+      const res = await api<{ recording: RecordingSummary; manifest: RecordingManifest }>(
+        token,
+        `/api/recordings/${encodeURIComponent(id)}`,
+      );
       current = res.recording;
       manifest = res.manifest;
     } catch (e) {
@@ -41,7 +48,15 @@ function run(token: string): void {
     }
     show(viewer, true);
     title.textContent = current.title || id;
-    meta.textContent = [current.subject, current.instructorId, dateTime(current.startedAt), clock(current.durationSeconds), bytes(current.sizeBytes)].filter(Boolean).join(' · ');
+    meta.textContent = [
+      current.subject,
+      current.instructorId,
+      dateTime(current.startedAt),
+      clock(current.durationSeconds),
+      bytes(current.sizeBytes),
+    ]
+      .filter(Boolean)
+      .join(' · ');
     actions.reset();
     timeline.show(manifest);
     search.render();

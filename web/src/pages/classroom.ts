@@ -111,7 +111,14 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     render();
   });
   link.on('failed', (e) => {
-    const key: MessageKey = e.code === 'REPLACED' ? 'common.replaced' : e.code === 'LESSON_ENDED' ? 'classroom.ended' : e.code === 'LESSON_NOT_FOUND' ? 'classroom.notFound' : 'common.refused';
+    const key: MessageKey =
+      e.code === 'REPLACED'
+        ? 'common.replaced'
+        : e.code === 'LESSON_ENDED'
+          ? 'classroom.ended'
+          : e.code === 'LESSON_NOT_FOUND'
+            ? 'classroom.notFound'
+            : 'common.refused';
     notice(e.code === 'LESSON_ENDED' ? 'info' : 'error', key, {}, e.code === 'LESSON_ENDED' ? undefined : e.message);
     render();
   });
@@ -151,7 +158,9 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     if (document.fullscreenElement) void document.exitFullscreen();
     else void main.requestFullscreen().catch(() => undefined);
   });
-  document.addEventListener('fullscreenchange', () => tx(fullscreen, document.fullscreenElement ? 'classroom.exitFullscreen' : 'classroom.fullscreen'));
+  document.addEventListener('fullscreenchange', () =>
+    tx(fullscreen, document.fullscreenElement ? 'classroom.exitFullscreen' : 'classroom.fullscreen'),
+  );
   // Keyboard on a smart board: H raises/lowers the hand, F toggles full screen.
   document.addEventListener('keydown', (ev) => {
     if (ev.target instanceof HTMLInputElement || ev.ctrlKey || ev.metaKey || ev.altKey) return;
@@ -167,12 +176,17 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     lessonTitle.textContent = lesson?.title ?? '';
     show(banner, (link.state === 'reconnecting' || mediaTrouble) && state !== 'ended');
     stage.render(
-      link.state === 'connecting' ? 'classroom.connecting'
-      : state === 'ended' || link.state === 'ended' ? 'classroom.ended'
-      : link.state === 'failed' ? 'classroom.cannotJoin'
-      : state === 'created' ? 'classroom.waiting'
-      : state === 'live' && !hasPicture ? 'classroom.noVideo'
-      : undefined,
+      link.state === 'connecting'
+        ? 'classroom.connecting'
+        : state === 'ended' || link.state === 'ended'
+          ? 'classroom.ended'
+          : link.state === 'failed'
+            ? 'classroom.cannotJoin'
+            : state === 'created'
+              ? 'classroom.waiting'
+              : state === 'live' && !hasPicture
+                ? 'classroom.noVideo'
+                : undefined,
     );
     hand.render({
       me: roster.get(me),

@@ -4,7 +4,7 @@
  * feed; a lesson's detail with per-school figures over time.
  */
 import type { LiveSnapshot } from '../../../src/live/types.js';
-import { api, ApiError } from '../lib/api.js';
+import { api, type ApiError } from '../lib/api.js';
 import { byId, show } from '../lib/dom.js';
 import { LiveFeedClient, type FeedState } from '../lib/feed.js';
 import { onLangChange, t, type MessageKey } from '../lib/i18n.js';
@@ -17,7 +17,12 @@ import { TileGrid } from './control/tileGrid.js';
 startPage();
 
 const POLL_MS = 5000;
-const FEED_TEXT: Record<FeedState, MessageKey> = { connecting: 'conn.connecting', open: 'control.feedOpen', reconnecting: 'conn.reconnecting', refused: 'control.feedRefused' };
+const FEED_TEXT: Record<FeedState, MessageKey> = {
+  connecting: 'conn.connecting',
+  open: 'control.feedOpen',
+  reconnecting: 'conn.reconnecting',
+  refused: 'control.feedRefused',
+};
 
 runWithToken('control', run);
 
@@ -80,7 +85,9 @@ function run(token: string): void {
   setInterval(() => tiles.tick(), 1000);
 
   function render(): void {
-    const lessons = [...snapshot.lessons].sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? '') || a.title.localeCompare(b.title));
+    const lessons = [...snapshot.lessons].sort(
+      (a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? '') || a.title.localeCompare(b.title),
+    );
     const live = lessons.filter((l) => l.state === 'live');
     summary.textContent = t('control.summary', {
       lessons: live.length,
@@ -110,7 +117,13 @@ function run(token: string): void {
   });
   exposeDiagnostics({
     page: 'control',
-    lessons: () => snapshot.lessons.map((l) => ({ id: l.id, title: l.title, state: l.state, schools: l.schools.map((s) => ({ id: s.schoolId, connected: s.connected })) })),
+    lessons: () =>
+      snapshot.lessons.map((l) => ({
+        id: l.id,
+        title: l.title,
+        state: l.state,
+        schools: l.schools.map((s) => ({ id: s.schoolId, connected: s.connected })),
+      })),
     feedState: () => feed.state,
     alerts: () => alerts.alerts.map((a) => a.type),
     tile: async (lessonId: string) => {

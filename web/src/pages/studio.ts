@@ -114,7 +114,14 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
   link.on('state', (s) => renderConnection(conn, s));
   // Browsers may refuse to play sound before the user has interacted with the page: any click retries.
   document.addEventListener('click', () => void voices.resume());
-  link.on('failed', (e) => notice('error', e.code === 'REPLACED' ? 'common.replaced' : e.code === 'LESSON_ENDED' ? 'studio.ended' : 'common.refused', {}, e.message));
+  link.on('failed', (e) =>
+    notice(
+      'error',
+      e.code === 'REPLACED' ? 'common.replaced' : e.code === 'LESSON_ENDED' ? 'studio.ended' : 'common.refused',
+      {},
+      e.message,
+    ),
+  );
   link.on('newProducer', (p) => void listen(p).catch(() => undefined));
   link.on('recordingChanged', (r) => {
     recording = r;

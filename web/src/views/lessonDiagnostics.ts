@@ -3,7 +3,13 @@ import type { LessonView } from '../../../src/domain/index.js';
 import type { LessonLink } from '../lib/link.js';
 import type { CurrentMedia } from '../lib/media.js';
 
-export function lessonDiagnostics(page: string, link: LessonLink, lesson: () => LessonView | undefined, timings: Record<string, number>, media: CurrentMedia) {
+export function lessonDiagnostics(
+  page: string,
+  link: LessonLink,
+  lesson: () => LessonView | undefined,
+  timings: Record<string, number>,
+  media: CurrentMedia,
+) {
   return {
     page,
     linkState: () => link.state,

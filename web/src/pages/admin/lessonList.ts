@@ -31,7 +31,13 @@ export class LessonList {
             h('td', {}, l.instructorId),
             h('td', {}, dateTime(l.createdAt)),
             h('td', {}, String(l.participants)),
-            h('td', {}, l.state === 'ended' ? '' : h('button', { type: 'button', class: 'btn small', onclick: () => this.relink(l) }, t('admin.newLinks'))),
+            h(
+              'td',
+              {},
+              l.state === 'ended'
+                ? ''
+                : h('button', { type: 'button', class: 'btn small', onclick: () => this.relink(l) }, t('admin.newLinks')),
+            ),
           ),
         ),
       );

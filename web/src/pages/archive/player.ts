@@ -34,7 +34,9 @@ export class RecordingPlayer {
     });
     // The user picked this recording: start it (their click allows sound).
     hls.on(Hls.Events.MANIFEST_PARSED, () => void tryPlay(this.video));
-    hls.loadSource(`/api/recordings/${encodeURIComponent(summary.id)}/files/${manifest.playlist.split('/').map(encodeURIComponent).join('/')}`);
+    hls.loadSource(
+      `/api/recordings/${encodeURIComponent(summary.id)}/files/${manifest.playlist.split('/').map(encodeURIComponent).join('/')}`,
+    );
     hls.attachMedia(this.video);
   }
 
@@ -46,6 +48,13 @@ export class RecordingPlayer {
   diagnostics() {
     const v = this.video;
     const ranges = Array.from({ length: v.buffered.length }, (_, i) => [v.buffered.start(i), v.buffered.end(i)]);
-    return { currentTime: v.currentTime, paused: v.paused, videoWidth: v.videoWidth, readyState: v.readyState, buffered: ranges, errors: [...this.errors] };
+    return {
+      currentTime: v.currentTime,
+      paused: v.paused,
+      videoWidth: v.videoWidth,
+      readyState: v.readyState,
+      buffered: ranges,
+      errors: [...this.errors],
+    };
   }
 }

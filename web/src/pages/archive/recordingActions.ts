@@ -37,7 +37,10 @@ export class RecordingActions {
     // short-lived key for this one recording (the page's own token never goes into a URL).
     api<{ access: string }>(this.token, `/api/recordings/${encodeURIComponent(id)}/access`, { method: 'POST', body: {} })
       .then(({ access }) => {
-        const a = h('a', { href: `/api/recordings/${encodeURIComponent(id)}/download.mp4?access=${encodeURIComponent(access)}`, download: '' });
+        const a = h('a', {
+          href: `/api/recordings/${encodeURIComponent(id)}/download.mp4?access=${encodeURIComponent(access)}`,
+          download: '',
+        });
         document.body.append(a);
         a.click();
         a.remove();
@@ -52,7 +55,9 @@ export class RecordingActions {
     this.result.className = 'verify-result';
     api<VerifyReport>(this.token, `/api/recordings/${encodeURIComponent(id)}/verify`, { method: 'POST', body: {} })
       .then((r) => {
-        this.result.value = r.ok ? t('archive.verifyOk', { n: r.checkedFiles, size: bytes(r.checkedBytes) }) : t('archive.verifyBad', { n: r.mismatches.length });
+        this.result.value = r.ok
+          ? t('archive.verifyOk', { n: r.checkedFiles, size: bytes(r.checkedBytes) })
+          : t('archive.verifyBad', { n: r.mismatches.length });
         this.result.className = `verify-result ${r.ok ? 'ok' : 'bad'}`;
       })
       .catch((e: unknown) => {

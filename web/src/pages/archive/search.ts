@@ -1,6 +1,6 @@
 /** The search form and its results table; a click on a title opens that recording. */
 import type { RecordingSummary } from '../../../../src/recording/archiveViews.js';
-import { api, ApiError } from '../../lib/api.js';
+import { api, type ApiError } from '../../lib/api.js';
 import { byId, fill, h, show } from '../../lib/dom.js';
 import { clock, dateTime } from '../../lib/format.js';
 import { t } from '../../lib/i18n.js';
@@ -37,12 +37,19 @@ export class RecordingSearch {
       else params.set(k, value);
     });
     try {
-      this.results = (await api<{ total: number; recordings: RecordingSummary[] }>(this.token, `/api/recordings?${params.toString()}`)).recordings;
+      this.results = (
+        await api<{ total: number; recordings: RecordingSummary[] }>(this.token, `/api/recordings?${params.toString()}`)
+      ).recordings;
       clearNotice();
       this.render();
     } catch (e) {
       const err = e as ApiError;
-      notice('error', err.status === 404 ? 'archive.unavailable' : err.status === 401 || err.status === 403 ? 'common.refused' : 'common.failed', {}, err.message);
+      notice(
+        'error',
+        err.status === 404 ? 'archive.unavailable' : err.status === 401 || err.status === 403 ? 'common.refused' : 'common.failed',
+        {},
+        err.message,
+      );
     }
   }
 

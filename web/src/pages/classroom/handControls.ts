@@ -18,7 +18,10 @@ export class HandControls {
   private readonly giveBack = byId<HTMLButtonElement>('give-back');
   private readonly onAir = byId('on-air');
 
-  constructor(actions: { toggleHand(raised: boolean): void; finishSpeaking(): void }, private readonly isRaised: () => boolean) {
+  constructor(
+    actions: { toggleHand(raised: boolean): void; finishSpeaking(): void },
+    private readonly isRaised: () => boolean,
+  ) {
     this.hand.addEventListener('click', () => {
       this.hand.disabled = true;
       actions.toggleHand(this.isRaised());

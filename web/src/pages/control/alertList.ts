@@ -18,7 +18,13 @@ export class AlertList {
   constructor(private readonly snapshot: () => LiveSnapshot) {}
 
   static worthy(ev: LiveEvent): boolean {
-    return ev.type === 'alert' || ev.type === 'recordingFault' || ev.type === 'nodeLost' || ev.type === 'lessonStarted' || ev.type === 'lessonEnded';
+    return (
+      ev.type === 'alert' ||
+      ev.type === 'recordingFault' ||
+      ev.type === 'nodeLost' ||
+      ev.type === 'lessonStarted' ||
+      ev.type === 'lessonEnded'
+    );
   }
 
   add(ev: LiveEvent): void {
@@ -33,7 +39,12 @@ export class AlertList {
       this.list,
       ...this.alerts.map((ev) => {
         const { level, text } = this.describe(ev);
-        return h('li', { class: `alert alert-${level}`, 'data-type': ev.type }, h('time', { datetime: ev.at }, timeOfDay(ev.at)), h('span', {}, text));
+        return h(
+          'li',
+          { class: `alert alert-${level}`, 'data-type': ev.type },
+          h('time', { datetime: ev.at }, timeOfDay(ev.at)),
+          h('span', {}, text),
+        );
       }),
     );
   }
@@ -44,7 +55,11 @@ export class AlertList {
 
   private schoolName(lessonId: string, schoolId: string | undefined): string {
     if (!schoolId) return '';
-    return this.snapshot().lessons.find((l) => l.id === lessonId)?.schools.find((s) => s.schoolId === schoolId)?.name ?? schoolId;
+    return (
+      this.snapshot()
+        .lessons.find((l) => l.id === lessonId)
+        ?.schools.find((s) => s.schoolId === schoolId)?.name ?? schoolId
+    );
   }
 
   private describe(ev: LiveEvent): { level: Level; text: string } {

@@ -56,7 +56,14 @@ export class DetailDialog {
       ...fact('control.instructor', l.instructorId),
       ...fact('control.started', l.startedAt ? timeOfDay(l.startedAt) : '–'),
       ...fact('control.node', l.node),
-      ...fact('control.recordingState', l.recording.state === 'fault' ? `${t('control.recFault')}: ${l.recording.message ?? ''}` : l.recording.state === 'recording' ? t('studio.recording') : t('control.notRecording')),
+      ...fact(
+        'control.recordingState',
+        l.recording.state === 'fault'
+          ? `${t('control.recFault')}: ${l.recording.message ?? ''}`
+          : l.recording.state === 'recording'
+            ? t('studio.recording')
+            : t('control.notRecording'),
+      ),
       ...fact('control.schoolsConnected', `${l.schools.filter((s) => s.connected).length}/${l.schools.length}`),
     );
     const bySchool = this.history.of(l.id);
@@ -65,7 +72,12 @@ export class DetailDialog {
         const samples: Sample[] = bySchool.get(s.schoolId) ?? [];
         const series = (pick: (q: QualitySummary) => number | null) => samples.map((x) => (x.q && x.connected ? pick(x.q) : null));
         const cell = (now: number | null | undefined, digits: number, values: Array<number | null>, label: string, max?: number) =>
-          h('td', {}, h('span', { class: 'fig' }, round(now ?? undefined, digits)), sparkline(values, { label, ...(max !== undefined ? { max } : {}) }));
+          h(
+            'td',
+            {},
+            h('span', { class: 'fig' }, round(now ?? undefined, digits)),
+            sparkline(values, { label, ...(max !== undefined ? { max } : {}) }),
+          );
         const q = s.quality;
         const level = qualityLevel(s.connected, q);
         return h(
@@ -73,11 +85,40 @@ export class DetailDialog {
           { 'data-school': s.schoolId },
           h('th', { scope: 'row' }, s.name || s.schoolId),
           h('td', {}, h('span', { class: `dot dot-${level}`, 'aria-hidden': 'true' }), ' ', t(QUALITY_LABEL[level])),
-          cell(q?.bitrateKbps, 0, series((x) => x.bitrateKbps), t('control.bitrate')),
-          cell(q?.lossPct, 1, series((x) => x.lossPct), t('control.loss'), 5),
-          cell(q?.rttMs, 0, series((x) => x.rttMs), t('control.rtt'), 100),
-          cell(q?.jitterMs, 1, series((x) => x.jitterMs), t('control.jitter'), 10),
-          cell(q?.score, 0, series((x) => x.score), t('control.score'), 10),
+          cell(
+            q?.bitrateKbps,
+            0,
+            series((x) => x.bitrateKbps),
+            t('control.bitrate'),
+          ),
+          cell(
+            q?.lossPct,
+            1,
+            series((x) => x.lossPct),
+            t('control.loss'),
+            5,
+          ),
+          cell(
+            q?.rttMs,
+            0,
+            series((x) => x.rttMs),
+            t('control.rtt'),
+            100,
+          ),
+          cell(
+            q?.jitterMs,
+            1,
+            series((x) => x.jitterMs),
+            t('control.jitter'),
+            10,
+          ),
+          cell(
+            q?.score,
+            0,
+            series((x) => x.score),
+            t('control.score'),
+            10,
+          ),
         );
       }),
     );

@@ -38,11 +38,18 @@ export class QualityHistory {
   async load(lessonId: string): Promise<boolean> {
     const since = new Date(Date.now() - 10 * 60_000).toISOString();
     try {
-      const res = await api<{ samples: QualityRecord[] }>(this.token, `/api/live/lessons/${encodeURIComponent(lessonId)}/history?since=${encodeURIComponent(since)}&limit=5000`);
+      const res = await api<{ samples: QualityRecord[] }>(
+        this.token,
+        `/api/live/lessons/${encodeURIComponent(lessonId)}/history?since=${encodeURIComponent(since)}&limit=5000`,
+      );
       const bySchool = new Map<string, Sample[]>();
       for (const r of res.samples) {
         const list = bySchool.get(r.schoolId) ?? [];
-        list.push({ at: Date.parse(r.at), connected: r.connected, q: r.bitrateKbps === null ? null : { ...r, bitrateKbps: r.bitrateKbps, lossPct: r.lossPct ?? 0, sampledAt: r.at } });
+        list.push({
+          at: Date.parse(r.at),
+          connected: r.connected,
+          q: r.bitrateKbps === null ? null : { ...r, bitrateKbps: r.bitrateKbps, lossPct: r.lossPct ?? 0, sampledAt: r.at },
+        });
         bySchool.set(r.schoolId, list);
       }
       const mine = this.of(lessonId);

@@ -46,7 +46,8 @@ export class TileGrid {
 
   /** Elapsed times, once a second. */
   tick(): void {
-    for (const el of Array.from(document.querySelectorAll<HTMLElement>('time.since[data-since]'))) el.textContent = clock((Date.now() - Date.parse(el.dataset['since']!)) / 1000);
+    for (const el of Array.from(document.querySelectorAll<HTMLElement>('time.since[data-since]')))
+      el.textContent = clock((Date.now() - Date.parse(el.dataset['since']!)) / 1000);
   }
 
   close(): void {
@@ -59,21 +60,42 @@ export class TileGrid {
     const open = h('button', { type: 'button', class: 'tile-open', onclick: () => this.openDetail(l.id) });
     const meta = h('div', { class: 'tile-meta' });
     const schools = h('ul', { class: 'tile-schools' });
-    const root = h('article', { class: 'tile', 'data-lesson': l.id }, h('div', { class: 'tile-picture' }, video, h('span', { class: 'tile-nopic', 'data-i18n': 'control.noPicture' }, t('control.noPicture'))), open, meta, schools);
+    const root = h(
+      'article',
+      { class: 'tile', 'data-lesson': l.id },
+      h(
+        'div',
+        { class: 'tile-picture' },
+        video,
+        h('span', { class: 'tile-nopic', 'data-i18n': 'control.noPicture' }, t('control.noPicture')),
+      ),
+      open,
+      meta,
+      schools,
+    );
     const tile: Tile = { root, open, video, meta, schools };
     this.tiles.set(l.id, tile);
     return tile;
   }
 
   private update(tile: Tile, l: LiveLessonView): void {
-    if (l.state === 'live' && !tile.watcher) tile.watcher = new Watcher(this.token, l.id, tile.video, () => tile.root.classList.toggle('has-picture', Boolean(tile.watcher?.stream)));
+    if (l.state === 'live' && !tile.watcher)
+      tile.watcher = new Watcher(this.token, l.id, tile.video, () =>
+        tile.root.classList.toggle('has-picture', Boolean(tile.watcher?.stream)),
+      );
     tile.root.dataset['state'] = l.state;
     fill(tile.open, h('span', { class: 'tile-title' }, l.title), h('span', { class: 'visually-hidden' }, ` — ${t('control.openDetail')}`));
     const rec = l.recording;
     fill(
       tile.meta,
-      l.state === 'live' ? h('span', { class: 'live-badge small' }, t('common.live')) : h('span', { class: 'badge' }, t('control.notStarted')),
-      rec.state === 'fault' ? h('span', { class: 'badge error', title: rec.message ?? '' }, t('control.recFault')) : rec.state === 'recording' ? h('span', { class: 'rec small' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), t('studio.recording')) : null,
+      l.state === 'live'
+        ? h('span', { class: 'live-badge small' }, t('common.live'))
+        : h('span', { class: 'badge' }, t('control.notStarted')),
+      rec.state === 'fault'
+        ? h('span', { class: 'badge error', title: rec.message ?? '' }, t('control.recFault'))
+        : rec.state === 'recording'
+          ? h('span', { class: 'rec small' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), t('studio.recording'))
+          : null,
       l.startedAt ? h('time', { class: 'since', 'data-since': l.startedAt }, clock((Date.now() - Date.parse(l.startedAt)) / 1000)) : null,
       h('span', { class: 'muted' }, l.instructorId),
       ...(l.uplink ?? []).map((u) => uplinkItem(u)),
@@ -90,7 +112,9 @@ function schoolItem(s: LiveSchool): HTMLElement {
     { class: `school q-${level}`, 'data-school': s.schoolId },
     h('span', { class: `dot dot-${level}`, role: 'img', 'aria-label': t(QUALITY_LABEL[level]), title: t(QUALITY_LABEL[level]) }),
     h('span', { class: 'school-name' }, s.name || s.schoolId),
-    s.quality && s.connected ? h('span', { class: 'school-figs' }, `${round(s.quality.bitrateKbps)} kbit/s · ${round(s.quality.lossPct, 1)} %`) : null,
+    s.quality && s.connected
+      ? h('span', { class: 'school-figs' }, `${round(s.quality.bitrateKbps)} kbit/s · ${round(s.quality.lossPct, 1)} %`)
+      : null,
   );
 }
 

@@ -11,7 +11,12 @@ export class Watcher {
   /** The simulcast layer the server forwards to this tile (it was asked for the lowest). */
   spatialLayer: number | null = null;
 
-  constructor(token: string, lessonId: string, private readonly video: HTMLVideoElement, private readonly onStream: () => void) {
+  constructor(
+    token: string,
+    lessonId: string,
+    private readonly video: HTMLVideoElement,
+    private readonly onStream: () => void,
+  ) {
     this.link = new LessonLink(token, lessonId);
     this.link.on('joined', (info, client) => {
       const ready = this.media.replace(client, info.routerRtpCapabilities);

@@ -75,7 +75,9 @@ export class StudioDevices {
   }
 
   private async openMic(): Promise<void> {
-    const next = (await navigator.mediaDevices.getUserMedia({ audio: micConstraints(this.micSelect.value || recall('mic')) })).getAudioTracks()[0]!;
+    const next = (
+      await navigator.mediaDevices.getUserMedia({ audio: micConstraints(this.micSelect.value || recall('mic')) })
+    ).getAudioTracks()[0]!;
     this.microphone?.stop();
     this.microphone = next;
     next.enabled = !this.muted;

@@ -27,7 +27,8 @@ export class FloorPanel {
 
   /** Waiting times, updated in place so that focus stays put. */
   tick(): void {
-    for (const el of Array.from(this.queue.querySelectorAll<HTMLElement>('time[data-since]'))) el.textContent = clock((Date.now() - Number(el.dataset['since'])) / 1000);
+    for (const el of Array.from(this.queue.querySelectorAll<HTMLElement>('time[data-since]')))
+      el.textContent = clock((Date.now() - Number(el.dataset['since'])) / 1000);
   }
 
   private renderHands(): void {
@@ -47,8 +48,23 @@ export class FloorPanel {
             h(
               'span',
               { class: 'queue-actions' },
-              h('button', { type: 'button', class: 'btn primary', 'data-focus-key': `grant:${p.id}`, onclick: () => this.act('grantFloor', p.id) }, icon('mic'), t('studio.giveFloor')),
-              h('button', { type: 'button', class: 'btn', 'data-focus-key': `lower:${p.id}`, 'aria-label': t('studio.lowerHandOf', { name: p.name }), onclick: () => this.act('lowerHand', p.id) }, t('studio.lowerHand')),
+              h(
+                'button',
+                { type: 'button', class: 'btn primary', 'data-focus-key': `grant:${p.id}`, onclick: () => this.act('grantFloor', p.id) },
+                icon('mic'),
+                t('studio.giveFloor'),
+              ),
+              h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'btn',
+                  'data-focus-key': `lower:${p.id}`,
+                  'aria-label': t('studio.lowerHandOf', { name: p.name }),
+                  onclick: () => this.act('lowerHand', p.id),
+                },
+                t('studio.lowerHand'),
+              ),
             ),
           ),
         ),
@@ -68,7 +84,11 @@ export class FloorPanel {
             { class: 'queue-item on-floor', 'data-participant': p.id },
             icon('mic'),
             h('span', { class: 'queue-name' }, p.name),
-            h('button', { type: 'button', class: 'btn danger', 'data-focus-key': `revoke:${p.id}`, onclick: () => this.act('revokeFloor', p.id) }, t('studio.takeBack')),
+            h(
+              'button',
+              { type: 'button', class: 'btn danger', 'data-focus-key': `revoke:${p.id}`, onclick: () => this.act('revokeFloor', p.id) },
+              t('studio.takeBack'),
+            ),
           ),
         ),
       ),

@@ -46,6 +46,7 @@ export class LessonBar {
 
   /** Elapsed recording time, once a second. */
   tick(recording: RecordingStatus): void {
-    if (recording.at && recording.state === 'recording') this.recElapsed.textContent = clock((Date.now() - Date.parse(recording.at)) / 1000);
+    if (recording.at && recording.state === 'recording')
+      this.recElapsed.textContent = clock((Date.now() - Date.parse(recording.at)) / 1000);
   }
 }

@@ -41,7 +41,9 @@ export class ScreenShare {
 
   private async start(): Promise<void> {
     try {
-      const track = (await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false })).getVideoTracks()[0]!;
+      const track = (
+        await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: false })
+      ).getVideoTracks()[0]!;
       this.track = track;
       // Stopping from the browser's own "stop sharing" bar ends the track.
       track.addEventListener('ended', () => void this.stop());
