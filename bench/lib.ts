@@ -4,6 +4,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { TokenService } from '../src/auth/tokens.js';
+// Types only (erased): the modules themselves load late, once the worker binary is chosen.
+import type { Config, DeepPartial } from '../src/config/load.js';
+import type { Lessoncast, LessoncastInternals } from '../src/server.js';
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
@@ -124,9 +127,9 @@ export function cpuSeconds(pid: number): number {
 // -- in-process server, CPU pinning and CPU accounting (fan-out, recording) --
 
 export interface InProcessServer {
-  server: import('../src/server.js').Lessoncast;
+  server: Lessoncast;
   /** The server's parts (LessonMedia, the worker pool…) for the bench to drive. */
-  internals: import('../src/server.js').LessoncastInternals;
+  internals: LessoncastInternals;
   url: string;
   wsUrl: string;
   token(role: 'admin' | 'instructor' | 'classroom' | 'monitor', id: string, lessons?: '*' | string[]): Promise<string>;
@@ -137,9 +140,7 @@ export interface InProcessServer {
  * lessoncast in this process (createLessoncastForTests), so a bench can reach
  * LessonMedia directly; its mediasoup workers are separate processes anyway.
  */
-export async function startInProcess(
-  overrides: import('../src/config/load.js').DeepPartial<import('../src/config/load.js').Config> = {},
-): Promise<InProcessServer> {
+export async function startInProcess(overrides: DeepPartial<Config> = {}): Promise<InProcessServer> {
   const { deepMerge, loadConfig } = await import('../src/config/load.js');
   const { createLessoncastForTests } = await import('../src/server.js');
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bench-'));
@@ -332,7 +333,7 @@ function parentPid(pid: number): number | undefined {
  * command line.
  */
 export function otherBenches(): Array<{ pid: number; line: string }> {
-  let out = '';
+  let out: string;
   try {
     out = execFileSync('pgrep', ['-af', 'bench/'], { encoding: 'utf8' });
   } catch {
@@ -390,7 +391,7 @@ export function waitForNoWorkerBuild(log: (line: string) => void = (l) => consol
   const deadline = Date.now() + maxMinutes * 60_000;
   let told = false;
   for (;;) {
-    let pids = '';
+    let pids: string;
     try {
       pids = execFileSync('pgrep', ['-x', 'ninja'], { encoding: 'utf8' }).trim();
     } catch {
@@ -413,7 +414,7 @@ export function waitForNoWorkerBuild(log: (line: string) => void = (l) => consol
 export function udpDrops(owners: Array<{ pid: number; label: string }>): Record<string, number> {
   const dropsByInode = new Map<string, number>();
   for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch {
@@ -426,14 +427,14 @@ export function udpDrops(owners: Array<{ pid: number; label: string }>): Record<
   }
   const out: Record<string, number> = {};
   for (const { pid, label } of owners) {
-    let fds: string[] = [];
+    let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
     } catch {
       continue;
     }
     for (const fd of fds) {
-      let target = '';
+      let target: string;
       try {
         target = readlinkSync(`/proc/${pid}/fd/${fd}`);
       } catch {

@@ -244,9 +244,7 @@ export interface StepResult {
   why: string;
 }
 
-export async function runRecordingBench(
-  opts: RecordingBenchOptions = defaultRecordingOptions,
-): Promise<{
+export async function runRecordingBench(opts: RecordingBenchOptions = defaultRecordingOptions): Promise<{
   solo: SoloResult;
   steps: StepResult[];
   capacity: number | null;

@@ -40,6 +40,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { root, saveResult, sleep, table, waitForNoWorkerBuild } from './lib.js';
+import type { Profile } from './sfu/profile.js';
 
 export const PARTS = ['fanout', 'fixed', 'hashtables', 'join', 'recording'] as const;
 export type Part = (typeof PARTS)[number];
@@ -225,7 +226,7 @@ interface FixedOut {
   pktPerS: number;
   loss: number;
   cpuBusy: number[];
-  profile?: import('./sfu/profile.js').Profile;
+  profile?: Profile;
 }
 interface JoinOut {
   results: Array<Record<string, string | number>>;

@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 
 export type VideoCodecName = 'h264' | 'vp8';
 
@@ -259,5 +258,5 @@ function bindLoopback(sockets: dgram.Socket[]): Promise<dgram.Socket> {
 }
 
 function port(socket: dgram.Socket): number {
-  return (socket.address()).port;
+  return socket.address().port;
 }

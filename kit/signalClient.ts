@@ -36,9 +36,9 @@ export class SignalClient {
   onNotification?: (event: string, data: unknown) => void;
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (raw) => this.onMessage(raw.toString()));
+    ws.on('message', (raw: Buffer) => this.onMessage(raw.toString()));
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    this.closed.then(() => {
+    void this.closed.then(() => {
       for (const p of this.pending.values()) p.reject(new Error('socket closed'));
       this.pending.clear();
     });

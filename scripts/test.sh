@@ -30,6 +30,8 @@ fi
 
 log "type-check"
 npx tsc -p tsconfig.json --noEmit && npx tsc -p web/tsconfig.json --noEmit
+log "lint (ESLint, Prettier)"
+bash scripts/lint.sh
 log "build"
 bash scripts/build.sh
 # tap runs each test file with the plugin set it was built with; npm ci leaves tap's default set,

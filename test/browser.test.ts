@@ -186,7 +186,7 @@ if (!chromiumAvailable()) {
     t.ok(sawBoth, 'the control room shows the lesson with both schools');
     const tileMoving = await pollPage(
       control.page,
-      () => (document.querySelector('.tile.has-picture video') as HTMLVideoElement | null)?.videoWidth,
+      () => document.querySelector<HTMLVideoElement>('.tile.has-picture video')?.videoWidth,
       20_000,
     );
     t.ok(tileMoving, `the control room tile shows the live picture (${tileMoving ?? 0} px wide)`);

@@ -122,7 +122,7 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
       const line = execFileSync('ss', ['-uamnH', 'sport', '=', `:${port}`], { encoding: 'utf8' });
       return Number(/\brb(\d+)/.exec(line)?.[1]);
     } finally {
-      pool.close();
+      await pool.close();
     }
   };
   const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
@@ -140,6 +140,6 @@ t.test("media.udpRecvBufferBytes sizes the WebRtcServer's UDP socket (checked wi
     { ...quiet, warn: (_o: object, msg: string) => void warnings.push(msg) },
   );
   await pool.start();
-  pool.close();
+  await pool.close();
   t.match(warnings.join('\n'), /above net\.core\.rmem_max/, 'a warning names rmem_max');
 });

@@ -10,7 +10,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import type { AddressInfo } from 'node:net';
 
 export interface Destination {
   ip: string;

@@ -67,8 +67,7 @@ export class TokenService {
       if (typeof payload.sub !== 'string' || !payload.sub || !isRole(role)) {
         throw new LessoncastError('UNAUTHENTICATED', 'token lacks a subject or a known role');
       }
-      const lessonList =
-        lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? (lessons) : [];
+      const lessonList = lessons === '*' ? '*' : Array.isArray(lessons) && lessons.every((l) => typeof l === 'string') ? lessons : [];
       return {
         id: payload.sub,
         role: role,

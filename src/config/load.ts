@@ -198,8 +198,10 @@ export function describe(schema: TSchema): string {
   const s = schema as TSchema & Record<string, unknown>;
   if (Type.IsInteger(s) || Type.IsNumber(s)) {
     const kind = Type.IsInteger(s) ? 'an integer' : 'a number';
-    if (s['minimum'] !== undefined && s['maximum'] !== undefined) return `${kind} from ${s['minimum']} to ${s['maximum']}`;
-    if (s['minimum'] !== undefined) return `${kind} >= ${s['minimum']}`;
+    const min = s['minimum'] as number | undefined;
+    const max = s['maximum'] as number | undefined;
+    if (min !== undefined && max !== undefined) return `${kind} from ${min} to ${max}`;
+    if (min !== undefined) return `${kind} >= ${min}`;
     return kind;
   }
   if (Type.IsBoolean(s)) return 'true or false';

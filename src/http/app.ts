@@ -112,8 +112,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
 }
 
 /** A WebSocket endpoint fetched without an upgrade: say what it is (426), not an empty 404. */
-const upgradeRequired: onRequestHookHandler = async (req, reply) => {
-  if (req.ws) return;
+const upgradeRequired: onRequestHookHandler = (req, reply, done) => {
+  if (req.ws) return done();
   void reply.header('upgrade', 'websocket');
-  throw new LessoncastError('UPGRADE_REQUIRED', `${req.url.split('?')[0]} is a WebSocket endpoint: connect with Upgrade: websocket`);
+  done(new LessoncastError('UPGRADE_REQUIRED', `${req.url.split('?')[0]} is a WebSocket endpoint: connect with Upgrade: websocket`));
 };

@@ -105,34 +105,32 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
   // (pre-compressed siblings, which recordings do not have) instead of clashing with it.
   await app.register(async (files) => {
     await files.register(fastifyStatic, { serve: false, preCompressed: false, cacheControl: false, contentType: false });
-    files
-      .withTypeProvider<TypeBoxTypeProvider>()
-      .get(
-        '/api/recordings/:id/files/*',
-        {
-          schema: { params: FileParams, querystring: AccessQuery },
-          preHandler: readWithLink,
-          errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
-        },
-        async (req, reply) => {
-          const file = await archive.file(req.params.id, req.params['*']);
-          const isPlaylist = file.path.endsWith('.m3u8');
-          const access = req.query.access;
-          if (isPlaylist && access && !req.headers.authorization) {
-            // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
-            const text = withAccess(await readFile(file.path, 'utf8'), access);
-            return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
-          }
-          // Our types and caching, not @fastify/send's (its mime table and `public, max-age`): these files are private.
-          void reply
-            .type(isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4')
-            // Playlists grow while the lesson is live; segments never change once listed.
-            .header('cache-control', isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable')
-            .header('accept-ranges', 'bytes');
-          // archive.file() has checked the name and that it is a regular file inside the recording.
-          return reply.sendFile(path.basename(file.path), path.dirname(file.path));
-        },
-      );
+    files.withTypeProvider<TypeBoxTypeProvider>().get(
+      '/api/recordings/:id/files/*',
+      {
+        schema: { params: FileParams, querystring: AccessQuery },
+        preHandler: readWithLink,
+        errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
+      },
+      async (req, reply) => {
+        const file = await archive.file(req.params.id, req.params['*']);
+        const isPlaylist = file.path.endsWith('.m3u8');
+        const access = req.query.access;
+        if (isPlaylist && access && !req.headers.authorization) {
+          // Opened through a link: carry the link's capability (good for this recording's files only) into the URIs, so that any player (Safari, VLC) can follow them.
+          const text = withAccess(await readFile(file.path, 'utf8'), access);
+          return reply.header('cache-control', 'no-store').type('application/vnd.apple.mpegurl').send(text);
+        }
+        // Our types and caching, not @fastify/send's (its mime table and `public, max-age`): these files are private.
+        void reply
+          .type(isPlaylist ? 'application/vnd.apple.mpegurl' : file.path.endsWith('.m4s') ? 'video/iso.segment' : 'video/mp4')
+          // Playlists grow while the lesson is live; segments never change once listed.
+          .header('cache-control', isPlaylist ? 'no-cache' : 'private, max-age=31536000, immutable')
+          .header('accept-ranges', 'bytes');
+        // archive.file() has checked the name and that it is a regular file inside the recording.
+        return reply.sendFile(path.basename(file.path), path.dirname(file.path));
+      },
+    );
   });
 
   r.get(

@@ -1,13 +1,6 @@
 import type { Logger } from '../logger.js';
-import {
-  assembleSnapshot,
-  deliverToEach,
-  schoolKey,
-  stampEvent,
-  type LiveListener,
-  type LiveState,
-  type NodeAnnouncement,
-} from './liveState.js';
+import { assembleSnapshot, deliverToEach, schoolKey, stampEvent } from './liveState.js';
+import type { LiveListener, LiveState, NodeAnnouncement } from './liveState.js';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 interface NodeEntry {
@@ -139,13 +132,11 @@ export class MemoryLiveState implements LiveState {
 
   async snapshot(): Promise<LiveSnapshot> {
     return assembleSnapshot(
-      this.hub
-        .alive()
-        .map((s) => ({
-          node: structuredClone(s.node!),
-          lessons: structuredClone([...s.lessons.values()]),
-          schools: structuredClone([...s.schools.values()]),
-        })),
+      this.hub.alive().map((s) => ({
+        node: structuredClone(s.node!),
+        lessons: structuredClone([...s.lessons.values()]),
+        schools: structuredClone([...s.schools.values()]),
+      })),
     );
   }
 

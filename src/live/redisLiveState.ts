@@ -1,15 +1,7 @@
 import type { Logger } from '../logger.js';
 import { Redis, type RedisOptions } from 'ioredis';
-import {
-  assembleSnapshot,
-  deliverToEach,
-  isLiveEvent,
-  schoolKey,
-  stampEvent,
-  type LiveListener,
-  type LiveState,
-  type NodeAnnouncement,
-} from './liveState.js';
+import { assembleSnapshot, deliverToEach, isLiveEvent, schoolKey, stampEvent } from './liveState.js';
+import type { LiveListener, LiveState, NodeAnnouncement } from './liveState.js';
 import type { LiveEvent, LiveEventBody, LiveLesson, LiveNode, LiveSchool, LiveSnapshot, SchoolQuality } from './types.js';
 
 export interface RedisLiveOptions {
@@ -277,7 +269,7 @@ export class RedisLiveState implements LiveState {
         const lessons = Object.values((res[0]?.[1] ?? {}) as Record<string, string>)
           .map((v) => parseJson<LiveLesson>(v))
           .filter((l): l is LiveLesson => !!l);
-        const schoolFields = Object.keys((res[1]?.[1] ?? {}));
+        const schoolFields = Object.keys(res[1]?.[1] ?? {});
         this.publish({
           type: 'nodeLost',
           lostNode: id,

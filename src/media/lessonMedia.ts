@@ -266,7 +266,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     const entry = this.transport(peerId, transportId);
     if (entry.direction !== 'recv') throw new LessoncastError('INVALID_REQUEST', 'cannot consume on a send transport');
     if (!this.producers.has(producerId)) throw new LessoncastError('PRODUCER_NOT_FOUND', `no producer ${producerId} in this lesson`);
-    let canConsume = false;
+    let canConsume: boolean;
     try {
       canConsume = entry.home.router.canConsume({ producerId, rtpCapabilities });
     } catch (err) {

@@ -2,8 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as mediasoupModule from 'mediasoup';
 
-export type Mediasoup = typeof import('mediasoup');
+export type Mediasoup = typeof mediasoupModule;
 
 /** The checkout this module belongs to (src/media/ and dist/media/ both sit two levels down). */
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

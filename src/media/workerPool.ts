@@ -90,7 +90,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       return { worker, webRtcServer };
     } catch (err) {
       worker.close();
-      throw new Error(`worker ${index}: cannot listen on ${this.opts.listenIp}:${port ?? 'auto'}: ${(err as Error).message}`);
+      throw new Error(`worker ${index}: cannot listen on ${this.opts.listenIp}:${port ?? 'auto'}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 

@@ -53,56 +53,48 @@ export class AlertRules {
     let s = this.schools.get(key);
     if (!s) this.schools.set(key, (s = { lossSince: null, lossRaised: false, downSince: null, downRaised: false }));
     const out: AlertOutcome[] = [];
-    const base = { lessonId, schoolId };
+    /** One outcome of this school's rules (the value, when given, is the measured loss). */
+    const tell = (rule: AlertOutcome['rule'], state: AlertOutcome['state'], message: string, value?: number): void => {
+      out.push({ lessonId, schoolId, rule, state, message, ...(value === undefined ? {} : { value }) });
+    };
 
     if (!o.connected) {
       s.downSince ??= now;
       if (!s.downRaised && now - s.downSince >= this.t.disconnectedSeconds * 1000) {
         s.downRaised = true;
-        out.push({
-          ...base,
-          rule: 'schoolDisconnected',
-          state: 'raised',
-          message: `${schoolId} is unreachable${o.problem ? `: ${o.problem}` : ''}`,
-        });
+        tell('schoolDisconnected', 'raised', `${schoolId} is unreachable${o.problem ? `: ${o.problem}` : ''}`);
       }
       // Loss of a school that receives nothing is meaningless: that rule starts over.
       s.lossSince = null;
       if (s.lossRaised) {
         s.lossRaised = false;
-        out.push({ ...base, rule: 'packetLoss', state: 'cleared', message: `${schoolId} is unreachable; loss no longer measured` });
+        tell('packetLoss', 'cleared', `${schoolId} is unreachable; loss no longer measured`);
       }
       return out;
     }
     s.downSince = null;
     if (s.downRaised) {
       s.downRaised = false;
-      out.push({ ...base, rule: 'schoolDisconnected', state: 'cleared', message: `${schoolId} is reachable again` });
+      tell('schoolDisconnected', 'cleared', `${schoolId} is reachable again`);
     }
     if (o.lossPct === null) return out;
     if (o.lossPct > this.t.lossPct) {
       s.lossSince ??= now - o.intervalMs;
       if (!s.lossRaised && now - s.lossSince >= this.t.lossSeconds * 1000) {
         s.lossRaised = true;
-        out.push({
-          ...base,
-          rule: 'packetLoss',
-          state: 'raised',
-          value: round1(o.lossPct),
-          message: `${schoolId} loses ${round1(o.lossPct)} % of packets (over ${this.t.lossPct} % for ${Math.round((now - s.lossSince) / 1000)} s)`,
-        });
+        const seconds = Math.round((now - s.lossSince) / 1000);
+        tell(
+          'packetLoss',
+          'raised',
+          `${schoolId} loses ${round1(o.lossPct)} % of packets (over ${this.t.lossPct} % for ${seconds} s)`,
+          round1(o.lossPct),
+        );
       }
     } else {
       s.lossSince = null;
       if (s.lossRaised) {
         s.lossRaised = false;
-        out.push({
-          ...base,
-          rule: 'packetLoss',
-          state: 'cleared',
-          value: round1(o.lossPct),
-          message: `${schoolId} loss back to ${round1(o.lossPct)} %`,
-        });
+        tell('packetLoss', 'cleared', `${schoolId} loss back to ${round1(o.lossPct)} %`, round1(o.lossPct));
       }
     }
     return out;

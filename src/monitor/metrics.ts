@@ -82,26 +82,14 @@ export class Metrics {
           this.inc(read());
         },
       });
-    total(
-      'lessoncast_received_bytes_total',
-      "Bytes received on participants' transports (RTP, RTCP, ICE, DTLS; as of the last sampling tick)",
-      () => traffic.totals().bytesIn,
-    );
-    total(
-      'lessoncast_sent_bytes_total',
-      "Bytes sent on participants' transports (as of the last sampling tick)",
-      () => traffic.totals().bytesOut,
-    );
-    total(
-      'lessoncast_rtp_received_packets_total',
-      'RTP packets received from publishers (as of the last sampling tick)',
-      () => traffic.totals().packetsIn,
-    );
-    total(
-      'lessoncast_rtp_sent_packets_total',
-      'RTP packets sent to participants (as of the last sampling tick)',
-      () => traffic.totals().packetsOut,
-    );
+    // Traffic as of the last sampling tick (the sampler reads every transport's stats).
+    const trafficTotals: Array<[name: string, help: string, key: keyof ReturnType<TrafficTotals['totals']>]> = [
+      ['lessoncast_received_bytes_total', "Bytes received on participants' transports (RTP, RTCP, ICE, DTLS)", 'bytesIn'],
+      ['lessoncast_sent_bytes_total', "Bytes sent on participants' transports", 'bytesOut'],
+      ['lessoncast_rtp_received_packets_total', 'RTP packets received from publishers', 'packetsIn'],
+      ['lessoncast_rtp_sent_packets_total', 'RTP packets sent to participants', 'packetsOut'],
+    ];
+    for (const [name, help, key] of trafficTotals) total(name, `${help} (as of the last sampling tick)`, () => traffic.totals()[key]);
 
     new Counter({
       name: 'lessoncast_worker_cpu_seconds_total',

@@ -181,7 +181,7 @@ export class QualitySampler {
     stats: Array<types.ConsumerStat | types.ProducerStat>,
     acc: SchoolAccumulator | undefined,
   ): void {
-    const out = stats.find((s) => s.type === 'outbound-rtp') as types.ConsumerStat | undefined;
+    const out = stats.find((s): s is types.ConsumerStat => s.type === 'outbound-rtp');
     if (!out) return;
     this.opts.traffic.record(consumer.id, { packetsOut: out.packetCount });
     const prev = this.streams.get(consumer.id);

@@ -65,6 +65,7 @@ export function ffmpegInputSdp(stream: RtpStreamDescription, port: number, title
 /** RFC 6381 codec string for HLS CODECS attributes. */
 export function rfc6381(codec: 'H264' | 'Opus', parameters: Record<string, unknown> = {}): string {
   if (codec === 'Opus') return 'opus';
-  const pli = String(parameters['profile-level-id'] ?? '42e01f').toLowerCase();
+  const given = parameters['profile-level-id'];
+  const pli = (typeof given === 'string' || typeof given === 'number' ? String(given) : '42e01f').toLowerCase();
   return /^[0-9a-f]{6}$/.test(pli) ? `avc1.${pli}` : 'avc1.42e01f';
 }

@@ -84,7 +84,9 @@ export async function pollPage<T, A = undefined>(
 ): Promise<Awaited<T> | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = (await page.evaluate(fn as (a: unknown) => T | Promise<T>, arg).catch(() => undefined)) as Awaited<T> | undefined;
+    const value = await page
+      .evaluate<Awaited<T>, unknown>(fn as (a: unknown) => Awaited<T> | Promise<Awaited<T>>, arg)
+      .catch(() => undefined);
     if (value) return value;
     if (Date.now() > deadline) return undefined;
     await new Promise((r) => setTimeout(r, intervalMs));
@@ -124,7 +126,7 @@ export function diagnostics<T>(page: Page, name: string, ...args: unknown[]): Pr
     async ([n, a]) => {
       const d = (window as unknown as { lessoncast?: Record<string, (...x: unknown[]) => unknown> }).lessoncast;
       const f = d?.[n];
-      return typeof f === 'function' ? ((await f(...(a))) as T) : undefined;
+      return typeof f === 'function' ? ((await f(...a)) as T) : undefined;
     },
     [name, args] as const,
   );

@@ -17,7 +17,7 @@ export class FeedClient {
 
   private constructor(readonly ws: WebSocket) {
     this.closed = new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-    ws.on('message', (raw) => {
+    ws.on('message', (raw: Buffer) => {
       const msg = JSON.parse(raw.toString()) as {
         kind: string;
         id?: FeedReply['id'];

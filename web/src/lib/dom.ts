@@ -47,3 +47,9 @@ export async function tryPlay(el: HTMLMediaElement): Promise<boolean> {
     return false;
   }
 }
+
+/** A form field's text, trimmed; '' when the field is missing or holds a file. */
+export function fieldText(form: FormData, name: string): string {
+  const value = form.get(name);
+  return typeof value === 'string' ? value.trim() : '';
+}

@@ -31,7 +31,7 @@ export class LiveFeedClient extends Emitter<{ event: [LiveEvent]; state: [FeedSt
     ws.addEventListener('message', (ev) => {
       let msg: { kind?: string; id?: unknown; ok?: boolean; event?: string; data?: unknown };
       try {
-        msg = JSON.parse(String(ev.data));
+        msg = JSON.parse(String(ev.data)) as typeof msg;
       } catch {
         return;
       }

@@ -205,9 +205,7 @@ export class MediaSession extends Emitter<MediaEvents> {
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, done, fail) => {
-      this.client
-        .request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters })
-        .then(() => done(), fail);
+      this.client.request('connectTransport', { transportId: transport.id, dtlsParameters: dtlsParameters }).then(() => done(), fail);
     });
     if (direction === 'send') {
       transport.on('produce', ({ kind, rtpParameters, appData }, done, fail) => {

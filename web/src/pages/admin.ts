@@ -5,7 +5,7 @@
  */
 import type { LessonView, Role } from '../../../src/domain/index.js';
 import { api } from '../lib/api.js';
-import { byId } from '../lib/dom.js';
+import { byId, fieldText } from '../lib/dom.js';
 import { onLangChange } from '../lib/i18n.js';
 import { parseSchools } from '../lib/schools.js';
 import { clearNotice, exposeDiagnostics, notice, runWithToken, startPage } from '../lib/shell.js';
@@ -29,9 +29,9 @@ function run(token: string): void {
   lessonForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const form = new FormData(lessonForm);
-    const { schools, bad } = parseSchools(String(form.get('schools') ?? ''));
+    const { schools, bad } = parseSchools(fieldText(form, 'schools'));
     if (bad.length) return notice('error', 'admin.badSchools', { lines: bad.join(' | ') });
-    const instructor = { id: String(form.get('instructorId')).trim(), name: String(form.get('instructorName') ?? '').trim() };
+    const instructor = { id: fieldText(form, 'instructorId'), name: fieldText(form, 'instructorName') };
     const submit = lessonForm.querySelector<HTMLButtonElement>('button[type=submit]')!;
     submit.disabled = true;
     void (async () => {
@@ -39,8 +39,8 @@ function run(token: string): void {
         const { lesson } = await api<{ lesson: LessonView }>(token, '/api/lessons', {
           method: 'POST',
           body: {
-            title: String(form.get('title')).trim(),
-            subject: String(form.get('subject') ?? '').trim(),
+            title: fieldText(form, 'title'),
+            subject: fieldText(form, 'subject'),
             instructorId: instructor.id,
             schools: schools.map((s) => s.id),
             record: form.get('record') === 'on',
@@ -60,8 +60,8 @@ function run(token: string): void {
   staffForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const form = new FormData(staffForm);
-    const role = String(form.get('role')) as Role;
-    void mintLink(token, role, String(form.get('id')).trim(), String(form.get('name') ?? '').trim(), '*', Number(form.get('ttl')))
+    const role = fieldText(form, 'role') as Role;
+    void mintLink(token, role, fieldText(form, 'id'), fieldText(form, 'name'), '*', Number(form.get('ttl')))
       .then((l) => {
         clearNotice();
         byId('staff-links').prepend(linkItem(l));

@@ -29,7 +29,7 @@ export class RecordingSearch {
   async search(): Promise<void> {
     const params = new URLSearchParams();
     new FormData(this.form).forEach((v, k) => {
-      const value = String(v).trim();
+      const value = typeof v === 'string' ? v.trim() : '';
       if (!value) return;
       // Dates are whole local days: "to" includes its day.
       if (k === 'from') params.set(k, new Date(`${value}T00:00:00`).toISOString());

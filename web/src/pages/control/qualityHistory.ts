@@ -24,7 +24,7 @@ export class QualityHistory {
 
   record(lessonId: string, schoolId: string, connected: boolean, q: QualitySummary | null): void {
     let bySchool = this.byLesson.get(lessonId);
-    if (!bySchool) this.byLesson.set(lessonId, (bySchool = new Map()));
+    if (!bySchool) this.byLesson.set(lessonId, (bySchool = new Map<string, Sample[]>()));
     let samples = bySchool.get(schoolId);
     if (!samples) bySchool.set(schoolId, (samples = []));
     const at = q?.sampledAt ? Date.parse(q.sampledAt) : Date.now();
