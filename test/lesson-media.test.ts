@@ -111,4 +111,6 @@ t.test('an instructor broadcasts; three classrooms receive audio and video; the 
   await teacher.request('endLesson', {});
   const dump = await s.internals.pool.slots[0]!.worker.dump();
   t.same(dump.routerIds, [], 'no router left');
+  // Signalling, the live agent and every other observer let go of the lesson when it closes.
+  t.same(lesson.eventNames(), [], 'nobody listens to the ended lesson any more');
 });

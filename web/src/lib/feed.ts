@@ -9,7 +9,7 @@ export type FeedState = 'connecting' | 'open' | 'reconnecting' | 'refused';
 
 const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
 
-/** The browser end of the control-room feed (the server end is src/monitor/liveFeed.ts). */
+/** The browser end of the control-room feed (the server end is src/signalling/liveFeed.ts). */
 export class LiveFeedClient extends Emitter<{ event: [LiveEvent]; state: [FeedState]; opened: [] }> {
   state: FeedState = 'connecting';
   private ws?: WebSocket;
