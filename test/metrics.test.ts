@@ -163,7 +163,7 @@ t.test('metrics match the real mediasoup objects of a lesson', async (t) => {
 
 t.test('with metrics.token set, a scrape must bring it as a bearer token (compared in constant time)', async (t) => {
   const token = 'prometheus-scrape-0123456789abcdef';
-  const guarded = await startTestServer({ metrics: { token } });
+  const guarded = await startTestServer({ metrics: { token }, auth: { maxFailuresPerAddress: 6 } });
   t.teardown(() => guarded.close());
   const refusals: Array<[string, Record<string, string>]> = [
     ['no token', {}],
@@ -181,6 +181,14 @@ t.test('with metrics.token set, a scrape must bring it as a bearer token (compar
   const ok = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
   t.equal(ok.status, 200, 'the right token scrapes');
   t.ok(parseExposition(await ok.text()).has('lessoncast_client_errors_total{code="UNAUTHENTICATED"}'), 'and the refusals were counted');
+  // Wrong tokens count against the address's failure budget (6 here): past it, even the right one waits.
+  const wrong = { authorization: 'Bearer prometheus-scrape-guess-000000000' };
+  const statuses: number[] = [];
+  for (let i = 0; i < 3; i++) statuses.push((await fetch(`${guarded.url}/metrics`, { headers: wrong })).status);
+  t.same(statuses, [401, 401, 429], 'guessing is throttled with the other failed authentications');
+  const throttled = await fetch(`${guarded.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(throttled.status, 429, 'and the address waits out the window, right token or not');
+  t.match(await throttled.json(), { code: 'RATE_LIMITED', details: { limit: 'authFailures' } });
   t.equal((await fetch(`${s.url}/metrics`)).status, 200, 'empty metrics.token (the default): open, as before');
 });
 
