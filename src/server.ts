@@ -124,7 +124,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     config.auth.tokenTtlSeconds,
     config.auth.maxTokenTtlSeconds,
   );
-  // Refusals by a limit are counted once the metrics exist (they are made just below).
+  // Refusals, joins and frames are counted once the metrics exist (the control room, made below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
   const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) };
   const registry = new LessonRegistry({
@@ -138,28 +138,6 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     recordByDefault: config.recording.enabledByDefault,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
-  const controlRoom = new ControlRoom({
-    settings: {
-      nodeId: config.nodeId,
-      address: () => url,
-      heartbeatSeconds: config.redis.heartbeatSeconds,
-      monitor: config.monitor,
-      recordingsDir,
-    },
-    // The feed is made just below; its counts are read only when metrics are scraped.
-    feed: {
-      get clientCount() {
-        return sockets.feed.clientCount;
-      },
-      get droppedCount() {
-        return sockets.feed.droppedCount;
-      },
-    },
-    live,
-    lessons: lessonsSource(registry),
-    workers: workersSource(pool),
-    log,
-  });
   await AuthThrottle.register(app, {
     maxFailures: config.auth.maxFailuresPerAddress,
     windowSeconds: config.auth.failureWindowSeconds,
@@ -176,6 +154,20 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     countRefusal: refused,
     countJoin: (ok, code) => controlRoom.countJoin(ok, code),
     countFrame: (code) => controlRoom.metrics.countClientError(code),
+  });
+  const controlRoom = new ControlRoom({
+    settings: {
+      nodeId: config.nodeId,
+      address: () => url,
+      heartbeatSeconds: config.redis.heartbeatSeconds,
+      monitor: config.monitor,
+      recordingsDir,
+    },
+    feed: sockets.feed,
+    live,
+    lessons: lessonsSource(registry),
+    workers: workersSource(pool),
+    log,
   });
   registerLessonRoutes(app, { registry, tokens });
   await registerWebRoutes(app, { publicUrl: () => url });

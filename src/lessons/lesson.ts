@@ -366,15 +366,14 @@ export class Lesson extends EventEmitter<LessonEvents> {
     if (kindOfSource(source) !== kind) fail('INVALID_REQUEST', `source ${source} does not carry ${kind}`);
     this.requireRoom(by, 'producers');
     const producerId = await this.media.produce(by.id, transportId, kind, rtpParameters, source);
-    const info = this.media.listProducers().find((p) => p.producerId === producerId);
-    // The floor may have been taken back (or the lesson ended) while the producer was being made.
-    if (this.state === 'ended' || (!this.teaches(by) && !this.floor.includes(by.id))) {
-      if (this.state !== 'ended') this.media.closeProducer(by.id, producerId);
-      fail(
-        this.state === 'ended' ? 'LESSON_ENDED' : 'FORBIDDEN',
-        this.state === 'ended' ? 'this lesson has ended' : 'the floor was taken back',
-      );
+    // The lesson may have ended (its media closed with it), or the floor been taken back, while
+    // the producer was being made.
+    this.requireOpen();
+    if (!this.teaches(by) && !this.floor.includes(by.id)) {
+      this.media.closeProducer(by.id, producerId);
+      fail('FORBIDDEN', 'the floor was taken back');
     }
+    const info = this.media.listProducers().find((p) => p.producerId === producerId);
     if (info) this.emit('newProducer', info);
     return producerId;
   }

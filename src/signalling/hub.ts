@@ -64,7 +64,7 @@ export class SignallingHub {
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
     });
     this.sessions.set(session.id, session);
-    socket.on('close', () => this.sessions.delete(session.id));
+    session.once('closed', () => this.sessions.delete(session.id));
     return session;
   }
 
