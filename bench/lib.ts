@@ -447,3 +447,21 @@ export function udpDrops(owners: Array<{ pid: number; label: string }>): Record<
   }
   return out;
 }
+
+/**
+ * A bench child's stdout, line by line: `RESULT <json>` lines are its measurements (handed to
+ * `onResult`), anything else is its log (handed to `onLine`).
+ */
+export function readChildResults<T>(stdout: NodeJS.ReadableStream, onResult: (result: T) => void, onLine: (line: string) => void): void {
+  let buf = '';
+  stdout.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (line.startsWith('RESULT ')) onResult(JSON.parse(line.slice(7)) as T);
+      else onLine(line);
+    }
+  });
+}

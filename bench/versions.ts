@@ -39,7 +39,7 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { mediasoupVersion } from '../src/media/mediasoup.js';
-import { root, saveResult, sleep, table, waitForNoWorkerBuild } from './lib.js';
+import { readChildResults, root, saveResult, sleep, table, waitForNoWorkerBuild } from './lib.js';
 import type { Profile } from './sfu/profile.js';
 
 export const PARTS = ['fanout', 'fixed', 'hashtables', 'join', 'recording'] as const;
@@ -374,17 +374,11 @@ function runChild(spec: ChildSpec, log: (l: string) => void): Promise<PartOut> {
     { env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let result: PartOut | undefined;
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('RESULT ')) result = JSON.parse(line.slice(7)) as PartOut;
-      else log(`[${spec.side.version} ${spec.part}] ${line}`);
-    }
-  });
+  readChildResults<PartOut>(
+    child.stdout,
+    (r) => (result = r),
+    (line) => log(`[${spec.side.version} ${spec.part}] ${line}`),
+  );
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) =>

@@ -30,7 +30,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
 import { startSharedFfmpegRtp } from '../../kit/ffmpegRtp.js';
-import { BENCH_NICE, pinProcess, root, setNice, sleep, waitForNoWorkerBuild } from '../lib.js';
+import { BENCH_NICE, pinProcess, readChildResults, root, setNice, sleep, waitForNoWorkerBuild } from '../lib.js';
 import { startBareTarget, type BareSettings } from './bare.js';
 import { SOURCE_SETTLE_MS, SampleSocket, Sink, measureStep, median, table, waitForQuiet, type Step } from './lib.js';
 
@@ -235,26 +235,20 @@ function runChild(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const results: LeverMeasurement[] = [];
-  let buf = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      if (line.startsWith('RESULT ')) {
-        const m = JSON.parse(line.slice(7)) as LeverMeasurement;
-        results.push(m);
-        const s = m.step;
-        log(
-          `[levers] round ${round + 1} ${m.variant.padEnd(17)} N=${s.n} CPU ${(s.sfuCpu * 100).toFixed(1)} % ` +
-            // usPerPkt is Infinity (null in JSON) when nothing was forwarded: the worker lost the lesson.
-            `${Math.round(s.pktPerS)} pkt/s ${Number.isFinite(s.usPerPkt) ? s.usPerPkt.toFixed(2) : '–'} µs/pkt loss ${(s.loss * 100).toFixed(2)} % ` +
-            `(cpu busy ${s.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/')} %)`,
-        );
-      } else if (line.trim()) log(`[levers child] ${line}`);
-    }
-  });
+  readChildResults<LeverMeasurement>(
+    child.stdout,
+    (m) => {
+      results.push(m);
+      const s = m.step;
+      log(
+        `[levers] round ${round + 1} ${m.variant.padEnd(17)} N=${s.n} CPU ${(s.sfuCpu * 100).toFixed(1)} % ` +
+          // usPerPkt is Infinity (null in JSON) when nothing was forwarded: the worker lost the lesson.
+          `${Math.round(s.pktPerS)} pkt/s ${Number.isFinite(s.usPerPkt) ? s.usPerPkt.toFixed(2) : '–'} µs/pkt loss ${(s.loss * 100).toFixed(2)} % ` +
+          `(cpu busy ${s.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/')} %)`,
+      );
+    },
+    (line) => line.trim() && log(`[levers child] ${line}`),
+  );
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(results) : reject(new Error(`levers child (${bin}) exited with ${code}`))));

@@ -28,28 +28,13 @@ export interface ProbedStream {
 export async function probe(
   file: string,
 ): Promise<{ streams: ProbedStream[]; durations: Record<string, number>; packets: Record<string, number>; firstVideoIsKey: boolean }> {
-  const { stdout } = await run(
-    'ffprobe',
-    [
-      '-v',
-      'error',
-      '-allowed_extensions',
-      'ALL',
-      '-show_entries',
-      'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags',
-      '-of',
-      'json',
-      file,
-    ],
-    { maxBuffer: 64 * 1024 * 1024 },
-  ).catch(async (err: { stderr?: string; message: string }) => {
-    // -allowed_extensions is an HLS-demuxer option; plain files reject it.
-    if (!/allowed_extensions/.test(err.stderr ?? err.message)) throw err;
-    return run(
+  const ffprobe = (demuxerOptions: string[]) =>
+    run(
       'ffprobe',
       [
         '-v',
         'error',
+        ...demuxerOptions,
         '-show_entries',
         'stream=index,codec_type,codec_name,width,height:packet=stream_index,pts_time,duration_time,flags',
         '-of',
@@ -58,6 +43,10 @@ export async function probe(
       ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
+  const { stdout } = await ffprobe(['-allowed_extensions', 'ALL']).catch(async (err: { stderr?: string; message: string }) => {
+    // -allowed_extensions is an HLS-demuxer option; plain files reject it.
+    if (!/allowed_extensions/.test(err.stderr ?? err.message)) throw err;
+    return ffprobe([]);
   });
   const data = JSON.parse(stdout) as {
     streams: Array<ProbedStream & { index: number }>;
