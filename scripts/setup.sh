@@ -2,7 +2,9 @@
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
 #   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
-#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks)
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks;
+#                           ip netns), nftables, coturn, libnss3-tools (certutil), openssl (the
+#                           reachability test's namespaces, NAT, TURN server and test CA)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -20,8 +22,16 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 nftables coturn libnss3-tools openssl)
+had_coturn="$(dpkg-query -W -f='${Status}' coturn 2>/dev/null || true)"
 apt_install "${pkgs[@]}"
+# The tests run their own turnserver, inside a namespace, on their own configuration. Debian's
+# package starts a system-wide one on install under systemd (its SysV script only with
+# TURNSERVER_ENABLED=1 in /etc/default/coturn, off by default): one that this setup installed is
+# stopped and disabled, so a test machine does not carry an open TURN service nobody asked for.
+if [ "$mode" = "test" ] && [[ "$had_coturn" != *"install ok installed"* ]] && [ -d /run/systemd/system ]; then
+  as_root systemctl disable --now coturn >/dev/null 2>&1 || log "could not stop Debian's coturn service (the tests do not use it)"
+fi
 
 stamp="node_modules/.lessoncast-install-stamp"
 recorded=".lessoncast/worker-bin"
