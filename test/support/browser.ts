@@ -40,8 +40,19 @@ export function buildWeb(): void {
   execFileSync(process.execPath, [path.join(root, 'scripts', 'build-web.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+/**
+ * Starts Chromium with the flags above. `executablePath` may be a wrapper that runs Chromium
+ * elsewhere (inside a network namespace), `env` its environment (its own HOME), `args` more flags.
+ */
+export async function launchBrowser(
+  options: { executablePath?: string; env?: Record<string, string>; args?: string[] } = {},
+): Promise<Browser> {
+  return chromium.launch({
+    executablePath: options.executablePath ?? CHROMIUM,
+    headless: true,
+    args: [...FLAGS, ...(options.args ?? [])],
+    ...(options.env ? { env: options.env } : {}),
+  });
 }
 
 export interface OpenedPage {
@@ -53,10 +64,20 @@ export interface OpenedPage {
   close(): Promise<void>;
 }
 
-/** A page in its own context (its own sessionStorage, as on its own machine). */
-export async function openPage(browser: Browser, name: string, url: string, viewport = { width: 1280, height: 800 }): Promise<OpenedPage> {
+/**
+ * A page in its own context (its own sessionStorage, as on its own machine). `prepare` runs on the
+ * context before the page loads (init scripts).
+ */
+export async function openPage(
+  browser: Browser,
+  name: string,
+  url: string,
+  viewport = { width: 1280, height: 800 },
+  prepare?: (context: BrowserContext) => Promise<void>,
+): Promise<OpenedPage> {
   const context = await browser.newContext({ viewport, locale: 'en-GB' });
   await context.grantPermissions(['camera', 'microphone'], { origin: new URL(url).origin });
+  await prepare?.(context);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (m) => {

@@ -66,7 +66,8 @@ export function listNamespaces(): string[] {
     .filter(Boolean);
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists. */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -79,7 +80,7 @@ function alive(pid: number): boolean {
 export function removeStaleTopologies(): string[] {
   const stale = listNamespaces().filter((ns) => {
     const m = PREFIX_RE.exec(ns);
-    return m && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+    return m && Number(m[1]) !== process.pid && !processAlive(Number(m[1]));
   });
   for (const ns of stale) killNamespaceProcesses(ns);
   for (const ns of stale) sh('ip', ['netns', 'del', ns]);
@@ -110,7 +111,7 @@ export function namespaceSupport(): { ok: true } | { ok: false; reason: string }
     sh(
       'ip',
       ['netns', 'exec', probe, 'nft', '-f', '-'],
-      'table ip probe { chain post { type nat hook postrouting priority srcnat; masquerade; } }\n',
+      'table ip probe {\n  chain post {\n    type nat hook postrouting priority srcnat;\n    masquerade\n  }\n}\n',
     );
     return { ok: true };
   } catch (err) {
