@@ -97,19 +97,21 @@ function coturnConfig(dir: string, tls: { cert: string; key: string }, secret: s
       ADDR.coturn,
       '--relay-ip',
       ADDR.coturn,
-      '--tls-port',
+      '--tls-listening-port',
       '443',
       '--cert',
       tls.cert,
       '--pkey',
       tls.key,
-      '--media-ip',
+      '--allowed-peer-ip',
       ADDR.lessoncast,
+      '--log',
+      'stdout',
     ],
-    { encoding: 'utf8', env: { ...process.env, ...lessoncastEnv(dir), LESSONCAST_TURN_SECRET: secret } },
+    { encoding: 'utf8', env: { ...process.env, ...lessoncastEnv(dir) } },
   ).concat(
     // Run files of this world only (coturn's defaults are under /var).
-    `\npidfile=${path.join(dir, 'turnserver.pid')}\nuserdb=${path.join(dir, 'turndb')}\nlog-file=stdout\nsimple-log\nno-cli\n`,
+    `pidfile=${path.join(dir, 'turnserver.pid')}\nuserdb=${path.join(dir, 'turndb')}\n`,
   );
 }
 
