@@ -41,7 +41,9 @@ export interface ReachRow {
   candidateType: string;
 }
 
-export async function runReachBench(opts: { loads: number; timeoutMs: number } = { loads: 5, timeoutMs: 60_000 }): Promise<{
+export async function runReachBench(
+  opts: { loads: number; timeoutMs: number; variants?: string[] } = { loads: 5, timeoutMs: 60_000 },
+): Promise<{
   rows: ReachRow[];
   arrangement: string;
   file: string;
@@ -54,7 +56,7 @@ export async function runReachBench(opts: { loads: number; timeoutMs: number } =
     // One-way mode needs live HLS segments of the lesson: let a few be written first.
     await sleep(8000);
     const rows: ReachRow[] = [];
-    for (const v of REACH_VARIANTS) {
+    for (const v of REACH_VARIANTS.filter((x) => !opts.variants || opts.variants.includes(x.variant))) {
       const loads: ReachLoad[] = [];
       for (let i = 0; i < opts.loads; i++) {
         const p = await world.open(v.site, `${v.site}-${i}`, links.classroom[v.site]);
