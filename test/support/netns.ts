@@ -165,11 +165,42 @@ export interface Topology {
   destroy(): void;
 }
 
-/** Builds the topology drawn at the top of this file. Fails (after removing what it made) if a step fails. */
-export function buildTopology(): Topology {
+/**
+ * A detached watcher that removes the namespaces `<prefix>-*` (and what runs in them) and `folder`
+ * once this process is gone without having done it: a test runner's timeout kills the test
+ * process outright, with no teardown and no 'exit' event. Plain JavaScript, run by this node.
+ */
+const REAPER = `
+const { execFileSync } = require('node:child_process');
+const [pid, prefix, folder] = process.argv.slice(1);
+const alive = () => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const timer = setInterval(() => {
+  if (alive()) return;
+  clearInterval(timer);
+  const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\\n')
+    .map((l) => l.split(' ')[0]).filter((n) => n.startsWith(prefix + '-'));
+  for (const n of names) {
+    try {
+      for (const p of execFileSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).split('\\n').filter(Boolean)) {
+        try { process.kill(Number(p), 'SIGKILL'); } catch {}
+      }
+      execFileSync('ip', ['netns', 'del', n]);
+    } catch {}
+  }
+  if (folder) require('node:fs').rmSync(folder, { recursive: true, force: true });
+}, 1000);
+`;
+
+/**
+ * Builds the topology drawn at the top of this file. Fails (after removing what it made) if a step
+ * fails. `folder`, if given, is removed with the namespaces should this process die first.
+ */
+export function buildTopology(folder = ''): Topology {
   const prefix = `lcr${process.pid}`;
   const ns = (site: Site): string => `${prefix}-${site}`;
   const made: string[] = [];
+  const reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), prefix, folder], { detached: true, stdio: 'ignore' });
+  reaper.unref();
   const inNs = (site: Site, ...args: string[]): string => sh('ip', ['-n', ns(site), ...args]);
   const topo: Topology = {
     prefix,
@@ -199,6 +230,7 @@ export function buildTopology(): Topology {
         }
       }
       made.length = 0;
+      reaper.kill();
     },
   };
   const add = (site: Site): void => {

@@ -87,7 +87,7 @@ function waitForTcp(topo: Topology, site: Site, host: string, port: number, what
 }
 
 /** coturn's configuration for this world, from lessoncast's own generator (`lessoncast coturn-config`). */
-function coturnConfig(dir: string, tls: { cert: string; key: string }, secret: string): string {
+function coturnConfig(dir: string, tls: { cert: string; key: string }): string {
   return execFileSync(
     process.execPath,
     [
@@ -191,15 +191,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
   const pages = new Set<OpenedPage>();
   const daemons: Daemon[] = [];
   let topo: Topology | undefined;
-  // If the process ends without close() (a timeout kills the test), still remove the namespaces
-  // (and with them every process in them) and the folder: synchronous, as 'exit' requires.
-  const onExit = (): void => {
-    topo?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  process.once('exit', onExit);
   const close = async (): Promise<void> => {
-    process.off('exit', onExit);
     for (const p of pages) await p.close().catch(() => undefined);
     for (const b of browsers.values()) await (await b.catch(() => undefined))?.close().catch(() => undefined);
     browsers.clear();
@@ -209,7 +201,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    topo = buildTopology();
+    topo = buildTopology(dir);
     const t = topo;
 
     // -- certificates: one server certificate for lessoncast's name and both data-centre addresses --
@@ -250,7 +242,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
 
     // -- coturn, then lessoncast, in the data centre -------------------------------------------------
     const turnConf = path.join(dir, 'turnserver.conf');
-    writeFileSync(turnConf, DEV_TURN ? coturnConfig(dir, tls, turnSecret) : devCoturn(dir, tls, turnSecret));
+    writeFileSync(turnConf, DEV_TURN ? coturnConfig(dir, tls) : devCoturn(dir, tls, turnSecret));
     const coturn = daemon(t, 'datacentre', 'coturn', dir, 'turnserver', ['-c', turnConf], process.env);
     daemons.push(coturn);
     const lessoncast = daemon(t, 'datacentre', 'lessoncast', dir, process.execPath, [builtEntry('main')], {
