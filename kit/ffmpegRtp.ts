@@ -152,6 +152,11 @@ export async function startFfmpegRtp(options: FfmpegRtpOptions): Promise<FfmpegR
   const child = spawn(options.ffmpegPath ?? defaultFfmpegPath(), [...args, ...outputs], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  return superviseFfmpeg(child, sockets);
+}
+
+/** An ffmpeg sending RTP from `sockets`: its stderr's tail, its exit, and a clean stop (`beforeStop` first). */
+export function superviseFfmpeg(child: ChildProcess, sockets: dgram.Socket[], beforeStop?: () => void): FfmpegRtpSource {
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
@@ -172,6 +177,7 @@ export async function startFfmpegRtp(options: FfmpegRtpOptions): Promise<FfmpegR
     stderrTail: () => stderr,
     close() {
       closing ??= (async () => {
+        beforeStop?.();
         if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGINT');
           const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
@@ -185,7 +191,7 @@ export async function startFfmpegRtp(options: FfmpegRtpOptions): Promise<FfmpegR
   };
 }
 
-function videoEncoderArgs(video: NonNullable<FfmpegRtpOptions['video']>): string[] {
+export function videoEncoderArgs(video: NonNullable<FfmpegRtpOptions['video']>): string[] {
   const { fps = 30, bitrateKbps = 600 } = video;
   // One keyframe per second: mediasoup holds a new consumer's video until a keyframe.
   const common = ['-g', String(fps), '-keyint_min', String(fps), '-b:v', `${bitrateKbps}k`, '-threads', '1'];
@@ -235,7 +241,7 @@ function videoEncoderArgs(video: NonNullable<FfmpegRtpOptions['video']>): string
  * the `-f rtp` output arguments. pkt_size 1200 leaves room for the header
  * extensions and SRTP tag werift adds.
  */
-async function rtpOutput(stream: FfmpegStream, sockets: dgram.Socket[]): Promise<string[]> {
+export async function rtpOutput(stream: FfmpegStream, sockets: dgram.Socket[]): Promise<string[]> {
   const rtp = await bindLoopback(sockets);
   const rtcp = await bindLoopback(sockets);
   rtp.on('message', (msg) => stream.onPacket(msg));

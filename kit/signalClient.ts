@@ -16,6 +16,7 @@ export class RequestFailed extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly details?: Record<string, unknown>,
   ) {
     super(`${code}: ${message}`);
   }
@@ -76,7 +77,7 @@ export class SignalClient {
       }
       this.pending.delete(msg.id!);
       if (msg.ok) p.resolve(msg.data);
-      else p.reject(new RequestFailed(msg.error.code, msg.error.message));
+      else p.reject(new RequestFailed(msg.error.code, msg.error.message, msg.error.details));
       return;
     }
     this.notifications.push({ event: msg.event, data: msg.data });

@@ -33,6 +33,8 @@ export const ERROR_STATUS = {
   MEDIA_REJECTED: 422,
   FLOOR_BUSY: 409,
   RECORDING_NOT_FOUND: 404,
+  /** The lesson is not being recorded, so it has no live HLS for one-way viewers; details.reason says why. */
+  NOT_RECORDING: 409,
   RECORDING_BUSY: 409,
   RANGE_NOT_SATISFIABLE: 416,
   /** A conditional GET of a recording's file (If-Match, If-Unmodified-Since) that does not hold. */

@@ -19,7 +19,7 @@ import { registerLiveRoutes } from './http/liveRoutes.js';
 import { registerMetricsRoutes } from './http/metricsRoutes.js';
 import { locateFfmpeg } from './recording/ffmpeg.js';
 import { RecordingService } from './recording/service.js';
-import { registerArchiveRoutes } from './http/archiveRoutes.js';
+import { oneWayLinks, registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle } from './http/authThrottle.js';
 import { registerSocketEndpoints } from './http/sockets.js';
 
@@ -154,6 +154,13 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     countRefusal: refused,
     countJoin: (ok, code) => controlRoom.countJoin(ok, code),
     countFrame: (code) => controlRoom.metrics.countClientError(code),
+    // A classroom that cannot receive WebRTC watches the live recording (made below) instead.
+    oneWay: oneWayLinks({
+      tokens,
+      isRecording: (id) => recording.isRecording(id),
+      ttlSeconds: config.recording.oneWayAccessSeconds,
+      segmentSeconds: config.recording.segmentSeconds,
+    }),
   });
   const controlRoom = new ControlRoom({
     settings: {

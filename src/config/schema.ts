@@ -132,6 +132,11 @@ export const ConfigSchema = Type.Object(
         segmentSeconds: Type.Integer({ minimum: 1, maximum: 30 }),
         ffmpegPath: Type.String({ description: 'empty = FFMPEG_PATH, then ffmpeg-static, then ffmpeg on PATH' }),
         retentionDays: Type.Integer({ minimum: 0, description: '0 = keep forever' }),
+        oneWayAccessSeconds: Type.Integer({
+          minimum: 20,
+          maximum: 3600,
+          description: "Lifetime of a one-way viewer's capability for the live playlist (oneWayStream); the page renews it at half-life",
+        }),
       },
       { additionalProperties: false },
     ),

@@ -5,10 +5,12 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { can, type Permission } from '../auth/permissions.js';
+import type { AccessUse } from '../auth/recordingAccess.js';
 import { mayAccessLesson, type Principal, type TokenService } from '../auth/tokens.js';
 import { LessoncastError } from '../errors.js';
 import type { Archive, RecordingSearch } from '../recording/archive.js';
-import { RECORDING_ID_PATTERN } from '../recording/manifest.js';
+import { MASTER_PLAYLIST, RECORDING_ID_PATTERN } from '../recording/manifest.js';
+import type { OneWayStreams } from '../signalling/session.js';
 import { bearerPrincipal, permitted, throttled } from './authGuard.js';
 
 const RecordingParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }) }, { additionalProperties: false });
@@ -44,16 +46,16 @@ const DeleteQuery = Type.Object({ reason: Type.Optional(Text(500)) }, { addition
 
 /**
  * Verifies the bearer token, checks the permission and, for one recording, that the token covers
- * that lesson. Where `allowAccessKey` (files and the MP4), a request without the header may show
- * an `?access=` capability for this recording instead (RecordingAccess): never a bearer token.
+ * that lesson. Where `accessKeyFor` (files, the MP4), a request without the header may show an
+ * `?access=` capability for this recording and that use instead (RecordingAccess): never a bearer token.
  */
-function requireRecordings(tokens: TokenService, permission: Permission, allowAccessKey = false) {
+function requireRecordings(tokens: TokenService, permission: Permission, accessKeyFor?: AccessUse) {
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const id = (req.params as { id?: string } | undefined)?.id;
-    const access = allowAccessKey && !req.headers.authorization ? (req.query as { access?: string } | undefined)?.access : undefined;
+    const access = accessKeyFor && !req.headers.authorization ? (req.query as { access?: string } | undefined)?.access : undefined;
     req.principal =
-      access && id
-        ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id))
+      access && id && accessKeyFor
+        ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id, accessKeyFor))
         : await bearerWith(req, reply, tokens, permission, id);
   };
 }
@@ -76,7 +78,8 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { archive, tokens } = deps;
   const read = requireRecordings(tokens, 'recordings.read');
-  const readWithLink = requireRecordings(tokens, 'recordings.read', true);
+  const readFilesWithLink = requireRecordings(tokens, 'recordings.read', 'files');
+  const downloadWithLink = requireRecordings(tokens, 'recordings.read', 'download');
   const remove = requireRecordings(tokens, 'recordings.delete');
 
   r.get('/api/recordings', { schema: { querystring: ListQuery }, preHandler: read }, async (req) => {
@@ -109,7 +112,7 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
       '/api/recordings/:id/files/*',
       {
         schema: { params: FileParams, querystring: AccessQuery },
-        preHandler: readWithLink,
+        preHandler: readFilesWithLink,
         errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
       },
       async (req, reply) => {
@@ -135,7 +138,7 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
 
   r.get(
     '/api/recordings/:id/download.mp4',
-    { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: readWithLink },
+    { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: downloadWithLink },
     async (req, reply) => {
       const summary = await archive.summary(req.params.id);
       const media = await archive.exportMp4(req.params.id, { audio: req.query.audio ?? 'auto' });
@@ -189,6 +192,37 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
       return reply.status(204).send();
     },
   );
+}
+
+/**
+ * Links for one-way viewers (`oneWayStream`, docs/protocol.md): the live master playlist of a lesson
+ * whose recorder runs, with a `live` capability (this recording's playlists and segments only) that
+ * lives `ttlSeconds`; the page asks again at half-life.
+ */
+export function oneWayLinks(deps: {
+  tokens: TokenService;
+  isRecording(lessonId: string): boolean;
+  ttlSeconds: number;
+  segmentSeconds: number;
+}): OneWayStreams {
+  return {
+    async link(lesson, by) {
+      if (!lesson.recorded)
+        throw new LessoncastError('NOT_RECORDING', 'this lesson is not recorded, so there is no live stream to fall back to', {
+          reason: 'notRecorded',
+        });
+      if (!deps.isRecording(lesson.id))
+        throw new LessoncastError('NOT_RECORDING', 'the recording of this lesson is not running', { reason: 'notRunning' });
+      const { access, expiresAt } = await deps.tokens.recordingAccess.mint(lesson.id, by, 'live', deps.ttlSeconds);
+      return {
+        url: `/api/recordings/${encodeURIComponent(lesson.id)}/files/${MASTER_PLAYLIST}?access=${encodeURIComponent(access)}`,
+        expiresAt,
+        renewAfterSeconds: Math.floor(deps.ttlSeconds / 2),
+        serverTime: new Date().toISOString(),
+        segmentSeconds: deps.segmentSeconds,
+      };
+    },
+  };
 }
 
 /** A playlist whose URIs (segment lines and URI="…" attributes) carry `?access=`. */

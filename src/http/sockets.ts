@@ -6,6 +6,7 @@ import type { LiveState } from '../live/liveState.js';
 import type { Logger } from '../logger.js';
 import { SocketAdmission } from '../signalling/admission.js';
 import { SignallingHub } from '../signalling/hub.js';
+import type { OneWayStreams } from '../signalling/session.js';
 import { LiveFeed } from '../signalling/liveFeed.js';
 import { clientAddress } from './authThrottle.js';
 import { verifyToken } from './authGuard.js';
@@ -22,6 +23,8 @@ export interface SocketEndpointsOptions {
   countRefusal(limit: string): void;
   countJoin(ok: boolean, code?: string): void;
   countFrame(code: ErrorCode): void;
+  /** Live HLS links for one-way viewers (`oneWayStream`). */
+  oneWay?: OneWayStreams;
 }
 
 /** What the composition root holds of the WebSocket endpoints: counts for the metrics, and their shutdown. */
@@ -52,6 +55,7 @@ export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpoints
     maxMessageBytes: o.maxMessageBytes,
     onJoinOutcome: (ok, code) => o.countJoin(ok, code),
     countFrame: (code) => o.countFrame(code),
+    ...(o.oneWay ? { oneWay: o.oneWay } : {}),
   });
   const feed = new LiveFeed({ live: o.live, log: o.log, maxMessageBytes: o.maxMessageBytes, countFrame: (code) => o.countFrame(code) });
   hub.register(app);

@@ -423,6 +423,13 @@ export class Lesson extends EventEmitter<LessonEvents> {
     }
   }
 
+  /** Watching the lesson one way (its live recording): a participant who receives media, while the lesson is live. */
+  requireLiveViewer(by: Participant): void {
+    this.requireOpen();
+    this.requireConsumer(by);
+    if (this.state !== 'live') fail('LESSON_NOT_LIVE', 'the lesson has not started yet');
+  }
+
   private requireConsumer(by: Participant): void {
     if (!can(by.role, 'media.consume')) fail('FORBIDDEN', `${aRole(by.role)} does not receive media`);
   }

@@ -7,7 +7,7 @@ import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
 import { subscribeUntilClosed } from '../events.js';
 import type { NotificationData, NotificationEvent } from './protocol.js';
-import { Session } from './session.js';
+import { Session, type OneWayStreams } from './session.js';
 import { Liveness } from './socket.js';
 
 export interface HubDeps {
@@ -22,6 +22,8 @@ export interface HubDeps {
   onJoinOutcome?(ok: boolean, code?: string): void;
   /** A frame was refused as the client's mistake, by error code (metrics). */
   countFrame?(code: ErrorCode): void;
+  /** Live HLS links for one-way viewers (`oneWayStream`). */
+  oneWay?: OneWayStreams;
 }
 
 /**
@@ -62,6 +64,7 @@ export class SignallingHub {
       findSession: (id) => this.sessions.get(id),
       ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
+      ...(this.deps.oneWay ? { oneWay: this.deps.oneWay } : {}),
     });
     this.sessions.set(session.id, session);
     session.once('closed', () => this.sessions.delete(session.id));

@@ -25,7 +25,7 @@ import {
   type Role,
 } from '../domain/index.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 /** mediasoup validates media parameters deeply; we bound their size and shape, and check the numbers it would take out of range. */
@@ -124,6 +124,7 @@ export const RequestSchemas = {
   lowerHand: Type.Object({ participantId: Type.Optional(Id) }, { additionalProperties: false }),
   grantFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
   revokeFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
+  oneWayStream: Type.Object({}, { additionalProperties: false }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof RequestSchemas;
@@ -182,6 +183,22 @@ export interface ResponseData {
   lowerHand: Record<string, never>;
   grantFloor: Record<string, never>;
   revokeFloor: Record<string, never>;
+  /** The lesson's live HLS for a page that cannot receive WebRTC (one-way mode); ask again after renewAfterSeconds. */
+  oneWayStream: OneWayStream;
+}
+
+/** A link to a live lesson's recording as it is written (docs/protocol.md, *One-way mode*). */
+export interface OneWayStream {
+  /** Path on this server of the master playlist, with an `?access=` capability for this one recording's files. */
+  url: string;
+  /** When the capability stops working (server clock). */
+  expiresAt: string;
+  /** Ask again this many seconds from now (half the capability's life); the new capability replaces the old in every request. */
+  renewAfterSeconds: number;
+  /** The server's clock when it answered, to read the playlists' programme date-times against. */
+  serverTime: string;
+  /** The recording's HLS segment length (recording.segmentSeconds): the delay is about two to three of them. */
+  segmentSeconds: number;
 }
 
 /** Server notifications and their data. */

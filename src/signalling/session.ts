@@ -12,6 +12,7 @@ import {
   type Method,
   type NotificationData,
   type NotificationEvent,
+  type OneWayStream,
   type RequestData,
   type ResponseData,
   type ServerMessage,
@@ -36,6 +37,14 @@ export interface SessionDeps {
   onJoinOutcome?(ok: boolean, code?: string): void;
   /** A frame was refused as the client's mistake, by error code (metrics). */
   countFrame?(code: ErrorCode): void;
+  /** Live HLS links for one-way viewers; without it `oneWayStream` answers NOT_RECORDING. */
+  oneWay?: OneWayStreams;
+}
+
+/** The live recordings one-way viewers watch (the recorder and the access capabilities, wired in src/server.ts). */
+export interface OneWayStreams {
+  /** A link to the lesson's live master playlist for `by`; NOT_RECORDING when the lesson is not being recorded. */
+  link(lesson: { id: string; recorded: boolean }, by: Principal): Promise<OneWayStream>;
 }
 
 /** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
@@ -265,6 +274,19 @@ export class Session extends EventEmitter<{ closed: [] }> {
       const { lesson, me } = this.inLesson();
       lesson.revokeFloor(me, participantId);
       return {};
+    },
+
+    oneWayStream: async () => {
+      const { lesson, me } = this.inLesson();
+      lesson.requireLiveViewer(me);
+      const recorded = lesson.def.record;
+      if (!this.deps.oneWay) fail('NOT_RECORDING', 'this server has no live recordings to watch', { reason: 'notRunning' });
+      const stream = await this.deps.oneWay!.link({ id: lesson.id, recorded }, this.who());
+      this.deps.log.info(
+        { session: this.id, lesson: lesson.id, participant: me.id, expiresAt: stream.expiresAt },
+        'one-way stream link issued',
+      );
+      return stream;
     },
   };
 }

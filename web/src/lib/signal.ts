@@ -20,6 +20,7 @@ export class SignalError extends Error {
   constructor(
     readonly code: string,
     message: string,
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'SignalError';
@@ -122,7 +123,7 @@ export class SignalConnection extends Emitter<SignalEvents> {
       this.pending.delete(msg.id as number);
       clearTimeout(p.timer);
       if (msg.ok) p.resolve(msg.data);
-      else p.reject(new SignalError(msg.error.code, msg.error.message));
+      else p.reject(new SignalError(msg.error.code, msg.error.message, msg.error.details));
       return;
     }
     if (msg.kind === 'notification') {

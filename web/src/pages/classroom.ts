@@ -1,12 +1,13 @@
 /**
  * Classroom: the lesson full screen (camera and board, switchable or side by
  * side), raise/lower the hand, speak while holding the floor (with an on-air
- * sign), and recover by itself when the network drops.
+ * sign), and recover by itself when the network drops. A network that blocks
+ * live media gets the lesson one way, from its live recording (classroom/oneWay.ts).
  */
 import type { LessonView, MediaSource, ProducerView } from '../../../src/domain/index.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
-import { onLangChange, tx, type MessageKey } from '../lib/i18n.js';
+import { onLangChange, t, tx, type MessageKey } from '../lib/i18n.js';
 import { LessonLink } from '../lib/link.js';
 import { CurrentMedia } from '../lib/media.js';
 import { Roster } from '../lib/roster.js';
@@ -16,6 +17,7 @@ import { lessonDiagnostics } from '../views/lessonDiagnostics.js';
 import { RemoteAudio } from '../views/remoteAudio.js';
 import { FloorMicrophone } from './classroom/floorMicrophone.js';
 import { HandControls } from './classroom/handControls.js';
+import { OneWayFallback } from './classroom/oneWay.js';
 import { Stage } from './classroom/stage.js';
 
 startPage();
@@ -31,12 +33,25 @@ async function run(token: string, lessonId: string, me: string, myName: string):
   const banner = byId('banner');
   const sound = byId<HTMLButtonElement>('sound');
   const fullscreen = byId<HTMLButtonElement>('fullscreen');
+  const oneWayBanner = byId('one-way');
+  const speak = byId<HTMLButtonElement>('speak');
+  const speakReason = byId('speak-reason');
   const link = new LessonLink(token, lessonId);
   const roster = new Roster(link);
   const media = new CurrentMedia();
   const voices = new RemoteAudio(byId('remote-audio'));
   const stage = new Stage(render);
-  const microphone = new FloorMicrophone(media, () => Boolean(roster.get(me)?.hasFloor) && lesson?.state === 'live');
+  const oneWay = new OneWayFallback({
+    video: stage.oneWayVideo,
+    request: () => link.connected().request('oneWayStream', {}),
+    onChange: () => {
+      render();
+      if (oneWay.active && roster.get(me)?.hasFloor) declineFloor();
+      if (oneWay.mode === 'one-way' && oneWay.mutedByBrowser) show(sound, true);
+    },
+  });
+  // In one-way mode nothing this board sends can reach the lesson: the microphone stays shut.
+  const microphone = new FloorMicrophone(media, () => Boolean(roster.get(me)?.hasFloor) && lesson?.state === 'live' && !oneWay.active);
   const hand = new HandControls({ toggleHand, finishSpeaking }, () => roster.get(me)?.handRaisedAt != null);
   let lesson: LessonView | undefined;
   let mediaTrouble = false;
@@ -48,6 +63,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
 
   async function receive(view: ProducerView): Promise<void> {
     if (view.participantId === me) return;
+    oneWay.receiving();
     const info = await media.with((m) => m.consume(view));
     if (!info || info.consumer.closed) return;
     if (info.kind === 'audio') {
@@ -80,6 +96,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     roster.reset(info);
     stage.reset();
     voices.clear();
+    oneWay.rejoined();
     // Set up synchronously: producers announced while this runs are queued on the new session.
     const ready = media.replace(c, info.routerRtpCapabilities);
     void (async () => {
@@ -91,8 +108,9 @@ async function run(token: string, lessonId: string, me: string, myName: string):
       session.on('layersChanged', (ci, spatial) => {
         if (ci.source === 'camera') cameraLayer = spatial;
       });
-      session.on('transportState', (_dir, state) => {
+      session.on('transportState', (dir, state) => {
         mediaTrouble = state === 'disconnected' || state === 'failed';
+        if (dir === 'recv') oneWay.transportState(state);
         render();
       });
       microphone.release();
@@ -128,13 +146,18 @@ async function run(token: string, lessonId: string, me: string, myName: string):
   });
   link.on('lessonEnded', (ended) => {
     lesson = ended.lesson;
+    oneWay.stop();
     void media.close();
     microphone.release();
     stage.clear();
     voices.clear();
     render();
   });
-  link.on('floorGranted', ({ participantId }) => participantId === me && void syncMicrophone());
+  link.on('floorGranted', ({ participantId }) => {
+    if (participantId !== me) return;
+    if (oneWay.active) declineFloor();
+    else void syncMicrophone();
+  });
   link.on('floorRevoked', ({ participantId }) => participantId === me && void syncMicrophone());
   roster.on('change', render);
   link.start();
@@ -148,12 +171,25 @@ async function run(token: string, lessonId: string, me: string, myName: string):
       .catch((e: unknown) => notice('error', 'common.failed', {}, (e as Error).message))
       .finally(render);
   }
+  /** Given the floor in one-way mode: hand it straight back, and say why. */
+  let declining = false;
+  function declineFloor(): void {
+    if (declining) return;
+    declining = true;
+    notice('warn', 'classroom.floorDeclined');
+    Promise.resolve()
+      .then(() => link.connected().request('revokeFloor', { participantId: me }))
+      .catch((e: unknown) => notice('error', 'common.failed', {}, (e as Error).message))
+      .finally(() => (declining = false));
+  }
   function finishSpeaking(): void {
     Promise.resolve()
       .then(() => link.connected().request('revokeFloor', { participantId: me }))
       .catch((e: unknown) => notice('error', 'common.failed', {}, (e as Error).message));
   }
-  sound.addEventListener('click', () => void voices.resume().then((ok) => show(sound, !ok)));
+  sound.addEventListener('click', () => {
+    void Promise.all([voices.resume(), oneWay.resumeSound()]).then(([a, b]) => show(sound, !(a && b)));
+  });
   fullscreen.addEventListener('click', () => {
     if (document.fullscreenElement) void document.exitFullscreen();
     else void main.requestFullscreen().catch(() => undefined);
@@ -174,7 +210,10 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     const state = lesson?.state;
     const hasPicture = stage.has('camera') || stage.has('screen');
     lessonTitle.textContent = lesson?.title ?? '';
-    show(banner, (link.state === 'reconnecting' || mediaTrouble) && state !== 'ended');
+    const ended = state === 'ended' || link.state === 'ended';
+    // One-way mode has its own banner: media trouble is the reason for it, not news.
+    show(banner, (link.state === 'reconnecting' || (mediaTrouble && !oneWay.active)) && !ended);
+    renderOneWay(ended);
     stage.render(
       link.state === 'connecting'
         ? 'classroom.connecting'
@@ -184,9 +223,12 @@ async function run(token: string, lessonId: string, me: string, myName: string):
             ? 'classroom.cannotJoin'
             : state === 'created'
               ? 'classroom.waiting'
-              : state === 'live' && !hasPicture
-                ? 'classroom.noVideo'
-                : undefined,
+              : oneWay.mode === 'one-way' && stage.oneWayVideo.dataset['state'] !== 'playing'
+                ? 'classroom.oneWayStarting'
+                : state === 'live' && !hasPicture && oneWay.mode === 'live'
+                  ? 'classroom.noVideo'
+                  : undefined,
+      ended ? 'live' : oneWay.mode,
     );
     hand.render({
       me: roster.get(me),
@@ -196,6 +238,26 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     });
   }
   onLangChange(render);
+  stage.oneWayVideo.addEventListener('playing', render);
+
+  /** The one-way banner: the mode and its delay, or why there is nothing to fall back to; and the Speak button's reason. */
+  function renderOneWay(ended: boolean): void {
+    const mode = ended ? 'live' : oneWay.mode;
+    oneWayBanner.dataset['mode'] = mode;
+    show(oneWayBanner, mode !== 'live');
+    if (mode === 'one-way') oneWayBanner.textContent = t('classroom.oneWay', { n: oneWay.delaySeconds ?? '…' });
+    else if (mode === 'no-fallback')
+      oneWayBanner.textContent = t(
+        oneWay.reason === 'notRecorded'
+          ? 'classroom.noFallbackNotRecorded'
+          : oneWay.reason === 'noHls'
+            ? 'classroom.noFallbackNoHls'
+            : 'classroom.noFallbackNotRunning',
+      );
+    // Taking the floor needs live media: say so where the floor's controls are.
+    show(speak, mode !== 'live');
+    show(speakReason, mode !== 'live');
+  }
 
   window.addEventListener('pagehide', () => link.close());
   exposeDiagnostics({
@@ -204,6 +266,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     reconnects: () => ({ drops, joins, banner: !banner.hidden }),
     cameraLayer: () => cameraLayer,
     videoSize: (which: MediaSource = 'camera') => stage.videoSize(which),
+    oneWay: () => oneWay.diagnostics(),
   });
   render();
 }

@@ -1,8 +1,12 @@
-/** The lesson on the board: camera and board pictures (one, the other, or side by side) and the waiting message. */
+/**
+ * The lesson on the board: camera and board pictures (one, the other, or side by side) and the
+ * waiting message; in one-way mode the live recording's picture instead (`data-mode` on #stage).
+ */
 import type { MediaSource } from '../../../../src/domain/index.js';
 import { byId, show, tryPlay } from '../../lib/dom.js';
 import { tx, type MessageKey } from '../../lib/i18n.js';
 import type { ConsumerInfo } from '../../lib/media.js';
+import type { StageMode } from './oneWay.js';
 
 type Layout = 'camera' | 'board' | 'both';
 type Slot = 'camera' | 'screen';
@@ -13,6 +17,8 @@ export class Stage {
   private readonly waitingText = byId('waiting-text');
   private readonly camera = byId<HTMLVideoElement>('camera-video');
   private readonly board = byId<HTMLVideoElement>('board-video');
+  /** The live recording's picture and sound (one-way mode). */
+  readonly oneWayVideo = byId<HTMLVideoElement>('one-way-video');
   private readonly layoutButtons = Array.from(document.querySelectorAll<HTMLButtonElement>('button[data-layout]'));
   private readonly videos = new Map<Slot, ConsumerInfo>();
   private layout: Layout = 'camera';
@@ -64,16 +70,20 @@ export class Stage {
     this.board.srcObject = null;
   }
 
-  render(message: MessageKey | undefined): void {
-    const hasBoard = this.videos.has('screen');
-    const hasCamera = this.videos.has('camera');
+  render(message: MessageKey | undefined, mode: StageMode = 'live'): void {
+    const oneWay = mode === 'one-way';
+    const hasBoard = this.videos.has('screen') && !oneWay;
+    const hasCamera = this.videos.has('camera') && !oneWay;
     const effective: Layout = !hasBoard ? 'camera' : !hasCamera ? 'board' : this.layout;
     this.stage.dataset['layout'] = effective;
+    this.stage.dataset['mode'] = mode;
     show(this.camera, hasCamera && effective !== 'board');
     show(this.board, hasBoard && effective !== 'camera');
+    show(this.oneWayVideo, oneWay);
     for (const b of this.layoutButtons) {
       const l = b.dataset['layout'] as Layout;
-      b.disabled = l !== 'camera' && !hasBoard;
+      // The live recording has one picture (the camera, else the board): no layouts to choose.
+      b.disabled = oneWay || (l !== 'camera' && !hasBoard);
       b.setAttribute('aria-pressed', String(l === effective));
     }
     show(this.waiting, message !== undefined);
