@@ -17,7 +17,7 @@
 import { percentile, saveResult, sleep, table } from './lib.js';
 import type { SchoolSite } from '../test/support/netns.js';
 import { goLive, startReachWorld } from '../test/support/reach.js';
-import { describePath, firstFrame, peerConnectionPaths } from '../test/support/siteBrowser.js';
+import { describePath, firstFrame, peerConnectionPaths, type PeerConnectionPath } from '../test/support/siteBrowser.js';
 
 export const REACH_VARIANTS = [
   { variant: 'open', site: 'school-a', network: 'NAT, all open' },
@@ -28,9 +28,12 @@ export const REACH_VARIANTS = [
 
 export interface ReachLoad {
   ms: number | null;
-  /** 'host udp → host udp', 'relay udp/tls … → host udp …', or 'HLS' */
+  /** The selected pair when the first frame showed: 'prflx udp … → host udp …', 'relay udp/tls … → host udp …', or 'HLS' */
   path: string;
+  /** Its local candidate: 'prflx udp', 'relay udp/tls', 'HLS' */
   candidateType: string;
+  /** The local candidate 3 s later (Chrome may move to a better pair once it connects). */
+  settledType: string;
 }
 export interface ReachRow {
   variant: string;
@@ -38,7 +41,13 @@ export interface ReachRow {
   network: string;
   loads: ReachLoad[];
   medianMs: number | null;
+  /** Local candidate types at first frame, and 3 s later, over the loads. */
   candidateType: string;
+  settledType: string;
+}
+
+function localType(p: PeerConnectionPath | undefined): string {
+  return p?.local ? `${p.local.candidateType} ${p.local.protocol}${p.local.relayProtocol ? `/${p.local.relayProtocol}` : ''}` : 'none';
 }
 
 export async function runReachBench(
@@ -68,23 +77,25 @@ export async function runReachBench(
         }
         let path = 'none';
         let candidateType = 'none';
+        let settledType = 'none';
+        const receiving = async () => (await peerConnectionPaths(p.page)).find((x) => x.framesDecoded > 0);
         if (frame?.webrtc) {
-          await sleep(300); // the first frame's stats settle
-          const rx = (await peerConnectionPaths(p.page)).find((x) => x.framesDecoded > 0);
+          const rx = await receiving();
           path = describePath(rx);
-          candidateType = rx?.local
-            ? `${rx.local.candidateType} ${rx.local.protocol}${rx.local.relayProtocol ? `/${rx.local.relayProtocol}` : ''}`
-            : 'none';
+          candidateType = localType(rx);
+          await sleep(3000);
+          settledType = localType(await receiving());
         } else if (frame) {
-          path = candidateType = 'HLS';
+          path = candidateType = settledType = 'HLS';
         }
-        loads.push({ ms: frame?.ms ?? null, path, candidateType });
-        console.log(`${v.variant} load ${i + 1}: ${frame ? `${frame.ms} ms` : 'no frame'} over ${path}`);
+        loads.push({ ms: frame?.ms ?? null, path, candidateType, settledType });
+        console.log(`${v.variant} load ${i + 1}: ${frame ? `${frame.ms} ms` : 'no frame'} over ${path}; 3 s later: ${settledType}`);
         await p.close();
         await sleep(500);
       }
       const times = loads.flatMap((l) => (l.ms === null ? [] : [l.ms])).sort((a, b) => a - b);
       const types = [...new Set(loads.map((l) => l.candidateType))];
+      const settled = [...new Set(loads.map((l) => l.settledType))];
       rows.push({
         variant: v.variant,
         school: v.site,
@@ -92,6 +103,7 @@ export async function runReachBench(
         loads,
         medianMs: times.length === loads.length ? percentile(times, 50) : null,
         candidateType: types.join(' | '),
+        settledType: settled.join(' | '),
       });
     }
     const arrangement =
@@ -105,7 +117,8 @@ export async function runReachBench(
           network: r.network,
           'median ms': r.medianMs ?? 'failed',
           'each load (ms)': r.loads.map((l) => l.ms ?? '–').join(' '),
-          candidate: r.candidateType,
+          'at first frame': r.candidateType,
+          '3 s later': r.settledType,
         })),
       ),
     );

@@ -115,31 +115,6 @@ function coturnConfig(dir: string, tls: { cert: string; key: string }): string {
   );
 }
 
-function devCoturn(dir: string, tls: { cert: string; key: string }, secret: string): string {
-  return [
-    `listening-ip=${ADDR.coturn}`,
-    `relay-ip=${ADDR.coturn}`,
-    'listening-port=3478',
-    'tls-listening-port=443',
-    'fingerprint',
-    'use-auth-secret',
-    `static-auth-secret=${secret}`,
-    `realm=${TURN_REALM}`,
-    `cert=${tls.cert}`,
-    `pkey=${tls.key}`,
-    'no-multicast-peers',
-    `allowed-peer-ip=${ADDR.lessoncast}`,
-    'denied-peer-ip=198.18.0.0-198.19.255.255',
-    'denied-peer-ip=10.0.0.0-10.255.255.255',
-    `pidfile=${path.join(dir, 'turnserver.pid')}`,
-    `userdb=${path.join(dir, 'turndb')}`,
-    'log-file=stdout',
-    'simple-log',
-    'no-cli',
-    '',
-  ].join('\n');
-}
-
 /** The environment that points lessoncast (server and CLI) at this world's configuration. */
 function lessoncastEnv(dir: string): NodeJS.ProcessEnv {
   return { LESSONCAST_CONFIG_DIR: path.join(dir, 'config'), NODE_ENV: 'reach' };
@@ -181,11 +156,6 @@ function removeStaleFolders(): void {
 export async function startReachWorld(): Promise<ReachWorld> {
   removeStaleTopologies();
   removeStaleFolders();
-  const defaults = JSON.parse(readFileSync(path.join(root, 'config', 'default.json'), 'utf8')) as { http: object; turn?: object };
-  const DEV_TLS = 'tls' in defaults.http; // DEV: until tls lands
-  const DEV_TURN = 'turn' in defaults; // DEV: until turn lands
-  const origin = DEV_TLS ? ORIGIN : `http://${HOST}:443`;
-  if (!DEV_TLS) process.env['LCR_DEV_ARGS'] = `--unsafely-treat-insecure-origin-as-secure=${origin}`;
   const dir = mkdtempSync(path.join(tmpdir(), `lcr${process.pid}-`));
   const browsers = new Map<Site, Promise<Browser>>();
   const pages = new Set<OpenedPage>();
@@ -222,16 +192,16 @@ export async function startReachWorld(): Promise<ReachWorld> {
           http: {
             host: ADDR.lessoncast,
             port: 443,
-            publicUrl: DEV_TLS ? ORIGIN : `http://${HOST}:443`,
-            ...(DEV_TLS ? { tls: { certFile: tls.cert, keyFile: tls.key } } : {}),
+            publicUrl: ORIGIN,
+            tls: { certFile: tls.cert, keyFile: tls.key },
           },
           media: {
             workers: 1,
             listenIp: ADDR.lessoncast,
             webRtcServerPort: MEDIA_UDP_PORT,
-            ...(DEV_TURN ? { iceTcp: { listenIp: ADDR.lessoncast, port: ICE_TCP_PORT } } : {}),
+            iceTcp: { listenIp: ADDR.lessoncast, port: ICE_TCP_PORT },
           },
-          ...(DEV_TURN ? { turn: { urls: TURN_URLS, secret: turnSecret, realm: TURN_REALM } } : {}),
+          turn: { urls: TURN_URLS, secret: turnSecret, realm: TURN_REALM },
           recording: { dir: path.join(dir, 'recordings'), segmentSeconds: 2 },
           auth: { secretFile: path.join(dir, 'token-secret') },
         },
@@ -242,7 +212,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
 
     // -- coturn, then lessoncast, in the data centre -------------------------------------------------
     const turnConf = path.join(dir, 'turnserver.conf');
-    writeFileSync(turnConf, DEV_TURN ? coturnConfig(dir, tls) : devCoturn(dir, tls, turnSecret));
+    writeFileSync(turnConf, coturnConfig(dir, tls));
     const coturn = daemon(t, 'datacentre', 'coturn', dir, 'turnserver', ['-c', turnConf], process.env);
     daemons.push(coturn);
     const lessoncast = daemon(t, 'datacentre', 'lessoncast', dir, process.execPath, [builtEntry('main')], {
@@ -278,7 +248,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
     };
     let apiPage: Page | undefined;
     const api = async <T>(method: string, route: string, body?: unknown): Promise<T> => {
-      apiPage ??= (await open('steam', 'admin-rest', `${origin}/`)).page;
+      apiPage ??= (await open('steam', 'admin-rest', `${ORIGIN}/`)).page;
       const res = await apiPage.evaluate(
         async ([m, r, b, token]) => {
           const init: RequestInit = { method: m, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' } };
@@ -302,7 +272,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
       });
       const mint = async (role: string, id: string, name: string) =>
         (await api<{ token: string }>('POST', '/api/tokens', { role, id, name, lessons: [lesson.id] })).token;
-      const link = (page: string, token: string) => `${origin}/${page}#lesson=${lesson.id}&token=${token}`;
+      const link = (page: string, token: string) => `${ORIGIN}/${page}#lesson=${lesson.id}&token=${token}`;
       const classroom = {} as Record<SchoolSite, string>;
       for (const s of schools) classroom[s] = link('classroom', await mint('classroom', s, `School ${s.slice(-1).toUpperCase()}`));
       return { lessonId: lesson.id, studio: link('studio', await mint('instructor', 'teacher-1', 'Aylin Məmmədova')), classroom };

@@ -36,7 +36,7 @@ export async function launchSiteBrowser(
   return launchBrowser({
     executablePath: topo.wrapper(site, CHROMIUM, options.dir),
     env: { ...(process.env as Record<string, string>), HOME: home },
-    args: [`--host-resolver-rules=${rules}`, ...(process.env['LCR_DEV_ARGS'] ? [process.env['LCR_DEV_ARGS']] : [])],
+    args: [`--host-resolver-rules=${rules}`],
   });
 }
 
