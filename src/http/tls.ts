@@ -84,12 +84,14 @@ export function readCertificate(files: TlsFiles, now = new Date()): ServedCertif
   }
   const leaf = chain[0]!;
 
+  // PKCS#8 (BEGIN ENCRYPTED PRIVATE KEY) or the traditional form (Proc-Type: 4,ENCRYPTED).
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(key.toString('latin1'))) {
+    throw keyProblem('the key is encrypted: give lessoncast an unencrypted key file (mode 0600)');
+  }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'ERR_MISSING_PASSPHRASE') throw keyProblem('the key is encrypted: give lessoncast an unencrypted key file (mode 0600)');
     throw keyProblem(`not a PEM private key (${(err as Error).message})`);
   }
   if (!leaf.checkPrivateKey(privateKey)) {
