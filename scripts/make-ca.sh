@@ -8,7 +8,8 @@
 #                           and tablets install as a trusted CA (docs/tls.md); ca.key stays here.
 #   server.key, server.crt  a new key and certificate for the names and addresses given (every one
 #                           goes into subjectAltName: DNS: for names, IP: for addresses), serverAuth,
-#                           valid --days (default 365, at most 397, which browsers accept); server.crt
+#                           valid --days (default 365, at most 397: browsers' bound for public
+#                           certificates, inside Apple's 825 days for any TLS certificate); server.crt
 #                           holds the full chain, server first then the CA.
 # Keys are mode 0600. Point http.tls.certFile / keyFile at server.crt / server.key; running this
 # again renews the server certificate with the same CA (then SIGHUP lessoncast).
@@ -45,7 +46,7 @@ out="$1"
 shift
 
 [[ "$days" =~ ^[0-9]+$ ]] && [ "$days" -ge 1 ] && [ "$days" -le 397 ] ||
-  die "--days must be a whole number from 1 to 397 (browsers refuse server certificates valid longer): got \"$days\""
+  die "--days must be a whole number from 1 to 397 (the longest life browsers accept of a public server certificate): got \"$days\""
 [[ "$ca_days" =~ ^[0-9]+$ ]] && [ "$ca_days" -ge "$days" ] && [ "$ca_days" -le 9125 ] ||
   die "--ca-days must be a whole number from --days ($days) to 9125: got \"$ca_days\""
 command -v openssl >/dev/null 2>&1 || die "openssl not found: apt-get install openssl (scripts/setup.sh installs it)"
