@@ -2,7 +2,8 @@
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
 #   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
-#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks)
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks),
+#                           libnss3-tools (certutil: a test CA into Chromium's NSS database)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -20,7 +21,7 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools)
 apt_install "${pkgs[@]}"
 
 stamp="node_modules/.lessoncast-install-stamp"

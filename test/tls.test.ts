@@ -6,7 +6,7 @@
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,8 @@ import { rawRequest } from './support/http.js';
 import { startTestServer, watchedLessoncastProcess } from './support/lessoncast.js';
 import { until } from './support/recording.js';
 import { CertificateProblem, readCertificate } from '../src/http/tls.js';
-import { httpsRequest, issueWithDates, leafOf, makeCa, openssl } from './support/tls.js';
+import { chromiumAvailable, launchBrowser } from './support/browser.js';
+import { certutil, httpsRequest, issueWithDates, leafOf, makeCa, openssl } from './support/tls.js';
 
 const DAY = 86_400_000;
 const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-tls-'));
@@ -345,4 +346,36 @@ t.test('http.trustProxy: X-Forwarded-For counts only from listed proxies', async
     429,
     'the rightmost address the proxy added counts, not what the client put first',
   );
+});
+
+t.test('Chromium accepts the make-ca.sh chain once the CA is in its NSS database, and only then', async (t) => {
+  if (!chromiumAvailable()) return void t.fail('Debian chromium is not installed (scripts/setup.sh test installs it)');
+  const s = await startTestServer({
+    http: { tls: { certFile: path.join(certs, 'server.crt'), keyFile: path.join(certs, 'server.key') } },
+  });
+  t.teardown(() => s.close());
+  t.match(s.url, /^https:\/\/127\.0\.0\.1:/);
+  // Chromium on Linux trusts what the user's NSS database trusts; since M146 it lives here.
+  const trusting = path.join(dir, 'home-trusting');
+  const nssdb = path.join(trusting, '.local', 'share', 'pki', 'nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  certutil(['-d', `sql:${nssdb}`, '-N', '--empty-password']);
+  certutil(['-d', `sql:${nssdb}`, '-A', '-t', 'C,,', '-n', 'lessoncast test CA', '-i', path.join(certs, 'ca.crt')]);
+  const untrusting = path.join(dir, 'home-untrusting');
+  mkdirSync(untrusting);
+
+  const trusted = await launchBrowser({ ...process.env, HOME: trusting });
+  t.teardown(() => trusted.close());
+  const page = await trusted.newPage();
+  const answer = await page.goto(`${s.url}/`);
+  t.equal(answer?.status(), 200, 'the home page loads over https');
+  t.equal(await page.evaluate(() => window.isSecureContext), true, 'a secure context');
+  const tracks = await page.evaluate(
+    async () => (await navigator.mediaDevices.getUserMedia({ video: true, audio: true })).getTracks().length,
+  );
+  t.equal(tracks, 2, 'camera and microphone are given');
+
+  const untrusted = await launchBrowser({ ...process.env, HOME: untrusting });
+  t.teardown(() => untrusted.close());
+  await t.rejects((await untrusted.newPage()).goto(`${s.url}/`), /ERR_CERT_AUTHORITY_INVALID/, 'without the CA: refused');
 });

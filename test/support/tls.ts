@@ -89,11 +89,17 @@ export function issueWithDates(caDir: string, name: string, startDate: Date, end
   }
 }
 
-export function openssl(args: string[]): string {
-  const r = spawnSync('openssl', args, { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`openssl ${args[0]} exited ${r.status}: ${r.stderr}`);
+/** A command-line tool that must succeed; its stdout. */
+function tool(name: string, args: string[]): string {
+  const r = spawnSync(name, args, { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw new Error(`${name}: ${r.error.message}`, { cause: r.error });
+  if (r.status !== 0) throw new Error(`${name} ${args[0]} exited ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
+
+export const openssl = (args: string[]): string => tool('openssl', args);
+/** NSS's certutil (Debian libnss3-tools), for the database Chromium trusts on Linux. */
+export const certutil = (args: string[]): string => tool('certutil', args);
 
 /** The first (server) certificate of a PEM chain file. */
 export const leafOf = (certFile: string): X509Certificate => new X509Certificate(readFileSync(certFile));
