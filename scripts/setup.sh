@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
-#   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
-#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks)
+#   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks),
+#                           libnss3-tools (certutil: a test CA into Chromium's NSS database)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -19,8 +20,8 @@ cd "$root"
 # worker build below run on it. Free when test.sh/start.sh already did it.
 ensure_node
 
-pkgs=(ffmpeg ca-certificates)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2)
+pkgs=(ffmpeg ca-certificates openssl)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools)
 apt_install "${pkgs[@]}"
 
 stamp="node_modules/.lessoncast-install-stamp"

@@ -40,8 +40,9 @@ export function buildWeb(): void {
   execFileSync(process.execPath, [path.join(root, 'scripts', 'build-web.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-export async function launchBrowser(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
+/** `env` replaces the browser's environment, e.g. a HOME whose NSS database trusts a test CA. */
+export async function launchBrowser(env?: NodeJS.ProcessEnv): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, ...(env ? { env } : {}) });
 }
 
 export interface OpenedPage {
