@@ -45,8 +45,9 @@ export class SignalClient {
     });
   }
 
-  static async connect(wsUrl: string): Promise<SignalClient> {
-    const ws = new WebSocket(wsUrl);
+  /** `options` are ws's client options, e.g. `{ ca }` for a wss:// server whose CA is private. */
+  static async connect(wsUrl: string, options?: WebSocket.ClientOptions): Promise<SignalClient> {
+    const ws = new WebSocket(wsUrl, options);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);

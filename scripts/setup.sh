@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
-#   scripts/setup.sh run    runtime: ffmpeg, node modules, the mediasoup worker
+#   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
 #   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks;
-#                           ip netns), nftables, coturn, libnss3-tools (certutil), openssl (the
-#                           reachability test's namespaces, NAT, TURN server and test CA)
+#                           ip netns), libnss3-tools (certutil: a test CA into Chromium's NSS database),
+#                           nftables and coturn (the reachability test's NAT, firewalls and TURN server)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -21,8 +21,8 @@ cd "$root"
 # worker build below run on it. Free when test.sh/start.sh already did it.
 ensure_node
 
-pkgs=(ffmpeg ca-certificates)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 nftables coturn libnss3-tools openssl)
+pkgs=(ffmpeg ca-certificates openssl)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools nftables coturn)
 had_coturn="$(dpkg-query -W -f='${Status}' coturn 2>/dev/null || true)"
 apt_install "${pkgs[@]}"
 # The tests run their own turnserver, inside a namespace, on their own configuration. Debian's

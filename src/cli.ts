@@ -1,4 +1,6 @@
 import { stringOptions } from './cliArgs.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
 import { resolveTokenSecret } from './auth/secret.js';
@@ -11,7 +13,19 @@ const USAGE = `usage:
                    [--lesson <lessonId>]... [--all-lessons] [--ttl <seconds>]
       Mints a signed token with the server's secret (config auth.tokenSecret or auth.secretFile)
       and prints it on stdout (never logged).
-${RECORDINGS_USAGE}`;
+${RECORDINGS_USAGE}
+  lessoncast tls [--days N] [--ca-days N] <out-dir> <dns-name-or-ip>...
+      Makes a private CA in <out-dir> (or reuses ca.key/ca.crt there) and issues server.key and
+      server.crt (full chain) for those names and addresses, for http.tls.certFile/keyFile
+      (scripts/make-ca.sh, with openssl; docs/tls.md).`;
+
+/** `lessoncast tls …`: scripts/make-ca.sh with the same arguments; its exit code is ours. */
+function tls(args: string[]): number {
+  const script = fileURLToPath(new URL('../scripts/make-ca.sh', import.meta.url));
+  const run = spawnSync('bash', [script, ...args], { stdio: 'inherit' });
+  if (run.error) throw new Error(`cannot run ${script}: ${run.error.message}`, { cause: run.error });
+  return run.status ?? 1;
+}
 
 async function token(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -55,6 +69,9 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'token':
       return token(rest);
+    case 'tls':
+      process.exitCode = tls(rest);
+      return;
     case 'recordings':
       process.exitCode = await recordingsCommand(rest).catch((err: unknown) => {
         throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;

@@ -3,8 +3,13 @@ import { createLessoncast } from './server.js';
 
 /** Composition root: configuration → server → signals. */
 async function main(): Promise<void> {
+  // Renewed certificate files (http.tls) are reloaded without a restart on SIGHUP; without TLS it
+  // is logged and ignored. Caught from the first moment, as Node's default would end the process.
+  let reloadTls = (): unknown => undefined;
+  process.on('SIGHUP', () => reloadTls());
   const config = loadConfig();
   const server = await createLessoncast(config);
+  reloadTls = () => server.reloadTls();
   const onSignal = (signal: NodeJS.Signals): void => {
     server.stop(signal).then(
       () => process.exit(0),

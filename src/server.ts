@@ -1,7 +1,7 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { ConfigError, type ResolvedConfig } from './config/load.js';
+import { ConfigError, tlsEnabled, type ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { WorkerPool } from './media/workerPool.js';
@@ -22,6 +22,8 @@ import { RecordingService } from './recording/service.js';
 import { oneWayLinks, registerArchiveRoutes } from './http/archiveRoutes.js';
 import { AuthThrottle } from './http/authThrottle.js';
 import { registerSocketEndpoints } from './http/sockets.js';
+import { CertificateKeeper, CertificateProblem, readCertificate, type ServedCertificate } from './http/tls.js';
+import { startRedirectListener, type RedirectListener } from './http/redirect.js';
 
 /** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
@@ -31,6 +33,12 @@ export interface Lessoncast {
   /** The base URL the HTTP server listens on (known after start). */
   readonly url: string;
   start(): Promise<void>;
+  /**
+   * Re-reads and re-checks http.tls.certFile and keyFile (SIGHUP): new connections get the new
+   * certificate, open ones go on; on a problem the old one stays and the error is logged. Returns
+   * whether it swapped (false too without TLS).
+   */
+  reloadTls(): boolean;
   /** Drain and stop everything; bounded by shutdown.timeoutSeconds. Safe to call twice. */
   stop(reason?: string): Promise<void>;
 }
@@ -64,6 +72,8 @@ export function createLessoncastForTests(config: ResolvedConfig): Promise<{ serv
 /** Composition: builds every part from the configuration, wires them, and owns their shutdown order. */
 async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; internals: LessoncastInternals }> {
   const recordingsDir = recordingsFolder(config.recording.dir);
+  // Before anything starts: a certificate that cannot be served stops the start like a bad setting.
+  const certificate = tlsEnabled(config.http) ? servedCertificate(config.http.tls) : undefined;
 
   let draining = false;
   let url = config.publicUrl;
@@ -74,6 +84,10 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     logLevel: config.log.level,
     maxMessageBytes: config.http.maxMessageBytes,
     isDraining: () => draining,
+    ...(certificate
+      ? { https: { cert: certificate.cert, key: certificate.key, hstsMaxAgeSeconds: config.http.tls.hstsMaxAgeSeconds } }
+      : {}),
+    trustProxy: config.http.trustProxy,
     onClientError: (code) => controlRoom.metrics.countClientError(code),
     readiness: [
       {
@@ -99,6 +113,8 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     ],
   });
   const log = app.log;
+  const keeper = certificate && new CertificateKeeper({ files: config.http.tls, log, initial: certificate, server: app.server });
+  let redirect: RedirectListener | undefined;
   log.info(
     { workerBin: workerBin.path, source: workerBin.source, mediasoup: ms.version, node: process.version },
     'mediasoup worker binary',
@@ -179,6 +195,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   registerLessonRoutes(app, { registry, tokens });
   await registerWebRoutes(app, { publicUrl: () => url });
   registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
+  if (keeper) controlRoom.metrics.watchCertificate(() => keeper.current.notAfter);
   registerMetricsRoutes(app, { metrics: controlRoom.metrics, token: config.metrics.token });
   const ffmpeg = await locateFfmpeg(config.recording.ffmpegPath);
   log[ffmpeg.skipped.length ? 'warn' : 'info'](
@@ -219,10 +236,20 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       const addr = app.server.address();
       if (addr && typeof addr === 'object') {
         const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-        url = config.http.publicUrl ? config.publicUrl : `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+        const scheme = keeper ? 'https' : 'http';
+        url = config.http.publicUrl ? config.publicUrl : `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
+      }
+      keeper?.start();
+      if (config.http.redirectPort) {
+        redirect = await startRedirectListener({ host: config.http.host, port: config.http.redirectPort, target: () => url, log });
       }
       controlRoom.start();
       log.info({ url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
+    },
+    reloadTls() {
+      if (keeper) return keeper.reload();
+      log.info({}, 'TLS reload asked, but lessoncast serves plain HTTP (http.tls not set): nothing to reload');
+      return false;
     },
     stop(reason = 'stop') {
       stopping ??= (async () => {
@@ -237,6 +264,8 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           await controlRoom.close();
           sockets.close();
           await live.close();
+          keeper?.close();
+          await redirect?.close();
           await app.close();
           await pool.close();
         })();
@@ -266,6 +295,16 @@ function recordingsFolder(dir: string): string {
     ]);
   }
   return resolved;
+}
+
+/** The certificate http.tls names, checked; a problem with either file is a configuration error naming it. */
+function servedCertificate(files: ResolvedConfig['http']['tls']): ServedCertificate {
+  try {
+    return readCertificate(files);
+  } catch (err) {
+    if (err instanceof CertificateProblem) throw new ConfigError([err.message], { cause: err });
+    throw err;
+  }
 }
 
 /** The registry as the control room reads it. */

@@ -27,6 +27,59 @@ t.test('defaults load and derive the public URL and announced address', async (t
   t.ok(c.nodeId.length > 0);
 });
 
+t.test('HTTPS settings: plain HTTP by default, https publicUrl with TLS, checked together', async (t) => {
+  const plain = loadConfig({ configDir, env: {} });
+  t.same(plain.http.tls, { certFile: '', keyFile: '', hstsMaxAgeSeconds: 31536000 }, 'no TLS by default');
+  t.equal(plain.http.redirectPort, 0, 'no redirect listener by default');
+  t.same(plain.http.trustProxy, [], 'no proxy trusted by default');
+  const tls = loadConfig({
+    configDir,
+    env: { LESSONCAST_HTTP_TLS_CERT_FILE: '/etc/lessoncast/server.crt', LESSONCAST_HTTP_TLS_KEY_FILE: '/etc/lessoncast/server.key' },
+  });
+  t.equal(tls.publicUrl, 'https://127.0.0.1:8080', 'with TLS the derived public URL is https');
+  t.equal(tls.http.tls.certFile, '/etc/lessoncast/server.crt', 'LESSONCAST_HTTP_TLS_CERT_FILE');
+  const lists: Array<[string, string[]]> = [
+    ['10.0.0.5, 10.1.0.0/16 ,::1', ['10.0.0.5', '10.1.0.0/16', '::1']],
+    ['["loopback","192.168.4.0/24"]', ['loopback', '192.168.4.0/24']],
+    ['', []],
+  ];
+  for (const [raw, want] of lists) {
+    t.same(
+      loadConfig({ configDir, env: { LESSONCAST_HTTP_TRUST_PROXY: raw } }).http.trustProxy,
+      want,
+      `LESSONCAST_HTTP_TRUST_PROXY=${raw}`,
+    );
+  }
+  const cases: Array<[string, Record<string, string>, RegExp]> = [
+    [
+      'only the certificate',
+      { LESSONCAST_HTTP_TLS_CERT_FILE: '/x.crt' },
+      /http\.tls\.keyFile: "" is not allowed when http\.tls\.certFile is set/,
+    ],
+    ['only the key', { LESSONCAST_HTTP_TLS_KEY_FILE: '/x.key' }, /http\.tls\.certFile: "" is not allowed when http\.tls\.keyFile is set/],
+    ['redirect without TLS', { LESSONCAST_HTTP_REDIRECT_PORT: '8081' }, /http\.redirectPort: 8081 is not allowed without http\.tls/],
+    [
+      'redirect on the HTTPS port',
+      { LESSONCAST_HTTP_TLS_CERT_FILE: '/x.crt', LESSONCAST_HTTP_TLS_KEY_FILE: '/x.key', LESSONCAST_HTTP_REDIRECT_PORT: '8080' },
+      /http\.redirectPort: 8080 is not allowed; allowed: a port other than http\.port/,
+    ],
+    [
+      'a proxy that is no address',
+      { LESSONCAST_HTTP_TRUST_PROXY: 'proxy.example' },
+      /http\.trustProxy: "proxy\.example" is not allowed; allowed: IP addresses or CIDRs/,
+    ],
+    ['a prefix too long', { LESSONCAST_HTTP_TRUST_PROXY: '10.0.0.0/33' }, /http\.trustProxy: "10\.0\.0\.0\/33" is not allowed/],
+    ['trust everyone', { LESSONCAST_HTTP_TRUST_PROXY: 'true' }, /http\.trustProxy: "true" is not allowed/],
+    ['not a JSON list', { LESSONCAST_HTTP_TRUST_PROXY: '[10.0.0.1' }, /http\.trustProxy \(from LESSONCAST_HTTP_TRUST_PROXY\).*a list of/],
+    [
+      'HSTS too long',
+      { LESSONCAST_HTTP_TLS_HSTS_MAX_AGE_SECONDS: '99999999' },
+      /http\.tls\.hstsMaxAgeSeconds: 99999999.*integer from 0 to 63072000/,
+    ],
+  ];
+  for (const [name, env, re] of cases) t.match(issuesOf(() => loadConfig({ configDir, env })).join('\n'), re, name);
+});
+
 t.test('default.json holds every setting of the schema', async (t) => {
   const c = loadConfig({ configDir, env: {} }) as unknown as Record<string, Record<string, unknown>>;
   for (const leaf of settingLeaves()) {

@@ -1,4 +1,5 @@
 import { readFileSync, existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { Type, type TSchema, type TObject } from 'typebox';
@@ -10,8 +11,11 @@ export type { Config } from './schema.js';
 
 /** A start-stopping configuration problem. `issues` name key, value and what is allowed. */
 export class ConfigError extends Error {
-  constructor(readonly issues: string[]) {
-    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+  constructor(
+    readonly issues: string[],
+    options?: ErrorOptions,
+  ) {
+    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`, options);
     this.name = 'ConfigError';
   }
 }
@@ -104,6 +108,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
       `auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`,
     );
   }
+  issues.push(...httpsIssues(cfg.http));
   if (['0.0.0.0', '::'].includes(cfg.media.listenIp) && !cfg.media.announcedAddress) {
     issues.push(
       `media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`,
@@ -115,10 +120,50 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   return Object.freeze({
     ...cfg,
     nodeId: cfg.nodeId || `${hostname()}-${process.pid}`,
-    publicUrl: (cfg.http.publicUrl || `http://${hostForUrl}:${cfg.http.port}`).replace(/\/$/, ''),
+    publicUrl: (cfg.http.publicUrl || `${tlsEnabled(cfg.http) ? 'https' : 'http'}://${hostForUrl}:${cfg.http.port}`).replace(/\/$/, ''),
     announcedAddress: cfg.media.announcedAddress || cfg.media.listenIp,
     configDir,
   });
+}
+
+/** Whether lessoncast serves HTTPS itself (http.tls.certFile and keyFile set). */
+export const tlsEnabled = (http: Pick<Config['http'], 'tls'>): boolean => http.tls.certFile !== '' && http.tls.keyFile !== '';
+
+/** Names proxy-addr takes besides addresses and CIDRs (Fastify's trustProxy). */
+const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** http.tls (both files or neither), http.redirectPort (only with TLS) and http.trustProxy (addresses, CIDRs). */
+function httpsIssues(http: Config['http']): string[] {
+  const out: string[] = [];
+  const { certFile, keyFile } = http.tls;
+  if ((certFile === '') !== (keyFile === '')) {
+    const [set, unset] = certFile ? ['certFile', 'keyFile'] : ['keyFile', 'certFile'];
+    out.push(`http.tls.${unset}: "" is not allowed when http.tls.${set} is set; allowed: both files (PEM), or neither for plain HTTP`);
+  }
+  if (http.redirectPort !== 0 && !tlsEnabled(http)) {
+    out.push(
+      `http.redirectPort: ${http.redirectPort} is not allowed without http.tls.certFile and keyFile; allowed: 0 (a proxy in front redirects instead)`,
+    );
+  }
+  if (http.redirectPort !== 0 && http.redirectPort === http.port) {
+    out.push(`http.redirectPort: ${http.redirectPort} is not allowed; allowed: a port other than http.port, or 0`);
+  }
+  for (const entry of http.trustProxy) {
+    if (!isProxyRange(entry)) {
+      out.push(
+        `http.trustProxy: ${JSON.stringify(entry)} is not allowed; allowed: IP addresses or CIDRs (10.0.0.5, 10.0.0.0/24, ::1), or ${PROXY_RANGE_NAMES.join(', ')}`,
+      );
+    }
+  }
+  return out;
+}
+
+function isProxyRange(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 function readJson(file: string, issues: string[], required: boolean): unknown {
@@ -190,6 +235,21 @@ function coerce(raw: string, schema: TSchema): unknown {
     if (/^(false|0|no|off)$/i.test(raw)) return false;
     return undefined;
   }
+  // A list: a JSON array, or comma-separated (empty = []); its items are checked by the schema.
+  if (Type.IsArray(schema)) {
+    if (raw.trim().startsWith('[')) {
+      try {
+        const parsed: unknown = JSON.parse(raw);
+        return Array.isArray(parsed) ? parsed : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    return raw
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  }
   return raw;
 }
 
@@ -207,6 +267,7 @@ export function describe(schema: TSchema): string {
   if (Type.IsBoolean(s)) return 'true or false';
   if (Type.IsString(s)) return s['minLength'] ? `a non-empty string` : 'a string';
   if (Type.IsUnion(s)) return `one of ${s.anyOf.map((x) => JSON.stringify((x as { const?: unknown }).const)).join(', ')}`;
+  if (Type.IsArray(s)) return `a list of ${describe(s.items)} (in a LESSONCAST_* variable: comma-separated or a JSON array)`;
   if (Type.IsObject(s)) return 'an object';
   return JSON.stringify(s);
 }

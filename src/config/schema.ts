@@ -26,7 +26,7 @@ export const ConfigSchema = Type.Object(
       {
         host: Type.String({ minLength: 1, description: 'Interface the HTTP/WebSocket server binds' }),
         port: Port,
-        publicUrl: Type.String({ description: 'URL users reach; empty = http://host:port' }),
+        publicUrl: Type.String({ description: 'URL users reach; empty = http://host:port, or https://host:port with http.tls' }),
         maxMessageBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, description: 'Largest WebSocket frame accepted' }),
         authTimeoutSeconds: Type.Integer({
           minimum: 1,
@@ -37,6 +37,30 @@ export const ConfigSchema = Type.Object(
           minimum: 1,
           maximum: 100_000,
           description: 'WebSockets one remote address may hold open before authenticating; more are closed at once (4429)',
+        }),
+        tls: Type.Object(
+          {
+            certFile: Type.String({
+              description: 'PEM certificate chain (server first); with keyFile, serves HTTPS and WSS; both empty = plain HTTP',
+            }),
+            keyFile: Type.String({ description: 'PEM private key (unencrypted) of certFile' }),
+            hstsMaxAgeSeconds: Type.Integer({
+              minimum: 0,
+              maximum: 63_072_000,
+              description: 'max-age of Strict-Transport-Security, sent on every HTTPS response (0 tells browsers to forget it)',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+        redirectPort: Type.Integer({
+          minimum: 0,
+          maximum: 65535,
+          description: 'A plain-HTTP listener on http.host at this port that only redirects (308) to the https publicUrl; 0 = none',
+        }),
+        trustProxy: Type.Array(Type.String({ minLength: 1 }), {
+          maxItems: 64,
+          description:
+            'Addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (also loopback, linklocal, uniquelocal); [] = none',
         }),
       },
       { additionalProperties: false },

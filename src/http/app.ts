@@ -28,6 +28,10 @@ export interface HttpAppOptions {
   isDraining(): boolean;
   /** Told the code of every client error answered (a 4xx, a malformed request or WebSocket frame): /metrics counts them. */
   onClientError?(code: ErrorCode): void;
+  /** Serve HTTPS (and WSS) with this certificate chain and key; every answer then carries HSTS. Absent = plain HTTP. */
+  https?: { cert: Buffer; key: Buffer; hstsMaxAgeSeconds: number };
+  /** Reverse proxies whose X-Forwarded-* headers are believed (http.trustProxy); empty = none, the socket's address counts. */
+  trustProxy?: readonly string[];
 }
 
 /** The Fastify app with what every route shares: logging, problem+json errors, health endpoints, WebSocket support. */
@@ -48,7 +52,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
   const answer = (err: unknown, req: FastifyRequest, reply: FastifyReply): void =>
     sendProblem(reply, logged(req.log, err, toProblem(err), 'debug'));
 
+  const hsts = opts.https ? `max-age=${opts.https.hstsMaxAgeSeconds}` : undefined;
   const app = Fastify({
+    ...(opts.https ? { https: { cert: opts.https.cert, key: opts.https.key } } : {}),
+    trustProxy: opts.trustProxy?.length ? [...opts.trustProxy] : false,
     logger: loggerOptions(opts.logLevel),
     bodyLimit: 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true } },
@@ -59,7 +66,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     clientErrorHandler(err, socket) {
       // Once answered, what the client still sends (the rest of that header) is not another error.
       if (isDisconnect(err) || socket.destroyed || socket.writableEnded) return;
-      writeProblem(socket, logged(app.log, err, toProblem(err), 'warn'));
+      writeProblem(socket, logged(app.log, err, toProblem(err), 'warn'), hsts ? { 'strict-transport-security': hsts } : {});
     },
   });
 
@@ -78,6 +85,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       if (!code?.startsWith('WS_ERR_')) socket.terminate();
     },
   });
+  // HSTS on every HTTPS answer, set on the raw response before Fastify routes it, so 404s,
+  // framework errors and WebSocket refusals carry it too. Never on plain HTTP.
+  if (hsts) app.server.prependListener('request', (_req, res) => res.setHeader('strict-transport-security', hsts));
   app.addHook('onRoute', (route) => {
     if (route.websocket) route.onRequest = [route.onRequest ?? []].flat().concat(upgradeRequired);
   });

@@ -64,7 +64,7 @@ export function sendProblem(reply: FastifyReply, e: LessoncastError): void {
  * The same answer written on a bare socket, for errors Node's HTTP parser raises before Fastify
  * has a request (an oversized header, a malformed request line): then the connection closes.
  */
-export function writeProblem(socket: Duplex, e: LessoncastError): void {
+export function writeProblem(socket: Duplex, e: LessoncastError, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(problemBody(e));
   const head = [
     `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ''}`,
@@ -72,6 +72,7 @@ export function writeProblem(socket: Duplex, e: LessoncastError): void {
     `content-length: ${Buffer.byteLength(body)}`,
     'x-content-type-options: nosniff',
     'connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
   ];
   socket.end(`${head.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
 }

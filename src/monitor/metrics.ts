@@ -217,6 +217,18 @@ export class Metrics {
     this.limitRefusals.inc({ limit });
   }
 
+  /** With HTTPS on: the served certificate's notAfter, read at each scrape (so a reload shows at once). Call once. */
+  watchCertificate(notAfter: () => Date): void {
+    new Gauge({
+      name: 'lessoncast_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the TLS certificate being served expires (notAfter, Unix seconds); absent on plain HTTP',
+      registers: [this.registry],
+      collect() {
+        this.set(notAfter().getTime() / 1000);
+      },
+    });
+  }
+
   sampled(durationMs: number, requests: number): void {
     this.sampleSeconds.set(durationMs / 1000);
     this.statsRequests.inc(requests);

@@ -41,17 +41,16 @@ export function buildWeb(): void {
 }
 
 /**
- * Starts Chromium with the flags above. `executablePath` may be a wrapper that runs Chromium
- * elsewhere (inside a network namespace), `env` its environment (its own HOME), `args` more flags.
+ * `env` replaces the browser's environment, e.g. a HOME whose NSS database trusts a test CA.
+ * `executablePath` may be a wrapper that runs Chromium elsewhere (inside a network namespace);
+ * `args` are flags besides the ones above.
  */
-export async function launchBrowser(
-  options: { executablePath?: string; env?: Record<string, string>; args?: string[] } = {},
-): Promise<Browser> {
+export async function launchBrowser(env?: NodeJS.ProcessEnv, options: { executablePath?: string; args?: string[] } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: options.executablePath ?? CHROMIUM,
     headless: true,
     args: [...FLAGS, ...(options.args ?? [])],
-    ...(options.env ? { env: options.env } : {}),
+    ...(env ? { env } : {}),
   });
 }
 

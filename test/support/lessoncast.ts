@@ -75,6 +75,16 @@ export function spawnLessoncastProcess(dir: string, env: Record<string, string>,
   });
 }
 
+/** spawnLessoncastProcess, with what it writes (stdout and stderr together) and its exit code to come. */
+export function watchedLessoncastProcess(dir: string, env: Record<string, string>) {
+  const child = spawnLessoncastProcess(dir, env);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, exited, log: () => out };
+}
+
 /** Creates a lesson through the REST API as an admin. */
 export async function createLesson(
   t: TestServer,

@@ -4,19 +4,22 @@
  * (`certutil -A -t "C,,"`), which Chromium on Linux reads for locally trusted roots. No flag
  * relaxes certificate checks. And what a page's RTCPeerConnections chose, from getStats.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM, launchBrowser } from './browser.js';
 import type { Site, Topology } from './netns.js';
+import { certutil } from './tls.js';
 
-/** An empty NSS database in `home` that trusts `caFile` to identify web (TLS) servers. */
+/**
+ * An empty NSS database in `home` that trusts `caFile` to identify web (TLS) servers, where
+ * Chromium 156 looks for it (~/.local/share/pki/nssdb; see test/tls.test.ts).
+ */
 export function trustingHome(home: string, caFile: string): string {
-  const db = `sql:${path.join(home, '.pki', 'nssdb')}`;
-  mkdirSync(path.join(home, '.pki', 'nssdb'), { recursive: true });
-  execFileSync('certutil', ['-d', db, '-N', '--empty-password'], { stdio: 'pipe' });
-  execFileSync('certutil', ['-d', db, '-A', '-t', 'C,,', '-n', 'lessoncast-test-ca', '-i', caFile], { stdio: 'pipe' });
+  const nssdb = path.join(home, '.local', 'share', 'pki', 'nssdb');
+  mkdirSync(nssdb, { recursive: true });
+  certutil(['-d', `sql:${nssdb}`, '-N', '--empty-password']);
+  certutil(['-d', `sql:${nssdb}`, '-A', '-t', 'C,,', '-n', 'lessoncast-test-ca', '-i', caFile]);
   return home;
 }
 
@@ -33,11 +36,10 @@ export async function launchSiteBrowser(
   const rules = Object.entries(options.hosts)
     .map(([name, address]) => `MAP ${name} ${address}`)
     .join(', ');
-  return launchBrowser({
-    executablePath: topo.wrapper(site, CHROMIUM, options.dir),
-    env: { ...(process.env as Record<string, string>), HOME: home },
-    args: [`--host-resolver-rules=${rules}`],
-  });
+  return launchBrowser(
+    { ...process.env, HOME: home },
+    { executablePath: topo.wrapper(site, CHROMIUM, options.dir), args: [`--host-resolver-rules=${rules}`] },
+  );
 }
 
 /**
