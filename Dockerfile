@@ -4,11 +4,12 @@
 #   docker run --network host -v /srv/lessoncast/recordings:/recordings \
 #     -e LESSONCAST_AUTH_TOKEN_SECRET=... -e LESSONCAST_MEDIA_ANNOUNCED_ADDRESS=<public ip> lessoncast
 #
-# Built and run for real on the development machines and in CI by scripts/image.sh check
-# (Debian's podman; no Docker engine or container registry there): the base is then Debian
-# bookworm made by debootstrap from the Debian mirror, with the Node pinned in scripts/node/ and
-# the npm pinned in scripts/image/, passed as BUILD_IMAGE and RUNTIME_IMAGE. Anywhere a registry
-# is reachable the defaults below are the official Node images and nothing else changes.
+# Built and run for real on the development machines and in CI (.ci/run) by
+# `npm run image` (scripts/image.sh check) with Debian's podman, where no Docker engine runs and
+# no container registry is reachable: the base is then Debian bookworm made by debootstrap from
+# the Debian mirror, with the Node pinned in scripts/node/ and the npm pinned in scripts/image/,
+# passed as BUILD_IMAGE and RUNTIME_IMAGE; the check starts a container and asks GET /readyz.
+# Where a registry is reachable the defaults below, the official Node images, apply as they are.
 #
 # Build stage: compiles TypeScript and builds mediasoup-worker from the npm package's own sources
 # against Debian libraries (scripts/build-worker.sh, ~12 minutes on 2 cores), so it needs only a
@@ -17,7 +18,7 @@
 # release: a build that mounts a cache holding that key there takes the binary instead of
 # compiling it (scripts/image.sh mounts the host's ~/.cache/lessoncast/mediasoup-worker with
 # podman build -v; with none mounted, the build compiles it). The runtime stage carries only what
-# the binary links.
+# the binary links, and ffmpeg (Debian's, with its ~200 dependencies: ~500 MB of the image).
 #
 # Node: both stages run Node 24 LTS, the Node the scripts pin for machines whose node is older
 # than 22 (scripts/node/package.json; mediasoup 3.32 needs >= 22). Keep the major of the default
@@ -34,12 +35,15 @@ ENV LESSONCAST_CACHE_DIR=/opt/lessoncast-cache
 # NODE_EXTRA_CA_CERTS this way. Unset, Node trusts its own CA store as usual.
 ARG NODE_EXTRA_CA_CERTS
 COPY package.json package-lock.json ./
-COPY scripts ./scripts
+# Only what npm ci and the worker build read, so that editing another script keeps this layer.
+COPY scripts/build-worker.sh scripts/apt-wait.sh ./scripts/
+COPY scripts/worker ./scripts/worker
 # MEDIASOUP_WORKER_BIN set during npm ci makes mediasoup's postinstall skip its GitHub download.
 RUN MEDIASOUP_WORKER_BIN="$(bash scripts/build-worker.sh --print-path | tail -n 1)" npm ci --no-audit --no-fund \
  && bash scripts/build-worker.sh | tail -n 1 > /tmp/worker-path \
  && cp "$(cat /tmp/worker-path)" /app/mediasoup-worker
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY config ./config
 COPY web ./web
