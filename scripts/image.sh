@@ -174,7 +174,8 @@ check_image() {
   trap 'pm rm --force --volumes --time 5 "'"$name"'" >/dev/null 2>&1 || true' EXIT
   log "starting $name on 127.0.0.1:$port"
   # --health-interval disable: no periodic healthcheck timer (podman makes it with systemd, which
-  # a build machine may not run); the check runs the image's HEALTHCHECK once itself.
+  # a build machine may not run); the check runs the image's HEALTHCHECK once itself. Without
+  # systemd, podman 4.3 still logs "unable to get systemd connection to add healthchecks": harmless.
   pm run --detach --name "$name" --network host --health-interval disable \
     --ulimit "nofile=$hard_nofile:$hard_nofile" --ulimit "nproc=$nproc:$nproc" \
     -e LESSONCAST_HTTP_HOST=127.0.0.1 -e "LESSONCAST_HTTP_PORT=$port" \
