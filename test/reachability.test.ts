@@ -82,6 +82,11 @@ if (!chromiumAvailable()) {
     const started = Date.now();
     world = await startReachWorld();
     t.comment(`topology ${world.topo.prefix}-* up, coturn and lessoncast listening after ${Date.now() - started} ms`);
+    const daemons = [world.lessoncast, world.coturn];
+    t.teardown(() => {
+      // On failure, what the server and the TURN server said (their logs go with the run folder).
+      if (!t.passing()) for (const d of daemons) console.error(`--- ${d.name}'s log, the end:\n${d.log().slice(-4000)}`);
+    });
     const links = await world.createLesson('Levers across the region', true);
 
     // -- the instructor, in the STEAM centre: a secure context, camera and microphone ---------------
