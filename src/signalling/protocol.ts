@@ -25,7 +25,7 @@ import {
   type Role,
 } from '../domain/index.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const Id = Type.String({ minLength: 1, maxLength: 128 });
 /** mediasoup validates media parameters deeply; we bound their size and shape, and check the numbers it would take out of range. */
@@ -141,6 +141,15 @@ export const RequestEnvelope = Type.Object(
 );
 export type RequestEnvelope = Static<typeof RequestEnvelope>;
 
+/** A TURN server with this participant's time-limited credentials (RTCIceServer). */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+/** 'relay': only TURN-relayed candidates (schools listed in turn.relaySchools). */
+export type IceTransportPolicy = 'all' | 'relay';
+
 /** What each method answers with. */
 export interface ResponseData {
   authenticate: { participantId: string; role: Role; name: string; protocolVersion: number };
@@ -153,6 +162,9 @@ export interface ResponseData {
     producers: ProducerView[];
     /** Whether the lesson is being recorded right now. */
     recording: RecordingStatus;
+    /** For mediasoup-client's createSendTransport/createRecvTransport; [] when the server has no turn.urls. */
+    iceServers: IceServer[];
+    iceTransportPolicy: IceTransportPolicy;
   };
   leave: Record<string, never>;
   goLive: { lesson: LessonView };
