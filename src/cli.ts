@@ -5,13 +5,15 @@ import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { ROLES, type Role } from './domain/index.js';
 import { RECORDINGS_USAGE, RecordingsUsageError, recordingsCommand } from './recording/cli.js';
+import { COTURN_USAGE, CoturnUsageError, coturnConfigCommand } from './turn/cli.js';
 
 const USAGE = `usage:
   lessoncast token --role <${ROLES.join('|')}> [--id <user or school id>] [--name <display name>]
                    [--lesson <lessonId>]... [--all-lessons] [--ttl <seconds>]
       Mints a signed token with the server's secret (config auth.tokenSecret or auth.secretFile)
       and prints it on stdout (never logged).
-${RECORDINGS_USAGE}`;
+${RECORDINGS_USAGE}
+${COTURN_USAGE}`;
 
 async function token(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -60,6 +62,12 @@ async function main(argv: string[]): Promise<void> {
         throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;
       });
       return;
+    case 'coturn-config':
+      try {
+        return coturnConfigCommand(rest);
+      } catch (err) {
+        throw err instanceof CoturnUsageError ? new UsageError(err.message) : err;
+      }
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   }
