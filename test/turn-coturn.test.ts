@@ -9,13 +9,11 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import type { types } from 'mediasoup';
-import { publish, Watcher } from '../kit/peers.js';
-import { SignalClient } from '../kit/signalClient.js';
 import { turnCredential } from '../src/turn/credentials.js';
 import { coturnInstalled, freePort, startCoturn, startPeer, uclient, type Coturn } from './support/coturn.js';
 import { builtEntry } from './support/dist.js';
-import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { cleanupStack, startTestServer } from './support/lessoncast.js';
+import { lessonWithSchool, watchInstructor } from './support/mediaPath.js';
 
 const SECRET = 'c0ffee'.repeat(8);
 
@@ -92,6 +90,7 @@ function generate(out: string, ports: { plain: number; tls: number }): void {
 t.test('coturn with the generated config, credentials from a real join', async (t) => {
   const cleanup = cleanupStack(t);
   const ports = { plain: await freePort(), tls: await freePort() };
+  while (Math.abs(ports.tls - ports.plain) <= 1) ports.tls = await freePort(); // coturn-config refuses adjacent ports
   const conf = path.join(dir, 'turnserver.conf');
   generate(conf, ports);
   t.equal(statSync(conf).mode & 0o777, 0o600, 'the file holding the secret is mode 0600');
@@ -109,15 +108,10 @@ t.test('coturn with the generated config, credentials from a real join', async (
     },
   });
   cleanup.push(() => s.close());
-  const lessonId = await createLesson(s);
-  const teacher = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
-  const school = await SignalClient.join(s, 'classroom', 'school-c', lessonId);
-  cleanup.push(
-    () => teacher.client.close(),
-    () => school.client.close(),
-  );
-  const ice = school.joined!.iceServers[0]!;
-  t.equal(school.joined!.iceTransportPolicy, 'relay');
+  const l = await lessonWithSchool(s, 'school-c');
+  cleanup.push(() => l.close());
+  const ice = l.joined.iceServers[0]!;
+  t.equal(l.joined.iceTransportPolicy, 'relay');
 
   const peerPort = await freePort();
   const peer = startPeer('127.0.0.1', peerPort);
@@ -129,7 +123,7 @@ t.test('coturn with the generated config, credentials from a real join', async (
   let coturn: Coturn = await startCoturn(conf, dir, ports.plain);
   cleanup.push(() => coturn.stop());
   const asGenerated = uclient({ port: ports.plain, ...creds });
-  t.notMatch(asGenerated.output, /401/, 'the join credentials are accepted');
+  t.not(asGenerated.relayPort, undefined, 'the join credentials are accepted: a relay is allocated');
   t.match(asGenerated.output, /403 \(Forbidden IP\)/, 'a loopback peer is forbidden even when allowed-peer-ip lists it');
   t.equal(asGenerated.received, 0);
   await coturn.stop();
@@ -143,7 +137,9 @@ t.test('coturn with the generated config, credentials from a real join', async (
     udp.sent > 0 && udp.received === udp.sent,
     `TURN/UDP with the join credentials: ${udp.received}/${udp.sent} echoed through the relay`,
   );
-  const tls = uclient({ port: ports.tls, ...creds, extra: ['-t', '-S'], timeoutMs: 6000 });
+  const tls = uclient({ port: ports.tls, ...creds, extra: ['-t', '-S'], timeoutMs: 8000 });
+  if (tls.relayPort === undefined)
+    t.comment(`uclient over TLS to port ${ports.tls} (plain ${ports.plain}) said:\n${tls.output.slice(-1500)}`);
   t.match(tls.output, /tls_connect: client session connected/, 'TURN over TLS: the handshake with the generated cert/pkey');
   t.ok(
     tls.relayPort !== undefined && tls.relayPort >= relayMin && tls.relayPort <= relayMax,
@@ -167,31 +163,19 @@ t.test('coturn with the generated config, credentials from a real join', async (
   t.equal(denied.received, 0);
 
   // 3. Media: the instructor publishes; school-c, told 'relay', receives only through coturn.
-  const sender = await publish(teacher.client, teacher.joined!.routerRtpCapabilities, { audio: false, video: 'h264' });
-  cleanup.push(() => sender.close());
-  const producerId = (await school.client.waitFor('newProducer')).producerId;
-  const watcher = await Watcher.start(school.client, [], {
+  const media = await watchInstructor(s, l, 'school-c', {
     ice: {
-      iceServers: [{ urls: school.joined!.iceServers[0]!.urls[0]!, username: ice.username, credential: ice.credential }],
-      iceTransportPolicy: school.joined!.iceTransportPolicy,
+      iceServers: [{ urls: ice.urls[0]!, username: ice.username, credential: ice.credential }],
+      iceTransportPolicy: l.joined.iceTransportPolicy,
     },
-    connectTimeoutMs: 20_000,
   });
-  cleanup.push(() => watcher.close());
-  await watcher.consume(producerId);
-  const ms = await watcher.firstPacket(producerId, 20_000);
-  const hosted = s.internals.registry.hosted().find((h) => h.lesson.id === lessonId)!;
-  const recv = hosted.media.transportsOf('school-c').find((x) => x.direction === 'recv')!.transport as types.WebRtcTransport;
-  const tuple = recv.iceSelectedTuple;
-  const remotePort = tuple?.remotePort ?? 0;
+  cleanup.push(() => media.close());
+  const remotePort = media.transport?.iceSelectedTuple?.remotePort ?? 0;
   t.ok(
     remotePort >= relayMin && remotePort <= relayMax,
     `mediasoup's peer is coturn's relay port ${remotePort} (${relayMin}-${relayMax}): the media went through the relay`,
   );
   await new Promise((r) => setTimeout(r, 1000));
-  t.ok(
-    watcher.packets(producerId) > 10,
-    `video through TURN: first packet after ${Math.round(ms)} ms, ${watcher.packets(producerId)} packets`,
-  );
+  t.ok(media.packets() > 10, `video through TURN: first packet after ${Math.round(media.firstPacketMs)} ms, ${media.packets()} packets`);
   t.notMatch(coturn.output(), new RegExp(SECRET), 'coturn did not log the secret');
 });

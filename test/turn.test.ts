@@ -173,6 +173,13 @@ t.test('coturn config: the secret and realm, every private range denied, the med
   t.throws(() => coturnConfig({ ...baseOptions(), secret: 'short' }), /turn\.secret must be set/);
   t.throws(() => coturnConfig({ ...baseOptions(), log: '/var/log/turn log' }), /--log/);
   t.match(coturnConfig({ ...baseOptions(), log: 'stdout' }), /^log-file=stdout$/m);
+  const tls = { cert: '/etc/coturn/tls/fullchain.pem', pkey: '/etc/coturn/tls/privkey.pem' };
+  t.throws(
+    () => coturnConfig({ ...baseOptions(), tls: { ...tls, port: 3479 } }),
+    /by more than 1/,
+    "coturn's alt port (3478 + 1) would take TLS",
+  );
+  t.doesNotThrow(() => coturnConfig({ ...baseOptions(), tls: { ...tls, port: 5349 } }));
 });
 
 function baseOptions(): Parameters<typeof coturnConfig>[0] {

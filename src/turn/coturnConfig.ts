@@ -125,7 +125,13 @@ function check(o: CoturnOptions): void {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new CoturnOptionError(`${name}: ${port} is not a port (1-65535)`);
   }
   if (o.minPort > o.maxPort) throw new CoturnOptionError(`--min-port ${o.minPort} is above --max-port ${o.maxPort}`);
-  if (o.tls && o.tls.port === o.listeningPort) throw new CoturnOptionError('--tls-listening-port must differ from --listening-port');
+  // coturn also listens on port + 1 of each (its "alt" listeners, even with no-rfc5780): measured with
+  // coturn 4.6.1, a TLS port right above the plain one lands TLS clients on a plain listener (SSL_connect hangs).
+  if (o.tls && Math.abs(o.tls.port - o.listeningPort) <= 1) {
+    throw new CoturnOptionError(
+      '--tls-listening-port must differ from --listening-port by more than 1 (coturn also listens on each port + 1)',
+    );
+  }
   const addresses: Array<[string, string[]]> = [
     ['--listening-ip', o.listeningIps],
     ['--relay-ip', o.relayIps],

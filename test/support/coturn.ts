@@ -12,9 +12,12 @@ export function coturnInstalled(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-/** A port free on 127.0.0.1 for both TCP and UDP right now (coturn listens on both). */
+/**
+ * A port free on 127.0.0.1 for both TCP and UDP right now (coturn listens on both), outside
+ * 40000-49999: mediasoup's default rtc ports (a test server binds there later) and the relay bands.
+ */
 export async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
+  for (let i = 0; i < 200; i++) {
     const tcp = createServer();
     await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
     const { port } = tcp.address() as AddressInfo;
@@ -25,7 +28,7 @@ export async function freePort(): Promise<number> {
     });
     udp.close();
     await new Promise((r) => tcp.close(r));
-    if (ok) return port;
+    if (ok && (port < 40000 || port > 49999)) return port;
   }
   throw new Error('no port free for both TCP and UDP');
 }
@@ -99,7 +102,8 @@ export function uclient(o: {
   timeoutMs?: number;
 }): UclientResult {
   const args = ['-v', ...(o.extra ?? []), '-u', o.username, '-w', o.password, '-p', String(o.port), '-e', o.peer, '-r', String(o.peerPort)];
-  const r = spawnSync('turnutils_uclient', [...args, '-n', '5', '-m', '1', '-l', '120', '127.0.0.1'], {
+  // Line-buffered: a uclient stopped at the timeout keeps what it printed.
+  const r = spawnSync('stdbuf', ['-oL', '-eL', 'turnutils_uclient', ...args, '-n', '5', '-m', '1', '-l', '120', '127.0.0.1'], {
     encoding: 'utf8',
     timeout: o.timeoutMs ?? 15_000,
   });
