@@ -3,7 +3,7 @@
  * stopped at teardown (never left running), and turnutils_uclient/turnutils_peer runs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { createSocket } from 'node:dgram';
 import path from 'node:path';
 
@@ -13,14 +13,19 @@ export function coturnInstalled(): string | undefined {
 }
 
 /**
- * A port free on 127.0.0.1 for both TCP and UDP right now (coturn listens on both), outside
- * 40000-49999: mediasoup's default rtc ports (a test server binds there later) and the relay bands.
+ * A port free on 127.0.0.1 for both TCP and UDP right now (coturn listens on both), drawn from
+ * 20000-31999: below the kernel's ephemeral range (32768+), so a server started later on port 0
+ * (the test's own lessoncast) or an outgoing connection cannot take it before coturn binds it.
  */
 export async function freePort(): Promise<number> {
   for (let i = 0; i < 200; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
     const tcp = createServer();
-    await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
-    const { port } = tcp.address() as AddressInfo;
+    const tcpOk = await new Promise<boolean>((r) => {
+      tcp.once('error', () => r(false));
+      tcp.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (!tcpOk) continue;
     const udp = createSocket('udp4');
     const ok = await new Promise<boolean>((r) => {
       udp.once('error', () => r(false));
@@ -28,7 +33,7 @@ export async function freePort(): Promise<number> {
     });
     udp.close();
     await new Promise((r) => tcp.close(r));
-    if (ok && (port < 40000 || port > 49999)) return port;
+    if (ok) return port;
   }
   throw new Error('no port free for both TCP and UDP');
 }
