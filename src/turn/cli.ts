@@ -34,7 +34,9 @@ export function coturnConfigCommand(args: string[], err: (line: string) => void 
   });
   const config = loadConfig();
   if (config.turn.secret === '') {
-    throw new Error('turn.secret is empty: set it (LESSONCAST_TURN_SECRET or config; `openssl rand -hex 32`): coturn and lessoncast share it');
+    throw new Error(
+      'turn.secret is empty: set it (LESSONCAST_TURN_SECRET or config; `openssl rand -hex 32`): coturn and lessoncast share it',
+    );
   }
   const media = [config.announcedAddress, resolveIceTcp(config.media, config.announcedAddress).announcedAddress];
   const allowed = v['allowed-peer-ip'] ?? [...new Set(media)].filter((a) => isIP(a));
