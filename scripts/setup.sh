@@ -3,7 +3,9 @@
 # (only a Debian mirror and an npm registry reachable).
 #   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
 #   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks),
-#                           libnss3-tools (certutil: a test CA into Chromium's NSS database)
+#                           libnss3-tools (certutil: a test CA into Chromium's NSS database),
+#                           coturn (TURN tests start their own turnserver on loopback),
+#                           systemd (systemd-analyze checks deploy/lessoncast.service)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -21,8 +23,14 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd)
 apt_install "${pkgs[@]}"
+# Debian's coturn package enables its own service with the stock /etc/turnserver.conf; on a test
+# machine nothing should relay but the turnservers the tests start and stop themselves.
+if [ "$mode" = "test" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet coturn 2>/dev/null; then
+  log "disabling Debian's coturn service (the TURN tests run their own turnserver)"
+  systemctl disable --now coturn >&2 || true
+fi
 
 stamp="node_modules/.lessoncast-install-stamp"
 recorded=".lessoncast/worker-bin"
