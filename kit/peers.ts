@@ -1,5 +1,5 @@
 import type { types } from 'mediasoup';
-import { RtcReceiver, receiverRtpCapabilities } from './rtcReceiver.js';
+import { RtcReceiver, receiverRtpCapabilities, type RtcReceiverOptions } from './rtcReceiver.js';
 import { RtcSender, type RtcSenderOptions, type VideoCodecName } from './rtcSender.js';
 import type { SignalClient } from './signalClient.js';
 import type { ProducerView } from '../src/domain/index.js';
@@ -55,11 +55,17 @@ export class Watcher {
 
   constructor(readonly client: SignalClient) {}
 
-  static async start(client: SignalClient, producers: ProducerView[]): Promise<Watcher> {
+  static async start(
+    client: SignalClient,
+    producers: ProducerView[],
+    opts: Pick<RtcReceiverOptions, 'ice' | 'connectTimeoutMs'> & { forceTcp?: boolean } = {},
+  ): Promise<Watcher> {
     const w = new Watcher(client);
-    const t = await client.request('createTransport', { direction: 'recv' });
+    const t = await client.request('createTransport', { direction: 'recv', ...(opts.forceTcp ? { forceTcp: true } : {}) });
     w.transportId = t.transportId;
     w.receiver = new RtcReceiver({
+      ...(opts.ice ? { ice: opts.ice } : {}),
+      ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
       transport: t as unknown as TransportParams,
       connect: async (dtlsParameters) => {
         await client.request('connectTransport', {

@@ -7,7 +7,13 @@
  * plus the new ones, over the already-connected transport.
  */
 import type { types } from 'mediasoup';
-import { RTCPeerConnection, RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters, type RtpPacket } from 'werift';
+import {
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  type RTCPeerConnectionConfig,
+  type RtpPacket,
+} from 'werift';
 import {
   baseConfig,
   buildRemoteSdp,
@@ -53,6 +59,11 @@ export interface RtcReceiverOptions {
   /** Address werift adds as a host candidate; mediasoup in tests listens on loopback. */
   localAddress?: string;
   connectTimeoutMs?: number;
+  /**
+   * ICE as a page would get it from `join`: TURN servers (werift uses the first) and the policy
+   * ('relay': relayed candidates only); iceUseTcp also offers the server's TCP candidates.
+   */
+  ice?: Pick<RTCPeerConnectionConfig, 'iceServers' | 'iceTransportPolicy' | 'iceUseTcp' | 'turnTlsOptions'>;
 }
 
 /**
@@ -138,6 +149,7 @@ export class RtcReceiver {
   constructor(private readonly options: RtcReceiverOptions) {
     this.pc = new RTCPeerConnection({
       ...baseConfig(options.localAddress ?? '127.0.0.1'),
+      ...options.ice,
       codecs: {
         audio: capabilityCodecs('audio'),
         video: capabilityCodecs('video'),
@@ -254,7 +266,7 @@ export class RtcReceiver {
   }
 
   private async negotiate(): Promise<void> {
-    const sdp = buildRemoteSdp(this.options.transport, 'actpass', this.media);
+    const sdp = buildRemoteSdp(this.options.transport, 'actpass', this.media, { tcp: this.options.ice?.iceUseTcp ?? false });
     await this.pc.setRemoteDescription({ type: 'offer', sdp });
     // werift created the remote tracks while applying the offer: listen before any RTP can flow.
     this.attachTracks();

@@ -38,7 +38,12 @@ export interface RemoteMedia {
  * BUNDLEd transport, so ICE and DTLS lines are repeated per m-line (werift
  * reads candidates per m-section) and the BUNDLE group lists all mids.
  */
-export function buildRemoteSdp(transport: TransportParams, setup: 'actpass' | 'passive', media: RemoteMedia[]): string {
+export function buildRemoteSdp(
+  transport: TransportParams,
+  setup: 'actpass' | 'passive',
+  media: RemoteMedia[],
+  opts: { tcp?: boolean } = {},
+): string {
   const { iceParameters, dtlsParameters } = transport;
   const lines = [
     'v=0',
@@ -61,7 +66,7 @@ export function buildRemoteSdp(transport: TransportParams, setup: 'actpass' | 'p
       `a=ice-pwd:${iceParameters.password}`,
       ...dtlsParameters.fingerprints.map((f) => `a=fingerprint:${f.algorithm} ${f.value.toUpperCase()}`),
       `a=setup:${setup}`,
-      ...candidateLines(transport.iceCandidates),
+      ...candidateLines(transport.iceCandidates, opts.tcp ?? false),
       'a=rtcp-mux',
       'a=rtcp-rsize',
       ...m.headerExtensions.map((e) => `a=extmap:${e.id} ${e.uri}`),
@@ -75,11 +80,15 @@ export function buildRemoteSdp(transport: TransportParams, setup: 'actpass' | 'p
   return `${lines.join('\r\n')}\r\n`;
 }
 
-function candidateLines(candidates: types.IceCandidate[]): string[] {
-  // werift gathers UDP only (iceUseTcp false), so TCP candidates would just be noise.
-  const udp = candidates.filter((c) => c.protocol === 'udp');
+function candidateLines(candidates: types.IceCandidate[], tcp: boolean): string[] {
+  // werift gathers UDP only unless iceUseTcp is set; then the server's passive TCP candidates count too.
+  const wanted = candidates.filter((c) => c.protocol === 'udp' || tcp);
   return [
-    ...udp.map((c) => `a=candidate:${c.foundation} 1 udp ${c.priority} ${c.address ?? c.ip} ${c.port} typ host`),
+    ...wanted.map(
+      (c) =>
+        `a=candidate:${c.foundation} 1 ${c.protocol} ${c.priority} ${c.address ?? c.ip} ${c.port} typ host` +
+        (c.protocol === 'tcp' ? ` tcptype ${c.tcpType ?? 'passive'}` : ''),
+    ),
     'a=end-of-candidates',
   ];
 }

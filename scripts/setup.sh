@@ -2,9 +2,11 @@
 # Installs everything lessoncast needs on a Debian/Ubuntu machine, online or air-gapped
 # (only a Debian mirror and an npm registry reachable).
 #   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
-#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks;
-#                           ip netns), libnss3-tools (certutil: a test CA into Chromium's NSS database),
-#                           nftables and coturn (the reachability test's NAT, firewalls and TURN server)
+#   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks),
+#                           libnss3-tools (certutil: a test CA into Chromium's NSS database),
+#                           coturn (TURN tests start their own turnserver on loopback; the reachability
+#                           test one in a namespace), nftables (its NAT and firewalls),
+#                           systemd (systemd-analyze checks deploy/lessoncast.service)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -22,15 +24,13 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools nftables coturn)
-had_coturn="$(dpkg-query -W -f='${Status}' coturn 2>/dev/null || true)"
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables)
 apt_install "${pkgs[@]}"
-# The tests run their own turnserver, inside a namespace, on their own configuration. Debian's
-# package starts a system-wide one on install under systemd (its SysV script only with
-# TURNSERVER_ENABLED=1 in /etc/default/coturn, off by default): one that this setup installed is
-# stopped and disabled, so a test machine does not carry an open TURN service nobody asked for.
-if [ "$mode" = "test" ] && [[ "$had_coturn" != *"install ok installed"* ]] && [ -d /run/systemd/system ]; then
-  as_root systemctl disable --now coturn >/dev/null 2>&1 || log "could not stop Debian's coturn service (the tests do not use it)"
+# Debian's coturn package enables its own service with the stock /etc/turnserver.conf; on a test
+# machine nothing should relay but the turnservers the tests start and stop themselves.
+if [ "$mode" = "test" ] && command -v systemctl >/dev/null && systemctl is-enabled --quiet coturn 2>/dev/null; then
+  log "disabling Debian's coturn service (the TURN tests run their own turnserver)"
+  systemctl disable --now coturn >&2 || true
 fi
 
 stamp="node_modules/.lessoncast-install-stamp"

@@ -7,6 +7,7 @@ import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { ROLES, type Role } from './domain/index.js';
 import { RECORDINGS_USAGE, RecordingsUsageError, recordingsCommand } from './recording/cli.js';
+import { COTURN_USAGE, CoturnUsageError, coturnConfigCommand } from './turn/cli.js';
 
 const USAGE = `usage:
   lessoncast token --role <${ROLES.join('|')}> [--id <user or school id>] [--name <display name>]
@@ -17,7 +18,8 @@ ${RECORDINGS_USAGE}
   lessoncast tls [--days N] [--ca-days N] <out-dir> <dns-name-or-ip>...
       Makes a private CA in <out-dir> (or reuses ca.key/ca.crt there) and issues server.key and
       server.crt (full chain) for those names and addresses, for http.tls.certFile/keyFile
-      (scripts/make-ca.sh, with openssl; docs/tls.md).`;
+      (scripts/make-ca.sh, with openssl; docs/tls.md).
+${COTURN_USAGE}`;
 
 /** `lessoncast tls …`: scripts/make-ca.sh with the same arguments; its exit code is ours. */
 function tls(args: string[]): number {
@@ -77,6 +79,12 @@ async function main(argv: string[]): Promise<void> {
         throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;
       });
       return;
+    case 'coturn-config':
+      try {
+        return coturnConfigCommand(rest);
+      } catch (err) {
+        throw err instanceof CoturnUsageError ? new UsageError(err.message) : err;
+      }
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'no command given');
   }

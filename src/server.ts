@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigError, tlsEnabled, type ResolvedConfig } from './config/load.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
-import { WorkerPool } from './media/workerPool.js';
+import { resolveIceTcp, WorkerPool } from './media/workerPool.js';
 import { bweSettings, LessonMedia } from './media/lessonMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
@@ -24,6 +24,7 @@ import { AuthThrottle } from './http/authThrottle.js';
 import { registerSocketEndpoints } from './http/sockets.js';
 import { CertificateKeeper, CertificateProblem, readCertificate, type ServedCertificate } from './http/tls.js';
 import { startRedirectListener, type RedirectListener } from './http/redirect.js';
+import { TurnIssuer } from './turn/credentials.js';
 
 /** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
@@ -127,6 +128,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       listenIp: config.media.listenIp,
       announcedAddress: config.announcedAddress,
       webRtcServerPort: config.media.webRtcServerPort,
+      iceTcp: resolveIceTcp(config.media, config.announcedAddress),
       rtcMinPort: config.media.rtcMinPort,
       rtcMaxPort: config.media.rtcMaxPort,
       logLevel: config.media.workerLogLevel,
@@ -154,6 +156,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     recordByDefault: config.recording.enabledByDefault,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
+  const turn = new TurnIssuer(config.turn);
+  if (turn.enabled)
+    log.info({ turnUrls: config.turn.urls, relaySchools: config.turn.relaySchools.length }, 'TURN credentials for every join');
   await AuthThrottle.register(app, {
     maxFailures: config.auth.maxFailuresPerAddress,
     windowSeconds: config.auth.failureWindowSeconds,
@@ -167,6 +172,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     maxMessageBytes: config.http.maxMessageBytes,
     authTimeoutSeconds: config.http.authTimeoutSeconds,
     maxUnauthenticatedPerAddress: config.http.maxUnauthenticatedPerAddress,
+    iceFor: (participant) => turn.iceFor(participant),
     countRefusal: refused,
     countJoin: (ok, code) => controlRoom.countJoin(ok, code),
     countFrame: (code) => controlRoom.metrics.countClientError(code),

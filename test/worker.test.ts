@@ -15,6 +15,7 @@ const poolOptions: WorkerPoolOptions = {
   listenIp: '127.0.0.1',
   announcedAddress: '127.0.0.1',
   webRtcServerPort: 0,
+  iceTcp: { listenIp: '127.0.0.1', announcedAddress: '127.0.0.1', port: 0, announcedPort: 0 },
   rtcMinPort: 40000,
   rtcMaxPort: 49999,
   logLevel: 'warn',

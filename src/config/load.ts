@@ -6,6 +6,7 @@ import { Type, type TSchema, type TObject } from 'typebox';
 import { Value } from 'typebox/value';
 import type { TLocalizedValidationError } from 'typebox/error';
 import { ConfigSchema, RETIRED_SETTINGS, type Config } from './schema.js';
+import { parseTurnUrl } from './turnUrls.js';
 
 export type { Config } from './schema.js';
 
@@ -114,6 +115,7 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
       `media.announcedAddress: "" is not allowed when media.listenIp is ${cfg.media.listenIp}; allowed: the address clients reach this node at`,
     );
   }
+  issues.push(...turnIssues(cfg), ...iceTcpIssues(cfg.media));
   if (issues.length) throw new ConfigError(issues);
 
   const hostForUrl = cfg.http.host === '0.0.0.0' || cfg.http.host === '::' ? '127.0.0.1' : cfg.http.host;
@@ -164,6 +166,40 @@ function isProxyRange(entry: string): boolean {
   const family = isIP(address);
   if (family === 0 || rest.length) return false;
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/** TURN: well-formed URLs, and a long enough secret whenever URLs are given (the secret itself is never shown). */
+function turnIssues({ turn }: Config): string[] {
+  const issues: string[] = [];
+  turn.urls.forEach((url, i) => {
+    const parsed = parseTurnUrl(url);
+    if (typeof parsed === 'string') issues.push(`turn.urls[${i}]: ${JSON.stringify(url)} is not allowed: ${parsed}`);
+  });
+  if (turn.secret !== '' && !/^[A-Za-z0-9+/=._~-]+$/.test(turn.secret)) {
+    issues.push(
+      'turn.secret: (hidden) is not allowed; allowed: letters, digits and + / = . _ ~ - only (it goes into turnserver.conf; `openssl rand -hex 32` makes one)',
+    );
+  } else if (turn.urls.length > 0 && turn.secret.length < 32) {
+    issues.push(
+      `turn.secret: (hidden, ${turn.secret.length} chars) is not allowed when turn.urls is set; allowed: at least 32 characters, coturn's static-auth-secret (\`openssl rand -hex 32\`)`,
+    );
+  }
+  if (turn.relaySchools.length > 0 && turn.urls.length === 0) {
+    issues.push(
+      `turn.relaySchools: ${JSON.stringify(turn.relaySchools)} is not allowed when turn.urls is empty; allowed: [] (a school forced to relay needs a TURN server)`,
+    );
+  }
+  return issues;
+}
+
+function iceTcpIssues({ iceTcp }: Config['media']): string[] {
+  const unspecified = (ip: string): boolean => ip === '0.0.0.0' || ip === '::';
+  if (unspecified(iceTcp.listenIp) && !iceTcp.announcedAddress) {
+    return [
+      `media.iceTcp.announcedAddress: "" is not allowed when media.iceTcp.listenIp is ${iceTcp.listenIp}; allowed: the address clients reach ICE-TCP at`,
+    ];
+  }
+  return [];
 }
 
 function readJson(file: string, issues: string[], required: boolean): unknown {
@@ -230,27 +266,29 @@ function envOverrides(env: NodeJS.ProcessEnv, issues: string[]): Record<string, 
 function coerce(raw: string, schema: TSchema): unknown {
   if (Type.IsInteger(schema)) return /^-?\d+$/.test(raw.trim()) ? Number(raw) : undefined;
   if (Type.IsNumber(schema)) return raw.trim() !== '' && Number.isFinite(Number(raw)) ? Number(raw) : undefined;
+  if (Type.IsArray(schema)) return listFromEnv(raw);
   if (Type.IsBoolean(schema)) {
     if (/^(true|1|yes|on)$/i.test(raw)) return true;
     if (/^(false|0|no|off)$/i.test(raw)) return false;
     return undefined;
   }
-  // A list: a JSON array, or comma-separated (empty = []); its items are checked by the schema.
-  if (Type.IsArray(schema)) {
-    if (raw.trim().startsWith('[')) {
-      try {
-        const parsed: unknown = JSON.parse(raw);
-        return Array.isArray(parsed) ? parsed : undefined;
-      } catch {
-        return undefined;
-      }
-    }
-    return raw
-      .split(',')
-      .map((x) => x.trim())
-      .filter((x) => x !== '');
-  }
   return raw;
+}
+
+/**
+ * A list setting from one variable: a JSON array (`["a","b"]`), else comma-separated (`a,b`);
+ * empty = []. The items are then checked against the schema like any file value.
+ */
+function listFromEnv(raw: string): unknown {
+  const text = raw.trim();
+  if (text.startsWith('[')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  }
+  return text === '' ? [] : text.split(',').map((x) => x.trim());
 }
 
 /** A human description of what a schema allows. */

@@ -102,6 +102,53 @@ export const ConfigSchema = Type.Object(
         minOutgoingBitrate: bitrate(0, 100_000_000, 'Floor of the estimate towards a classroom (bps); 0 = none'),
         maxOutgoingBitrate: bitrate(0, 1_000_000_000, 'Ceiling of what one classroom transport is sent (bps); 0 = none'),
         maxIncomingBitrate: bitrate(0, 1_000_000_000, 'Ceiling asked of each publisher (bps, through REMB/transport-cc); 0 = none'),
+        // ICE-TCP apart from UDP: schools that block UDP reach the WebRtcServer's TCP socket, which
+        // may sit on its own address (443 there) or behind a port mapping (docs/turn.md).
+        iceTcp: Type.Object(
+          {
+            listenIp: Type.String({ description: 'Address the ICE-TCP sockets bind; empty = media.listenIp' }),
+            announcedAddress: Type.String({
+              description: 'Address put in the TCP ICE candidates; empty = iceTcp.listenIp when set, else the UDP announced address',
+            }),
+            port: Type.Integer({
+              minimum: 0,
+              maximum: 65535,
+              description: "Worker i's ICE-TCP socket listens on this port + i; 0 = the UDP port (media.webRtcServerPort + i)",
+            }),
+            announcedPort: Type.Integer({
+              minimum: 0,
+              maximum: 65535,
+              description:
+                'Port put in the TCP ICE candidates of worker i, + i (a port mapping, e.g. 443 → 44000); 0 = the port it listens on',
+            }),
+          },
+          { additionalProperties: false },
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    // TURN (coturn) for schools that reach nothing else; docs/turn.md.
+    turn: Type.Object(
+      {
+        urls: Type.Array(Type.String({ minLength: 1, maxLength: 512 }), {
+          maxItems: 16,
+          description:
+            'TURN server URLs given to every participant (turn:host[:port][?transport=udp|tcp], turns:host[:port]); [] = no TURN',
+        }),
+        // No maxLength here: a schema error would print the value; load.ts checks it without showing it.
+        secret: Type.String({
+          description: "coturn's static-auth-secret (>= 32 chars: letters, digits, + / = . _ ~ -); required when urls is set",
+        }),
+        realm: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9.-]+$', description: "coturn's realm" }),
+        credentialTtlSeconds: Type.Integer({
+          minimum: 60,
+          maximum: 7 * 24 * 3600,
+          description: 'Lifetime of the TURN credentials a join gives; an allocation cannot be refreshed past it',
+        }),
+        relaySchools: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+          maxItems: 100_000,
+          description: "School ids (a classroom token's id) whose pages must use iceTransportPolicy 'relay'",
+        }),
       },
       { additionalProperties: false },
     ),

@@ -5,7 +5,7 @@ import type { LessonRegistry } from '../lessons/registry.js';
 import type { LiveState } from '../live/liveState.js';
 import type { Logger } from '../logger.js';
 import { SocketAdmission } from '../signalling/admission.js';
-import { SignallingHub } from '../signalling/hub.js';
+import { SignallingHub, type HubDeps } from '../signalling/hub.js';
 import type { OneWayStreams } from '../signalling/session.js';
 import { LiveFeed } from '../signalling/liveFeed.js';
 import { clientAddress } from './authThrottle.js';
@@ -19,6 +19,8 @@ export interface SocketEndpointsOptions {
   maxMessageBytes: number;
   authTimeoutSeconds: number;
   maxUnauthenticatedPerAddress: number;
+  /** ICE servers (TURN credentials) and transport policy per joining participant. */
+  iceFor: HubDeps['iceFor'];
   /** Metrics: a limit refused someone, a join's outcome, a frame refused as the client's mistake. */
   countRefusal(limit: string): void;
   countJoin(ok: boolean, code?: string): void;
@@ -53,6 +55,7 @@ export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpoints
     registry: o.registry,
     log: o.log,
     maxMessageBytes: o.maxMessageBytes,
+    iceFor: o.iceFor,
     onJoinOutcome: (ok, code) => o.countJoin(ok, code),
     countFrame: (code) => o.countFrame(code),
     ...(o.oneWay ? { oneWay: o.oneWay } : {}),

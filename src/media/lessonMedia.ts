@@ -11,7 +11,7 @@ import type {
   TransportParams,
 } from '../lessons/mediaPort.js';
 import { LessoncastError } from '../errors.js';
-import type { WorkerPool, WorkerSlot } from './workerPool.js';
+import { announcedCandidates, type WorkerPool, type WorkerSlot } from './workerPool.js';
 
 /** A router of this lesson on one worker. Producers live on the first; later ones receive them through pipes. */
 interface LessonRouter {
@@ -179,7 +179,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     return {
       transportId: transport.id,
       iceParameters: transport.iceParameters,
-      iceCandidates: transport.iceCandidates,
+      iceCandidates: announcedCandidates(transport.iceCandidates, home.slot),
       dtlsParameters: transport.dtlsParameters,
     };
   }

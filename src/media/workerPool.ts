@@ -5,12 +5,37 @@ import type { types } from 'mediasoup';
 import type { Mediasoup } from './mediasoup.js';
 import { lessonMediaCodecs } from './codecs.js';
 
+/**
+ * Where the WebRtcServers' ICE-TCP sockets listen and what their candidates say, apart from UDP
+ * (resolveIceTcp). Worker i listens on port + i and announces announcedPort + i.
+ */
+export interface IceTcpListen {
+  listenIp: string;
+  announcedAddress: string;
+  /** 0 = the UDP port of the worker (webRtcServerPort + i, or any free one). */
+  port: number;
+  /** 0 = the port it listens on; else a port mapping in front (e.g. 443 → 44000). */
+  announcedPort: number;
+}
+
+/** The ICE-TCP settings with their defaults filled in from the UDP ones (config media.iceTcp.*). */
+export function resolveIceTcp(media: { listenIp: string; iceTcp: IceTcpListen }, udpAnnouncedAddress: string): IceTcpListen {
+  const { iceTcp } = media;
+  return {
+    listenIp: iceTcp.listenIp || media.listenIp,
+    announcedAddress: iceTcp.announcedAddress || iceTcp.listenIp || udpAnnouncedAddress,
+    port: iceTcp.port,
+    announcedPort: iceTcp.announcedPort,
+  };
+}
+
 export interface WorkerPoolOptions {
   workers: number;
   listenIp: string;
   announcedAddress: string;
-  /** Worker i's WebRtcServer listens on this + i (UDP and TCP). 0 = any free port. */
+  /** Worker i's WebRtcServer listens on this + i (UDP, and TCP unless iceTcp.port is set). 0 = any free port. */
   webRtcServerPort: number;
+  iceTcp: IceTcpListen;
   rtcMinPort: number;
   rtcMaxPort: number;
   logLevel: types.WorkerLogLevel;
@@ -23,6 +48,8 @@ export interface WorkerSlot {
   readonly index: number;
   worker: types.Worker;
   webRtcServer: types.WebRtcServer;
+  /** The port this worker's TCP candidates carry when a port mapping is in front (media.iceTcp.announcedPort + i). */
+  readonly tcpAnnouncedPort: number | undefined;
   /** Consumers placed on routers of this worker (kept by the lessons' media). */
   consumers: number;
   routers: number;
@@ -60,9 +87,18 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
         'media.udpRecvBufferBytes is above net.core.rmem_max: the kernel caps each WebRTC socket at rmem_max (raise it with sysctl)',
       );
     }
-    for (let i = 0; i < this.opts.workers; i++) {
+    const { iceTcp, workers } = this.opts;
+    if (workers > 1 && iceTcp.port && iceTcp.port < 1024) {
+      // A school that reaches only 443 reaches worker 0 alone there: say so (docs/turn.md).
+      this.log.warn(
+        { iceTcpPort: iceTcp.port, workers, lastPort: iceTcp.port + workers - 1 },
+        'media.iceTcp.port: worker i listens on port + i, so only worker 0 is on the configured port; give ICE-TCP its own address per worker or one worker, or use TURN/TLS for 443-only schools',
+      );
+    }
+    for (let i = 0; i < workers; i++) {
       const { worker, webRtcServer } = await this.spawn(i);
-      this.slots.push({ index: i, worker, webRtcServer, consumers: 0, routers: 0, alive: true });
+      const tcpAnnouncedPort = iceTcp.announcedPort ? iceTcp.announcedPort + i : undefined;
+      this.slots.push({ index: i, worker, webRtcServer, tcpAnnouncedPort, consumers: 0, routers: 0, alive: true });
     }
   }
 
@@ -74,25 +110,31 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
       appData: { index },
     });
     worker.on('died', (error) => this.onDied(index, worker, error));
+    const { iceTcp } = this.opts;
     const port = this.opts.webRtcServerPort ? this.opts.webRtcServerPort + index : undefined;
-    const listen = (protocol: 'udp' | 'tcp'): types.TransportListenInfo => ({
+    const tcpPort = iceTcp.port ? iceTcp.port + index : port;
+    const listen = (protocol: 'udp' | 'tcp', ip: string, announcedAddress: string, at: number | undefined): types.TransportListenInfo => ({
       protocol,
-      ip: this.opts.listenIp,
-      announcedAddress: this.opts.announcedAddress !== this.opts.listenIp ? this.opts.announcedAddress : undefined,
-      ...(port ? { port } : { portRange: { min: this.opts.rtcMinPort, max: this.opts.rtcMaxPort } }),
+      ip,
+      announcedAddress: announcedAddress !== ip ? announcedAddress : undefined,
+      ...(at ? { port: at } : { portRange: { min: this.opts.rtcMinPort, max: this.opts.rtcMaxPort } }),
       // Every publisher of this worker arrives on this one socket: the kernel's default buffer
       // (~90 datagrams) overflows whenever the worker is descheduled for ~10 ms (docs/performance.md §3).
       ...(protocol === 'udp' && this.opts.udpRecvBufferBytes ? { recvBufferSize: this.opts.udpRecvBufferBytes } : {}),
     });
+    const where = `udp ${this.opts.listenIp}:${port ?? 'auto'}, tcp ${iceTcp.listenIp}:${tcpPort ?? 'auto'}`;
     try {
-      const webRtcServer = await worker.createWebRtcServer({ listenInfos: [listen('udp'), listen('tcp')] });
-      this.log.info({ worker: index, pid: worker.pid, port: port ?? 'auto' }, 'mediasoup worker started');
+      const webRtcServer = await worker.createWebRtcServer({
+        listenInfos: [
+          listen('udp', this.opts.listenIp, this.opts.announcedAddress, port),
+          listen('tcp', iceTcp.listenIp, iceTcp.announcedAddress, tcpPort),
+        ],
+      });
+      this.log.info({ worker: index, pid: worker.pid, port: port ?? 'auto', tcpPort: tcpPort ?? 'auto' }, 'mediasoup worker started');
       return { worker, webRtcServer };
     } catch (err) {
       worker.close();
-      throw new Error(`worker ${index}: cannot listen on ${this.opts.listenIp}:${port ?? 'auto'}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new Error(`worker ${index}: cannot listen on ${where}: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -153,6 +195,15 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     this.closing = true;
     for (const slot of this.slots) slot.worker.close();
   }
+}
+
+/**
+ * The ICE candidates to give a client of this worker: its TCP candidates carry the mapped port
+ * when a port mapping is in front (mediasoup announces the port it listens on).
+ */
+export function announcedCandidates<C extends { protocol: string; port: number }>(candidates: C[], slot: WorkerSlot): C[] {
+  const mapped = slot.tcpAnnouncedPort;
+  return mapped === undefined ? candidates : candidates.map((c) => (c.protocol === 'tcp' ? { ...c, port: mapped } : c));
 }
 
 /** net.core.rmem_max on Linux (the cap on SO_RCVBUF); undefined elsewhere. */

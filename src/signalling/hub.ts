@@ -7,7 +7,7 @@ import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
 import { subscribeUntilClosed } from '../events.js';
 import type { NotificationData, NotificationEvent } from './protocol.js';
-import { Session, type OneWayStreams } from './session.js';
+import { Session, type OneWayStreams, type SessionDeps } from './session.js';
 import { Liveness } from './socket.js';
 
 export interface HubDeps {
@@ -16,6 +16,7 @@ export interface HubDeps {
   registry: LessonRegistry;
   log: Logger;
   maxMessageBytes: number;
+  iceFor: SessionDeps['iceFor'];
   /** Seconds between WebSocket pings; a peer missing one is dropped (its seat then waits out the grace period). */
   pingIntervalSeconds?: number;
   /** Told the outcome of every `join` request (metrics). */
@@ -62,6 +63,7 @@ export class SignallingHub {
       onJoined: (s, lesson) => this.onJoined(s, lesson),
       onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
       findSession: (id) => this.sessions.get(id),
+      iceFor: this.deps.iceFor,
       ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
       ...(this.deps.oneWay ? { oneWay: this.deps.oneWay } : {}),

@@ -142,6 +142,15 @@ export const RequestEnvelope = Type.Object(
 );
 export type RequestEnvelope = Static<typeof RequestEnvelope>;
 
+/** A TURN server with this participant's time-limited credentials (RTCIceServer). */
+export interface IceServer {
+  urls: string[];
+  username: string;
+  credential: string;
+}
+/** 'relay': only TURN-relayed candidates (schools listed in turn.relaySchools). */
+export type IceTransportPolicy = 'all' | 'relay';
+
 /** What each method answers with. */
 export interface ResponseData {
   authenticate: { participantId: string; role: Role; name: string; protocolVersion: number };
@@ -154,6 +163,9 @@ export interface ResponseData {
     producers: ProducerView[];
     /** Whether the lesson is being recorded right now. */
     recording: RecordingStatus;
+    /** For mediasoup-client's createSendTransport/createRecvTransport; [] when the server has no turn.urls. */
+    iceServers: IceServer[];
+    iceTransportPolicy: IceTransportPolicy;
   };
   leave: Record<string, never>;
   goLive: { lesson: LessonView };

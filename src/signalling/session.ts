@@ -16,6 +16,8 @@ import {
   type RequestData,
   type ResponseData,
   type ServerMessage,
+  type IceServer,
+  type IceTransportPolicy,
 } from './protocol.js';
 import { WireSocket, type Liveness } from './socket.js';
 import type { ParsedRequest } from './validate.js';
@@ -33,6 +35,8 @@ export interface SessionDeps {
   onJoined(session: Session, lesson: Lesson): Promise<void> | void;
   onDetached(session: Session, lesson: Lesson): void;
   findSession(id: string): Session | undefined;
+  /** The ICE servers (fresh TURN credentials) and transport policy a joining participant gets. */
+  iceFor(participant: Pick<Principal, 'id' | 'role'>): { iceServers: IceServer[]; iceTransportPolicy: IceTransportPolicy };
   /** Told the outcome of every `join` request (metrics). */
   onJoinOutcome?(ok: boolean, code?: string): void;
   /** A frame was refused as the client's mistake, by error code (metrics). */
@@ -181,6 +185,7 @@ export class Session extends EventEmitter<{ closed: [] }> {
         participants: lesson.visibleParticipants(),
         producers: lesson.producers(),
         recording: lesson.recording,
+        ...this.deps.iceFor({ id: participant.id, role: principal.role }),
       };
     },
 

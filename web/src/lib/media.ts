@@ -5,6 +5,7 @@
  */
 import { Device, type types } from 'mediasoup-client';
 import type { MediaSource, ProducerView } from '../../../src/domain/index.js';
+import type { ResponseData } from '../../../src/signalling/protocol.js';
 import { Emitter } from './emitter.js';
 import type { SignalConnection } from './signal.js';
 
@@ -41,6 +42,12 @@ export interface InboundStat {
 
 export type TransportDirection = 'send' | 'recv';
 
+/**
+ * What media needs of a join response: the router's capabilities, and the ICE servers (TURN
+ * credentials, renewed on every join) and policy ('relay' for schools that must use TURN).
+ */
+export type JoinMedia = Pick<ResponseData['join'], 'routerRtpCapabilities' | 'iceServers' | 'iceTransportPolicy'>;
+
 type MediaEvents = {
   /** A transport's ICE/DTLS state changed ('disconnected' and 'failed' deserve a banner). */
   transportState: [direction: TransportDirection, state: string];
@@ -66,6 +73,7 @@ export class MediaSession extends Emitter<MediaEvents> {
   private constructor(
     private readonly client: SignalConnection,
     readonly device: Device,
+    private readonly ice: Pick<JoinMedia, 'iceServers' | 'iceTransportPolicy'>,
   ) {
     super();
     this.unsubscribe.push(
@@ -81,10 +89,10 @@ export class MediaSession extends Emitter<MediaEvents> {
     );
   }
 
-  static async create(client: SignalConnection, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
+  static async create(client: SignalConnection, join: JoinMedia): Promise<MediaSession> {
     const device = new Device();
-    await device.load({ routerRtpCapabilities: routerRtpCapabilities });
-    return new MediaSession(client, device);
+    await device.load({ routerRtpCapabilities: join.routerRtpCapabilities });
+    return new MediaSession(client, device, { iceServers: join.iceServers, iceTransportPolicy: join.iceTransportPolicy });
   }
 
   // -- publishing -----------------------------------------------------------
@@ -202,6 +210,8 @@ export class MediaSession extends Emitter<MediaEvents> {
       iceParameters: p.iceParameters as unknown as types.IceParameters,
       iceCandidates: p.iceCandidates as unknown as types.IceCandidate[],
       dtlsParameters: p.dtlsParameters as unknown as types.DtlsParameters,
+      iceServers: this.ice.iceServers,
+      iceTransportPolicy: this.ice.iceTransportPolicy,
     };
     const transport = direction === 'send' ? this.device.createSendTransport(options) : this.device.createRecvTransport(options);
     transport.on('connect', ({ dtlsParameters }, done, fail) => {
@@ -295,12 +305,12 @@ export class CurrentMedia {
   /** The ready session, if any (undefined while a new one is being set up). */
   current?: MediaSession;
 
-  replace(client: SignalConnection, routerRtpCapabilities: Record<string, unknown>): Promise<MediaSession> {
+  replace(client: SignalConnection, join: JoinMedia): Promise<MediaSession> {
     const old = this.pending;
     this.current = undefined;
     const next = (async () => {
       await (await old?.catch(() => undefined))?.close();
-      return MediaSession.create(client, routerRtpCapabilities);
+      return MediaSession.create(client, join);
     })();
     this.pending = next;
     next.then(

@@ -98,7 +98,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     voices.clear();
     oneWay.rejoined();
     // Set up synchronously: producers announced while this runs are queued on the new session.
-    const ready = media.replace(c, info.routerRtpCapabilities);
+    const ready = media.replace(c, info);
     void (async () => {
       const session = await ready;
       session.on('consumerClosed', (ci) => {

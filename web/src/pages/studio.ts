@@ -96,7 +96,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
     recording = info.recording;
     roster.reset(info);
     voices.clear();
-    const ready = media.replace(c, info.routerRtpCapabilities);
+    const ready = media.replace(c, info);
     void (async () => {
       const session = await ready;
       session.on('consumerClosed', (ci) => voices.remove(ci.producerId));

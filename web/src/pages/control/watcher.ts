@@ -19,7 +19,7 @@ export class Watcher {
   ) {
     this.link = new LessonLink(token, lessonId);
     this.link.on('joined', (info, client) => {
-      const ready = this.media.replace(client, info.routerRtpCapabilities);
+      const ready = this.media.replace(client, info);
       void (async () => {
         const session = await ready;
         session.on('consumerClosed', () => void this.pick(undefined));
