@@ -25,8 +25,9 @@ import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.js';
 import { defaultRecordingOptions, runRecordingBench } from './recording.js';
 import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './versions.js';
+import { runReachBench } from './reach.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions'] as const;
+const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only.split(','));
 for (const name of only)
@@ -86,6 +87,13 @@ if (only.has('versions')) {
   console.log(`(old vs new done at ${minutes()} min)\n`);
 }
 
+let reach: Awaited<ReturnType<typeof runReachBench>> | undefined;
+if (only.has('reach')) {
+  console.log('== reach (network namespaces) ==');
+  reach = await runReachBench();
+  console.log(`(reach done at ${minutes()} min)\n`);
+}
+
 console.log('== summary ==');
 if (fanout) console.log(`${table(fanout.summary)}\n`);
 if (join) console.log(`${table(join.results)}\n`);
@@ -124,6 +132,11 @@ if (versions) {
   if (versions.errors.length) console.log(`errors: ${versions.errors.join('; ')}`);
   console.log();
 }
+if (reach) {
+  console.log(`reach (${reach.file}): navigation start → first frame, median of ${reach.rows[0]?.loads.length ?? 0} loads`);
+  console.log(table(reach.rows.map((r) => ({ variant: r.variant, 'median ms': r.medianMs ?? 'failed', candidate: r.candidateType }))));
+  console.log();
+}
 console.log(`total ${minutes()} min`);
 saveResult('bench', {
   totalMinutes: Number(minutes()),
@@ -148,6 +161,10 @@ saveResult('bench', {
     rows: versions.rows,
     errors: versions.errors,
     minutes: versions.minutes,
+  },
+  reach: reach && {
+    file: reach.file,
+    rows: reach.rows.map((r) => ({ variant: r.variant, medianMs: r.medianMs, candidateType: r.candidateType })),
   },
 });
 process.exit(0);

@@ -4,7 +4,8 @@
 #   scripts/setup.sh run    runtime: ffmpeg, openssl (lessoncast tls), node modules, the mediasoup worker
 #   scripts/setup.sh test   also: redis-server, chromium (browser tests), iproute2 (ss: socket checks),
 #                           libnss3-tools (certutil: a test CA into Chromium's NSS database),
-#                           coturn (TURN tests start their own turnserver on loopback),
+#                           coturn (TURN tests start their own turnserver on loopback; the reachability
+#                           test one in a namespace), nftables (its NAT and firewalls),
 #                           systemd (systemd-analyze checks deploy/lessoncast.service)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
@@ -23,7 +24,7 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables)
 apt_install "${pkgs[@]}"
 # Debian's coturn package enables its own service with the stock /etc/turnserver.conf; on a test
 # machine nothing should relay but the turnservers the tests start and stop themselves.

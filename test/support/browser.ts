@@ -40,9 +40,18 @@ export function buildWeb(): void {
   execFileSync(process.execPath, [path.join(root, 'scripts', 'build-web.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-/** `env` replaces the browser's environment, e.g. a HOME whose NSS database trusts a test CA. */
-export async function launchBrowser(env?: NodeJS.ProcessEnv): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, ...(env ? { env } : {}) });
+/**
+ * `env` replaces the browser's environment, e.g. a HOME whose NSS database trusts a test CA.
+ * `executablePath` may be a wrapper that runs Chromium elsewhere (inside a network namespace);
+ * `args` are flags besides the ones above.
+ */
+export async function launchBrowser(env?: NodeJS.ProcessEnv, options: { executablePath?: string; args?: string[] } = {}): Promise<Browser> {
+  return chromium.launch({
+    executablePath: options.executablePath ?? CHROMIUM,
+    headless: true,
+    args: [...FLAGS, ...(options.args ?? [])],
+    ...(env ? { env } : {}),
+  });
 }
 
 export interface OpenedPage {
@@ -54,10 +63,20 @@ export interface OpenedPage {
   close(): Promise<void>;
 }
 
-/** A page in its own context (its own sessionStorage, as on its own machine). */
-export async function openPage(browser: Browser, name: string, url: string, viewport = { width: 1280, height: 800 }): Promise<OpenedPage> {
+/**
+ * A page in its own context (its own sessionStorage, as on its own machine). `prepare` runs on the
+ * context before the page loads (init scripts).
+ */
+export async function openPage(
+  browser: Browser,
+  name: string,
+  url: string,
+  viewport = { width: 1280, height: 800 },
+  prepare?: (context: BrowserContext) => Promise<void>,
+): Promise<OpenedPage> {
   const context = await browser.newContext({ viewport, locale: 'en-GB' });
   await context.grantPermissions(['camera', 'microphone'], { origin: new URL(url).origin });
+  await prepare?.(context);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('console', (m) => {
