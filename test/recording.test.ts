@@ -330,6 +330,8 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
     'recording, fault (recovering), recording',
   );
   t.equal(recorderStatus(lessonId), 'recording', 'the lesson says recording');
+  const told = teacher.notifications.filter((n) => n.event === 'recordingChanged').map((n) => Date.parse((n.data as { at: string }).at));
+  t.comment(`badge: fault ${told[1]! - killedAt} ms after the kill, recording again ${told[2]! - killedAt} ms after it`);
 
   // The instructor's camera and microphone are closed and published anew (camera switched, reconnect).
   await teacher.request('closeProducer', { producerId: sender.producerId('video') });
