@@ -206,6 +206,8 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
   }
 
   private faultOpened(fault: RecordingFault): void {
+    // A warning (the disk is getting full): reported, but the recording still works.
+    if (fault.code === 'LOW_DISK_SPACE') return;
     const key = fault.trackId ?? '';
     this.openFaults.set(key, { fault, afterRun: this.tracks.get(key)?.data.runs.at(-1)?.index ?? 0 });
     this.tellState();
