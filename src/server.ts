@@ -217,14 +217,11 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     log,
   });
   registry.on('created', (hosted) => recording.attach(hosted));
-  // The recorder's word goes to the lesson, which tells its participants (studio badge) and the live state (control room).
-  const now = (): string => new Date().toISOString();
-  recording.on('fault', (f) => {
-    controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering });
-    registry.find(f.lessonId)?.setRecording({ state: 'fault', at: f.at, message: f.message, recovering: f.recovering });
-  });
-  recording.on('recordingStarted', (id) => registry.find(id)?.setRecording({ state: 'recording', at: now() }));
-  recording.on('recordingFinished', (id) => registry.find(id)?.setRecording({ state: 'stopped', at: now() }));
+  // Each fault in detail for the control room. The recording's state (recording, fault, recording again, stopped) is
+  // the recorder's to tell the lesson (LessonRecorder → lesson.setRecording), which tells its participants and the live state.
+  recording.on('fault', (f) =>
+    controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering }),
+  );
   await registerArchiveRoutes(app, { archive: recording.archive, tokens });
 
   let stopping: Promise<void> | undefined;

@@ -214,10 +214,21 @@ t.test('a recording fault is counted, published and alerted', async (t) => {
   s.internals.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
   s.internals.controlRoom.onRecordingFault(lessonId, 'ffmpeg exited with code 1');
   await sleep(10);
+  s.internals.registry
+    .get(lessonId)
+    .setRecording({ state: 'fault', at: new Date().toISOString(), message: 'ffmpeg exited with code 1', recovering: true });
+  await sleep(10);
   s.internals.registry.get(lessonId).setRecording({ state: 'recording', at: new Date().toISOString() });
   await sleep(10);
   off();
-  t.same(seen, ['recordingChanged', 'recordingFault', 'alert:recordingFault:raised', 'recordingChanged', 'alert:recordingFault:cleared']);
+  t.same(seen, [
+    'recordingChanged',
+    'recordingFault',
+    'alert:recordingFault:raised',
+    'recordingChanged',
+    'recordingChanged',
+    'alert:recordingFault:cleared',
+  ]);
   const m = (await scrape()).samples;
   t.equal(m.get('lessoncast_recording_faults_total'), 1);
   t.equal(m.get('lessoncast_recordings_active'), 1);

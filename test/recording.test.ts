@@ -19,6 +19,7 @@ t.before(async () => {
 t.teardown(() => s.close());
 
 const recDir = (lessonId: string): string => path.join(s.server.config.recording.dir, lessonId);
+const recorderStatus = (lessonId: string): string => s.internals.registry.get(lessonId).recording.state;
 const manifestOf = async (lessonId: string): Promise<RecordingManifest> =>
   JSON.parse(await readFile(path.join(recDir(lessonId), 'manifest.json'), 'utf8')) as RecordingManifest;
 
@@ -316,6 +317,21 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
   t.ok(restartedPid !== pid, 'restarted');
   await until('the fault event', () => faults.find((f) => f.lessonId === lessonId && f.trackId === 'camera' && f.kind === 'ffmpeg'));
   await until('segments of the second run', async () => (await readText(camera)).includes('camera/r002-'), 20000);
+  // The studio's badge follows the recorder: fault while ffmpeg is down, recording again once the new run produces.
+  const badge = (): Array<{ state: string; recovering?: boolean }> =>
+    teacher.notifications
+      .filter((n) => n.event === 'recordingChanged')
+      .map((n) => n.data as { state: string; recovering?: boolean })
+      .map((r) => ({ state: r.state, ...(r.recovering === undefined ? {} : { recovering: r.recovering }) }));
+  await until('the badge to say recording again', () => badge().at(-1)?.state === 'recording' && badge().length > 2, 10000, 50);
+  t.same(
+    badge(),
+    [{ state: 'recording' }, { state: 'fault', recovering: true }, { state: 'recording' }],
+    'recording, fault (recovering), recording',
+  );
+  t.equal(recorderStatus(lessonId), 'recording', 'the lesson says recording');
+  const told = teacher.notifications.filter((n) => n.event === 'recordingChanged').map((n) => Date.parse((n.data as { at: string }).at));
+  t.comment(`badge: fault ${told[1]! - killedAt} ms after the kill, recording again ${told[2]! - killedAt} ms after it`);
 
   // The instructor's camera and microphone are closed and published anew (camera switched, reconnect).
   await teacher.request('closeProducer', { producerId: sender.producerId('video') });
@@ -326,6 +342,13 @@ t.test('ffmpeg killed mid-lesson is restarted with a discontinuity; a re-created
   await until('segments of the third run', async () => (await readText(camera)).includes('camera/r003-'), 20000);
   await teacher.request('endLesson', {});
   await until('the recording to finish', () => !s.internals.recording.isRecording(lessonId), 15000);
+  t.same(
+    badge(),
+    [{ state: 'recording' }, { state: 'fault', recovering: true }, { state: 'recording' }, { state: 'stopped' }],
+    'a new producer is no fault; the end of the lesson stops the recording',
+  );
+  const order = teacher.notifications.map((n) => n.event).filter((e) => e === 'recordingChanged' || e === 'lessonEnded');
+  t.equal(order.at(-1), 'lessonEnded', 'stopped is told before lessonEnded');
 
   const text = await readText(camera);
   const after = playlistSegments(text);

@@ -134,32 +134,33 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
         return reply.sendFile(path.basename(file.path), path.dirname(file.path));
       },
     );
+    files.withTypeProvider<TypeBoxTypeProvider>().get(
+      '/api/recordings/:id/download.mp4',
+      {
+        schema: { params: RecordingParams, querystring: DownloadQuery },
+        preHandler: downloadWithLink,
+        errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
+      },
+      async (req, reply) => {
+        const summary = await archive.summary(req.params.id);
+        // A progressive MP4 (index first), made once and then served like any file: its length, byte ranges (seeking), ETag.
+        const mp4 = await archive.mp4(req.params.id, { audio: req.query.audio ?? 'auto' });
+        const name = `${summary.startedAt.slice(0, 10)}-${summary.title}`.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 100);
+        if (!req.headers.range)
+          req.log.info(
+            { recording: req.params.id, audio: mp4.audio, made: mp4.made, bytes: mp4.size, by: req.principal!.id },
+            'recording download',
+          );
+        void reply
+          .type('video/mp4')
+          .header('content-disposition', `attachment; filename="${name}.mp4"`)
+          .header('cache-control', 'private, no-cache')
+          .header('accept-ranges', 'bytes')
+          .header('x-lessoncast-audio', mp4.audio);
+        return reply.sendFile(path.basename(mp4.path), path.dirname(mp4.path), { dotfiles: 'allow' });
+      },
+    );
   });
-
-  r.get(
-    '/api/recordings/:id/download.mp4',
-    { schema: { params: RecordingParams, querystring: DownloadQuery }, preHandler: downloadWithLink },
-    async (req, reply) => {
-      const summary = await archive.summary(req.params.id);
-      const media = await archive.exportMp4(req.params.id, { audio: req.query.audio ?? 'auto' });
-      const name = `${summary.startedAt.slice(0, 10)}-${summary.title}`.replace(/[^A-Za-z0-9._-]+/g, '-').slice(0, 100);
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) media.abort(); // the client went away
-      });
-      void media.done.then(({ code, stderr }) => {
-        if (code !== 0 && reply.raw.writableFinished === false && !reply.raw.destroyed)
-          req.log.error({ recording: req.params.id, code, stderr }, 'MP4 export failed');
-        else if (code !== 0 && code !== null) req.log.warn({ recording: req.params.id, code, stderr }, 'MP4 export ended early');
-      });
-      req.log.info({ recording: req.params.id, audio: media.audio, by: req.principal!.id }, 'recording download');
-      return reply
-        .header('content-type', 'video/mp4')
-        .header('content-disposition', `attachment; filename="${name}.mp4"`)
-        .header('cache-control', 'no-store')
-        .header('x-lessoncast-audio', media.audio)
-        .send(media.stream);
-    },
-  );
 
   r.post('/api/recordings/:id/access', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
     await archive.summary(req.params.id);

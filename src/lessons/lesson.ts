@@ -160,6 +160,9 @@ export class Lesson extends EventEmitter<LessonEvents> {
   /** The recorder's word on this lesson; participants and the control room are told (`recordingChanged`). */
   setRecording(change: Omit<RecordingStatus, 'enabled'>): void {
     if (this.state === 'ended' && change.state !== 'stopped') return;
+    const was = this.recordingStatus;
+    // Only changes are told: the same state said again (a fault repeating, a second stop) is not news.
+    if (was.at !== null && was.state === change.state && was.message === change.message && was.recovering === change.recovering) return;
     this.recordingStatus = { enabled: this.def.record, ...change };
     this.emit('recordingChanged', this.recordingStatus);
   }
@@ -268,6 +271,8 @@ export class Lesson extends EventEmitter<LessonEvents> {
     this.state = 'ended';
     this.endedAt = new Date();
     for (const p of this.participants.values()) clearTimeout(p.graceTimer);
+    // Recording stops with the lesson: told before 'ended', while everyone is still there to hear it.
+    if (this.recordingStatus.state !== 'stopped') this.setRecording({ state: 'stopped', at: this.endedAt.toISOString() });
     this.emit('ended', reason);
     this.unsubscribeMedia();
     this.media.close();

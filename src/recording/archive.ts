@@ -1,9 +1,9 @@
 import type { Logger } from '../logger.js';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { appendFile, lstat, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
 import { LessoncastError } from '../errors.js';
 import { hashFile, writeFileAtomic } from './files.js';
 import { renderMediaPlaylist } from './hls.js';
@@ -29,13 +29,54 @@ export type AuditActor = { id: string; role: string } | 'retention';
 
 export type ExportAudio = 'auto' | 'mixed' | 'tracks';
 
-export interface MediaExport {
-  stream: Readable;
-  /** Resolves when ffmpeg has exited (code 0 = complete file). */
-  done: Promise<{ code: number | null; stderr: string }>;
-  abort(): void;
+/** A recording's MP4, ready to serve (byte ranges) from `path`. */
+export interface Mp4File {
+  path: string;
+  size: number;
   /** How the audio was made: copied tracks, or one mix of all voices (re-encoded AAC). */
   audio: 'mixed' | 'tracks';
+  /** Made for this request (false: it was already there). */
+  made: boolean;
+}
+
+interface Mp4Plan {
+  /** The tracks with media, in the file's order: video (camera, then board), then audio. */
+  tracks: RecordingManifest['tracks'];
+  audio: 'mixed' | 'tracks';
+  /** ffmpeg's mapping and codec arguments. */
+  args: string[];
+}
+
+/** Which tracks go into the MP4 and how (video copied; audio copied, or mixed into one AAC track). */
+function mp4Plan(manifest: RecordingManifest, audio: ExportAudio): Mp4Plan {
+  const order = (t: RecordingManifest['tracks'][number]): number =>
+    (t.kind === 'video' ? 0 : 10) + (t.role === 'instructor' ? 0 : 5) + (t.source === 'screen' ? 1 : 0);
+  const tracks = manifest.tracks.filter((t) => t.segments.length > 0).sort((a, b) => order(a) - order(b));
+  if (tracks.length === 0) throw new LessoncastError('RECORDING_NOT_FOUND', 'this recording has no media yet');
+  const audios = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'audio');
+  const videos = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'video');
+  const mode: 'mixed' | 'tracks' =
+    audio === 'mixed' || (audio !== 'tracks' && audios.length > 1) ? (audios.length > 0 ? 'mixed' : 'tracks') : 'tracks';
+  const args: string[] = [];
+  for (const v of videos) args.push('-map', `${v.i}:v:0`);
+  if (mode === 'mixed') {
+    // Each voice padded with silence from the lesson's start and across its gaps, then summed.
+    const pads = audios.map((a, n) => `[${a.i}:a:0]aresample=async=1:first_pts=0[a${n}]`);
+    const inputs = audios.map((_, n) => `[a${n}]`).join('');
+    args.push(
+      '-filter_complex',
+      `${pads.join(';')};${inputs}amix=inputs=${audios.length}:duration=longest:dropout_transition=0:normalize=0[voices]`,
+      '-map',
+      '[voices]',
+    );
+    args.push('-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k');
+  } else {
+    for (const a of audios) args.push('-map', `${a.i}:a:0`);
+    args.push('-c', 'copy');
+  }
+  videos.forEach((v, n) => args.push(`-metadata:s:v:${n}`, `title=${v.t.id}`));
+  if (mode === 'tracks') audios.forEach((a, n) => args.push(`-metadata:s:a:${n}`, `title=${a.t.id}`));
+  return { tracks, audio: mode, args };
 }
 
 export interface ArchiveOptions {
@@ -57,7 +98,10 @@ export const AUDIT_LOG = 'audit.log';
  */
 export class Archive {
   private readonly cache = new Map<string, { mtimeMs: number; summary: RecordingSummary }>();
-  private readonly exports = new Set<MediaExport>();
+  /** ffmpeg processes making MP4s (ended at shutdown). */
+  private readonly exports = new Set<{ abort(): void; done: Promise<unknown> }>();
+  /** MP4s being made, by file: a second request for the same one waits for it. */
+  private readonly making = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: ArchiveOptions) {}
 
@@ -210,78 +254,96 @@ export class Archive {
   }
 
   /**
-   * One MP4 of the whole lesson, remuxed by ffmpeg and streamed (fragmented
-   * MP4: it can be written to a pipe). Video is always copied; audio is copied
-   * track by track, or — with classroom voices present, or when asked — mixed
-   * into one AAC track so the file is heard as the lesson happened.
+   * One MP4 of the whole lesson, as a file: progressive, its index (`moov`, with every track's
+   * duration and sample table) before the media, so that any player knows the duration at once
+   * and seeks by byte ranges. Video is always copied; audio is copied track by track, or — with
+   * classroom voices present, or when asked — mixed into one AAC track so the file is heard as the
+   * lesson happened. Made once per recording content and audio form and kept beside the recording
+   * (`.download-<audio>-<key>.mp4`, where the key names the segments it was made of); asking again
+   * serves it, and a recording that grew (still live) gets a new one, replacing the old.
    */
-  async exportMp4(id: string, opts: { audio?: ExportAudio } = {}): Promise<MediaExport> {
+  async mp4(id: string, opts: { audio?: ExportAudio } = {}): Promise<Mp4File> {
     const manifest = await this.manifest(id);
     const dir = this.dirOf(id);
-    const order = (t: RecordingManifest['tracks'][number]): number =>
-      (t.kind === 'video' ? 0 : 10) + (t.role === 'instructor' ? 0 : 5) + (t.source === 'screen' ? 1 : 0);
-    const tracks = manifest.tracks.filter((t) => t.segments.length > 0).sort((a, b) => order(a) - order(b));
-    if (tracks.length === 0) throw new LessoncastError('RECORDING_NOT_FOUND', 'this recording has no media yet');
-    const temp = await mkdtemp(path.join(tmpdir(), 'lessoncast-export-'));
-    const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-copyts'];
-    for (const t of tracks) {
-      // A frozen VOD copy of the playlist, pointing at the files by absolute path.
-      const playlist = path.join(temp, `${t.id}.m3u8`);
-      await writeFile(
-        playlist,
-        renderMediaPlaylist(t, { segmentSeconds: manifest.segmentSeconds, ended: true, vod: true, uri: (rel) => path.join(dir, rel) }),
-      );
-      args.push('-protocol_whitelist', 'file', '-i', playlist);
+    const plan = mp4Plan(manifest, opts.audio ?? 'auto');
+    const key = createHash('sha256')
+      .update(JSON.stringify([plan.audio, plan.tracks.map((t) => [t.id, t.segments.map((g) => g.sha256)])]))
+      .digest('hex')
+      .slice(0, 16);
+    const file = path.join(dir, `.download-${plan.audio}-${key}.mp4`);
+    const cached = await stat(file).catch(() => null);
+    if (cached?.isFile()) return { path: file, size: cached.size, audio: plan.audio, made: false };
+    let making = this.making.get(file);
+    if (!making) {
+      making = (async () => {
+        await this.writeMp4(manifest, plan, file);
+        // Older forms of this recording's download (fewer segments) are no longer asked for.
+        for (const name of await readdir(dir))
+          if (name.startsWith(`.download-${plan.audio}-`) && name !== path.basename(file)) await rm(path.join(dir, name), { force: true });
+      })().finally(() => this.making.delete(file));
+      this.making.set(file, making);
     }
-    const audios = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'audio');
-    const videos = tracks.map((t, i) => ({ t, i })).filter((x) => x.t.kind === 'video');
-    const mode: 'mixed' | 'tracks' =
-      opts.audio === 'mixed' || (opts.audio !== 'tracks' && audios.length > 1) ? (audios.length > 0 ? 'mixed' : 'tracks') : 'tracks';
-    for (const v of videos) args.push('-map', `${v.i}:v:0`);
-    if (mode === 'mixed') {
-      // Each voice padded with silence from the lesson's start and across its gaps, then summed.
-      const pads = audios.map((a, n) => `[${a.i}:a:0]aresample=async=1:first_pts=0[a${n}]`);
-      const inputs = audios.map((_, n) => `[a${n}]`).join('');
-      args.push(
-        '-filter_complex',
-        `${pads.join(';')};${inputs}amix=inputs=${audios.length}:duration=longest:dropout_transition=0:normalize=0[voices]`,
-        '-map',
-        '[voices]',
-      );
-      args.push('-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k');
-    } else {
-      for (const a of audios) args.push('-map', `${a.i}:a:0`);
-      args.push('-c', 'copy');
-    }
-    videos.forEach((v, n) => args.push(`-metadata:s:v:${n}`, `title=${v.t.id}`));
-    if (mode === 'tracks') audios.forEach((a, n) => args.push(`-metadata:s:a:${n}`, `title=${a.t.id}`));
-    args.push('-metadata', `title=${manifest.title}`, '-f', 'mp4', '-movflags', 'frag_keyframe+empty_moov+default_base_moof', 'pipe:1');
+    await making;
+    return { path: file, size: (await stat(file)).size, audio: plan.audio, made: true };
+  }
 
-    const child = spawn(this.opts.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** The same MP4 written to `out` (the CLI's export): made aside and renamed into place once complete. */
+  async exportMp4(id: string, out: string, opts: { audio?: ExportAudio } = {}): Promise<'mixed' | 'tracks'> {
+    const manifest = await this.manifest(id);
+    const plan = mp4Plan(manifest, opts.audio ?? 'auto');
+    await this.writeMp4(manifest, plan, out);
+    return plan.audio;
+  }
+
+  /** ffmpeg remuxes into `<out>.part` (then a second pass moves the index before the media: `+faststart`), renamed to `out`. */
+  private async writeMp4(manifest: RecordingManifest, plan: Mp4Plan, out: string): Promise<void> {
+    const dir = this.dirOf(manifest.lessonId);
+    const temp = await mkdtemp(path.join(tmpdir(), 'lessoncast-export-'));
+    const part = `${out}.part`;
+    try {
+      const args = ['-hide_banner', '-nostdin', '-loglevel', 'error', '-y', '-copyts'];
+      for (const t of plan.tracks) {
+        // A frozen VOD copy of the playlist, pointing at the files by absolute path.
+        const playlist = path.join(temp, `${t.id}.m3u8`);
+        await writeFile(
+          playlist,
+          renderMediaPlaylist(t, { segmentSeconds: manifest.segmentSeconds, ended: true, vod: true, uri: (rel) => path.join(dir, rel) }),
+        );
+        args.push('-protocol_whitelist', 'file', '-i', playlist);
+      }
+      args.push(...plan.args, '-metadata', `title=${manifest.title}`, '-f', 'mp4', '-movflags', '+faststart', part);
+      const started = Date.now();
+      const { code, stderr } = await this.runFfmpeg(args);
+      if (code !== 0) {
+        this.opts.log.error({ recording: manifest.lessonId, code, stderr: stderr.trim().slice(-1000) }, 'making the MP4 failed');
+        throw new LessoncastError('INTERNAL', 'the MP4 could not be made');
+      }
+      await rename(part, out);
+      this.opts.log.info({ recording: manifest.lessonId, audio: plan.audio, ms: Date.now() - started }, 'MP4 made');
+    } finally {
+      await rm(part, { force: true });
+      await rm(temp, { recursive: true, force: true });
+    }
+  }
+
+  private runFfmpeg(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(this.opts.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => (stderr = (stderr + d).slice(-4096)));
+    const abort = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
     const done = new Promise<{ code: number | null; stderr: string }>((resolve) => {
       child.once('error', (err) => resolve({ code: -1, stderr: `${stderr}\n${err.message}` }));
       child.once('exit', (code) => resolve({ code, stderr }));
-    }).then(async (r) => {
-      this.exports.delete(handle);
-      await rm(temp, { recursive: true, force: true });
-      return r;
     });
-    const handle: MediaExport = {
-      stream: child.stdout,
-      done,
-      audio: mode,
-      abort: () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      },
-    };
+    const handle = { abort, done };
     this.exports.add(handle);
-    return handle;
+    return done.finally(() => this.exports.delete(handle));
   }
 
-  /** Shutdown: ends every export still streaming. */
+  /** Shutdown: ends every MP4 still being made. */
   async abortExports(): Promise<void> {
     const running = [...this.exports];
     for (const e of running) e.abort();

@@ -1,8 +1,6 @@
 import { stringOptions } from '../cliArgs.js';
 import type { Logger } from '../logger.js';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { Archive, type ExportAudio, type RecordingSearch } from './archive.js';
@@ -129,14 +127,15 @@ async function exportOne(archive: Archive, args: string[], io: Io): Promise<numb
   if (!values.out) throw new RecordingsUsageError('export needs --out <file.mp4>');
   const audio = (values.audio ?? 'auto') as ExportAudio;
   if (!['auto', 'mixed', 'tracks'].includes(audio)) throw new RecordingsUsageError('--audio must be auto, mixed or tracks');
-  const media = await archive.exportMp4(id, { audio });
-  await pipeline(media.stream, createWriteStream(values.out));
-  const { code, stderr } = await media.done;
-  if (code !== 0) {
-    io.err(`ffmpeg failed (${code}): ${stderr.trim()}`);
+  let made: 'mixed' | 'tracks';
+  try {
+    made = await archive.exportMp4(id, values.out, { audio });
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'INTERNAL') throw err;
+    io.err(`ffmpeg failed: ${(err as Error).message}`);
     return 1;
   }
-  io.err(`wrote ${values.out} (audio: ${media.audio})`);
+  io.err(`wrote ${values.out} (audio: ${made})`);
   return 0;
 }
 

@@ -24,6 +24,8 @@ export interface FaultReporterOptions {
   emit(fault: RecordingFault): void;
   /** Every fault reported, after throttling (the recorder notes it in the lesson's journal). */
   onReported(fault: RecordingFault): void;
+  /** Every fault, before throttling: the recording's state follows each one (docs/protocol.md `recordingChanged`). */
+  onFault?(fault: RecordingFault): void;
 }
 
 const FAULT_REPEAT_MS = 30_000;
@@ -43,9 +45,14 @@ export class FaultReporter {
   report(f: FaultReport): void {
     const key = `${f.kind}:${f.code}:${f.trackId ?? ''}`;
     const now = Date.now();
+    const fault: RecordingFault = { lessonId: this.opts.lessonId, at: new Date(now).toISOString(), ...f };
+    try {
+      this.opts.onFault?.(fault);
+    } catch (err) {
+      this.opts.log.error({ err }, 'a recording fault observer threw');
+    }
     if (now - (this.lastReportedAt.get(key) ?? 0) < FAULT_REPEAT_MS) return;
     this.lastReportedAt.set(key, now);
-    const fault: RecordingFault = { lessonId: this.opts.lessonId, at: new Date(now).toISOString(), ...f };
     this.count++;
     this.opts.onReported(fault);
     this.opts.log.error(

@@ -63,6 +63,13 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
   private finishing?: Promise<void>;
   private stopListening?: () => void;
   private readonly trackContext: TrackContext;
+  /**
+   * Faults not yet overcome, by track ('' = the whole recording), each with the last run the
+   * track had when it happened: the lesson's recording state is `fault` while any is open. A
+   * track's fault is overcome when a later run publishes a segment; a whole-recording fault when
+   * storage becomes usable or any segment is published.
+   */
+  private readonly openFaults = new Map<string, { fault: RecordingFault; afterRun: number }>();
 
   constructor(
     private readonly lesson: Lesson,
@@ -83,6 +90,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       log: settings.log,
       emit: settings.emitFault,
       onReported: (f) => this.journal.note('fault', undefined, { kind: f.kind, code: f.code, message: f.message }, f.trackId ?? undefined),
+      onFault: (f) => this.faultOpened(f),
     });
     this.storage = new RecordingStorage({
       dir: this.dir,
@@ -99,6 +107,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       segmentSeconds: settings.segmentSeconds,
       onStorageError: (err, what) => this.faults.reportStorage(err, what),
       onChange: (urgent) => this.manifestChanged(urgent),
+      onPublished: (trackId, runIndex) => this.segmentsPublished(trackId, runIndex),
     };
   }
 
@@ -153,6 +162,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     this.finishing ??= (async () => {
       // Synchronously, before the lesson closes its media (which would end the feeds as "media closed").
       const closing = [...this.openFeeds].map((feed) => feed.close(reason));
+      this.lesson.setRecording({ state: 'stopped', at: new Date().toISOString() });
       this.storage.close();
       const usable = await this.ready;
       this.state = 'finishing';
@@ -189,8 +199,35 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
   /** Storage is usable: record what the lesson already publishes, and whatever comes. */
   private begin(): void {
     this.state = 'recording';
+    this.openFaults.delete('');
+    this.tellState();
     this.settings.log.info({ lesson: this.lesson.id, dir: this.dir }, 'recording started');
     for (const info of this.media.listProducers()) this.onNewProducer(info);
+  }
+
+  private faultOpened(fault: RecordingFault): void {
+    // A warning (the disk is getting full): reported, but the recording still works.
+    if (fault.code === 'LOW_DISK_SPACE') return;
+    const key = fault.trackId ?? '';
+    this.openFaults.set(key, { fault, afterRun: this.tracks.get(key)?.data.runs.at(-1)?.index ?? 0 });
+    this.tellState();
+  }
+
+  private segmentsPublished(trackId: string, runIndex: number): void {
+    const open = this.openFaults.get(trackId);
+    let overcome = this.openFaults.delete('');
+    if (open && runIndex > open.afterRun) overcome = this.openFaults.delete(trackId) || overcome;
+    if (overcome) this.tellState();
+  }
+
+  /** The lesson (its participants' badge, the control room) is told the recording's real state. */
+  private tellState(): void {
+    if (this.finishing) return; // the end is 'stopped', said by finish()
+    const open = [...this.openFaults.values()].map((o) => o.fault);
+    const latest = open.reduce<RecordingFault | undefined>((a, f) => (!a || f.at >= a.at ? f : a), undefined);
+    if (latest)
+      this.lesson.setRecording({ state: 'fault', at: latest.at, message: latest.message, recovering: open.every((f) => f.recovering) });
+    else if (this.state === 'recording') this.lesson.setRecording({ state: 'recording', at: new Date().toISOString() });
   }
 
   private listenerFailed(event: string, err: unknown): void {
@@ -260,6 +297,8 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     if (!entry) return;
     // Free the track at once, so a re-created producer continues it.
     this.feeds.delete(info.producerId);
+    // Nothing left to retry on that track: its fault is over (a new producer starts it afresh).
+    if (this.openFaults.delete(entry.trackId)) this.tellState();
     void entry.opening.then(() => entry.feed?.close('producer closed'));
   }
 

@@ -147,7 +147,7 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
   /**
    * Shutdown (after the lessons were ended): every ffmpeg is stopped cleanly, its last
    * segment is published, playlists get ENDLIST, manifests are finalized;
-   * exports still streaming are cut off.
+   * MP4s still being made are cut off.
    */
   async stopAll(reason = 'server stopping'): Promise<void> {
     this.stopped = true;

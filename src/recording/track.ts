@@ -13,6 +13,8 @@ export interface TrackContext {
   onStorageError(err: NodeJS.ErrnoException, what: string): void;
   /** The track's manifest entry changed; `urgent` (a run began or got its process) asks for an immediate manifest write. */
   onChange(urgent?: boolean): void;
+  /** Segments of run `runIndex` were published (hashed, listed): the track is being recorded. */
+  onPublished?(trackId: string, runIndex: number): void;
 }
 
 /** Names of one run's files inside the track folder. */
@@ -143,6 +145,7 @@ export class RecordedTrack {
     if (added) {
       this.ctx.onChange();
       await this.playlistFile.write();
+      this.ctx.onPublished?.(this.data.id, index);
     }
     return added;
   }

@@ -18,7 +18,18 @@ export interface FixtureOptions {
   /** Seconds of media (0 = a manifest without media). */
   seconds?: number;
   state?: RecordingManifest['state'];
+  /**
+   * `frameNumber`: every video frame shows its number N (from 0) in binary, 16 columns of 20 px
+   * (least significant bit on the left, white = 1); it is shown at
+   * 0.5 + N / 25 s on the lesson timeline. Default: ffmpeg's test pattern.
+   */
+  picture?: 'testsrc' | 'frameNumber';
 }
+
+/** Frames per second of the fixture's video. */
+export const FIXTURE_FPS = 25;
+/** Where the fixture's media starts on the lesson timeline (seconds). */
+export const FIXTURE_OFFSET = 0.5;
 
 /**
  * A recording made without a live lesson: ffmpeg encodes a test pattern and a
@@ -61,7 +72,9 @@ export async function makeRecording(recordingsDir: string, opts: FixtureOptions)
       '-f',
       'lavfi',
       '-i',
-      `testsrc=size=320x240:rate=25:duration=${seconds}`,
+      opts.picture === 'frameNumber'
+        ? `color=c=black:size=16x2:rate=25:duration=${seconds},format=gray,geq=lum='255*mod(floor(N/pow(2,X)),2)',scale=320:240:flags=neighbor,setsar=1,format=yuv420p`
+        : `testsrc=size=320x240:rate=25:duration=${seconds}`,
       '-f',
       'lavfi',
       '-i',
