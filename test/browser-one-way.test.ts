@@ -13,10 +13,11 @@ import path from 'node:path';
 import t from 'tap';
 import { startFlashSource, type FlashSource } from '../kit/flashSource.js';
 import { publish } from '../kit/peers.js';
+import type { ParticipantView } from '../src/domain/index.js';
 import { SignalClient } from '../kit/signalClient.js';
 import { createFirewalledSchool, type FirewalledSchool } from './support/firewalledSchool.js';
 import { cleanupStack, createLesson, startTestServer, type TestServer } from './support/lessoncast.js';
-import { sleep } from './support/recording.js';
+import { sleep, until } from './support/recording.js';
 
 const ACCESS_SECONDS = 20; // renewed every 10 s: several renewals, and expired capabilities, within the test
 const FLASHES = 6; // black→white and white→black transitions measured
@@ -119,6 +120,11 @@ if (school) {
     const playingMs = Date.now() - openedAt;
     t.comment(`one-way mode after ${(switchedMs / 1000).toFixed(1)} s, HLS playing after ${(playingMs / 1000).toFixed(1)} s`);
     t.ok(switchedMs >= 15_000, 'not before the ICE timeout (15 s)');
+    const toldOneWay = await teacher
+      .waitFor('participantUpdated', (p) => p.id === 'school-1' && p.mediaMode === 'one-way', 10_000)
+      .catch(() => undefined);
+    t.ok(toldOneWay, "the page reports it (reportMediaMode): the instructor sees the school's mediaMode 'one-way'");
+    const toldSoFar = teacher.notifications.length;
     const webrtc = (await inboundStats(room.page)).filter((x) => x.kind === 'video');
     const cameraSize = await diagnostics<{ width: number }>(room.page, 'videoSize', 'camera');
     t.ok(webrtc.every((x) => x.framesDecoded === 0) && cameraSize?.width === 0, 'WebRTC decoded nothing: the firewall holds');
@@ -236,6 +242,21 @@ if (school) {
       'when the network opens, WebRTC connects and the page goes back to live media',
     );
     const backToLiveMs = Date.now() - openedUpAt;
+    // Only what came after the one-way report counts (an earlier view said 'live' too).
+    const toldLive = await until(
+      "the instructor told mediaMode 'live'",
+      () =>
+        teacher.notifications
+          .slice(toldSoFar)
+          .some(
+            (n) =>
+              n.event === 'participantUpdated' &&
+              (n.data as ParticipantView).id === 'school-1' &&
+              (n.data as ParticipantView).mediaMode === 'live',
+          ) || undefined,
+      10_000,
+    ).catch(() => false);
+    t.ok(toldLive, "and back: the instructor sees mediaMode 'live' again");
     t.comment(`back to live media ${(backToLiveMs / 1000).toFixed(1)} s after the firewall opened`);
     const live = await pollPage(
       room.page,

@@ -16,6 +16,7 @@ const view = (id: string, connected = true): ParticipantView => ({
   connected,
   handRaisedAt: null,
   hasFloor: false,
+  mediaMode: 'live',
 });
 
 t.test('the journal: who was there when, what happened, nothing after close', async (t) => {

@@ -260,3 +260,35 @@ t.test('a dropped connection leaves after the grace period', async (t) => {
   await new Promise((r) => setTimeout(r, 40));
   t.same(left, ['school-1'], 'and freed after the grace period');
 });
+
+t.test('media path: a classroom reports one-way or live; a change is told as participantUpdated', async (t) => {
+  const { lesson, refused } = makeLesson({
+    limits: { transports: 4, producers: 3, consumers: 10, actionBurst: 3, actionsPerSecond: 0.001 },
+  });
+  const teacher = await seat(lesson, 'instructor', INSTRUCTOR);
+  const school = await seat(lesson, 'classroom', 'school-1');
+  const monitor = await seat(lesson, 'monitor', 'control-room');
+  t.equal(lesson.participantView(school).mediaMode, 'live', "a new seat is 'live'");
+  const updates: Array<[string, string, boolean]> = [];
+  lesson.on('participantUpdated', (p, hidden) => updates.push([p.id, p.mediaMode, hidden]));
+
+  t.equal(await codeOf(() => lesson.reportMediaMode(teacher, 'one-way')), 'FORBIDDEN', 'the instructor does not report one');
+  t.equal(await codeOf(() => lesson.reportMediaMode(monitor, 'one-way')), 'FORBIDDEN', 'nor does a monitor');
+  lesson.reportMediaMode(school, 'one-way');
+  t.equal(lesson.visibleParticipants().find((p) => p.id === 'school-1')?.mediaMode, 'one-way', 'the lesson keeps it');
+  lesson.reportMediaMode(school, 'one-way');
+  t.same(updates, [['school-1', 'one-way', false]], 'a change is told once; the same mode again is not news');
+
+  const again = await lesson.join(who('classroom', 'school-1'), 'conn-2');
+  t.equal(lesson.participantView(again.participant).mediaMode, 'one-way', 'a rejoin keeps it');
+  lesson.reportMediaMode(school, 'live');
+  t.same(updates.at(-1), ['school-1', 'live', false], 'back to live is told');
+  t.equal(await codeOf(() => lesson.reportMediaMode(school, 'one-way')), 'RATE_LIMITED', 'each report is a lesson action');
+  t.same(refused, ['lessonActions']);
+
+  lesson.leave(school.id);
+  const fresh = await seat(lesson, 'classroom', 'school-1');
+  t.equal(lesson.participantView(fresh).mediaMode, 'live', 'a new seat after leaving starts live');
+  lesson.end(teacher, 'done');
+  t.equal(await codeOf(() => lesson.reportMediaMode(fresh, 'one-way')), 'LESSON_ENDED', 'not after the end');
+});

@@ -44,6 +44,7 @@ const school = (id: string, since = new Date().toISOString()): LiveSchool => ({
   name: `School ${id}`,
   since,
   connected: true,
+  mediaMode: 'live',
   quality: null,
 });
 const announce = (s: LiveState) =>

@@ -1,11 +1,14 @@
 /**
  * `oneWayStream`: a participant of a live, recorded lesson gets a link to its live HLS with a
  * capability for that one recording's playlists and segments (docs/protocol.md, *One-way mode*).
+ * `reportMediaMode`: a classroom says it watches one way; the instructor and the control room are told.
  */
 import t from 'tap';
 import { publish } from '../kit/peers.js';
 import { type RequestFailed, SignalClient } from '../kit/signalClient.js';
+import type { LiveSnapshot } from '../src/live/types.js';
 import { cleanupStack, createLesson, expectCode, startTestServer, type TestServer } from './support/lessoncast.js';
+import { FeedClient } from './support/liveFeed.js';
 import { playlistSegments, until } from './support/recording.js';
 
 const ACCESS_SECONDS = 40;
@@ -143,4 +146,54 @@ t.test("the link plays the live recording's playlists and segments, is renewed, 
 
   await teacher.request('endLesson', {});
   t.ok(await expectCode(school.request('oneWayStream', {}), 'NOT_IN_LESSON'), 'no new link once the lesson has ended');
+});
+
+t.test('reportMediaMode: the instructor and the control room are told when a classroom watches one way', async (t) => {
+  const cleanups = cleanupStack(t);
+  const lessonId = await createLesson(s, { record: true, title: 'Told one way' });
+  const lone = await SignalClient.connect(s.wsUrl);
+  cleanups.push(() => lone.close());
+  await lone.request('authenticate', { token: await s.token('classroom', 'school-9') });
+  t.ok(await expectCode(lone.request('reportMediaMode', { mode: 'one-way' }), 'NOT_IN_LESSON'), 'before join');
+
+  const { client: teacher } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
+  const { client: school, joined } = await SignalClient.join(s, 'classroom', 'school-1', lessonId);
+  const monitorToken = await s.token('monitor', 'control-room');
+  const { feed } = await FeedClient.open(s.url, monitorToken);
+  cleanups.push(
+    () => feed.close(),
+    () => [teacher, school].forEach((c) => c.close()),
+  );
+  t.equal(joined!.participants.find((p) => p.id === 'school-1')?.mediaMode, 'live', "a new seat is 'live'");
+  await teacher.waitFor('participantJoined', (p) => p.id === 'school-1');
+
+  t.ok(
+    await expectCode(school.request('reportMediaMode', { mode: 'sideways' } as never), 'INVALID_REQUEST'),
+    "a mode other than 'live' and 'one-way' is refused",
+  );
+  t.ok(await expectCode(school.request('reportMediaMode', {} as never), 'INVALID_REQUEST'), 'the mode is required');
+  t.ok(await expectCode(teacher.request('reportMediaMode', { mode: 'one-way' }), 'FORBIDDEN'), 'only a classroom reports');
+
+  const updates = () => teacher.notifications.filter((n) => n.event === 'participantUpdated');
+  t.same(await school.request('reportMediaMode', { mode: 'one-way' }), {}, 'answered {}');
+  const told = await teacher.waitFor('participantUpdated', (p) => p.id === 'school-1' && p.mediaMode === 'one-way');
+  t.match(told, { id: 'school-1', role: 'classroom', connected: true, hasFloor: false, mediaMode: 'one-way' }, 'the instructor is told');
+  const event = await feed.waitFor((e) => e.type === 'schoolMediaMode' && e.schoolId === 'school-1', 5000, 'schoolMediaMode');
+  t.match(event, { lessonId, mode: 'one-way' }, 'the control room gets schoolMediaMode');
+  const live = (await (await fetch(`${s.url}/api/live`, { headers: { authorization: `Bearer ${monitorToken}` } })).json()) as LiveSnapshot;
+  t.equal(
+    live.lessons.find((l) => l.id === lessonId)?.schools.find((x) => x.schoolId === 'school-1')?.mediaMode,
+    'one-way',
+    "and the live view's school says one-way",
+  );
+
+  const before = updates().length;
+  await school.request('reportMediaMode', { mode: 'one-way' });
+  await school.request('reportMediaMode', { mode: 'live' });
+  await teacher.waitFor('participantUpdated', (p) => p.id === 'school-1' && p.mediaMode === 'live');
+  t.equal(updates().length, before + 1, 'the same mode again is not news; back to live is');
+  t.notOk(
+    school.notifications.some((n) => n.event === 'participantUpdated'),
+    'the classroom is not told of itself',
+  );
 });

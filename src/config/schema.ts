@@ -241,7 +241,7 @@ export const ConfigSchema = Type.Object(
         actionBurst: Type.Integer({
           minimum: 1,
           maximum: 1000,
-          description: 'Lesson actions (hands, floor) one participant may make in a burst…',
+          description: 'Lesson actions (hands, floor, media path) one participant may make in a burst…',
         }),
         actionsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 1000, description: '…refilled at this rate; past it RATE_LIMITED' }),
       },

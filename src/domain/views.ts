@@ -18,6 +18,13 @@ export interface LessonView {
   endedAt: string | null;
 }
 
+/**
+ * How a participant receives the lesson: 'live' (WebRTC, or not decided yet), or 'one-way' (its
+ * network blocks live media: it watches the live recording and cannot speak).
+ */
+export const MEDIA_MODES = ['live', 'one-way'] as const;
+export type MediaMode = (typeof MEDIA_MODES)[number];
+
 /** A participant as the others in the lesson see them. */
 export interface ParticipantView {
   id: string;
@@ -26,6 +33,8 @@ export interface ParticipantView {
   connected: boolean;
   handRaisedAt: number | null;
   hasFloor: boolean;
+  /** As the participant last reported it (`reportMediaMode`); 'live' until then. */
+  mediaMode: MediaMode;
 }
 
 /** A published track, as a receiver is told of it. */

@@ -8,6 +8,7 @@ import {
   type LessonState,
   type LessonView,
   type MediaKind,
+  type MediaMode,
   type MediaSource,
   type ParticipantView,
   type ProducerView,
@@ -40,8 +41,10 @@ export interface Participant {
   /** The connection currently speaking for this participant. */
   connectionId: string;
   handRaisedAt: number | null;
+  /** How it receives the lesson, as it last reported (kept across a rejoin, like hand and floor). */
+  mediaMode: MediaMode;
   graceTimer?: NodeJS.Timeout;
-  /** Hand and floor actions left (lessons.actionBurst, lessons.actionsPerSecond). */
+  /** Hand, floor and media-path actions left (lessons.actionBurst, lessons.actionsPerSecond). */
   actions: TokenBucket;
 }
 
@@ -140,6 +143,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
       connected: p.connected,
       handRaisedAt: p.handRaisedAt,
       hasFloor: this.floor.includes(p.id),
+      mediaMode: p.mediaMode,
     };
   }
 
@@ -223,6 +227,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
       joinedAt: new Date(),
       connectionId,
       handRaisedAt: null,
+      mediaMode: 'live',
       actions: new TokenBucket(this.opts.limits.actionBurst, this.opts.limits.actionsPerSecond),
     };
     this.participants.set(participant.id, participant);
@@ -329,6 +334,22 @@ export class Lesson extends EventEmitter<LessonEvents> {
   private lowerHandOf(p: Participant): void {
     p.handRaisedAt = null;
     this.emit('handLowered', p.id);
+  }
+
+  // -- media path ----------------------------------------------------------
+
+  /**
+   * A classroom says how it receives the lesson: 'one-way' when its network blocks live media
+   * (it watches the live recording and cannot speak), 'live' when WebRTC carries it again. A change
+   * is told as `participantUpdated`; the same mode said again is not news. Costs a lesson action.
+   */
+  reportMediaMode(by: Participant, mode: MediaMode): void {
+    this.requireOpen();
+    if (!can(by.role, 'media.publishWithFloor')) fail('FORBIDDEN', `${aRole(by.role)} does not report a media path`);
+    this.spendAction(by);
+    if (by.mediaMode === mode) return;
+    by.mediaMode = mode;
+    this.emit('participantUpdated', this.participantView(by), by.hidden);
   }
 
   // -- media: every operation checks who may do it ------------------------
@@ -447,14 +468,14 @@ export class Lesson extends EventEmitter<LessonEvents> {
   }
 
   /**
-   * Hands and floor are told to everyone in the lesson, so each action costs every participant a
-   * notification: a participant's actions are rationed (RATE_LIMITED past the bucket).
+   * Hands, floor and media paths are told to everyone in the lesson, so each action costs every
+   * participant a notification: a participant's actions are rationed (RATE_LIMITED past the bucket).
    */
   private spendAction(by: Participant): void {
     const retryAfterSeconds = by.actions.take();
     if (retryAfterSeconds === undefined) return;
     this.refuse(
-      new LessoncastError('RATE_LIMITED', `too many hand and floor actions; retry in ${retryAfterSeconds} s`, {
+      new LessoncastError('RATE_LIMITED', `too many lesson actions (hands, floor, media path); retry in ${retryAfterSeconds} s`, {
         limit: 'lessonActions',
         retryAfterSeconds,
       }),

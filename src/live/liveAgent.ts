@@ -176,10 +176,13 @@ export class LiveAgent {
       name: p.name,
       since: before?.since ?? since,
       connected: p.connected,
+      mediaMode: p.mediaMode,
       quality: before?.quality ?? null,
     };
     t.schools.set(p.id, school);
     this.state.putSchool(lesson.id, school);
+    if (update && before && before.mediaMode !== p.mediaMode)
+      this.state.publish({ type: 'schoolMediaMode', lessonId: lesson.id, schoolId: p.id, mode: p.mediaMode });
     if (update && before && before.connected === p.connected) return;
     if (p.connected) this.state.publish({ type: 'schoolJoined', lessonId: lesson.id, schoolId: p.id, name: p.name, rejoined: update });
     else this.state.publish({ type: 'schoolDisconnected', lessonId: lesson.id, schoolId: p.id });

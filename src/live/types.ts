@@ -3,7 +3,7 @@
  * the nodes themselves, and the events between them. Plain JSON-able values:
  * the Redis store keeps them as JSON, the in-process store as objects.
  */
-import type { RecordingStatus } from '../domain/index.js';
+import type { MediaMode, RecordingStatus } from '../domain/index.js';
 
 /** How well one school receives, over the last sampling interval. */
 export interface QualitySummary {
@@ -63,6 +63,8 @@ export interface LiveSchool {
   since: string;
   /** Signalling up and media transport not failed. */
   connected: boolean;
+  /** 'one-way': its network blocks live media; it watches the live recording and cannot speak. */
+  mediaMode: MediaMode;
   quality: QualitySummary | null;
 }
 
@@ -107,6 +109,7 @@ export type LiveEventBody =
   | { type: 'schoolJoined'; lessonId: string; schoolId: string; name: string; rejoined: boolean }
   | { type: 'schoolDisconnected'; lessonId: string; schoolId: string }
   | { type: 'schoolLeft'; lessonId: string; schoolId: string }
+  | { type: 'schoolMediaMode'; lessonId: string; schoolId: string; mode: MediaMode }
   | { type: 'handRaised'; lessonId: string; schoolId: string }
   | { type: 'handLowered'; lessonId: string; schoolId: string }
   | { type: 'floorChanged'; lessonId: string; holders: string[]; granted?: string; revoked?: string }

@@ -15,6 +15,7 @@ import * as Type from 'typebox';
 import type { Static, TSchema } from 'typebox';
 import {
   MEDIA_KINDS,
+  MEDIA_MODES,
   MEDIA_SOURCES,
   ROLES,
   type LessonView,
@@ -86,6 +87,7 @@ const OneOf = <T extends string>(words: readonly T[]) => Type.Unsafe<T>(Type.Uni
 export const RoleSchema = OneOf(ROLES);
 const MediaSourceSchema = OneOf(MEDIA_SOURCES);
 const MediaKindSchema = OneOf(MEDIA_KINDS);
+const MediaModeSchema = OneOf(MEDIA_MODES);
 
 export const Direction = Type.Union([Type.Literal('send'), Type.Literal('recv')]);
 
@@ -125,6 +127,7 @@ export const RequestSchemas = {
   grantFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
   revokeFloor: Type.Object({ participantId: Id }, { additionalProperties: false }),
   oneWayStream: Type.Object({}, { additionalProperties: false }),
+  reportMediaMode: Type.Object({ mode: MediaModeSchema }, { additionalProperties: false }),
 } satisfies Record<string, TSchema>;
 
 export type Method = keyof typeof RequestSchemas;
@@ -197,6 +200,7 @@ export interface ResponseData {
   revokeFloor: Record<string, never>;
   /** The lesson's live HLS for a page that cannot receive WebRTC (one-way mode); ask again after renewAfterSeconds. */
   oneWayStream: OneWayStream;
+  reportMediaMode: Record<string, never>;
 }
 
 /** A link to a live lesson's recording as it is written (docs/protocol.md, *One-way mode*). */

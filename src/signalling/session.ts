@@ -281,6 +281,12 @@ export class Session extends EventEmitter<{ closed: [] }> {
       return {};
     },
 
+    reportMediaMode: async ({ mode }) => {
+      const { lesson, me } = this.inLesson();
+      lesson.reportMediaMode(me, mode);
+      return {};
+    },
+
     oneWayStream: async () => {
       const { lesson, me } = this.inLesson();
       lesson.requireLiveViewer(me);

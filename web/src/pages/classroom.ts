@@ -4,7 +4,7 @@
  * sign), and recover by itself when the network drops. A network that blocks
  * live media gets the lesson one way, from its live recording (classroom/oneWay.ts).
  */
-import type { LessonView, MediaSource, ProducerView } from '../../../src/domain/index.js';
+import type { LessonView, MediaMode, MediaSource, ProducerView } from '../../../src/domain/index.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
 import { onLangChange, t, tx, type MessageKey } from '../lib/i18n.js';
@@ -46,6 +46,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     request: () => link.connected().request('oneWayStream', {}),
     onChange: () => {
       render();
+      reportMediaMode();
       if (oneWay.active && roster.get(me)?.hasFloor) declineFloor();
       if (oneWay.mode === 'one-way' && oneWay.mutedByBrowser) show(sound, true);
     },
@@ -97,6 +98,9 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     stage.reset();
     voices.clear();
     oneWay.rejoined();
+    // The server keeps the mode across a rejoin and starts a new seat at 'live': tell it if that is not ours.
+    reportedMode = roster.get(me)?.mediaMode ?? 'live';
+    reportMediaMode();
     // Set up synchronously: producers announced while this runs are queued on the new session.
     const ready = media.replace(c, info);
     void (async () => {
@@ -181,6 +185,29 @@ async function run(token: string, lessonId: string, me: string, myName: string):
       .then(() => link.connected().request('revokeFloor', { participantId: me }))
       .catch((e: unknown) => notice('error', 'common.failed', {}, (e as Error).message))
       .finally(() => (declining = false));
+  }
+  /**
+   * The studio and the control room show a classroom that watches one way (and the studio offers it
+   * no floor): tell the server whenever this board's media path changes. Without live media
+   * (one-way, or nothing to fall back to) it cannot speak either way.
+   */
+  let reportedMode: MediaMode = 'live';
+  let reporting = false;
+  function reportMediaMode(): void {
+    const mode: MediaMode = oneWay.active ? 'one-way' : 'live';
+    if (mode === reportedMode || reporting || lesson?.state === 'ended') return;
+    reporting = true;
+    Promise.resolve()
+      .then(() => link.connected().request('reportMediaMode', { mode }))
+      .then(
+        () => {
+          reportedMode = mode;
+          reporting = false;
+          reportMediaMode(); // the mode may have changed meanwhile
+        },
+        // Not told (link down, rate limited): the next change or join tells it.
+        () => (reporting = false),
+      );
   }
   function finishSpeaking(): void {
     Promise.resolve()

@@ -48,12 +48,21 @@ export class FloorPanel {
             h(
               'span',
               { class: 'queue-actions' },
+              // A one-way classroom cannot speak (it would hand the floor straight back): say why instead.
               h(
                 'button',
-                { type: 'button', class: 'btn primary', 'data-focus-key': `grant:${p.id}`, onclick: () => this.act('grantFloor', p.id) },
+                {
+                  type: 'button',
+                  class: 'btn primary',
+                  'data-focus-key': `grant:${p.id}`,
+                  disabled: p.mediaMode === 'one-way',
+                  'aria-describedby': p.mediaMode === 'one-way' ? `one-way-${p.id}` : null,
+                  onclick: () => this.act('grantFloor', p.id),
+                },
                 icon('mic'),
                 t('studio.giveFloor'),
               ),
+              p.mediaMode === 'one-way' ? h('span', { class: 'queue-reason', id: `one-way-${p.id}` }, t('studio.floorOneWay')) : null,
               h(
                 'button',
                 {

@@ -1,4 +1,4 @@
-/** The schools in the lesson, each with a reception dot, its raised hand and whether it speaks. */
+/** The schools in the lesson, each with a reception dot, its raised hand, whether it speaks and whether it watches one way. */
 import { api } from '../../lib/api.js';
 import { byId, fill, h, show } from '../../lib/dom.js';
 import { icon } from '../../lib/icons.js';
@@ -33,6 +33,7 @@ export class SchoolList {
           h('span', { class: 'school-name' }, s.name),
           s.handRaisedAt !== null ? h('span', { class: 'badge hand', title: t('studio.handUp') }, icon('hand', t('studio.handUp'))) : null,
           s.hasFloor ? h('span', { class: 'badge floor', title: t('studio.speaking') }, icon('mic', t('studio.speaking'))) : null,
+          s.mediaMode === 'one-way' ? h('span', { class: 'badge one-way', title: t('studio.oneWayTitle') }, t('studio.oneWay')) : null,
         );
       }),
     );
