@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError, tlsEnabled, type ResolvedConfig } from './config/load.js';
@@ -89,6 +89,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       ? { https: { cert: certificate.cert, key: certificate.key, hstsMaxAgeSeconds: config.http.tls.hstsMaxAgeSeconds } }
       : {}),
     trustProxy: config.http.trustProxy,
+    version: packageVersion(),
     onClientError: (code) => controlRoom.metrics.countClientError(code),
     readiness: [
       {
@@ -346,4 +347,14 @@ function participantLimits(l: ResolvedConfig['lessons']): ParticipantLimits {
     actionBurst: l.actionBurst,
     actionsPerSecond: l.actionsPerSecond,
   };
+}
+
+/** The version in package.json (one level above src/ and dist/ alike), for the OpenAPI document. */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
 }

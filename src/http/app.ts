@@ -10,6 +10,7 @@ import { LessoncastError, type ErrorCode } from '../errors.js';
 import { clientErrorFields, loggerOptions } from './logging.js';
 import { isDisconnect, sendProblem, toProblem, writeProblem } from './problems.js';
 import { CLOSE_FACTOR } from '../signalling/frames.js';
+import { registerOpenApi } from './openapi.js';
 
 export type HttpApp = FastifyInstance;
 
@@ -32,6 +33,8 @@ export interface HttpAppOptions {
   https?: { cert: Buffer; key: Buffer; hstsMaxAgeSeconds: number };
   /** Reverse proxies whose X-Forwarded-* headers are believed (http.trustProxy); empty = none, the socket's address counts. */
   trustProxy?: readonly string[];
+  /** lessoncast's version, for the OpenAPI document. */
+  version?: string;
 }
 
 /** The Fastify app with what every route shares: logging, problem+json errors, health endpoints, WebSocket support. */
@@ -70,6 +73,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     },
   });
 
+  // Before any route: @fastify/swagger describes the routes added after it.
+  await registerOpenApi(app, { version: opts.version ?? '0.0.0' });
+
   // Frames above maxMessageBytes get a typed MESSAGE_TOO_LARGE reply and the connection goes on;
   // only frames past CLOSE_FACTOR × that (the hard cap that bounds what one client makes us buffer)
   // make ws close the socket (code 1009), as docs/protocol.md says.
@@ -101,22 +107,29 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     answer(new LessoncastError('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`), req, reply),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok', uptimeSeconds: Math.round(process.uptime()) }));
+  app.get('/healthz', { schema: { summary: 'Liveness: the process answers' } }, async () => ({
+    status: 'ok',
+    uptimeSeconds: Math.round(process.uptime()),
+  }));
 
-  app.get('/readyz', async (_req, reply) => {
-    const results = await Promise.all(
-      opts.readiness.map(async (c) => {
-        const problem = await c.check().catch((err: Error) => err.message);
-        return { name: c.name, ok: problem === undefined, degraded: Boolean(c.degraded), problem };
-      }),
-    );
-    const failing = results.filter((r) => !r.ok && !r.degraded);
-    const degraded = results.filter((r) => !r.ok && r.degraded);
-    const draining = opts.isDraining();
-    const status = draining ? 'draining' : failing.length ? 'unready' : degraded.length ? 'degraded' : 'ready';
-    void reply.status(draining || failing.length ? 503 : 200);
-    return { status, checks: Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : r.problem])) };
-  });
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: 200 ready or degraded, 503 unready or draining, with each check' } },
+    async (_req, reply) => {
+      const results = await Promise.all(
+        opts.readiness.map(async (c) => {
+          const problem = await c.check().catch((err: Error) => err.message);
+          return { name: c.name, ok: problem === undefined, degraded: Boolean(c.degraded), problem };
+        }),
+      );
+      const failing = results.filter((r) => !r.ok && !r.degraded);
+      const degraded = results.filter((r) => !r.ok && r.degraded);
+      const draining = opts.isDraining();
+      const status = draining ? 'draining' : failing.length ? 'unready' : degraded.length ? 'degraded' : 'ready';
+      void reply.status(draining || failing.length ? 503 : 200);
+      return { status, checks: Object.fromEntries(results.map((r) => [r.name, r.ok ? 'ok' : r.problem])) };
+    },
+  );
 
   return app;
 }

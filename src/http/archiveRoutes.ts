@@ -12,6 +12,7 @@ import type { Archive, RecordingSearch } from '../recording/archive.js';
 import { MASTER_PLAYLIST, RECORDING_ID_PATTERN } from '../recording/manifest.js';
 import type { OneWayStreams } from '../signalling/session.js';
 import { bearerPrincipal, permitted, throttled } from './authGuard.js';
+import { markPermission } from './openapi.js';
 
 const RecordingParams = Type.Object({ id: Type.String({ pattern: RECORDING_ID_PATTERN }) }, { additionalProperties: false });
 const FileParams = Type.Object(
@@ -50,7 +51,7 @@ const DeleteQuery = Type.Object({ reason: Type.Optional(Text(500)) }, { addition
  * `?access=` capability for this recording and that use instead (RecordingAccess): never a bearer token.
  */
 function requireRecordings(tokens: TokenService, permission: Permission, accessKeyFor?: AccessUse) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  const check = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const id = (req.params as { id?: string } | undefined)?.id;
     const access = accessKeyFor && !req.headers.authorization ? (req.query as { access?: string } | undefined)?.access : undefined;
     req.principal =
@@ -58,6 +59,7 @@ function requireRecordings(tokens: TokenService, permission: Permission, accessK
         ? await throttled(req, reply, () => tokens.recordingAccess.verify(access, id, accessKeyFor))
         : await bearerWith(req, reply, tokens, permission, id);
   };
+  return markPermission(check, permission, accessKeyFor !== undefined);
 }
 
 async function bearerWith(
@@ -82,7 +84,7 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
   const downloadWithLink = requireRecordings(tokens, 'recordings.read', 'download');
   const remove = requireRecordings(tokens, 'recordings.delete');
 
-  r.get('/api/recordings', { schema: { querystring: ListQuery }, preHandler: read }, async (req) => {
+  r.get('/api/recordings', { schema: { summary: 'Search recordings', querystring: ListQuery }, preHandler: read }, async (req) => {
     const q = req.query;
     const who = req.principal!;
     const search: RecordingSearch = {
@@ -98,10 +100,14 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
     return archive.list(search, (id) => mayAccessLesson(who, id));
   });
 
-  r.get('/api/recordings/:id', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
-    const [summary, manifest] = await Promise.all([archive.summary(req.params.id), archive.manifest(req.params.id)]);
-    return { recording: summary, manifest };
-  });
+  r.get(
+    '/api/recordings/:id',
+    { schema: { summary: 'One recording and its manifest', params: RecordingParams }, preHandler: read },
+    async (req) => {
+      const [summary, manifest] = await Promise.all([archive.summary(req.params.id), archive.manifest(req.params.id)]);
+      return { recording: summary, manifest };
+    },
+  );
 
   // Files go through @fastify/static (ranges, ETag, 304), registered in a context of its own: its
   // reply.sendFile is decorated there with the archive's options, shadowing the web pages' one
@@ -111,7 +117,7 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
     files.withTypeProvider<TypeBoxTypeProvider>().get(
       '/api/recordings/:id/files/*',
       {
-        schema: { params: FileParams, querystring: AccessQuery },
+        schema: { summary: "A recording's playlist, init or segment file (byte ranges)", params: FileParams, querystring: AccessQuery },
         preHandler: readFilesWithLink,
         errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
       },
@@ -137,7 +143,7 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
     files.withTypeProvider<TypeBoxTypeProvider>().get(
       '/api/recordings/:id/download.mp4',
       {
-        schema: { params: RecordingParams, querystring: DownloadQuery },
+        schema: { summary: 'The recording as one progressive MP4', params: RecordingParams, querystring: DownloadQuery },
         preHandler: downloadWithLink,
         errorHandler: (err, req, reply) => sendRefusals(files, err, req, reply),
       },
@@ -162,30 +168,42 @@ export async function registerArchiveRoutes(app: FastifyInstance, deps: { archiv
     );
   });
 
-  r.post('/api/recordings/:id/access', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
-    await archive.summary(req.params.id);
-    // A capability to read this one recording's files, whatever the caller's own role: not a token.
-    return tokens.recordingAccess.mint(req.params.id, req.principal!);
-  });
+  r.post(
+    '/api/recordings/:id/access',
+    { schema: { summary: "A short-lived link capability for this recording's files", params: RecordingParams }, preHandler: read },
+    async (req) => {
+      await archive.summary(req.params.id);
+      // A capability to read this one recording's files, whatever the caller's own role: not a token.
+      return tokens.recordingAccess.mint(req.params.id, req.principal!);
+    },
+  );
 
-  r.post('/api/recordings/:id/verify', { schema: { params: RecordingParams }, preHandler: read }, async (req) => {
-    const report = await archive.verify(req.params.id);
-    if (!report.ok) req.log.warn({ recording: req.params.id, mismatches: report.mismatches.length }, 'recording failed verification');
-    return report;
-  });
+  r.post(
+    '/api/recordings/:id/verify',
+    { schema: { summary: 'Recompute every file hash against the manifest', params: RecordingParams }, preHandler: read },
+    async (req) => {
+      const report = await archive.verify(req.params.id);
+      if (!report.ok) req.log.warn({ recording: req.params.id, mismatches: report.mismatches.length }, 'recording failed verification');
+      return report;
+    },
+  );
 
-  r.post('/api/recordings/:id/pin', { schema: { params: RecordingParams, body: PinBody }, preHandler: read }, async (req) => {
-    const who = req.principal!;
-    // Keeping a recording is harmless; releasing it to the retention policy is an admin's decision.
-    if (!req.body.pinned && !can(who.role, 'recordings.delete'))
-      throw new LessoncastError('FORBIDDEN', 'only an admin may unpin a recording');
-    await archive.setPinned(req.params.id, req.body.pinned, { id: who.id, role: who.role });
-    return { id: req.params.id, pinned: req.body.pinned };
-  });
+  r.post(
+    '/api/recordings/:id/pin',
+    { schema: { summary: 'Keep a recording from retention, or release it', params: RecordingParams, body: PinBody }, preHandler: read },
+    async (req) => {
+      const who = req.principal!;
+      // Keeping a recording is harmless; releasing it to the retention policy is an admin's decision.
+      if (!req.body.pinned && !can(who.role, 'recordings.delete'))
+        throw new LessoncastError('FORBIDDEN', 'only an admin may unpin a recording');
+      await archive.setPinned(req.params.id, req.body.pinned, { id: who.id, role: who.role });
+      return { id: req.params.id, pinned: req.body.pinned };
+    },
+  );
 
   r.delete(
     '/api/recordings/:id',
-    { schema: { params: RecordingParams, querystring: DeleteQuery }, preHandler: remove },
+    { schema: { summary: 'Delete a recording', params: RecordingParams, querystring: DeleteQuery }, preHandler: remove },
     async (req, reply) => {
       const who = req.principal!;
       await archive.delete(req.params.id, { id: who.id, role: who.role }, req.query.reason ?? '');

@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { aRole, can, type Permission } from '../auth/permissions.js';
 import type { Principal, TokenService } from '../auth/tokens.js';
 import { LessoncastError } from '../errors.js';
+import { markPermission } from './openapi.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -11,9 +12,9 @@ declare module 'fastify' {
 
 /** A preHandler that verifies the bearer token and checks one permission. */
 export function requirePermission(tokens: TokenService, permission: Permission) {
-  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return markPermission(async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     req.principal = permitted(await bearerPrincipal(req, reply, tokens), permission);
-  };
+  }, permission);
 }
 
 /** The principal, when its role has the permission; FORBIDDEN otherwise. */

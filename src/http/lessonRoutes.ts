@@ -41,7 +41,7 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
 
   r.post(
     '/api/lessons',
-    { schema: { body: CreateLessonBody }, preHandler: requirePermission(tokens, 'lesson.create') },
+    { schema: { summary: 'Create a lesson on this node', body: CreateLessonBody }, preHandler: requirePermission(tokens, 'lesson.create') },
     async (req, reply) => {
       const who = req.principal!;
       const body: Static<typeof CreateLessonBody> = req.body;
@@ -57,37 +57,49 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
     },
   );
 
-  r.get('/api/lessons', { preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
-    const who = req.principal!;
-    const visible = registry.list().filter((l) => mayAccessLesson(who, l.id) || l.def.instructorId === who.id);
-    return { lessons: visible.map((l) => ({ ...l.view(), participants: l.visibleParticipants().length })) };
-  });
+  r.get(
+    '/api/lessons',
+    { schema: { summary: 'The lessons of this node the caller may see' }, preHandler: requirePermission(tokens, 'lesson.join') },
+    async (req) => {
+      const who = req.principal!;
+      const visible = registry.list().filter((l) => mayAccessLesson(who, l.id) || l.def.instructorId === who.id);
+      return { lessons: visible.map((l) => ({ ...l.view(), participants: l.visibleParticipants().length })) };
+    },
+  );
 
-  r.get('/api/lessons/:id', { schema: { params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
-    const who = req.principal!;
-    const lesson = registry.get(req.params.id);
-    if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
-      throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
-    return {
-      lesson: lesson.view(),
-      schools: lesson.def.schools,
-      participants: lesson.visibleParticipants(),
-      handQueue: lesson.handQueue(),
-      floor: lesson.floorHolders(),
-    };
-  });
+  r.get(
+    '/api/lessons/:id',
+    { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') },
+    async (req) => {
+      const who = req.principal!;
+      const lesson = registry.get(req.params.id);
+      if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
+        throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
+      return {
+        lesson: lesson.view(),
+        schools: lesson.def.schools,
+        participants: lesson.visibleParticipants(),
+        handQueue: lesson.handQueue(),
+        floor: lesson.floorHolders(),
+      };
+    },
+  );
 
-  r.post('/api/tokens', { schema: { body: MintBody }, preHandler: requirePermission(tokens, 'tokens.mint') }, async (req, reply) => {
-    const body = req.body;
-    if (!ROLES.includes(body.role)) throw new LessoncastError('INVALID_REQUEST', 'unknown role');
-    const minted = await tokens.mint({
-      id: body.id,
-      role: body.role,
-      ...(body.name ? { name: body.name } : {}),
-      ...(body.lessons ? { lessons: body.lessons } : {}),
-      ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
-    });
-    req.log.info({ role: body.role, subject: body.id, by: req.principal!.id }, 'token minted');
-    return reply.status(201).send(minted);
-  });
+  r.post(
+    '/api/tokens',
+    { schema: { summary: 'Mint a token', body: MintBody }, preHandler: requirePermission(tokens, 'tokens.mint') },
+    async (req, reply) => {
+      const body = req.body;
+      if (!ROLES.includes(body.role)) throw new LessoncastError('INVALID_REQUEST', 'unknown role');
+      const minted = await tokens.mint({
+        id: body.id,
+        role: body.role,
+        ...(body.name ? { name: body.name } : {}),
+        ...(body.lessons ? { lessons: body.lessons } : {}),
+        ...(body.ttlSeconds ? { ttlSeconds: body.ttlSeconds } : {}),
+      });
+      req.log.info({ role: body.role, subject: body.id, by: req.principal!.id }, 'token minted');
+      return reply.status(201).send(minted);
+    },
+  );
 }

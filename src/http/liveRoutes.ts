@@ -29,13 +29,21 @@ export function registerLiveRoutes(app: FastifyInstance, deps: { tokens: TokenSe
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { tokens, live, history } = deps;
 
-  r.get('/api/live', { preHandler: requirePermission(tokens, 'live.read') }, async (req) =>
-    visibleSnapshot(await live.snapshot(), req.principal!),
+  r.get(
+    '/api/live',
+    {
+      schema: { summary: 'The live view of every node: lessons, schools, quality, alerts' },
+      preHandler: requirePermission(tokens, 'live.read'),
+    },
+    async (req) => visibleSnapshot(await live.snapshot(), req.principal!),
   );
 
   r.get(
     '/api/live/lessons/:id/history',
-    { schema: { params: HistoryParams, querystring: HistoryQuery }, preHandler: requirePermission(tokens, 'live.read') },
+    {
+      schema: { summary: "A lesson's quality history on this node", params: HistoryParams, querystring: HistoryQuery },
+      preHandler: requirePermission(tokens, 'live.read'),
+    },
     async (req) => {
       const { id } = req.params;
       if (!mayAccessLesson(req.principal!, id)) throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');

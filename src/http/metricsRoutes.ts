@@ -11,7 +11,7 @@ import type { Metrics } from '../monitor/metrics.js';
  */
 export function registerMetricsRoutes(app: FastifyInstance, deps: { metrics: Metrics; token: string }): void {
   const expected = deps.token ? digest(deps.token) : undefined;
-  app.get('/metrics', async (req, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics (text format); Bearer metrics.token when set' } }, async (req, reply) => {
     // A wrong token counts against the address's failure budget like any other credential
     // (auth.maxFailuresPerAddress): past it, RATE_LIMITED, so the token cannot be guessed at line rate.
     if (expected) {

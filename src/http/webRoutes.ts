@@ -83,7 +83,7 @@ export async function registerWebRoutes(app: FastifyInstance, opts: WebRoutesOpt
   if (!existsSync(path.join(dir, 'index.html'))) app.log.warn({ dir }, 'web pages are not built (node scripts/build-web.mjs)');
 
   for (const [route, file] of Object.entries(WEB_PAGES)) {
-    app.get(route, async (_req, reply) => {
+    app.get(route, { schema: { summary: `The ${file.replace(/\.html$/, '')} page` } }, async (_req, reply) => {
       if (!existsSync(path.join(dir, file)))
         throw new LessoncastError('UNAVAILABLE', 'the web pages are not built: run node scripts/build-web.mjs');
       pageHeaders(reply, opts.publicUrl());

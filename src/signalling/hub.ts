@@ -46,7 +46,7 @@ export class SignallingHub {
   register(app: FastifyInstance): void {
     app.get(
       '/ws',
-      { websocket: true },
+      { websocket: true, schema: { summary: 'Signalling for studios, classrooms and the control room (docs/protocol.md)' } },
       this.deps.admission.handler((socket, gate) => this.attach(socket, gate)),
     );
     app.addHook('onClose', async () => this.liveness.stop());

@@ -71,7 +71,7 @@ export class LiveFeed {
   register(app: FastifyInstance, admission: SocketAdmission): void {
     app.get(
       '/api/live/feed',
-      { websocket: true },
+      { websocket: true, schema: { summary: "The control room's live event feed (docs/monitoring.md)" } },
       admission.handler((socket, gate) => this.attach(socket, gate)),
     );
   }
