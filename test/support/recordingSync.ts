@@ -241,8 +241,10 @@ export class SyncSource implements SharedRtpSource {
   /** Our Sender Reports replace werift's on this sender's tracks. */
   attach(sender: RtcSender): void {
     for (const s of sender.pc.getSenders()) {
-      // werift starts its own report loop with the first packet unless it believes one runs.
-      (s as unknown as { rtcpRunning: boolean }).rtcpRunning = true;
+      // werift's own report loop (started with the first packet) is cancelled, and never starts again while it believes one runs.
+      const own = s as unknown as { rtcpRunning: boolean; rtcpCancel: AbortController };
+      own.rtcpRunning = true;
+      own.rtcpCancel.abort();
       this.senders.add(s);
     }
   }
@@ -384,6 +386,11 @@ export function recordedBeeps(recordingDir: string, track: ManifestTrack): Promi
       ],
       { maxBuffer: 64 * 1024 * 1024 },
     );
-    return [...stderr.matchAll(/silence_end:\s*([-\d.]+)/g)].map((m) => Number(m[1]));
+    // A beep is a sound that starts after silence and stops again about BEEP_SECONDS later; anything else
+    // (the click of a decoder starting mid-stream) is not one.
+    const edges = [...stderr.matchAll(/silence_(start|end):\s*([-\d.]+)/g)].map((m) => ({ end: m[1] === 'end', t: Number(m[2]) }));
+    return edges
+      .filter((e, i) => e.end && !edges[i + 1]?.end && Math.abs((edges[i + 1]?.t ?? -1) - e.t - BEEP_SECONDS) < 0.02)
+      .map((e) => e.t);
   });
 }
