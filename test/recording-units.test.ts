@@ -104,7 +104,7 @@ t.test('RTCP: Sender Reports read from a compound packet', async (t) => {
   t.same(senderReports(Buffer.concat([sdes, sr.subarray(0, 20)])), [], 'a truncated report is not read');
 });
 
-t.test('SDP and capabilities for ffmpeg', async (t) => {
+t.test('the stream a recording consumer carries, and the capabilities it offers', async (t) => {
   const h264 = describeConsumerStream('video', {
     codecs: [
       { mimeType: 'video/H264', payloadType: 125, clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f' } },
