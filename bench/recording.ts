@@ -20,13 +20,21 @@
  *    lesson's rate, the load generator is the limit, not the recorder: the
  *    step fails as "generator" and the capacity is a lower bound.
  *
- *   npx tsx bench/recording.ts [--solo 60] [--baseline 15] [--ladder 4,8,16,32,64] [--refine 2] [--window 12]
+ * 3. (after 1) ffmpeg deaths: the lesson's camera and voice ffmpegs are killed
+ *    (SIGKILL) half-way through a segment, a few times: how long until each
+ *    records again, and how many seconds of media the track's timeline lost
+ *    (from the end of the dead run's published segments to the start of the
+ *    next run's first one).
+ *
+ *   npx tsx bench/recording.ts [--solo 60] [--baseline 15] [--deaths 3] [--ladder 4,8,16,32,64] [--refine 2] [--window 12]
+ *   (--ladder '' stops after the deaths)
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { startSharedFfmpegRtp, type SharedRtpSource } from '../kit/ffmpegRtp.js';
 import { SignalClient } from '../kit/signalClient.js';
+import type { RecordingManifest } from '../src/recording/manifest.js';
 import { publish } from '../kit/peers.js';
 import type { RtcSender } from '../kit/rtcSender.js';
 import {
@@ -57,6 +65,8 @@ export interface RecordingBenchOptions {
   refine: number;
   windowSeconds: number;
   segmentSeconds: number;
+  /** How many times the solo lesson's ffmpegs are killed (0: never). */
+  deaths: number;
   source: { width: number; height: number; fps: number; videoKbps: number };
 }
 
@@ -67,6 +77,7 @@ export const defaultRecordingOptions: RecordingBenchOptions = {
   refine: 2,
   windowSeconds: 12,
   segmentSeconds: 4,
+  deaths: 3,
   source: { width: 1280, height: 720, fps: 30, videoKbps: 1500 },
 };
 
@@ -205,6 +216,71 @@ async function waitForSegments(s: BenchServer, lessons: LiveLesson[], timeoutMs:
   }
 }
 
+export interface DeathResult {
+  track: string;
+  /** From the kill to the manifest naming the next run's ffmpeg. */
+  restartMs: number;
+  /** Timeline between the dead run's last published segment and the next run's first (negative: overlap). */
+  lostSeconds: number;
+}
+
+function readManifest(s: BenchServer, lessonId: string): RecordingManifest | null {
+  try {
+    return JSON.parse(readFileSync(path.join(s.recordingsDir, lessonId, 'manifest.json'), 'utf8')) as RecordingManifest;
+  } catch {
+    return null; // being replaced
+  }
+}
+
+async function pollFor<T>(what: string, timeoutMs: number, f: () => T | null | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = f();
+    if (v !== null && v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Kills every running recording ffmpeg of a lesson half-way through a segment, `times` times; see the file comment. */
+async function ffmpegDeaths(s: BenchServer, lessonId: string, times: number, segmentSeconds: number): Promise<DeathResult[]> {
+  const out: DeathResult[] = [];
+  for (let i = 0; i < times; i++) {
+    const published = (): number => Math.max(0, ...(readManifest(s, lessonId)?.tracks ?? []).map((t) => t.segments.length));
+    const before = published();
+    await pollFor('a new segment', segmentSeconds * 3000, () => (published() > before ? true : null));
+    await sleep(segmentSeconds * 500);
+    const m = await pollFor('the manifest', 2000, () => readManifest(s, lessonId));
+    const victims = m.tracks.flatMap((t) => {
+      const run = t.runs.at(-1);
+      return run?.pid ? [{ id: t.id, run: run.index, pid: run.pid }] : [];
+    });
+    const killedAt = Date.now();
+    for (const v of victims) process.kill(v.pid, 'SIGKILL');
+    const restarted = new Map<string, number>();
+    await pollFor('every ffmpeg to run again', 20000, () => {
+      for (const t of readManifest(s, lessonId)?.tracks ?? []) {
+        const v = victims.find((x) => x.id === t.id);
+        if (v && !restarted.has(t.id) && t.runs.some((r) => r.index > v.run && r.pid)) restarted.set(t.id, Date.now() - killedAt);
+      }
+      return restarted.size === victims.length ? true : null;
+    });
+    const after = await pollFor('a segment of every restarted run', segmentSeconds * 4000, () => {
+      const now = readManifest(s, lessonId);
+      const ok = victims.every((v) => now?.tracks.find((t) => t.id === v.id)?.segments.some((x) => x.run > v.run));
+      return ok ? now : null;
+    });
+    for (const v of victims) {
+      const t = after.tracks.find((x) => x.id === v.id)!;
+      const dead = t.segments.filter((x) => x.run === v.run).at(-1);
+      const next = t.segments.find((x) => x.run > v.run)!;
+      const end = dead ? dead.startSeconds + dead.duration : t.runs.find((r) => r.index === v.run)!.offsetSeconds;
+      out.push({ track: v.id, restartMs: restarted.get(v.id)!, lostSeconds: next.startSeconds - end });
+    }
+  }
+  return out;
+}
+
 export interface SoloResult {
   baseline: { nodeCpu: number; workerCpu: number };
   recorded: {
@@ -247,6 +323,7 @@ export interface StepResult {
 export async function runRecordingBench(opts: RecordingBenchOptions = defaultRecordingOptions): Promise<{
   solo: SoloResult;
   steps: StepResult[];
+  deaths: DeathResult[];
   capacity: number | null;
   lowerBound: boolean;
   perLesson: number | null;
@@ -332,6 +409,20 @@ export async function runRecordingBench(opts: RecordingBenchOptions = defaultRec
         `video sent ${recorded.sentKbps.toFixed(0)} kbit/s, recorded ${recorded.videoKbps.toFixed(0)} kbit/s, newest segment ${recorded.lagS.toFixed(1)} s behind`,
     );
     const soloSentKbps = recorded.sentKbps;
+
+    // -- 3. ffmpeg deaths -----------------------------------------------------------------
+    const deaths = await ffmpegDeaths(s, first.lessonId, opts.deaths, opts.segmentSeconds);
+    if (deaths.length) {
+      console.log(`\nrecording: ffmpeg killed (SIGKILL) mid-segment, ${opts.deaths} times (${opts.segmentSeconds} s segments)`);
+      console.log(
+        table(deaths.map((x) => ({ track: x.track, 'running again after ms': x.restartMs, 'seconds lost': x.lostSeconds.toFixed(3) }))),
+      );
+    }
+    if (opts.ladder.length === 0) {
+      const file = saveResult('recording', { opts, solo, deaths });
+      console.log(`saved ${file}`);
+      return { solo, steps: [], deaths, capacity: null, lowerBound: true, perLesson: null, projected: null };
+    }
 
     // -- 2. how many at once --------------------------------------------------------------
     const steps: StepResult[] = [];
@@ -422,9 +513,9 @@ export async function runRecordingBench(opts: RecordingBenchOptions = defaultRec
           `${(best.ffmpegPssMb / best.lessons).toFixed(0)} MB ffmpeg PSS per lesson; projected ${projected} lessons at 90 % of the core`,
       );
     }
-    const file = saveResult('recording', { opts, solo, steps, capacity, lowerBound, perLesson, projected });
+    const file = saveResult('recording', { opts, solo, deaths, steps, capacity, lowerBound, perLesson, projected });
     console.log(`saved ${file}`);
-    return { solo, steps, capacity, lowerBound, perLesson, projected };
+    return { solo, steps, deaths, capacity, lowerBound, perLesson, projected };
   } finally {
     await Promise.allSettled(lessons.map((l) => l.end()));
     await shared.source.close();
@@ -463,13 +554,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ladder: { type: 'string', default: d.ladder.join(',') },
       refine: { type: 'string', default: String(d.refine) },
       window: { type: 'string', default: String(d.windowSeconds) },
+      deaths: { type: 'string', default: String(d.deaths) },
     },
   });
   await runRecordingBench({
     ...d,
     soloSeconds: Number(values.solo),
     baselineSeconds: Number(values.baseline),
-    ladder: values.ladder.split(',').map(Number),
+    ladder: values.ladder ? values.ladder.split(',').map(Number) : [],
+    deaths: Number(values.deaths),
     refine: Number(values.refine),
     windowSeconds: Number(values.window),
   });

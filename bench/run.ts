@@ -105,6 +105,11 @@ if (recording) {
       (recording.projected !== null ? ` (projected ${recording.projected} at 90 % of the core)` : '') +
       '\n',
   );
+  if (recording.deaths.length)
+    console.log(
+      `recording: a killed ffmpeg records again after ${Math.max(...recording.deaths.map((x) => x.restartMs))} ms at most and loses ` +
+        `${Math.max(...recording.deaths.map((x) => x.lostSeconds)).toFixed(3)} s at most (${recording.deaths.length} deaths)\n`,
+    );
 }
 if (forwarding) {
   console.log(`forwarding side by side (${forwarding.file}):`);
@@ -144,6 +149,7 @@ saveResult('bench', {
   join: join?.results,
   recording: recording && {
     solo: recording.solo,
+    deaths: recording.deaths,
     capacity: recording.capacity,
     lowerBound: recording.lowerBound,
     perLesson: recording.perLesson,

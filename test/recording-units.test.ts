@@ -8,8 +8,9 @@ import { ffmpegRecordArgs } from '../src/recording/ffmpegRun.js';
 import { AtomicFile } from '../src/recording/files.js';
 import { parseFfmpegPlaylist, renderMasterPlaylist, renderMediaPlaylist } from '../src/recording/hls.js';
 import { isRecordingId, isServableFile, type ManifestTrack } from '../src/recording/manifest.js';
-import { isRtcp, rtcpByePacket, rtpPayload, startsKeyframe } from '../src/recording/rtp.js';
-import { describeConsumerStream, ffmpegInputSdp, recorderRtpCapabilities } from '../src/recording/sdp.js';
+import { isRtcp, rtpPayload, senderReports } from '../src/recording/rtp.js';
+import { FrameAssembler } from '../src/recording/frames.js';
+import { describeConsumerStream, recorderRtpCapabilities } from '../src/recording/sdp.js';
 
 /** An RTP packet: version 2, optional CSRCs/extension/padding, payload. */
 function rtp(payload: number[], opts: { csrc?: number; extensionWords?: number; padding?: number } = {}): Buffer {
@@ -35,29 +36,75 @@ function rtp(payload: number[], opts: { csrc?: number; extensionWords?: number; 
 }
 
 t.test('RTP: RTCP is told apart, payloads found past CSRCs, extensions and padding', async (t) => {
-  t.ok(isRtcp(rtcpByePacket()), 'BYE is RTCP');
-  t.equal(rtcpByePacket().length, 12, 'a BYE ffmpeg accepts (>= 12 bytes)');
+  t.ok(isRtcp(Buffer.from([0x80, 200, 0, 6])), 'a Sender Report is RTCP');
   t.notOk(isRtcp(rtp([1, 2, 3])));
   t.same([...rtpPayload(rtp([7, 8], { csrc: 2, extensionWords: 1, padding: 3 }))!], [7, 8]);
   t.equal(rtpPayload(Buffer.from([0x40, 0, 0])), null, 'not RTP');
 });
 
-t.test('RTP: a recording starts at an H264 SPS or a VP8 key frame', async (t) => {
-  t.ok(startsKeyframe('H264', rtp([0x67, 0x42])), 'single NAL SPS');
-  t.notOk(startsKeyframe('H264', rtp([0x65, 0x88])), 'an IDR without SPS is not enough (ffmpeg needs the SPS)');
-  t.notOk(startsKeyframe('H264', rtp([0x41, 0x9a])), 'P slice');
-  t.ok(startsKeyframe('H264', rtp([0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68])), 'STAP-A carrying SPS and PPS');
-  t.notOk(startsKeyframe('H264', rtp([0x78, 0, 1, 0x68, 0, 9, 0x41])), 'STAP-A without SPS');
-  t.ok(startsKeyframe('H264', rtp([0x7c, 0x87, 0])), 'FU-A start of an SPS');
-  t.notOk(startsKeyframe('H264', rtp([0x7c, 0x45, 0])), 'FU-A middle');
-  t.ok(startsKeyframe('VP8', rtp([0x10, 0x00])), 'VP8 key frame, short descriptor');
-  t.notOk(startsKeyframe('VP8', rtp([0x10, 0x01])), 'VP8 inter frame');
-  t.ok(startsKeyframe('VP8', rtp([0x90, 0x80, 0x81, 0x23, 0x00])), 'VP8 key frame after a 15-bit picture id');
-  t.notOk(startsKeyframe('VP8', rtp([0x00, 0x00])), 'not the start of a partition');
-  t.ok(startsKeyframe('Opus', rtp([1])), 'audio starts anywhere');
+/** An RTP packet with sequence number, timestamp and marker. */
+function rtpAt(seq: number, ts: number, marker: boolean, payload: number[]): Buffer {
+  const h = Buffer.alloc(12);
+  h[0] = 0x80;
+  h[1] = (marker ? 0x80 : 0) | 96;
+  h.writeUInt16BE(seq & 0xffff, 2);
+  h.writeUInt32BE(ts >>> 0, 4);
+  return Buffer.concat([h, Buffer.from(payload)]);
+}
+
+t.test('frames: H264 access units from single NALs, STAP-A and FU-A, length-prefixed, keyed by the SPS or an IDR', async (t) => {
+  const a = new FrameAssembler('H264');
+  t.same(a.push(rtpAt(1, 1000, false, [0x78, 0, 2, 0x67, 0x42, 0, 1, 0x68])), [], 'STAP-A (SPS, PPS): frame not complete yet');
+  t.same(a.push(rtpAt(2, 1000, false, [0x7c, 0x85, 1, 2])), [], 'FU-A start of an IDR');
+  const [key] = a.push(rtpAt(3, 1000, true, [0x7c, 0x45, 3]));
+  t.equal(key?.ts, 1000);
+  t.equal(key?.key, true, 'a keyframe');
+  t.same(
+    [...key!.data],
+    [0, 0, 0, 2, 0x67, 0x42, 0, 0, 0, 1, 0x68, 0, 0, 0, 4, 0x65, 1, 2, 3],
+    'SPS, PPS and the IDR rebuilt from its fragments',
+  );
+  t.same([...a.sps!], [0x67, 0x42], 'the SPS is kept for the codec private data');
+  const [p] = a.push(rtpAt(4, 4000, true, [0x41, 9]));
+  t.same([p?.ts, p?.key, [...p!.data]], [4000, false, [0, 0, 0, 2, 0x41, 9]], 'a P frame');
+  t.same(a.push(rtpAt(6, 7000, true, [0x41, 9])), [], 'a frame with a packet missing before it is dropped');
+  t.same(a.push(rtpAt(6, 7000, true, [0x41, 9])), [], 'a duplicate is ignored');
+  t.equal(a.push(rtpAt(7, 10000, true, [0x41, 9]))[0]?.ts, 10000, 'the next whole frame comes through');
+  const [wrapped] = a.push(rtpAt(8, 2 ** 32 + 10000 - 5, true, [0x41, 9])); // 32-bit timestamp wraps
+  t.equal(wrapped?.ts, 10000 - 5, 'a timestamp 5 ticks back (modulo 2^32) is 5 ticks back');
+  const b = new FrameAssembler('H264');
+  b.push(rtpAt(1, 0xfffffff0, true, [0x41, 1]));
+  t.equal(b.push(rtpAt(2, 0x10, true, [0x41, 1]))[0]?.ts, 0xfffffff0 + 0x20, 'unwrapped past 2^32');
 });
 
-t.test('SDP and capabilities for ffmpeg', async (t) => {
+t.test('frames: VP8 without payload descriptors, Opus packet by packet', async (t) => {
+  const v = new FrameAssembler('VP8');
+  t.same(v.push(rtpAt(1, 100, false, [0x90, 0x80, 0x81, 0x23, 0x00, 0xaa])), [], 'key frame start after a 15-bit picture id');
+  const [frame] = v.push(rtpAt(2, 100, true, [0x80, 0x80, 0x81, 0x23, 0xbb]));
+  t.same([frame?.key, [...frame!.data]], [true, [0x00, 0xaa, 0xbb]], 'both partitions, descriptors gone');
+  t.same(v.push(rtpAt(4, 200, true, [0x00, 0xcc])), [], 'a continuation whose start was lost');
+  const o = new FrameAssembler('Opus');
+  t.same(
+    o.push(rtpAt(1, 960, false, [1, 2])).map((f) => [f.ts, f.key, [...f.data]]),
+    [[960, true, [1, 2]]],
+  );
+});
+
+t.test('RTCP: Sender Reports read from a compound packet', async (t) => {
+  const sr = Buffer.alloc(28);
+  sr[0] = 0x80;
+  sr[1] = 200;
+  sr.writeUInt16BE(6, 2);
+  sr.writeUInt32BE(1234, 4);
+  sr.writeUInt32BE(2208988800 + 1_700_000_000, 8);
+  sr.writeUInt32BE(2 ** 31, 12); // half a second
+  sr.writeUInt32BE(90000, 16);
+  const sdes = Buffer.from([0x81, 202, 0, 1, 0, 0, 0, 0]);
+  t.same(senderReports(Buffer.concat([sr, sdes])), [{ ssrc: 1234, wallMs: 1_700_000_000_500, rtpTs: 90000 }]);
+  t.same(senderReports(Buffer.concat([sdes, sr.subarray(0, 20)])), [], 'a truncated report is not read');
+});
+
+t.test('the stream a recording consumer carries, and the capabilities it offers', async (t) => {
   const h264 = describeConsumerStream('video', {
     codecs: [
       { mimeType: 'video/H264', payloadType: 125, clockRate: 90000, parameters: { 'packetization-mode': 1, 'profile-level-id': '42e01f' } },
@@ -66,16 +113,7 @@ t.test('SDP and capabilities for ffmpeg', async (t) => {
     encodings: [{ ssrc: 1 }],
   })!;
   t.equal(h264.codec, 'H264');
-  const sdp = ffmpegInputSdp(h264, 50000, 'Lesson\r\nx');
-  t.match(sdp, /m=video 50000 RTP\/AVP 125\r\n/);
-  t.match(sdp, /a=rtpmap:125 H264\/90000\r\n/);
-  t.match(sdp, /a=fmtp:125 packetization-mode=1;profile-level-id=42e01f\r\n/);
-  t.notMatch(sdp, /s=Lesson\r\nx/, 'no line injection through the title');
-  const opus = describeConsumerStream('audio', {
-    codecs: [{ mimeType: 'audio/opus', payloadType: 100, clockRate: 48000, channels: 2 }],
-    encodings: [{ ssrc: 2 }],
-  })!;
-  t.match(ffmpegInputSdp(opus, 50002, 'x'), /a=rtpmap:100 opus\/48000\/2/);
+  t.equal(h264.payloadType, 125);
   t.equal(
     describeConsumerStream('audio', { codecs: [{ mimeType: 'audio/PCMU', payloadType: 0, clockRate: 8000 }], encodings: [] }),
     null,
@@ -100,12 +138,10 @@ t.test('SDP and capabilities for ffmpeg', async (t) => {
 t.test('ffmpeg arguments: H264/Opus copied; VP8 re-encoded with a keyframe per segment', async (t) => {
   const files = {
     ffmpegPlaylist: '/r/camera/.r002.m3u8',
-    sdp: '/r/camera/.r002.sdp',
     initName: 'r002-init.mp4',
     segmentPattern: '/r/camera/r002-%05d.m4s',
   };
   const copy = ffmpegRecordArgs({
-    sdpFile: files.sdp,
     files,
     stream: { kind: 'video', codec: 'H264', payloadType: 125, clockRate: 90000, parameters: {} },
     offsetSeconds: 12.3456,
@@ -113,10 +149,9 @@ t.test('ffmpeg arguments: H264/Opus copied; VP8 re-encoded with a keyframe per s
   });
   t.match(
     copy.join(' '),
-    /-c copy -output_ts_offset 12\.346 -f hls -hls_time 4 .*-hls_segment_type fmp4 .*-hls_fmp4_init_filename r002-init\.mp4 -hls_segment_filename \/r\/camera\/r002-%05d\.m4s \/r\/camera\/\.r002\.m3u8$/,
+    /-f matroska -i pipe:0 -map 0:0 -c copy -output_ts_offset 12\.345600 -f hls -hls_time 4 .*-hls_segment_type fmp4 .*-hls_fmp4_init_filename r002-init\.mp4 -hls_segment_filename \/r\/camera\/r002-%05d\.m4s \/r\/camera\/\.r002\.m3u8$/,
   );
   const vp8 = ffmpegRecordArgs({
-    sdpFile: files.sdp,
     files,
     stream: { kind: 'video', codec: 'VP8', payloadType: 101, clockRate: 90000, parameters: {} },
     offsetSeconds: 0,

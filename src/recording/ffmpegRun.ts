@@ -1,11 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { readFile, writeFile } from 'node:fs/promises';
 import type { RtpStreamDescription } from './sdp.js';
-import { rtcpByePacket } from './rtp.js';
-import { ffmpegInputSdp } from './sdp.js';
 import type { RecordedTrack, RunFiles } from './track.js';
 
 export interface FfmpegExit {
@@ -31,12 +27,13 @@ export interface FfmpegRunOptions {
 
 /** How long ffmpeg gets to finish its last segment once asked to stop, before SIGKILL. */
 const STOP_GRACE_MS = 5000;
+/** Media queued for an ffmpeg that does not read it (stuck) is dropped past this; the stall check restarts it. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** Publishing follows ffmpeg's playlist renames (inotify); polling is the fallback. */
 const POLL_MS = 1000;
 
-/** ffmpeg's arguments for one run: RTP (from an SDP) → HLS fMP4, copying H264/Opus, re-encoding VP8 to H264. */
+/** ffmpeg's arguments for one run: Matroska on stdin (frames with their RTP time) → HLS fMP4, copying H264/Opus, re-encoding VP8 to H264. */
 export function ffmpegRecordArgs(opts: {
-  sdpFile: string;
   files: RunFiles;
   stream: RtpStreamDescription;
   offsetSeconds: number;
@@ -78,16 +75,16 @@ export function ffmpegRecordArgs(opts: {
     '-nostdin',
     '-loglevel',
     'warning',
-    '-protocol_whitelist',
-    'file,udp,rtp',
+    '-f',
+    'matroska',
     '-i',
-    opts.sdpFile,
+    'pipe:0',
     '-map',
     '0:0',
     ...codec,
     // Media timestamps on the lesson timeline: tracks that start at different moments stay aligned.
     '-output_ts_offset',
-    opts.offsetSeconds.toFixed(3),
+    opts.offsetSeconds.toFixed(6),
     '-f',
     'hls',
     '-hls_time',
@@ -109,27 +106,26 @@ export function ffmpegRecordArgs(opts: {
 }
 
 /**
- * One ffmpeg process recording one RTP stream into a track (a "run"). Owns the
- * process, the socket that feeds it and the watch that publishes its finished
- * segments; `stop()` ends it so that the last segment is completed.
+ * One ffmpeg process recording one stream into a track (a "run"). Owns the
+ * process, the pipe that feeds it (Matroska on stdin) and the watch that
+ * publishes its finished segments; `stop()` ends its input so that the last
+ * segment is completed.
  */
 export class FfmpegRun {
   readonly exited: Promise<FfmpegExit>;
   private stopReason: string | null = null;
   private stderr = '';
   private poll?: NodeJS.Timeout;
-  private byeTimer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
   private lastProgressAt = Date.now();
-  private socketOpen = true;
+  private inputOpen = true;
 
   private constructor(
     readonly child: ChildProcess,
-    readonly port: number,
-    /** Our socket that feeds ffmpeg's RTP port. */
-    private readonly socket: dgram.Socket,
     opts: FfmpegRunOptions,
   ) {
+    // ffmpeg gone or its pipe broken: what is still written is simply dropped.
+    child.stdin?.on('error', () => (this.inputOpen = false));
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
       this.stderr = (this.stderr + chunk).slice(-4096);
@@ -157,10 +153,8 @@ export class FfmpegRun {
       });
     }).then(async ({ code, signal }) => {
       clearInterval(this.poll);
-      clearInterval(this.byeTimer);
       this.watcher?.close();
-      this.socketOpen = false;
-      socket.close();
+      this.inputOpen = false;
       // Whatever ffmpeg finished before it ended is published; its temp files go.
       await opts.track.publishFrom(opts.runIndex);
       await opts.track.cleanRun(opts.runIndex);
@@ -168,37 +162,27 @@ export class FfmpegRun {
     });
   }
 
-  /** Writes the SDP and spawns ffmpeg on a free port pair (RTP, RTCP). Resolves once spawned (not yet listening). */
-  static async start(opts: FfmpegRunOptions): Promise<FfmpegRun> {
+  /** Spawns ffmpeg reading Matroska from its stdin; what is written before it reads waits in the pipe. */
+  static start(opts: FfmpegRunOptions): FfmpegRun {
     const files = opts.track.runFiles(opts.runIndex);
-    const port = await freeUdpPortPair();
-    await writeFile(files.sdp, ffmpegInputSdp(opts.stream, port, opts.title));
-    const socket = await bind(0);
-    // A loopback send error is not actionable; it must never crash the server.
-    socket.on('error', () => undefined);
     const args = ffmpegRecordArgs({
-      sdpFile: files.sdp,
       files,
       stream: opts.stream,
       offsetSeconds: opts.offsetSeconds,
       segmentSeconds: opts.segmentSeconds,
     });
-    const child = spawn(opts.ffmpegPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    return new FfmpegRun(child, port, socket, opts);
+    const child = spawn(opts.ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+    return new FfmpegRun(child, opts);
   }
 
-  /** Hands one RTP packet to ffmpeg. */
-  send(packet: Buffer): void {
-    if (this.stopReason === null) this.sendRaw(packet);
-  }
-
-  /** Never throws: a packet for an ffmpeg that is gone is simply dropped. */
-  private sendRaw(packet: Buffer): void {
-    if (!this.socketOpen) return;
+  /** Hands ffmpeg a piece of its input stream; never throws. */
+  write(chunk: Buffer): void {
+    const stdin = this.child.stdin;
+    if (this.stopReason !== null || !this.inputOpen || !stdin || stdin.writableLength > MAX_QUEUED_BYTES) return;
     try {
-      this.socket.send(packet, this.port, '127.0.0.1');
+      stdin.write(chunk);
     } catch {
-      /* closed meanwhile */
+      this.inputOpen = false;
     }
   }
 
@@ -220,36 +204,15 @@ export class FfmpegRun {
     return this.child.pid !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  /** Resolves true once ffmpeg has bound its RTP port (Linux /proc), false on timeout or exit. */
-  async listening(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && this.running) {
-      const bound = await udpPortBound(this.port);
-      if (bound === true) return true;
-      if (bound === null) {
-        // No /proc: give ffmpeg the time it usually needs.
-        await sleep(400);
-        return this.running;
-      }
-      await sleep(30);
-    }
-    return false;
-  }
-
   /**
-   * Ends the run cleanly: an RTCP BYE makes ffmpeg's RTP input end (EOF), so
-   * it completes the last segment and closes its playlist even when no media
-   * flows any more (a SIGINT alone waits for the next packet). SIGINT after
-   * that, SIGKILL as the last resort.
+   * Ends the run cleanly: the end of its input makes ffmpeg complete the last
+   * segment and close its playlist. SIGINT if it lingers, SIGKILL as the last resort.
    */
   async stop(reason: string): Promise<FfmpegExit> {
     if (this.stopReason === null) {
       this.stopReason = reason;
-      const bye = rtcpByePacket();
-      const sayBye = (): void => this.sendRaw(bye);
-      sayBye();
-      // Repeated: ffmpeg may be holding packets of a gap in its reorder queue, which hides a BYE.
-      this.byeTimer = setInterval(sayBye, 250);
+      this.inputOpen = false;
+      this.child.stdin?.end();
     }
     if (this.running) {
       const interrupt = setTimeout(() => this.child.kill('SIGINT'), STOP_GRACE_MS / 2);
@@ -261,41 +224,3 @@ export class FfmpegRun {
     return this.exited;
   }
 }
-
-/** A port p with p and p+1 free on loopback (ffmpeg takes RTCP on p+1). */
-export async function freeUdpPortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const a = await bind(0);
-    const port = (a.address() as { port: number }).port;
-    const b = await bind(port + 1).catch(() => null);
-    a.close();
-    b?.close();
-    if (b && port < 65535) return port;
-  }
-  throw new Error('no free UDP port pair on 127.0.0.1');
-}
-
-function bind(port: number): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', (err) => {
-      s.close();
-      reject(err);
-    });
-    s.bind(port, '127.0.0.1', () => resolve(s));
-  });
-}
-
-/** true/false from /proc/net/udp; null where /proc is not available. */
-async function udpPortBound(port: number): Promise<boolean | null> {
-  let table: string;
-  try {
-    table = await readFile('/proc/net/udp', 'utf8');
-  } catch {
-    return null;
-  }
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return table.split('\n').some((line) => line.trim().split(/\s+/)[1]?.endsWith(hex));
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

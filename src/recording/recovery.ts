@@ -1,10 +1,8 @@
-import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from './files.js';
 import { renderMasterPlaylist } from './hls.js';
 import { MANIFEST_NAME, MASTER_PLAYLIST, readManifest } from './manifest.js';
-import { rtcpByePacket } from './rtp.js';
 import { RecordedTrack, type RunFiles } from './track.js';
 
 export interface RecoveryResult {
@@ -88,26 +86,21 @@ export async function recoverRecording(dir: string): Promise<RecoveryResult | nu
 
 /**
  * Stops a leftover ffmpeg of ours (identified by its output path, never by
- * pid alone): an RTCP BYE to the port its SDP names ends its input cleanly
- * (last segment completed), SIGINT and SIGKILL follow if it lingers.
+ * pid alone). Its input was a pipe from the process that died, so it has
+ * already seen the end of its input and is completing its last segment: it
+ * gets 3 s for that, then SIGINT, then SIGKILL.
  */
 async function stopOrphan(pid: number, files: RunFiles): Promise<boolean> {
   const { ffmpegPlaylist } = files;
   if (!(await isRunning(pid, ffmpegPlaylist))) return false;
-  const port = Number(/^m=\w+ (\d+) /m.exec(await readFile(files.sdp, 'utf8').catch(() => ''))?.[1] ?? 0);
-  const socket = dgram.createSocket('udp4');
-  socket.on('error', () => undefined);
   try {
     for (let waited = 0; waited < 6000; waited += 100) {
-      if (port && waited < 3000 && waited % 300 === 0) socket.send(rtcpByePacket(), port, '127.0.0.1');
       if (waited === 3000) process.kill(pid, 'SIGINT');
       await new Promise((r) => setTimeout(r, 100));
       if (!(await isRunning(pid, ffmpegPlaylist))) return true;
     }
   } catch {
     return !(await isRunning(pid, ffmpegPlaylist));
-  } finally {
-    socket.close();
   }
   try {
     process.kill(pid, 'SIGKILL');

@@ -41,27 +41,6 @@ export function recorderRtpCapabilities(router: types.RtpCapabilities): types.Rt
   };
 }
 
-/** An SDP that makes ffmpeg listen for one RTP stream on 127.0.0.1:port (RTCP on port+1). */
-export function ffmpegInputSdp(stream: RtpStreamDescription, port: number, title: string): string {
-  const name = stream.codec === 'Opus' ? 'opus' : stream.codec;
-  const rtpmap = `${stream.payloadType} ${name}/${stream.clockRate}${stream.kind === 'audio' ? `/${stream.channels ?? 2}` : ''}`;
-  const fmtp = Object.entries(stream.parameters)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(';');
-  return [
-    'v=0',
-    'o=- 0 0 IN IP4 127.0.0.1',
-    `s=${title.replace(/[\r\n]/g, ' ')}`,
-    'c=IN IP4 127.0.0.1',
-    't=0 0',
-    `m=${stream.kind} ${port} RTP/AVP ${stream.payloadType}`,
-    `a=rtpmap:${rtpmap}`,
-    ...(fmtp ? [`a=fmtp:${stream.payloadType} ${fmtp}`] : []),
-    'a=recvonly',
-    '',
-  ].join('\r\n');
-}
-
 /** RFC 6381 codec string for HLS CODECS attributes. */
 export function rfc6381(codec: 'H264' | 'Opus', parameters: Record<string, unknown> = {}): string {
   if (codec === 'Opus') return 'opus';

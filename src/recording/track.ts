@@ -21,7 +21,6 @@ export interface TrackContext {
 export interface RunFiles {
   /** ffmpeg's own playlist: only segments it lists are complete. Hidden: never served. */
   ffmpegPlaylist: string;
-  sdp: string;
   initName: string;
   segmentPattern: string;
 }
@@ -61,7 +60,6 @@ export class RecordedTrack {
     const tag = runTag(index);
     return {
       ffmpegPlaylist: path.join(this.dir, `.${tag}.m3u8`),
-      sdp: path.join(this.dir, `.${tag}.sdp`),
       initName: `${tag}-init.mp4`,
       segmentPattern: path.join(this.dir, `${tag}-%05d.m4s`),
     };
@@ -157,7 +155,6 @@ export class RecordedTrack {
       for (const name of await readdir(this.dir)) {
         if (name.startsWith(`${tag}-`) && name.endsWith('.tmp')) await rm(path.join(this.dir, name), { force: true });
       }
-      await rm(this.runFiles(index).sdp, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
         this.ctx.onStorageError(err as NodeJS.ErrnoException, `cleaning ${this.data.id}`);
