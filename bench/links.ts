@@ -24,6 +24,7 @@ import { saveResult, sleep, table } from './lib.js';
 import { diagnostics, type OpenedPage } from '../test/support/browser.js';
 import {
   classroomState,
+  encoderLayers,
   reception,
   receptionDelta,
   startLinksWorld,
@@ -37,7 +38,9 @@ const TARGETS = { switchMs: 3000, frozenMs: 1000, freezesPerMinuteAt5: 1, concea
 export interface LinksResult {
   arrangement: string;
   measureSeconds: number;
-  a: { switchMs: number | null; frozenMs: number; freezes: number } | null;
+  /** The instructor's layers as encoded at the start, and during scenario e's lossy phase. */
+  encoder: { start: Awaited<ReturnType<typeof encoderLayers>>; duringE: Awaited<ReturnType<typeof encoderLayers>> };
+  a: { switchMs: number | null; frozenMs: number; freezes: number; layerAfter20s: number | null } | null;
   b: { topMs: number | null; frozenMs: number } | null;
   c: Array<{
     lossPct: number;
@@ -103,6 +106,7 @@ export async function runLinksBench(
       "router, whose lan0 egress (the school's downlink) is shaped by tc tbf (20 ms bucket, 150 ms queue) and nftables random UDP loss; " +
       'control: one classroom page in the STEAM namespace, unconstrained',
     measureSeconds: S,
+    encoder: { start: [], duringE: [] },
     a: null,
     b: null,
     c: [],
@@ -118,7 +122,9 @@ export async function runLinksBench(
     const top = await layerWithin(a, (l) => l === 2, 60_000);
     if (top === null) throw new Error('school A never reached the top layer on an open link');
     lw.shape('school-a', { rateKbit: 8000 });
-    await sleep(10_000);
+    await sleep(5000);
+    result.encoder.start = await encoderLayers(lw.studio.page);
+    console.log(`instructor's layers: ${JSON.stringify(result.encoder.start)}`);
 
     // -- a: 8 → 1 Mbit/s ---------------------------------------------------------------------------
     {
@@ -127,9 +133,10 @@ export async function runLinksBench(
       const switchMs = await layerWithin(a, (l) => l !== null && l < 2, 20_000);
       await sleep(Math.max(0, 20_000 - (switchMs ?? 20_000)));
       const d = receptionDelta(before, await reception(a.page));
-      result.a = { switchMs, frozenMs: Math.round(d.totalFreezesDuration * 1000), freezes: d.freezeCount };
+      const layerAfter20s = (await classroomState(a.page)).cameraLayer;
+      result.a = { switchMs, frozenMs: Math.round(d.totalFreezesDuration * 1000), freezes: d.freezeCount, layerAfter20s };
       console.log(
-        `a: layer dropped after ${switchMs ?? '–'} ms; in the 20 s from the step: ${d.freezeCount} freezes, ${result.a.frozenMs} ms frozen`,
+        `a: layer dropped after ${switchMs ?? '–'} ms; 20 s from the step: ${d.freezeCount} freezes, ${result.a.frozenMs} ms frozen, layer ${layerAfter20s}`,
       );
     }
 
@@ -219,6 +226,7 @@ export async function runLinksBench(
       await sleep(5000);
       k0 = await keyFrames();
       const [busy] = await measure([control], S);
+      result.encoder.duringE = await encoderLayers(lw.studio.page);
       const keyFramesWith = (await keyFrames()) - k0;
       const events = await lw.history();
       const controlTopAtEnd = (await layerWithin(control, (l) => l === 2, 10_000)) !== null;
@@ -265,6 +273,7 @@ export function printLinks(r: LinksResult): void {
       r.a.switchMs !== null && r.a.switchMs <= TARGETS.switchMs,
     );
     add('a 8→1 Mbit/s', 'frozen in the 20 s from the step (ms)', r.a.frozenMs, `< ${TARGETS.frozenMs}`, r.a.frozenMs < TARGETS.frozenMs);
+    add('a 8→1 Mbit/s', 'camera layer 20 s after the step', ms(r.a.layerAfter20s), '–', null);
   }
   if (r.b) add('b 1→8 Mbit/s', 'back to the top layer (ms)', ms(r.b.topMs), '–', null);
   for (const c of r.c) {

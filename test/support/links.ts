@@ -70,6 +70,48 @@ export function receptionDelta(a: Reception, b: Reception): Reception {
   return out;
 }
 
+/** One simulcast layer as the instructor's encoder sends it. */
+export interface EncodedLayer {
+  rid: string;
+  frameWidth: number;
+  bytesSent: number;
+  framesEncoded: number;
+  qualityLimitationReason: string;
+}
+
+const ENCODER_SCRIPT = `(async () => {
+  const out = [];
+  for (const pc of window.__lcPeerConnections || []) {
+    if (pc.connectionState === 'closed') continue;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video')
+        out.push({ rid: s.rid || '', frameWidth: s.frameWidth || 0, bytesSent: s.bytesSent || 0,
+          framesEncoded: s.framesEncoded || 0, qualityLimitationReason: s.qualityLimitationReason || '' });
+    });
+  }
+  return out.sort((a, b) => a.rid.localeCompare(b.rid));
+})()`;
+
+/** The instructor's simulcast layers over `seconds`: width, kbit/s, fps and what limits the encoder. */
+export async function encoderLayers(
+  page: Page,
+  seconds = 5,
+): Promise<Array<{ rid: string; width: number; kbps: number; fps: number; limitedBy: string }>> {
+  const a = await page.evaluate<EncodedLayer[]>(ENCODER_SCRIPT);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const b = await page.evaluate<EncodedLayer[]>(ENCODER_SCRIPT);
+  return b.map((l) => {
+    const before = a.find((x) => x.rid === l.rid);
+    return {
+      rid: l.rid,
+      width: l.frameWidth,
+      kbps: Math.round(((l.bytesSent - (before?.bytesSent ?? 0)) * 8) / seconds / 1000),
+      fps: Math.round((l.framesEncoded - (before?.framesEncoded ?? 0)) / seconds),
+      limitedBy: l.qualityLimitationReason,
+    };
+  });
+}
+
 export interface LinksWorld {
   world: ReachWorld;
   lessonId: string;
