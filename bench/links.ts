@@ -119,8 +119,11 @@ export async function runLinksBench(
     lw = await startLinksWorld('Links bench');
     const a = await lw.classroom('school-a', 'school-a');
     const control = await lw.classroom('steam', 'school-e');
-    const top = await layerWithin(a, (l) => l === 2, 60_000);
-    if (top === null) throw new Error('school A never reached the top layer on an open link');
+    const top = await layerWithin(a, (l) => l === 2, 120_000);
+    if (top === null) {
+      const layers = JSON.stringify(await encoderLayers(lw.studio.page));
+      throw new Error(`school A never reached the top layer on an open link (the instructor's layers: ${layers})`);
+    }
     lw.shape('school-a', { rateKbit: 8000 });
     await sleep(5000);
     result.encoder.start = await encoderLayers(lw.studio.page);
