@@ -13,8 +13,11 @@
  *   versions     old against new: fan-out, a fixed load with a profile, join and
  *                recording on mediasoup 3.19.3 and on package.json's release,
  *                each in its own child process (bench/versions.ts)
+ *   reach        page load → first frame per school network (bench/reach.ts)
+ *   links        weak school links: narrow, lossy and very thin links, collateral
+ *                damage (bench/links.ts, docs/links.md)
  *
- *   npm run bench [-- --only fanout,join,recording,forwarding,versions]
+ *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -26,8 +29,9 @@ import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.j
 import { defaultRecordingOptions, runRecordingBench } from './recording.js';
 import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './versions.js';
 import { runReachBench } from './reach.js';
+import { printLinks, runLinksBench } from './links.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach'] as const;
+const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only.split(','));
 for (const name of only)
@@ -94,6 +98,13 @@ if (only.has('reach')) {
   console.log(`(reach done at ${minutes()} min)\n`);
 }
 
+let links: Awaited<ReturnType<typeof runLinksBench>> | undefined;
+if (only.has('links')) {
+  console.log('== links (network namespaces) ==');
+  links = await runLinksBench();
+  console.log(`(links done at ${minutes()} min)\n`);
+}
+
 console.log('== summary ==');
 if (fanout) console.log(`${table(fanout.summary)}\n`);
 if (join) console.log(`${table(join.results)}\n`);
@@ -142,6 +153,11 @@ if (reach) {
   console.log(table(reach.rows.map((r) => ({ variant: r.variant, 'median ms': r.medianMs ?? 'failed', candidate: r.candidateType }))));
   console.log();
 }
+if (links) {
+  console.log(`links (${links.file}):`);
+  printLinks(links.result);
+  console.log();
+}
 console.log(`total ${minutes()} min`);
 saveResult('bench', {
   totalMinutes: Number(minutes()),
@@ -168,6 +184,7 @@ saveResult('bench', {
     errors: versions.errors,
     minutes: versions.minutes,
   },
+  links: links && { file: links.file, result: links.result },
   reach: reach && {
     file: reach.file,
     rows: reach.rows.map((r) => ({ variant: r.variant, medianMs: r.medianMs, candidateType: r.candidateType })),

@@ -145,7 +145,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   );
   // Refusals, joins and frames are counted once the metrics exist (the control room, made below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
-  const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media) };
+  const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media), links: config.media.links };
   const registry = new LessonRegistry({
     createMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
     lessonOptions: {

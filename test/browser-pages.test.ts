@@ -11,6 +11,7 @@ import t from 'tap';
 import { buildHttpApp } from '../src/http/app.js';
 import { registerWebRoutes, WEB_PAGES } from '../src/http/webRoutes.js';
 import { parseSchools } from '../web/src/lib/schools.js';
+import { LINK_LAYERS } from '../src/domain/index.js';
 import { buildWeb } from './support/browser.js';
 import { rawRequest } from './support/http.js';
 import { startTestServer } from './support/lessoncast.js';
@@ -49,9 +50,10 @@ t.test('every string the pages name exists', async (t) => {
   const missing = [...named].filter((k) => !(k in en));
   t.same(missing, [], 'none missing');
   // Keys built at run time from a value.
-  for (const rule of ['packetLoss', 'schoolDisconnected', 'recordingFault'])
+  for (const rule of ['packetLoss', 'schoolDisconnected', 'recordingFault', 'audioOnly'])
     t.ok(`alert.${rule}` in en && `alert.${rule}.cleared` in en, `alert texts for ${rule}`);
   for (const state of ['created', 'live', 'ended']) t.ok(`state.${state}` in en, `state text for ${state}`);
+  for (const layer of LINK_LAYERS) t.ok(`link.${layer}` in en, `layer text for ${layer}`);
 });
 
 t.test('the invited schools list', async (t) => {

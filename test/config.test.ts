@@ -167,6 +167,11 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
       /media\.rtcMinPort: 50000.*at most media\.rtcMaxPort/,
     ],
     [
+      'weak links resumed below their pause threshold',
+      { LESSONCAST_MEDIA_LINKS_PAUSE_BELOW_KBPS: '400', LESSONCAST_MEDIA_LINKS_RESUME_ABOVE_KBPS: '300' },
+      /media\.links\.resumeAboveKbps: 300.*at least media\.links\.pauseBelowKbps \(400\)/,
+    ],
+    [
       'default token life past the maximum',
       { LESSONCAST_AUTH_TOKEN_TTL_SECONDS: '7200', LESSONCAST_AUTH_MAX_TOKEN_TTL_SECONDS: '3600' },
       /auth\.tokenTtlSeconds: 7200.*at most auth\.maxTokenTtlSeconds \(3600\)/,

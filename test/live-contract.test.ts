@@ -45,6 +45,7 @@ const school = (id: string, since = new Date().toISOString()): LiveSchool => ({
   since,
   connected: true,
   mediaMode: 'live',
+  link: null,
   quality: null,
 });
 const announce = (s: LiveState) =>

@@ -19,14 +19,12 @@
 import { existsSync } from 'node:fs';
 import t from 'tap';
 import type { Page } from 'playwright-core';
-import { appears, chromiumAvailable, inboundStats, pollPage, type OpenedPage } from './support/browser.js';
-import { ADDR, namespaceSupport, ownNamespaces, type SchoolSite } from './support/netns.js';
+import { appears, inboundStats, pollPage, type OpenedPage } from './support/browser.js';
+import { ADDR, ownNamespaces, type SchoolSite } from './support/netns.js';
 import { goLive, ICE_TCP_PORT, MEDIA_UDP_PORT, startReachWorld, type ReachWorld } from './support/reach.js';
-import { describePath, firstFrame, peerConnectionPaths, type PeerConnectionPath } from './support/siteBrowser.js';
+import { describePath, firstFrame, peerConnectionPaths, siteBrowsersMissing, type PeerConnectionPath } from './support/siteBrowser.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const inCi = process.env['CI'] === 'true';
-const support = namespaceSupport();
 
 /**
  * The receiving connection of a page once it decodes video and audio, waiting (within the timeout)
@@ -66,12 +64,7 @@ async function voiceBytes(page: Page, from: string): Promise<number> {
   return (await inboundStats(page)).filter((x) => x.kind === 'audio' && x.participantId === from).reduce((n, x) => n + x.bytesReceived, 0);
 }
 
-if (!chromiumAvailable()) {
-  t.fail('Debian chromium is not installed (apt-get install chromium; scripts/setup.sh test does it)');
-} else if (!support.ok) {
-  if (inCi) t.fail(`network namespaces cannot be made here, and CI=true: ${support.reason}`);
-  else t.test('reachability across network namespaces', { skip: `network namespaces cannot be made here: ${support.reason}` }, () => {});
-} else {
+if (!siteBrowsersMissing(t, 'reachability across network namespaces')) {
   let world: ReachWorld | undefined;
   t.teardown(async () => {
     await world?.close();

@@ -85,6 +85,13 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (issues.length) throw new ConfigError(dedupe(issues));
   const cfg = merged as Config;
 
+  const links = cfg.media.links;
+  // Resuming below the pause threshold would pause and resume the same link over and over.
+  if (links.pauseBelowKbps > 0 && links.resumeAboveKbps < links.pauseBelowKbps) {
+    issues.push(
+      `media.links.resumeAboveKbps: ${links.resumeAboveKbps} is not allowed; allowed: at least media.links.pauseBelowKbps (${links.pauseBelowKbps})`,
+    );
+  }
   if (cfg.media.rtcMinPort > cfg.media.rtcMaxPort) {
     issues.push(`media.rtcMinPort: ${cfg.media.rtcMinPort} is not allowed; allowed: at most media.rtcMaxPort (${cfg.media.rtcMaxPort})`);
   }

@@ -102,6 +102,65 @@ export const ConfigSchema = Type.Object(
         minOutgoingBitrate: bitrate(0, 100_000_000, 'Floor of the estimate towards a classroom (bps); 0 = none'),
         maxOutgoingBitrate: bitrate(0, 1_000_000_000, 'Ceiling of what one classroom transport is sent (bps); 0 = none'),
         maxIncomingBitrate: bitrate(0, 1_000_000_000, 'Ceiling asked of each publisher (bps, through REMB/transport-cc); 0 = none'),
+        // lessoncast's weak-link policy per receiver (docs/links.md), on top of mediasoup's own layer choice.
+        links: Type.Object(
+          {
+            enabled: Type.Boolean({ description: 'Apply the weak-link policy (floor layer, audio-first pause) to every WebRTC receiver' }),
+            checkSeconds: Type.Number({
+              minimum: 0.2,
+              maximum: 60,
+              description: "How often each receiver's bandwidth estimate is read (one stats request per receive transport)",
+            }),
+            floorBelowKbps: Type.Integer({
+              minimum: 0,
+              maximum: 100_000,
+              description: 'Below this estimate a receiver is held at media.links.floorSpatialLayer; 0 = never',
+            }),
+            floorSpatialLayer: Type.Integer({
+              minimum: 0,
+              maximum: 2,
+              description: 'The simulcast layer a receiver under pressure is held at',
+            }),
+            pauseBelowKbps: Type.Integer({
+              minimum: 0,
+              maximum: 100_000,
+              description: "Below this estimate (for holdSeconds) a receiver's video is paused and its audio kept; 0 = never",
+            }),
+            resumeAboveKbps: Type.Integer({
+              minimum: 0,
+              maximum: 100_000,
+              description: 'Paused video comes back (at the floor layer) once the estimate stays above this for holdSeconds',
+            }),
+            holdSeconds: Type.Number({
+              minimum: 0,
+              maximum: 600,
+              description: 'How long an estimate must stay below (or above) a threshold before the policy acts',
+            }),
+            retrySeconds: Type.Number({
+              minimum: 1,
+              maximum: 3600,
+              description:
+                'Paused this long without the estimate recovering, video is tried again at the floor layer (the wait doubles on each failed try, up to 8 times)',
+            }),
+            keyFrameRequestDelayMs: Type.Integer({
+              minimum: 0,
+              maximum: 10_000,
+              description:
+                "mediasoup's keyFrameRequestDelay on every video producer: at most one keyframe request per stream per this many ms is forwarded to the publisher; 0 = no delay",
+            }),
+            cameraPriority: Type.Integer({
+              minimum: 1,
+              maximum: 255,
+              description: "Weight of a camera consumer in its transport's bitrate share",
+            }),
+            screenPriority: Type.Integer({
+              minimum: 1,
+              maximum: 255,
+              description: "Weight of a screen-share consumer in its transport's bitrate share",
+            }),
+          },
+          { additionalProperties: false },
+        ),
         // ICE-TCP apart from UDP: schools that block UDP reach the WebRtcServer's TCP socket, which
         // may sit on its own address (443 there) or behind a port mapping (docs/turn.md).
         iceTcp: Type.Object(

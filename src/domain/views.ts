@@ -25,6 +25,22 @@ export interface LessonView {
 export const MEDIA_MODES = ['live', 'one-way'] as const;
 export type MediaMode = (typeof MEDIA_MODES)[number];
 
+/**
+ * What a participant's weak-link policy lets through (docs/links.md): the simulcast layer of the
+ * camera it receives ('high' = the top layer, 'low' = the lowest, 'medium' = between), or
+ * 'audio-only' while the server holds its video paused because its link is too narrow.
+ */
+export const LINK_LAYERS = ['high', 'medium', 'low', 'audio-only'] as const;
+export type LinkLayer = (typeof LINK_LAYERS)[number];
+
+/** One participant's link, as the server last judged it. */
+export interface LinkView {
+  participantId: string;
+  layer: LinkLayer;
+  /** The server's estimate of what the participant's link carries, kbit/s; null without an estimate. */
+  availableKbps: number | null;
+}
+
 /** A participant as the others in the lesson see them. */
 export interface ParticipantView {
   id: string;

@@ -100,6 +100,13 @@ export class LessonJournal {
         handLowered: (id) => this.note('handLowered', id),
         floorGranted: (id) => this.note('floorGranted', id),
         floorRevoked: (id) => this.note('floorRevoked', id),
+        // The archive's timeline keeps both moments of an audio-first pause (not every layer change).
+        linkChanged: (link, previous, p) => {
+          if (p.hidden) return;
+          const kbps = { availableKbps: link.availableKbps };
+          if (link.layer === 'audio-only') this.note('videoPausedForLink', link.participantId, kbps);
+          else if (previous?.layer === 'audio-only') this.note('videoResumedForLink', link.participantId, { ...kbps, layer: link.layer });
+        },
         reconnectRequested: (ids, reason) => this.note('mediaLost', undefined, { participants: ids, reason }),
         ended: (reason) => this.note('lessonEnded', undefined, { reason }),
       },

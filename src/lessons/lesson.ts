@@ -7,6 +7,7 @@ import {
   notRecording,
   type LessonState,
   type LessonView,
+  type LinkView,
   type MediaKind,
   type MediaMode,
   type MediaSource,
@@ -43,6 +44,8 @@ export interface Participant {
   handRaisedAt: number | null;
   /** How it receives the lesson, as it last reported (kept across a rejoin, like hand and floor). */
   mediaMode: MediaMode;
+  /** What its link lets through, as the weak-link policy last judged it; null until then. */
+  link: LinkView | null;
   graceTimer?: NodeJS.Timeout;
   /** Hand, floor and media-path actions left (lessons.actionBurst, lessons.actionsPerSecond). */
   actions: TokenBucket;
@@ -61,6 +64,8 @@ export type LessonEvents = {
   producerClosed: [info: ProducerInfo];
   consumerClosed: [participantId: string, consumerId: string, producerId: string];
   consumerLayersChanged: [participantId: string, consumerId: string, spatial: number | null, temporal: number | null];
+  /** The weak-link policy's word on a participant's link changed (layer, or video paused: 'audio-only'). */
+  linkChanged: [link: LinkView, previous: LinkView | null, p: Participant];
   /** These participants must set up media again (worker died). */
   reconnectRequested: [participantIds: string[], reason: string];
   /** The recorder's word on this lesson changed (started, stopped, fault). */
@@ -113,6 +118,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
       producerClosed: (info) => this.emit('producerClosed', info),
       consumerClosed: (peer, consumerId, producerId) => this.emit('consumerClosed', peer, consumerId, producerId),
       consumerLayersChanged: (peer, c, s, t) => this.emit('consumerLayersChanged', peer, c, s, t),
+      linkChanged: (peer, layer, availableKbps) => this.linkChanged(peer, layer, availableKbps),
       mediaLost: (peers, reason) => this.emit('reconnectRequested', peers, reason),
     });
   }
@@ -228,6 +234,7 @@ export class Lesson extends EventEmitter<LessonEvents> {
       connectionId,
       handRaisedAt: null,
       mediaMode: 'live',
+      link: null,
       actions: new TokenBucket(this.opts.limits.actionBurst, this.opts.limits.actionsPerSecond),
     };
     this.participants.set(participant.id, participant);
@@ -350,6 +357,21 @@ export class Lesson extends EventEmitter<LessonEvents> {
     if (by.mediaMode === mode) return;
     by.mediaMode = mode;
     this.emit('participantUpdated', this.participantView(by), by.hidden);
+  }
+
+  /** Links the weak-link policy has judged (the instructor sees every one, anyone else its own). */
+  links(by: Participant): LinkView[] {
+    const all = [...this.participants.values()].filter((p) => !p.hidden && p.link !== null);
+    return all.filter((p) => this.teaches(by) || p.id === by.id).map((p) => p.link!);
+  }
+
+  private linkChanged(participantId: string, layer: LinkView['layer'], availableKbps: number | null): void {
+    const p = this.participants.get(participantId);
+    if (!p || this.state === 'ended') return;
+    const previous = p.link;
+    if (previous?.layer === layer) return;
+    p.link = { participantId, layer, availableKbps };
+    this.emit('linkChanged', p.link, previous, p);
   }
 
   // -- media: every operation checks who may do it ------------------------

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events';
-import type { MediaKind, MediaSource } from '../domain/index.js';
+import type { LinkLayer, MediaKind, MediaSource } from '../domain/index.js';
 
 /**
  * What a lesson needs of media, and nothing about how it is made: `media/LessonMedia` implements
@@ -44,6 +44,8 @@ export type LessonMediaEvents = {
   producerClosed: [info: ProducerInfo];
   consumerClosed: [peerId: string, consumerId: string, producerId: string];
   consumerLayersChanged: [peerId: string, consumerId: string, spatialLayer: number | null, temporalLayer: number | null];
+  /** What a peer's link lets through changed (the weak-link policy; docs/links.md). */
+  linkChanged: [peerId: string, layer: LinkLayer, availableKbps: number | null];
   /** The media of these peers was lost (e.g. their router's worker died): they must set it up again. */
   mediaLost: [peerIds: string[], reason: string];
 };

@@ -62,6 +62,20 @@ export class LiveAgent {
       floorRevoked: (id) =>
         this.tracked.has(lesson.id) &&
         publish({ type: 'floorChanged', lessonId: lesson.id, holders: [...lesson.floorHolders()], revoked: id }),
+      linkChanged: (link) => {
+        const t = this.tracked.get(lesson.id);
+        const school = t?.schools.get(link.participantId);
+        if (!t || !school) return;
+        t.schools.set(school.schoolId, { ...school, link: link.layer });
+        this.state.putSchool(lesson.id, t.schools.get(school.schoolId)!);
+        publish({
+          type: 'schoolLink',
+          lessonId: lesson.id,
+          schoolId: school.schoolId,
+          layer: link.layer,
+          availableKbps: link.availableKbps,
+        });
+      },
       recordingChanged: (recording) => {
         const t = this.tracked.get(lesson.id);
         if (!t) return;
@@ -177,6 +191,7 @@ export class LiveAgent {
       since: before?.since ?? since,
       connected: p.connected,
       mediaMode: p.mediaMode,
+      link: before?.link ?? lesson.participants.get(p.id)?.link?.layer ?? null,
       quality: before?.quality ?? null,
     };
     t.schools.set(p.id, school);

@@ -3,7 +3,7 @@
  * the nodes themselves, and the events between them. Plain JSON-able values:
  * the Redis store keeps them as JSON, the in-process store as objects.
  */
-import type { MediaMode, RecordingStatus } from '../domain/index.js';
+import type { LinkLayer, MediaMode, RecordingStatus } from '../domain/index.js';
 
 /** How well one school receives, over the last sampling interval. */
 export interface QualitySummary {
@@ -65,6 +65,8 @@ export interface LiveSchool {
   connected: boolean;
   /** 'one-way': its network blocks live media; it watches the live recording and cannot speak. */
   mediaMode: MediaMode;
+  /** The camera layer it receives (high/medium/low), or 'audio-only' while its video is paused for a weak link; null until judged. */
+  link: LinkLayer | null;
   quality: QualitySummary | null;
 }
 
@@ -93,7 +95,7 @@ export interface LiveSnapshot {
   degraded?: string;
 }
 
-export type AlertRule = 'packetLoss' | 'schoolDisconnected' | 'recordingFault';
+export type AlertRule = 'packetLoss' | 'schoolDisconnected' | 'recordingFault' | 'audioOnly';
 
 export interface SchoolQuality {
   schoolId: string;
@@ -110,6 +112,7 @@ export type LiveEventBody =
   | { type: 'schoolDisconnected'; lessonId: string; schoolId: string }
   | { type: 'schoolLeft'; lessonId: string; schoolId: string }
   | { type: 'schoolMediaMode'; lessonId: string; schoolId: string; mode: MediaMode }
+  | { type: 'schoolLink'; lessonId: string; schoolId: string; layer: LinkLayer; availableKbps: number | null }
   | { type: 'handRaised'; lessonId: string; schoolId: string }
   | { type: 'handLowered'; lessonId: string; schoolId: string }
   | { type: 'floorChanged'; lessonId: string; holders: string[]; granted?: string; revoked?: string }

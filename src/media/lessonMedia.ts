@@ -11,6 +11,7 @@ import type {
   TransportParams,
 } from '../lessons/mediaPort.js';
 import { LessoncastError } from '../errors.js';
+import { LinkPolicy, type LinkSettings } from './linkPolicy.js';
 import { announcedCandidates, type WorkerPool, type WorkerSlot } from './workerPool.js';
 
 /** A router of this lesson on one worker. Producers live on the first; later ones receive them through pipes. */
@@ -26,12 +27,17 @@ interface PeerMedia {
   transports: Map<string, { transport: types.Transport; home: LessonRouter; direction: 'send' | 'recv' }>;
   producers: Map<string, types.Producer>;
   consumers: Map<string, types.Consumer>;
+  /** Layers each consumer's receiver asked for (setPreferredLayers); absent = the best. */
+  preferred: Map<string, types.ConsumerLayers>;
+  /** Consumers the receiver has not resumed, or paused itself. */
+  clientPaused: Set<string>;
 }
 
 export interface LessonMediaOptions {
   /** A router past this many (expected) consumers spills new classrooms onto another router. */
   consumersPerRouter: number;
   bwe: BweSettings;
+  links: LinkSettings;
 }
 
 /**
@@ -93,6 +99,8 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   /** Router creation and piping run one at a time so a new router never misses a producer. */
   private topology: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The weak-link policy over every receive transport of this lesson (media.links). */
+  readonly links: LinkPolicy;
 
   constructor(
     private readonly pool: WorkerPool,
@@ -100,6 +108,14 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     private readonly opts: LessonMediaOptions,
   ) {
     super();
+    this.links = new LinkPolicy(opts.links, {
+      recvTransports: () => this.webRtcRecvTransports(),
+      videoConsumers: (transportId) => this.videoConsumersOn(transportId),
+      preferredLayers: (consumerId) => this.consumerEntry(consumerId)?.peer.preferred.get(consumerId),
+      pausedByClient: (consumerId) => this.consumerEntry(consumerId)?.peer.clientPaused.has(consumerId) ?? true,
+      changed: (peerId, layer, availableKbps) => this.emit('linkChanged', peerId, layer, availableKbps),
+      failed: () => undefined,
+    });
   }
 
   /** Creates the first router on first use (lessons may be created long before they start). */
@@ -108,6 +124,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     await this.serialized(async () => {
       if (this.routers.length === 0) await this.addRouter(new Set());
     });
+    this.links.start();
   }
 
   get rtpCapabilities(): types.RtpCapabilities {
@@ -232,7 +249,15 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     const entry = this.transport(peerId, transportId);
     if (entry.direction !== 'send') throw new LessoncastError('INVALID_REQUEST', 'cannot produce on a receive transport');
     const producer = await this.mediasoupCall(() =>
-      entry.transport.produce({ kind, rtpParameters: rtpParameters as types.RtpParameters, appData: { peerId, source } }),
+      entry.transport.produce({
+        kind,
+        rtpParameters: rtpParameters as types.RtpParameters,
+        // mediasoup's own throttle: one keyframe request per stream per interval, however many receivers ask.
+        ...(kind === 'video' && this.opts.links.keyFrameRequestDelayMs > 0
+          ? { keyFrameRequestDelay: this.opts.links.keyFrameRequestDelayMs }
+          : {}),
+        appData: { peerId, source },
+      }),
     );
     const info: ProducerInfo = { producerId: producer.id, peerId, kind, source };
     this.producers.set(producer.id, { ...info, producer });
@@ -275,16 +300,20 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
     if (!canConsume) throw new LessoncastError('CANNOT_CONSUME', 'your rtpCapabilities cannot receive this producer');
     // Created paused: the client resumes once its side is ready, so the first packets are not lost.
     const consumer = await this.mediasoupCall(() =>
-      entry.transport.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId } }),
+      entry.transport.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId, transportId } }),
     );
     const peer = this.peer(peerId);
     peer.consumers.set(consumer.id, consumer);
+    peer.clientPaused.add(consumer.id);
+    await this.prioritise(consumer, producerId, transportId);
     const { home } = entry;
     const worker = home.slot.worker;
     home.consumers++;
     home.slot.consumers++;
     consumer.observer.once('close', () => {
       peer.consumers.delete(consumer.id);
+      peer.preferred.delete(consumer.id);
+      peer.clientPaused.delete(consumer.id);
       home.consumers--;
       // A consumer closed by its worker's death must not count against the replacement.
       if (home.slot.worker === worker) home.slot.consumers = Math.max(0, home.slot.consumers - 1);
@@ -305,18 +334,31 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
 
   async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
     const consumer = this.consumer(peerId, consumerId);
+    this.peers.get(peerId)?.clientPaused.delete(consumerId);
+    const transportId = consumer.appData['transportId'] as string;
+    if (consumer.kind === 'video' && this.links.holdsPaused(transportId)) {
+      // The link carries audio only for now: the policy resumes it with the others.
+      this.links.hold(transportId, consumerId);
+      return;
+    }
     await consumer.resume();
     if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
   }
 
   async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
-    await this.consumer(peerId, consumerId).pause();
+    const consumer = this.consumer(peerId, consumerId);
+    this.peers.get(peerId)?.clientPaused.add(consumerId);
+    await consumer.pause();
   }
 
   async setPreferredLayers(peerId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
     const consumer = this.consumer(peerId, consumerId);
     if (consumer.type !== 'simulcast' && consumer.type !== 'svc') return; // single-layer streams: nothing to choose
-    await consumer.setPreferredLayers({ spatialLayer, ...(temporalLayer !== undefined ? { temporalLayer } : {}) });
+    const wanted = { spatialLayer, ...(temporalLayer !== undefined ? { temporalLayer } : {}) };
+    this.peers.get(peerId)?.preferred.set(consumerId, wanted);
+    // A receiver held at the floor stays there until its link recovers; then it gets what it asked for.
+    const layers = this.links.layersFor(consumer.appData['transportId'] as string, wanted) ?? wanted;
+    await consumer.setPreferredLayers(layers);
   }
 
   /** A participant leaves or reconnects: close every transport (and with them producers and consumers). */
@@ -330,6 +372,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.links.close();
     for (const r of this.routers) r.router.close();
     this.routers.length = 0;
     this.peers.clear();
@@ -337,6 +380,44 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   }
 
   // -- internals ---------------------------------------------------------
+
+  /**
+   * Weights in the transport's bitrate share (mediasoup gives audio its bitrate before any video
+   * layer is chosen; among videos, the screen's slides before the camera), and a new consumer on a
+   * transport held at the floor starts there.
+   */
+  private async prioritise(consumer: types.Consumer, producerId: string, transportId: string): Promise<void> {
+    if (consumer.kind !== 'video') return;
+    const source = this.producers.get(producerId)?.source;
+    const priority = source === 'screen' ? this.opts.links.screenPriority : this.opts.links.cameraPriority;
+    if (priority !== 1) await consumer.setPriority(priority);
+    const layers = this.links.layersFor(transportId, undefined);
+    if (layers && (consumer.type === 'simulcast' || consumer.type === 'svc')) await consumer.setPreferredLayers(layers);
+  }
+
+  private webRtcRecvTransports(): Array<{ peerId: string; transport: types.WebRtcTransport }> {
+    const out: Array<{ peerId: string; transport: types.WebRtcTransport }> = [];
+    for (const [peerId, peer] of this.peers)
+      for (const { transport, direction } of peer.transports.values())
+        if (direction === 'recv' && transport.type === 'webrtc' && !transport.closed)
+          out.push({ peerId, transport: transport as types.WebRtcTransport });
+    return out;
+  }
+
+  private videoConsumersOn(transportId: string): types.Consumer[] {
+    const out: types.Consumer[] = [];
+    for (const peer of this.peers.values())
+      for (const c of peer.consumers.values()) if (c.kind === 'video' && c.appData['transportId'] === transportId && !c.closed) out.push(c);
+    return out;
+  }
+
+  private consumerEntry(consumerId: string): { peer: PeerMedia; consumer: types.Consumer } | undefined {
+    for (const peer of this.peers.values()) {
+      const consumer = peer.consumers.get(consumerId);
+      if (consumer) return { peer, consumer };
+    }
+    return undefined;
+  }
 
   private primary(): LessonRouter {
     const r = this.routers[0];
@@ -424,7 +505,7 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   private peer(peerId: string): PeerMedia {
     let p = this.peers.get(peerId);
     if (!p) {
-      p = { transports: new Map(), producers: new Map(), consumers: new Map() };
+      p = { transports: new Map(), producers: new Map(), consumers: new Map(), preferred: new Map(), clientPaused: new Set() };
       this.peers.set(peerId, p);
     }
     return p;

@@ -35,6 +35,7 @@ interface SchoolAlerts {
   lossRaised: boolean;
   downSince: number | null;
   downRaised: boolean;
+  audioOnlyRaised: boolean;
 }
 
 /**
@@ -51,7 +52,7 @@ export class AlertRules {
   observe(now: number, lessonId: string, schoolId: string, o: SchoolObservation): AlertOutcome[] {
     const key = `${lessonId}/${schoolId}`;
     let s = this.schools.get(key);
-    if (!s) this.schools.set(key, (s = { lossSince: null, lossRaised: false, downSince: null, downRaised: false }));
+    if (!s) this.schools.set(key, (s = newSchool()));
     const out: AlertOutcome[] = [];
     /** One outcome of this school's rules (the value, when given, is the measured loss). */
     const tell = (rule: AlertOutcome['rule'], state: AlertOutcome['state'], message: string, value?: number): void => {
@@ -109,11 +110,35 @@ export class AlertRules {
       const why = schoolId ? 'left the lesson' : 'lesson ended';
       if (s.downRaised) out.push({ rule: 'schoolDisconnected', state: 'cleared', lessonId, schoolId: sid, message: `${sid} ${why}` });
       if (s.lossRaised) out.push({ rule: 'packetLoss', state: 'cleared', lessonId, schoolId: sid, message: `${sid} ${why}` });
+      if (s.audioOnlyRaised) out.push({ rule: 'audioOnly', state: 'cleared', lessonId, schoolId: sid, message: `${sid} ${why}` });
       this.schools.delete(key);
     }
     if (!schoolId && this.faultyRecordings.delete(lessonId))
       out.push({ rule: 'recordingFault', state: 'cleared', lessonId, message: 'lesson ended' });
     return out;
+  }
+
+  /** The weak-link policy paused a school's video (raised) or let it back (cleared). */
+  link(lessonId: string, schoolId: string, audioOnly: boolean, availableKbps: number | null): AlertOutcome[] {
+    const key = `${lessonId}/${schoolId}`;
+    let s = this.schools.get(key);
+    if (!s) this.schools.set(key, (s = newSchool()));
+    if (s.audioOnlyRaised === audioOnly) return [];
+    s.audioOnlyRaised = audioOnly;
+    const est = availableKbps === null ? '' : ` (link estimate ${availableKbps} kbit/s)`;
+    const message = audioOnly
+      ? `${schoolId} is on audio only: its video is paused for a weak link${est}`
+      : `${schoolId} receives video again${est}`;
+    return [
+      {
+        lessonId,
+        schoolId,
+        rule: 'audioOnly',
+        state: audioOnly ? 'raised' : 'cleared',
+        message,
+        ...(availableKbps === null ? {} : { value: availableKbps }),
+      },
+    ];
   }
 
   recordingFault(lessonId: string, message: string): AlertOutcome[] {
@@ -127,5 +152,7 @@ export class AlertRules {
     return [{ rule: 'recordingFault', state: 'cleared', lessonId, message: 'recording is running again' }];
   }
 }
+
+const newSchool = (): SchoolAlerts => ({ lossSince: null, lossRaised: false, downSince: null, downRaised: false, audioOnlyRaised: false });
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;

@@ -186,6 +186,9 @@ export class ControlRoom {
         if (e.rejoined)
           this.raise(this.alerts.observe(Date.now(), e.lessonId, e.schoolId, { connected: true, lossPct: null, intervalMs: 0 }));
         break;
+      case 'schoolLink':
+        this.raise(this.alerts.link(e.lessonId, e.schoolId, e.layer === 'audio-only', e.availableKbps));
+        break;
       case 'schoolLeft':
         this.raise(this.alerts.forget(e.lessonId, e.schoolId));
         break;

@@ -129,6 +129,11 @@ export class SignallingHub {
         consumerClosed: (pid, consumerId, producerId) => this.toParticipant(lesson, pid, 'consumerClosed', { consumerId, producerId }),
         consumerLayersChanged: (pid, consumerId, spatialLayer, temporalLayer) =>
           this.toParticipant(lesson, pid, 'consumerLayersChanged', { consumerId, spatialLayer, temporalLayer }),
+        // A link's word goes to its own participant and to the instructor (the studio counts audio-only schools).
+        linkChanged: (link) => {
+          for (const s of this.inLesson(lesson.id))
+            if (s.participant?.id === link.participantId || s.participant?.id === lesson.def.instructorId) s.notify('linkChanged', link);
+        },
         reconnectRequested: (ids, reason) => {
           for (const id of ids) this.toParticipant(lesson, id, 'reconnectRequested', { reason });
         },

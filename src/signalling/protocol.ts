@@ -19,6 +19,7 @@ import {
   MEDIA_SOURCES,
   ROLES,
   type LessonView,
+  type LinkView,
   type MediaKind,
   type ParticipantView,
   type ProducerView,
@@ -169,6 +170,8 @@ export interface ResponseData {
     /** For mediasoup-client's createSendTransport/createRecvTransport; [] when the server has no turn.urls. */
     iceServers: IceServer[];
     iceTransportPolicy: IceTransportPolicy;
+    /** Links the weak-link policy has judged so far: every school's for the instructor, one's own otherwise. */
+    links: LinkView[];
   };
   leave: Record<string, never>;
   goLive: { lesson: LessonView };
@@ -223,6 +226,8 @@ export interface NotificationData {
   producerClosed: { producerId: string };
   consumerClosed: { consumerId: string; producerId: string };
   consumerLayersChanged: { consumerId: string; spatialLayer: number | null; temporalLayer: number | null };
+  /** The weak-link policy's word on a participant's link changed (to that participant and to the instructor). */
+  linkChanged: LinkView;
   participantJoined: ParticipantView;
   participantUpdated: ParticipantView;
   participantLeft: { participantId: string };

@@ -185,6 +185,7 @@ export class Session extends EventEmitter<{ closed: [] }> {
         participants: lesson.visibleParticipants(),
         producers: lesson.producers(),
         recording: lesson.recording,
+        links: lesson.links(participant),
         ...this.deps.iceFor({ id: participant.id, role: principal.role }),
       };
     },

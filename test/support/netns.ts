@@ -22,6 +22,11 @@
  *   httpsOnly   TCP 443 to lessoncast's address only (no TURN, no media ports).
  * Replies come back through conntrack (`ct state established,related`); nothing unsolicited enters.
  *
+ * A school's link can be made narrow and lossy (`shapeDownlink`): its router's `lan0` (what reaches
+ * the school) gets a token bucket (`tc tbf`: rate and a short queue) and nftables drops a random share
+ * of the UDP it forwards there (`numgen random mod 100 < N drop`). This kernel has no `netem`, so no
+ * delay or jitter is added.
+ *
  * Namespaces are named `<prefix>-<site>` with prefix `lcr<pid>` (pid of the process that built
  * them), so parallel runs never collide and the leftovers of a crashed run are recognised by a pid
  * that no longer lives (`removeStaleTopologies`).
@@ -149,6 +154,33 @@ table inet school_firewall {
 `;
 }
 
+/** What a school's downlink carries: a rate (kbit/s; undefined = the veth's own) and random UDP loss (%). */
+export interface LinkShape {
+  rateKbit?: number;
+  lossPct?: number;
+}
+
+/** tbf for `rateKbit`: a bucket of 20 ms at that rate (at least two full packets) and a queue of at most 150 ms. */
+export function tbfArgs(dev: string, rateKbit: number): string[] {
+  const burstBytes = Math.max(3000, Math.round((rateKbit * 1000) / 8 / 50));
+  return ['qdisc', 'replace', 'dev', dev, 'root', 'tbf', 'rate', `${rateKbit}kbit`, 'burst', String(burstBytes), 'latency', '150ms'];
+}
+
+/** nftables rules for random loss of the UDP forwarded out of `dev` (replacing the previous ones; 0 % = none). */
+export function lossRules(dev: string, lossPct: number): string {
+  const table = 'table inet link_shape';
+  // Declaring the table first makes the delete safe when it does not exist yet.
+  const reset = `${table} {}\ndelete ${table}\n`;
+  if (lossPct <= 0) return reset;
+  return `${reset}${table} {
+  chain forward {
+    type filter hook forward priority filter - 10; policy accept;
+    oifname "${dev}" meta l4proto udp numgen random mod 100 < ${Math.round(lossPct)} drop
+  }
+}
+`;
+}
+
 export interface Topology {
   prefix: string;
   /** Full namespace name of a site. */
@@ -161,6 +193,8 @@ export interface Topology {
   wrapper(site: Site, binary: string, dir: string): string;
   /** The school's address on its own LAN, and its router's on the WAN (where its NAT maps it). */
   schoolAddress(site: SchoolSite): { lan: string; wan: string };
+  /** Shapes what reaches a school from the WAN (see the top of this file); an empty shape lifts every limit. */
+  shapeDownlink(site: SchoolSite, shape: LinkShape): void;
   /** Deletes every namespace of this topology (killing what still runs in them). Idempotent. */
   destroy(): void;
 }
@@ -219,6 +253,12 @@ export function buildTopology(folder = ''): Topology {
     schoolAddress: (site) => {
       const i = SCHOOLS.findIndex((s) => s.site === site) + 1;
       return { lan: `10.77.${i}.2`, wan: `${WAN_PREFIX}.${100 + i}` };
+    },
+    shapeDownlink: (site, shape) => {
+      const router: Site = `router-${site.slice(-1) as 'a' | 'b' | 'c' | 'd'}`;
+      if (shape.rateKbit) sh('ip', ['netns', 'exec', ns(router), 'tc', ...tbfArgs('lan0', shape.rateKbit)]);
+      else sh('ip', ['netns', 'exec', ns(router), 'tc', 'qdisc', 'replace', 'dev', 'lan0', 'root', 'pfifo_fast']);
+      topo.exec(router, 'nft', ['-f', '-'], lossRules('lan0', shape.lossPct ?? 0));
     },
     destroy: () => {
       for (const name of made.reverse()) {

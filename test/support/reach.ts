@@ -284,14 +284,18 @@ export async function startReachWorld(): Promise<ReachWorld> {
   }
 }
 
-/** The instructor in the STEAM centre opens the studio and goes live with camera (360p) and microphone. */
+/**
+ * The instructor in the STEAM centre opens the studio and goes live with camera (360p unless told:
+ * '720' sends all three simulcast layers) and microphone.
+ */
 export async function goLive(
   world: ReachWorld,
   studioUrl: string,
+  resolution: '360' | '720' = '360',
 ): Promise<{ studio: OpenedPage; secureContext: boolean; joined: boolean; publishing: boolean }> {
   const studio = await world.open('steam', 'studio', studioUrl);
   const secureContext = await studio.page.evaluate(() => window.isSecureContext);
-  await studio.page.selectOption('#resolution-select', '360');
+  await studio.page.selectOption('#resolution-select', resolution);
   const joined = Boolean(
     await pollPage(studio.page, () => (window as unknown as { lessoncast?: { linkState(): string } }).lessoncast?.linkState() === 'joined'),
   );

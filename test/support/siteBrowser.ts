@@ -7,8 +7,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { CHROMIUM, launchBrowser } from './browser.js';
-import type { Site, Topology } from './netns.js';
+import { CHROMIUM, chromiumAvailable, launchBrowser } from './browser.js';
+import { namespaceSupport, type Site, type Topology } from './netns.js';
 import { certutil } from './tls.js';
 
 /**
@@ -27,6 +27,26 @@ export function trustingHome(home: string, caFile: string): string {
  * Chromium run by `ip netns exec` in `site`, with HOME under `dir` trusting `caFile`, and
  * `hosts` names resolved to addresses (`--host-resolver-rules`: no DNS server in the topology).
  */
+/**
+ * Whether Chromium and network namespaces are missing here for a test across namespaces; if so, it
+ * is said as tap expects: a failure without Chromium, or without namespaces when CI=true (CI runs as
+ * root); a skipped test `what` otherwise.
+ */
+export function siteBrowsersMissing(
+  tap: { fail(message: string): unknown; test(name: string, options: { skip: string }, fn: () => void): unknown },
+  what: string,
+): boolean {
+  if (!chromiumAvailable()) {
+    tap.fail('Debian chromium is not installed (apt-get install chromium; scripts/setup.sh test does it)');
+    return true;
+  }
+  const support = namespaceSupport();
+  if (support.ok) return false;
+  if (process.env['CI'] === 'true') tap.fail(`network namespaces cannot be made here, and CI=true: ${support.reason}`);
+  else tap.test(what, { skip: `network namespaces cannot be made here: ${support.reason}` }, () => {});
+  return true;
+}
+
 export async function launchSiteBrowser(
   topo: Topology,
   site: Site,

@@ -4,7 +4,7 @@
  * sign), and recover by itself when the network drops. A network that blocks
  * live media gets the lesson one way, from its live recording (classroom/oneWay.ts).
  */
-import type { LessonView, MediaMode, MediaSource, ProducerView } from '../../../src/domain/index.js';
+import type { LessonView, LinkLayer, MediaMode, MediaSource, ProducerView } from '../../../src/domain/index.js';
 import { takeCredentials } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
 import { onLangChange, t, tx, type MessageKey } from '../lib/i18n.js';
@@ -90,11 +90,15 @@ async function run(token: string, lessonId: string, me: string, myName: string):
 
   let joins = 0;
   let drops = 0;
+  const weakLink = byId('weak-link');
+  let linkLayer: LinkLayer | null = null;
   link.on('down', () => drops++);
   link.on('joined', (info, c) => {
     joins++;
     lesson = info.lesson;
     roster.reset(info);
+    linkLayer = info.links?.find((l) => l.participantId === me)?.layer ?? null;
+    show(weakLink, linkLayer === 'audio-only');
     stage.reset();
     voices.clear();
     oneWay.rejoined();
@@ -123,6 +127,12 @@ async function run(token: string, lessonId: string, me: string, myName: string):
       await Promise.all(info.producers.map((p) => receive(p).catch(() => undefined)));
       await syncMicrophone();
     })().catch((e: unknown) => notice('error', 'common.failed', {}, String(e)));
+  });
+  // The server paused our video for a weak link (docs/links.md): say so, and that it comes back by itself.
+  link.on('linkChanged', (l) => {
+    if (l.participantId !== me) return;
+    linkLayer = l.layer;
+    show(weakLink, linkLayer === 'audio-only');
   });
   link.on('newProducer', (p) => {
     if (p.source === 'camera') timings['cameraAnnouncedAt'] ??= Date.now();
@@ -292,6 +302,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     onAir: () => microphone.speaking,
     reconnects: () => ({ drops, joins, banner: !banner.hidden }),
     cameraLayer: () => cameraLayer,
+    link: () => ({ layer: linkLayer, notice: !weakLink.hidden }),
     videoSize: (which: MediaSource = 'camera') => stage.videoSize(which),
     oneWay: () => oneWay.diagnostics(),
   });

@@ -122,7 +122,7 @@ function run(token: string): void {
         id: l.id,
         title: l.title,
         state: l.state,
-        schools: l.schools.map((s) => ({ id: s.schoolId, connected: s.connected })),
+        schools: l.schools.map((s) => ({ id: s.schoolId, connected: s.connected, link: s.link })),
       })),
     feedState: () => feed.state,
     alerts: () => alerts.alerts.map((a) => a.type),

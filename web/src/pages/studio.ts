@@ -95,6 +95,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
     lesson = info.lesson;
     recording = info.recording;
     roster.reset(info);
+    schools.setLinks(info.links ?? [], true);
     voices.clear();
     const ready = media.replace(c, info);
     void (async () => {
@@ -123,6 +124,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
     ),
   );
   link.on('newProducer', (p) => void listen(p).catch(() => undefined));
+  link.on('linkChanged', (l) => schools.setLinks([l]));
   link.on('recordingChanged', (r) => {
     recording = r;
     render();
@@ -167,6 +169,7 @@ async function run(token: string, lessonId: string, me: string): Promise<void> {
   exposeDiagnostics({
     ...lessonDiagnostics('studio', link, () => lesson, timings, media),
     publishing: () => (['camera', 'microphone', 'screen'] as const).filter((s) => media.current?.isPublishing(s)),
+    audioOnlySchools: () => schools.audioOnlyCount(),
   });
   render();
 }

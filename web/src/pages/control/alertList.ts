@@ -67,7 +67,7 @@ export class AlertList {
       case 'alert': {
         const p = { lesson: this.lessonTitle(ev.lessonId), school: this.schoolName(ev.lessonId, ev.schoolId), value: round(ev.value, 1) };
         if (ev.state === 'cleared') return { level: 'ok', text: t(`alert.${ev.rule}.cleared`, p) };
-        return { level: ev.rule === 'packetLoss' ? 'warn' : 'error', text: t(`alert.${ev.rule}`, p) };
+        return { level: ev.rule === 'packetLoss' || ev.rule === 'audioOnly' ? 'warn' : 'error', text: t(`alert.${ev.rule}`, p) };
       }
       case 'recordingFault':
         return { level: 'error', text: t('alert.recordingFault', { lesson: this.lessonTitle(ev.lessonId), value: ev.message }) };

@@ -113,6 +113,9 @@ function schoolItem(s: LiveSchool): HTMLElement {
     h('span', { class: `dot dot-${level}`, role: 'img', 'aria-label': t(QUALITY_LABEL[level]), title: t(QUALITY_LABEL[level]) }),
     h('span', { class: 'school-name' }, s.name || s.schoolId),
     s.mediaMode === 'one-way' ? h('span', { class: 'badge one-way', title: t('studio.oneWayTitle') }, t('studio.oneWay')) : null,
+    s.link && s.connected
+      ? h('span', { class: `badge layer layer-${s.link}`, 'data-layer': s.link, title: t('link.title') }, t(`link.${s.link}`))
+      : null,
     s.quality && s.connected
       ? h('span', { class: 'school-figs' }, `${round(s.quality.bitrateKbps)} kbit/s · ${round(s.quality.lossPct, 1)} %`)
       : null,
