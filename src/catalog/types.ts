@@ -2,7 +2,10 @@
  * The region's durable record, as the catalog stores it: schools, people, subjects, the timetable
  * (lessons), devices and revocations. Times are milliseconds since the epoch (UTC).
  */
+import type { RevocationKind } from '../auth/revocations.js';
 import type { LessonState } from '../domain/index.js';
+
+export type { RevocationKind } from '../auth/revocations.js';
 import type { LessonDefinition } from '../lessons/lesson.js';
 
 /** Roles a person of the catalog holds (a classroom is a school's board, not a person). */
@@ -79,10 +82,6 @@ export interface Device {
   lastSeenAt: number | null;
   revokedAt: number | null;
 }
-
-/** What a revocation names: one token (its jti), a device's sessions, a person's or a school's tokens. */
-export const REVOCATION_KINDS = ['token', 'device', 'person', 'school'] as const;
-export type RevocationKind = (typeof REVOCATION_KINDS)[number];
 
 export interface Revocation {
   kind: RevocationKind;
