@@ -17,7 +17,10 @@ const Name = Type.String({ minLength: 1, maxLength: 200 });
 /** An instant with its offset: 2027-02-01T09:00:00Z, 2027-02-01T13:00+04:00. */
 export const Instant = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?(Z|[+-]\\d{2}:\\d{2})$' });
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' });
-const ListQuery = Type.Object({ deleted: Type.Optional(Type.Boolean()) }, { additionalProperties: false });
+const ListQuery = Type.Object(
+  { deleted: Type.Optional(Type.Union([Type.Literal('true'), Type.Literal('false')])) },
+  { additionalProperties: false },
+);
 
 const SchoolBody = Type.Object(
   {
@@ -107,7 +110,7 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRoutesD
     onDelete?: (entity: T) => Promise<void>,
   ): void => {
     r.get(`/api/${base}`, { schema: { querystring: ListQuery }, preHandler: read }, async (req) => ({
-      [base]: (await dir.list({ includeDeleted: req.query.deleted === true })).map(entityView),
+      [base]: (await dir.list({ includeDeleted: req.query.deleted === 'true' })).map(entityView),
     }));
     r.get(`/api/${base}/:id`, { schema: { params: IdParams }, preHandler: read }, async (req) => ({
       [key]: entityView(await dir.get(req.params.id)),
