@@ -137,7 +137,7 @@ t.test('two nodes: enrol on one, revoke on one, closed on the other', async (t) 
   const teacherClosed = await Promise.race([teacher.closed, new Promise<'late'>((r) => setTimeout(() => r('late'), 5000))]);
   t.match(teacherClosed, { code: 4401 }, `the instructor's connection closed ${Date.now() - personGone} ms after the deletion`);
   // A hears of it over the bus (B applied it at once): the next request there is refused within the same 5 s.
-  let onA = 0;
+  let onA: number;
   const deadline = Date.now() + 5000;
   while ((onA = (await call(a, 'GET', '/api/timetable', teacherToken)).status) === 200 && Date.now() < deadline) await sleep(20);
   t.equal(onA, 401, `next request refused on A (${Date.now() - personGone} ms after the deletion)`);
