@@ -134,10 +134,12 @@ t.test('permission rules are refused with the right code', async (t) => {
     body: JSON.stringify({ role: 'classroom', id: 'school-77', name: 'School 77', lessons: [lessonId] }),
   });
   t.equal(adminMint.status, 201, 'an admin mints a classroom token');
-  const minted = (await adminMint.json()) as { token: string; expiresAt: string };
+  const minted = (await adminMint.json()) as { token: string; expiresAt: string; tokenId: string };
+  const { issuedAt, ...claims } = await s.internals.tokens.verify(minted.token);
+  t.ok(typeof issuedAt === 'number', 'issued at a time');
   t.same(
-    await s.internals.tokens.verify(minted.token),
-    { id: 'school-77', role: 'classroom', name: 'School 77', lessons: [lessonId] },
+    claims,
+    { id: 'school-77', role: 'classroom', name: 'School 77', lessons: [lessonId], tokenId: minted.tokenId },
     'and it verifies with the claims asked for',
   );
 
