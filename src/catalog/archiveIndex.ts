@@ -1,0 +1,160 @@
+import type { RecordingIndexPort, RecordingSearch, RecordingSummary, SearchScope } from '../recording/archive.js';
+import type { Database, Dialect, Param, Sql } from './database.js';
+
+/**
+ * The archive's index (issue 16 §4): one row per recording with the columns searches filter and
+ * sort on, its summary as JSON (what the archive answers), its schools (attended and invited), and
+ * its text for substring search, indexed by trigrams (SQLite FTS5 `trigram`, PostgreSQL
+ * `pg_trgm`), so that "lever" finds "Physics: Levers" among 200,000 recordings without a scan.
+ * The manifests on disk stay the truth: the archive fills and corrects this (Archive.reconcile,
+ * `lessoncast recordings reindex`); nothing here is the only copy of anything.
+ */
+export function archiveIndexSchema(d: Dialect): string[] {
+  // SQLite: an INTEGER PRIMARY KEY (a rowid VACUUM keeps) that the text table's rows point to.
+  const key = d.name === 'sqlite' ? 'n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE' : 'id TEXT PRIMARY KEY';
+  const common = [
+    `CREATE TABLE recordings (${key}, title TEXT NOT NULL, subject_lc TEXT NOT NULL, instructor_id TEXT NOT NULL,
+      state TEXT NOT NULL, started_at ${d.bigint} NOT NULL, ended_at ${d.bigint}, text_lc TEXT NOT NULL, summary TEXT NOT NULL)`,
+    'CREATE INDEX recordings_started ON recordings (started_at, id)',
+    'CREATE INDEX recordings_instructor ON recordings (instructor_id, started_at)',
+    'CREATE INDEX recordings_subject ON recordings (subject_lc, started_at)',
+    'CREATE INDEX recordings_state ON recordings (state)',
+    `CREATE TABLE recording_schools (recording_id TEXT NOT NULL, school_id TEXT NOT NULL, PRIMARY KEY (school_id, recording_id))`,
+    'CREATE INDEX recording_schools_recording ON recording_schools (recording_id)',
+  ];
+  return d.name === 'sqlite'
+    ? [...common, `CREATE VIRTUAL TABLE recordings_text USING fts5(text, tokenize = 'trigram')`]
+    : [
+        // Trusted since PostgreSQL 13: the catalog's owner may create it without being a superuser.
+        'CREATE EXTENSION IF NOT EXISTS pg_trgm',
+        ...common,
+        'CREATE INDEX recordings_text ON recordings USING gin (text_lc gin_trgm_ops)',
+      ];
+}
+
+/** Rows written per transaction when many are put at once (a reindex). */
+const BATCH = 500;
+
+/** What a substring search looks at: title, subject, instructor, schools' ids and names (as the scan did). */
+function searchText(s: RecordingSummary): string {
+  return [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
+}
+
+/** `needle` as a GLOB (SQLite, case-sensitive on lower-cased text) or LIKE (PostgreSQL) pattern matching it anywhere. */
+function containsPattern(d: Dialect, needle: string): string {
+  const n = needle.toLowerCase();
+  return d.name === 'sqlite' ? `*${n.replace(/[*?[]/g, (c) => `[${c}]`)}*` : `%${n.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export class ArchiveIndex implements RecordingIndexPort {
+  constructor(private readonly db: Database) {}
+
+  async search(q: RecordingSearch, scope: SearchScope, now = Date.now()): Promise<{ total: number; recordings: RecordingSummary[] }> {
+    if (scope !== 'all' && scope.length === 0) return { total: 0, recordings: [] };
+    const where: string[] = [];
+    const params: Param[] = [];
+    // Overlapping [from, to]: a recording still going on lasts until now (as the scan reads it).
+    if (q.from) {
+      where.push('(ended_at >= ? OR (ended_at IS NULL AND ? <= ?))');
+      params.push(q.from.getTime(), q.from.getTime(), now);
+    }
+    if (q.to) {
+      where.push('started_at <= ?');
+      params.push(q.to.getTime());
+    }
+    if (q.instructor) {
+      where.push('instructor_id = ?');
+      params.push(q.instructor);
+    }
+    if (q.subject) {
+      where.push('subject_lc = ?');
+      params.push(q.subject.toLowerCase());
+    }
+    if (q.school) {
+      where.push('id IN (SELECT recording_id FROM recording_schools WHERE school_id = ?)');
+      params.push(q.school);
+    }
+    if (q.q) {
+      const d = this.db.dialect;
+      where.push(d.name === 'sqlite' ? 'n IN (SELECT rowid FROM recordings_text WHERE text GLOB ?)' : 'text_lc LIKE ?');
+      params.push(containsPattern(d, q.q));
+    }
+    if (scope !== 'all') {
+      where.push(`id IN (${scope.map(() => '?').join(', ')})`);
+      params.push(...scope);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const limit = q.limit ?? 100;
+    const offset = q.offset ?? 0;
+    const [rows, [count]] = await Promise.all([
+      this.db.all<{ summary: string }>(`SELECT summary FROM recordings ${clause} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?`, [
+        ...params,
+        limit,
+        offset,
+      ]),
+      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM recordings ${clause}`, params),
+    ]);
+    return { total: Number(count?.n ?? 0), recordings: rows.map((r) => JSON.parse(r.summary) as RecordingSummary) };
+  }
+
+  async put(summaries: readonly RecordingSummary[]): Promise<void> {
+    for (let i = 0; i < summaries.length; i += BATCH) {
+      const batch = summaries.slice(i, i + BATCH);
+      await this.db.transaction(async (tx) => {
+        for (const s of batch) await this.putOne(tx, s);
+      });
+    }
+  }
+
+  async remove(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH);
+      await this.db.transaction(async (tx) => {
+        for (const id of batch) await this.removeOne(tx, id);
+      });
+    }
+  }
+
+  async states(): Promise<Map<string, RecordingSummary['state']>> {
+    const rows = await this.db.all<{ id: string; state: RecordingSummary['state'] }>('SELECT id, state FROM recordings');
+    return new Map(rows.map((r) => [r.id, r.state]));
+  }
+
+  async clear(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM recording_schools');
+      await tx.run('DELETE FROM recordings');
+      if (this.db.dialect.name === 'sqlite') await tx.run('DELETE FROM recordings_text');
+    });
+  }
+
+  private async putOne(tx: Sql, s: RecordingSummary): Promise<void> {
+    await this.removeOne(tx, s.id);
+    const text = searchText(s);
+    await tx.run(
+      `INSERT INTO recordings (id, title, subject_lc, instructor_id, state, started_at, ended_at, text_lc, summary)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        s.id,
+        s.title,
+        s.subject.toLowerCase(),
+        s.instructorId,
+        s.state,
+        Date.parse(s.startedAt),
+        s.endedAt ? Date.parse(s.endedAt) : null,
+        text,
+        JSON.stringify(s),
+      ],
+    );
+    const schools = new Set([...s.schools.map((x) => x.id), ...s.invitedSchools]);
+    for (const school of schools) await tx.run('INSERT INTO recording_schools (recording_id, school_id) VALUES (?, ?)', [s.id, school]);
+    if (this.db.dialect.name === 'sqlite')
+      await tx.run('INSERT INTO recordings_text (rowid, text) SELECT n, ? FROM recordings WHERE id = ?', [text, s.id]);
+  }
+
+  private async removeOne(tx: Sql, id: string): Promise<void> {
+    if (this.db.dialect.name === 'sqlite') await tx.run('DELETE FROM recordings_text WHERE rowid IN (SELECT n FROM recordings WHERE id = ?)', [id]);
+    await tx.run('DELETE FROM recording_schools WHERE recording_id = ?', [id]);
+    await tx.run('DELETE FROM recordings WHERE id = ?', [id]);
+  }
+}
