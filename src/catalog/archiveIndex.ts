@@ -98,10 +98,34 @@ export class ArchiveIndex implements RecordingIndexPort {
   }
 
   async put(summaries: readonly RecordingSummary[]): Promise<void> {
-    for (let i = 0; i < summaries.length; i += BATCH) {
-      const batch = summaries.slice(i, i + BATCH);
+    // The last word on an id wins, as it would one by one.
+    const unique = [...new Map(summaries.map((x) => [x.id, x])).values()];
+    for (let i = 0; i < unique.length; i += BATCH) {
+      const batch = unique.slice(i, i + BATCH);
       await this.db.transaction(async (tx) => {
-        for (const s of batch) await this.putOne(tx, s);
+        await this.removeIds(tx, batch.map((x) => x.id));
+        await insertRows(
+          tx,
+          'recordings (id, title, subject_lc, instructor_id, state, started_at, ended_at, text_lc, summary)',
+          batch.map((x) => [
+            x.id,
+            x.title,
+            x.subject.toLowerCase(),
+            x.instructorId,
+            x.state,
+            Date.parse(x.startedAt),
+            x.endedAt ? Date.parse(x.endedAt) : null,
+            searchText(x),
+            JSON.stringify(x),
+          ]),
+        );
+        const schools = batch.flatMap((x) => [...new Set([...x.schools.map((y) => y.id), ...x.invitedSchools])].map((school) => [x.id, school]));
+        await insertRows(tx, 'recording_schools (recording_id, school_id)', schools);
+        if (this.db.dialect.name === 'sqlite')
+          await tx.run(
+            `INSERT INTO recordings_text (rowid, text) SELECT n, text_lc FROM recordings WHERE id IN (${marks(batch.length)})`,
+            batch.map((x) => x.id),
+          );
       });
     }
   }
@@ -109,9 +133,7 @@ export class ArchiveIndex implements RecordingIndexPort {
   async remove(ids: readonly string[]): Promise<void> {
     for (let i = 0; i < ids.length; i += BATCH) {
       const batch = ids.slice(i, i + BATCH);
-      await this.db.transaction(async (tx) => {
-        for (const id of batch) await this.removeOne(tx, id);
-      });
+      await this.db.transaction((tx) => this.removeIds(tx, batch));
     }
   }
 
@@ -128,33 +150,25 @@ export class ArchiveIndex implements RecordingIndexPort {
     });
   }
 
-  private async putOne(tx: Sql, s: RecordingSummary): Promise<void> {
-    await this.removeOne(tx, s.id);
-    const text = searchText(s);
-    await tx.run(
-      `INSERT INTO recordings (id, title, subject_lc, instructor_id, state, started_at, ended_at, text_lc, summary)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        s.id,
-        s.title,
-        s.subject.toLowerCase(),
-        s.instructorId,
-        s.state,
-        Date.parse(s.startedAt),
-        s.endedAt ? Date.parse(s.endedAt) : null,
-        text,
-        JSON.stringify(s),
-      ],
-    );
-    const schools = new Set([...s.schools.map((x) => x.id), ...s.invitedSchools]);
-    for (const school of schools) await tx.run('INSERT INTO recording_schools (recording_id, school_id) VALUES (?, ?)', [s.id, school]);
+  private async removeIds(tx: Sql, ids: readonly string[]): Promise<void> {
+    const list = marks(ids.length);
     if (this.db.dialect.name === 'sqlite')
-      await tx.run('INSERT INTO recordings_text (rowid, text) SELECT n, ? FROM recordings WHERE id = ?', [text, s.id]);
+      await tx.run(`DELETE FROM recordings_text WHERE rowid IN (SELECT n FROM recordings WHERE id IN (${list}))`, [...ids]);
+    await tx.run(`DELETE FROM recording_schools WHERE recording_id IN (${list})`, [...ids]);
+    await tx.run(`DELETE FROM recordings WHERE id IN (${list})`, [...ids]);
   }
+}
 
-  private async removeOne(tx: Sql, id: string): Promise<void> {
-    if (this.db.dialect.name === 'sqlite') await tx.run('DELETE FROM recordings_text WHERE rowid IN (SELECT n FROM recordings WHERE id = ?)', [id]);
-    await tx.run('DELETE FROM recording_schools WHERE recording_id = ?', [id]);
-    await tx.run('DELETE FROM recordings WHERE id = ?', [id]);
+const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/** Multi-row INSERTs, at most ~8,000 values each (well under both engines' limits on parameters). */
+async function insertRows(tx: Sql, into: string, rows: Param[][]): Promise<void> {
+  if (rows.length === 0) return;
+  const width = rows[0]!.length;
+  const per = Math.max(1, Math.floor(8000 / width));
+  const row = `(${marks(width)})`;
+  for (let i = 0; i < rows.length; i += per) {
+    const chunk = rows.slice(i, i + per);
+    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => row).join(', ')}`, chunk.flat());
   }
 }

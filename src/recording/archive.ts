@@ -115,6 +115,8 @@ export interface ArchiveOptions {
 }
 
 const PIN_FILE = 'pin.json';
+/** Summaries kept in memory, keyed by manifest mtime. */
+const SUMMARY_CACHE = 5000;
 export const AUDIT_LOG = 'audit.log';
 
 /**
@@ -199,11 +201,18 @@ export class Archive {
       const gone = [...known.keys()].filter((id) => !onDisk.has(id));
       const toRead = [...onDisk].filter((id) => known.get(id) !== 'complete');
       const summaries: RecordingSummary[] = [];
-      for (const id of toRead) {
-        const summary = await this.summary(id).catch(() => null);
-        if (summary) summaries.push(summary);
-        else if (known.has(id)) gone.push(id); // unreadable now: out of the index until it reads again
-      }
+      // A few manifests read at once (file reads overlap with parsing), written in batches as they come.
+      let next = 0;
+      const reader = async (): Promise<void> => {
+        while (next < toRead.length) {
+          const id = toRead[next++]!;
+          const summary = await this.summary(id).catch(() => null);
+          if (summary) summaries.push(summary);
+          else if (known.has(id)) gone.push(id); // unreadable now: out of the index until it reads again
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(8, toRead.length) }, reader));
+      summaries.sort((a, b) => (a.id < b.id ? -1 : 1));
       await index.put(summaries);
       await index.remove(gone);
       this.indexed = true;
@@ -273,7 +282,11 @@ export class Archive {
     const cached = this.cache.get(id);
     if (cached && cached.mtimeMs === m.mtimeMs) return { ...cached.summary, pinned };
     const summary = summarize(await this.manifest(id), pinned);
+    // Bounded: a reindex reads every manifest of a region's archive (200,000 a year), and only
+    // recent ones are asked for again. Oldest entry out first (a Map keeps insertion order).
+    this.cache.delete(id);
     this.cache.set(id, { mtimeMs: m.mtimeMs, summary });
+    if (this.cache.size > SUMMARY_CACHE) this.cache.delete(this.cache.keys().next().value!);
     return summary;
   }
 
