@@ -40,6 +40,8 @@ export interface RecordingIndexPort {
   /** Every indexed recording's state, by id. */
   states(): Promise<Map<string, RecordingSummary['state']>>;
   clear(): Promise<void>;
+  /** After many changes (a reindex): let the database plan searches afresh. */
+  optimize?(): Promise<void>;
 }
 
 /** What one pass of bringing the index in line with the folder did. */
@@ -215,6 +217,7 @@ export class Archive {
       summaries.sort((a, b) => (a.id < b.id ? -1 : 1));
       await index.put(summaries);
       await index.remove(gone);
+      if (summaries.length + gone.length > 1000) await index.optimize?.();
       this.indexed = true;
       const added = summaries.filter((x) => !known.has(x.id)).length;
       return { added, removed: gone.length, refreshed: summaries.length - added, total: known.size + added - gone.length, ms: Math.round(performance.now() - began) };
