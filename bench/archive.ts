@@ -8,8 +8,7 @@
  *
  *   npx tsx bench/archive.ts [--recordings 200000] [--queries 40] [--engines sqlite,postgres]
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ArchiveIndex, archiveIndexSchema } from '../src/catalog/archiveIndex.js';
@@ -153,19 +152,30 @@ async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
 }
 
 export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchiveOptions) {
-  const work = mkdtempSync(path.join(tmpdir(), 'lessoncast-archive-bench-'));
-  const folder = path.join(work, 'recordings');
-  mkdirSync(folder);
+  // The generated archive is kept between runs (removing 200,000 folders takes longer than writing
+  // them): /var/tmp/lessoncast-archive-bench/<n>, reused when complete. PostgreSQL's cluster lives
+  // beside it, out of /tmp.
+  const base = path.join('/var/tmp', 'lessoncast-archive-bench');
+  const folder = path.join(base, String(opts.recordings));
+  const complete = path.join(folder, '.complete');
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  const work = mkdtempSync(path.join(base, 'run-'));
+  chmodSync(work, 0o755); // PostgreSQL runs as its own user
+  process.env['TMPDIR'] = work;
   try {
     const r = rng(16);
     const [, writeMs] = await timed(async () => {
+      if (existsSync(complete)) return;
+      rmSync(folder, { recursive: true, force: true });
+      mkdirSync(folder);
       for (let i = 0; i < opts.recordings; i++) {
         const m = manifestFor(i, r);
         mkdirSync(path.join(folder, m.lessonId));
         writeFileSync(path.join(folder, m.lessonId, 'manifest.json'), JSON.stringify(m));
       }
+      writeFileSync(complete, '');
     });
-    console.log(`${opts.recordings} manifests written in ${(writeMs / 1000).toFixed(1)} s`);
+    console.log(`${opts.recordings} manifests in ${folder} (${(writeMs / 1000).toFixed(1)} s to write; reused when already there)`);
 
     // What one real lesson's manifest costs to read and summarise (the reindex's unit of work).
     const real = mkdtempSync(path.join(work, 'real-'));
