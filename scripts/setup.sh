@@ -6,7 +6,8 @@
 #                           libnss3-tools (certutil: a test CA into Chromium's NSS database),
 #                           coturn (TURN tests start their own turnserver on loopback; the reachability
 #                           test one in a namespace), nftables (its NAT and firewalls),
-#                           systemd (systemd-analyze checks deploy/lessoncast.service)
+#                           systemd (systemd-analyze checks deploy/lessoncast.service), postgresql
+#                           (the catalog tests start their own cluster with initdb/pg_ctl on a free port)
 # The mediasoup worker is built offline from the npm package's sources (scripts/build-worker.sh)
 # unless LESSONCAST_WORKER=prebuilt, which lets mediasoup's own postinstall download it. The path
 # of the built worker goes into .lessoncast/worker-bin, where the server looks for it: a starting
@@ -24,7 +25,7 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables postgresql)
 apt_install "${pkgs[@]}"
 # Debian's coturn package enables its own service with the stock /etc/turnserver.conf; on a test
 # machine nothing should relay but the turnservers the tests start and stop themselves.

@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
+import { openDatabase } from './catalog/index.js';
+import { migrate } from './catalog/migrations.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { ROLES, type Role } from './domain/index.js';
@@ -19,7 +21,10 @@ ${RECORDINGS_USAGE}
       Makes a private CA in <out-dir> (or reuses ca.key/ca.crt there) and issues server.key and
       server.crt (full chain) for those names and addresses, for http.tls.certFile/keyFile
       (scripts/make-ca.sh, with openssl; docs/tls.md).
-${COTURN_USAGE}`;
+${COTURN_USAGE}
+  lessoncast db migrate
+      Brings the catalog database (config catalog.url, else SQLite at catalog.sqlitePath) to this
+      version's schema and prints the versions applied; the server does the same at start.`;
 
 /** `lessoncast tls …`: scripts/make-ca.sh with the same arguments; its exit code is ours. */
 function tls(args: string[]): number {
@@ -64,6 +69,23 @@ async function token(args: string[]): Promise<void> {
   process.stderr.write(`token for ${role} "${values.id ?? role}" valid until ${minted.expiresAt}\n`);
 }
 
+/** `lessoncast db migrate`: the server's own migration step, alone; prints what it applied. */
+async function db(args: string[]): Promise<void> {
+  if (args.length !== 1 || args[0] !== 'migrate') throw new UsageError('db takes one subcommand: migrate');
+  const config = loadConfig();
+  const warn = (obj: object, msg: string): void => void process.stderr.write(`lessoncast: ${msg} ${JSON.stringify(obj)}\n`);
+  const database = openDatabase(config.catalog, { info() {}, debug() {}, warn, error: warn });
+  try {
+    const outcome = await migrate(database);
+    for (const m of outcome.applied) process.stdout.write(`applied ${m.version}: ${m.name}\n`);
+    process.stdout.write(`catalog ${database.where} at schema version ${outcome.to} (was ${outcome.from})\n`);
+  } catch (err) {
+    throw new Error(`cannot migrate the catalog database at ${database.where}: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await database.close();
+  }
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -79,6 +101,8 @@ async function main(argv: string[]): Promise<void> {
         throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;
       });
       return;
+    case 'db':
+      return db(rest);
     case 'coturn-config':
       try {
         return coturnConfigCommand(rest);

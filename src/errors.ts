@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   HEADERS_TOO_LARGE: 431,
   UNAUTHENTICATED: 401,
   TOKEN_EXPIRED: 401,
+  /** The token, its device, or its person or school was revoked (docs/catalog.md). */
+  TOKEN_REVOKED: 401,
   FORBIDDEN: 403,
   NOT_IN_LESSON: 409,
   ALREADY_JOINED: 409,
@@ -43,6 +45,21 @@ export const ERROR_STATUS = {
   RATE_LIMITED: 429,
   /** A per-participant cap (transports, producers, consumers) is reached; details name it. */
   LIMIT_REACHED: 409,
+  // The catalog (docs/catalog.md).
+  SCHOOL_NOT_FOUND: 404,
+  PERSON_NOT_FOUND: 404,
+  SUBJECT_NOT_FOUND: 404,
+  DEVICE_NOT_FOUND: 404,
+  /** A timetable entry that cannot be: it ends before it starts, lasts too long, a series past its bounds; details.field. */
+  TIMETABLE_INVALID: 422,
+  /** The instructor teaches another lesson in that slot; details.lessonId. */
+  INSTRUCTOR_BUSY: 409,
+  /** A school is in another lesson in that slot; details.lessonId, details.schoolId. */
+  SCHOOL_BUSY: 409,
+  /** A live or ended lesson cannot be cancelled or moved. */
+  LESSON_STARTED: 409,
+  /** The catalog database does not answer; the request may be retried. */
+  CATALOG_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,

@@ -25,6 +25,13 @@ import { registerSocketEndpoints } from './http/sockets.js';
 import { CertificateKeeper, CertificateProblem, readCertificate, type ServedCertificate } from './http/tls.js';
 import { startRedirectListener, type RedirectListener } from './http/redirect.js';
 import { TurnIssuer } from './turn/credentials.js';
+import { openCatalog, type CatalogStore } from './catalog/index.js';
+import { CatalogLessonBook } from './catalog/lessonBook.js';
+import { Devices } from './catalog/devices.js';
+import type { Revocation } from './catalog/types.js';
+import { RevocationList } from './auth/revocations.js';
+import { registerCatalogRoutes } from './http/catalogRoutes.js';
+import { registerDeviceRoutes } from './http/deviceRoutes.js';
 
 /** A lessoncast node as whoever runs or embeds it sees it (src/main.ts). */
 export interface Lessoncast {
@@ -58,6 +65,10 @@ export interface LessoncastInternals {
   readonly controlRoom: ControlRoom;
   /** Lesson recording (HLS) and the archive. */
   readonly recording: RecordingService;
+  /** The region's catalog (SQLite or PostgreSQL) and the lessons' book in it. */
+  readonly catalog: CatalogStore;
+  readonly book: CatalogLessonBook;
+  readonly revocations: RevocationList;
 }
 
 /** Builds a node from the configuration; start() it to serve. */
@@ -112,9 +123,30 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       },
       // Without Redis the node still serves its lessons: degraded, not unready.
       ...(config.redis.url ? [{ name: 'redis', degraded: true, check: async () => live.problem() }] : []),
+      // Nor without the catalog: lesson changes wait and are written once it is back.
+      {
+        name: 'catalog',
+        degraded: true,
+        check: async () =>
+          book.problem() ??
+          (await catalog.ping().then(
+            () => undefined,
+            () => `the catalog database (${catalog.where}) does not answer`,
+          )),
+      },
     ],
   });
   const log = app.log;
+  // Before anything starts: a catalog that cannot be opened or migrated stops the start (CatalogStartError).
+  let catalog: CatalogStore;
+  try {
+    catalog = await openCatalog(config.catalog, log);
+  } catch (err) {
+    await app.close();
+    throw err;
+  }
+  const book = new CatalogLessonBook(catalog, { retrySeconds: config.catalog.retrySeconds, log });
+  const revocations = new RevocationList();
   const keeper = certificate && new CertificateKeeper({ files: config.http.tls, log, initial: certificate, server: app.server });
   let redirect: RedirectListener | undefined;
   log.info(
@@ -142,6 +174,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     resolveTokenSecret(config.auth.tokenSecret, config.auth.secretFile),
     config.auth.tokenTtlSeconds,
     config.auth.maxTokenTtlSeconds,
+    revocations,
   );
   // Refusals, joins and frames are counted once the metrics exist (the control room, made below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
@@ -155,6 +188,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       onRefused: refused,
     },
     recordByDefault: config.recording.enabledByDefault,
+    book,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
   const turn = new TurnIssuer(config.turn);
@@ -200,6 +234,37 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     log,
   });
   registerLessonRoutes(app, { registry, tokens });
+  // A revocation is stored, then told to every node (this one included) over the live bus.
+  const revoke = async (r: Revocation): Promise<void> => {
+    await catalog.addRevocation(r);
+    live.publish({ type: 'revoked', kind: r.kind, subject: r.subject, revokedAt: r.at });
+  };
+  const unsubscribeRevocations = live.subscribe((e) => {
+    if (e.type !== 'revoked') return;
+    revocations.add({ kind: e.kind, subject: e.subject, at: e.revokedAt });
+    const closed = sockets.revoke((p) => revocations.refusing(p) !== undefined);
+    log.info({ kind: e.kind, subject: e.subject, from: e.node, closed }, 'revocation applied');
+  });
+  // The bus may lose a message (Redis away): the catalog's list is read again now and then.
+  const reloadRevocations = async (): Promise<void> => {
+    const before = revocations.size;
+    for (const r of await catalog.listRevocations()) revocations.add(r);
+    if (revocations.size !== before) sockets.revoke((p) => revocations.refusing(p) !== undefined);
+  };
+  const revocationTimer = setInterval(
+    () => void reloadRevocations().catch(() => undefined),
+    Math.max(30, config.catalog.retrySeconds) * 1000,
+  );
+  revocationTimer.unref();
+  registerCatalogRoutes(app, { catalog, tokens, registry, revoke, defaultLessonRecord: config.recording.enabledByDefault });
+  registerDeviceRoutes(app, {
+    catalog,
+    devices: new Devices(catalog),
+    tokens,
+    publicUrl: () => url,
+    sessionTtlSeconds: config.auth.deviceSessionTtlSeconds,
+    revoke,
+  });
   await registerWebRoutes(app, { publicUrl: () => url });
   registerLiveRoutes(app, { tokens, live, history: controlRoom.history });
   if (keeper) controlRoom.metrics.watchCertificate(() => keeper.current.notAfter);
@@ -233,7 +298,14 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       return url;
     },
     async start() {
+      // Opened a moment ago; should it be gone already, the timer reads the list again later.
+      await reloadRevocations().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revocations not read from the catalog'));
       await pool.start();
+      const restored = await registry.restore().catch((err: unknown) => {
+        log.warn({ err: (err as Error).message }, 'lessons not resumed from the catalog; they resume as participants rejoin');
+        return 0;
+      });
+      if (restored) log.info({ lessons: restored }, 'lessons resumed from the catalog');
       await recording.recoverUnfinished();
       recording.startRetention();
       await app.listen({ host: config.http.host, port: config.http.port });
@@ -264,6 +336,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           sockets.drain(reason);
           registry.endAll(`server ${reason}`);
           registry.close();
+          clearInterval(revocationTimer);
+          unsubscribeRevocations();
+          await book.close();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
           sockets.close();
@@ -272,6 +347,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           await redirect?.close();
           await app.close();
           await pool.close();
+          await catalog.close();
         })();
         if ((await Promise.race([orderly.then(() => 'ok' as const), deadline])) === 'timeout') {
           log.error({ timeoutSeconds: config.shutdown.timeoutSeconds }, 'shutdown timed out; closing workers now');
@@ -282,7 +358,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       return stopping;
     },
   };
-  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording } };
+  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording, catalog, book, revocations } };
 }
 
 /**

@@ -8,31 +8,11 @@ import { ROLES } from '../src/domain/index.js';
 import { ConfigError } from '../src/config/load.js';
 import { rawRequest, type RawResponse } from './support/http.js';
 import { SignalClient } from '../kit/signalClient.js';
-import { spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
+import { runningProcess, spawnLessoncastProcess, startTestServer } from './support/lessoncast.js';
 
 const restDoc = readFileSync(path.resolve('docs/rest.md'), 'utf8');
 
 /** dist/main.js as its own process in a fresh folder, once it has printed where it listens. */
-async function runningProcess(env: Record<string, string>) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'));
-  const child = spawnLessoncastProcess(dir, env);
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not print its URL:\n${out}`)), 30000);
-    child.stdout.on('data', () => {
-      const m = /health\s+(http:\/\/\S+)\/healthz/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  return { child, url, exited, output: () => out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
 t.test('the server starts, /healthz and /readyz answer, unknown routes are problem+json', async (t) => {
   const s = await startTestServer();
   t.teardown(() => s.close());
@@ -41,7 +21,7 @@ t.test('the server starts, /healthz and /readyz answer, unknown routes are probl
   t.equal(((await health.json()) as { status: string }).status, 'ok');
   const ready = await fetch(`${s.url}/readyz`);
   t.equal(ready.status, 200);
-  t.same(await ready.json(), { status: 'ready', checks: { workers: 'ok', recordings: 'ok' } });
+  t.same(await ready.json(), { status: 'ready', checks: { workers: 'ok', recordings: 'ok', catalog: 'ok' } });
   const missing = await fetch(`${s.url}/nope`);
   t.equal(missing.status, 404);
   t.match(missing.headers.get('content-type'), /application\/problem\+json/);

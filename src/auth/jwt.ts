@@ -1,19 +1,22 @@
+import { randomUUID } from 'node:crypto';
 import { SignJWT, errors as joseErrors, type JWTPayload } from 'jose';
 import { LessoncastError } from '../errors.js';
 
 /** Issuer of every JWT lessoncast signs (bearer tokens and access capabilities alike). */
 export const ISSUER = 'lessoncast';
 
-/** An HS256 JWT of ours for `subject` and `audience`, living `ttlSeconds` from now. */
+/** An HS256 JWT of ours for `subject` and `audience`, living `ttlSeconds` from now, with its own id (`jti`, for revocation). */
 export async function signJwt(
   claims: JWTPayload,
   subject: string,
   audience: string,
   ttlSeconds: number,
   key: Uint8Array,
-): Promise<{ jwt: string; expiresAt: string }> {
+): Promise<{ jwt: string; expiresAt: string; tokenId: string }> {
   const exp = Math.floor(Date.now() / 1000) + ttlSeconds;
+  const tokenId = randomUUID();
   const jwt = await new SignJWT(claims)
+    .setJti(tokenId)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(subject)
     .setIssuer(ISSUER)
@@ -21,7 +24,7 @@ export async function signJwt(
     .setIssuedAt()
     .setExpirationTime(exp)
     .sign(key);
-  return { jwt, expiresAt: new Date(exp * 1000).toISOString() };
+  return { jwt, expiresAt: new Date(exp * 1000).toISOString(), tokenId };
 }
 
 /** A failed verification as our error: ours as they are, jose's expiry as TOKEN_EXPIRED, anything else as `invalid`. */

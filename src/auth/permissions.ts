@@ -12,13 +12,15 @@ export type Permission =
   | 'live.read'
   | 'recordings.read'
   | 'recordings.delete'
-  | 'tokens.mint';
+  | 'tokens.mint'
+  | 'catalog.read' // schools, people, subjects, the timetable
+  | 'catalog.manage'; // change them, enrol and revoke devices, revoke tokens
 
 export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
   // live.read: the studio colours each school by its reception (the live view is filtered to the token's lessons).
-  instructor: new Set(['lesson.create', 'lesson.join', 'lesson.teach', 'media.consume', 'live.read']),
+  instructor: new Set(['lesson.create', 'lesson.join', 'lesson.teach', 'media.consume', 'live.read', 'catalog.read']),
   classroom: new Set(['lesson.join', 'hand.raise', 'media.consume', 'media.publishWithFloor']),
-  monitor: new Set(['lesson.join', 'lesson.watchHidden', 'media.consume', 'live.read', 'recordings.read']),
+  monitor: new Set(['lesson.join', 'lesson.watchHidden', 'media.consume', 'live.read', 'recordings.read', 'catalog.read']),
   archivist: new Set(['recordings.read']),
   admin: new Set([
     'lesson.create',
@@ -29,6 +31,8 @@ export const ROLE_PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
     'lesson.join',
     'lesson.watchHidden',
     'media.consume',
+    'catalog.read',
+    'catalog.manage',
   ]),
 };
 

@@ -104,6 +104,11 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
   if (cfg.redis.url !== '' && !/^rediss?:\/\//.test(cfg.redis.url)) {
     issues.push(`redis.url: (hidden) is not allowed; allowed: redis:// or rediss:// URL, or empty for in-process live state`);
   }
+  if (cfg.catalog.url !== '' && !/^postgres(ql)?:\/\//.test(cfg.catalog.url)) {
+    issues.push(
+      'catalog.url: (hidden) is not allowed; allowed: a postgres:// or postgresql:// URL, or empty for SQLite at catalog.sqlitePath',
+    );
+  }
   if (cfg.auth.tokenTtlSeconds > cfg.auth.maxTokenTtlSeconds) {
     issues.push(
       `auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`,

@@ -152,6 +152,24 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    catalog: Type.Object(
+      {
+        url: Type.String({ description: 'postgres:// URL of the shared catalog; empty = SQLite at sqlitePath (one node)' }),
+        sqlitePath: Type.String({ minLength: 1, description: 'The SQLite catalog file when url is empty' }),
+        connectTimeoutSeconds: Type.Integer({
+          minimum: 1,
+          maximum: 60,
+          description: 'Bound on connecting and (twice it) on one statement',
+        }),
+        maxConnections: Type.Integer({ minimum: 1, maximum: 200, description: 'PostgreSQL connections this node holds at most' }),
+        retrySeconds: Type.Integer({
+          minimum: 1,
+          maximum: 300,
+          description: 'While the database is away: how often lesson changes are retried and revocations reloaded',
+        }),
+      },
+      { additionalProperties: false },
+    ),
     redis: Type.Object(
       {
         url: Type.String({ description: 'redis:// URL; empty = in-process live state' }),
@@ -233,6 +251,11 @@ export const ConfigSchema = Type.Object(
             'Failed authentications (REST, sockets, access links) one address may make per window; past it every attempt is refused (RATE_LIMITED)',
         }),
         failureWindowSeconds: Type.Integer({ minimum: 1, maximum: 86_400, description: 'The window of maxFailuresPerAddress' }),
+        deviceSessionTtlSeconds: Type.Integer({
+          minimum: 300,
+          maximum: 86_400,
+          description: 'Life of the session token a board gets for its device credential (POST /api/devices/session)',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -51,7 +51,7 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
       if (who.role !== 'admin' && body.instructorId && body.instructorId !== who.id) {
         throw new LessoncastError('FORBIDDEN', 'an instructor creates lessons only for themself');
       }
-      const lesson = registry.create({ ...body, instructorId });
+      const lesson = await registry.create({ ...body, instructorId });
       req.log.info({ lesson: lesson.id, instructor: instructorId }, 'lesson created');
       return reply.status(201).send({ lesson: lesson.view(), schools: lesson.def.schools });
     },
@@ -67,23 +67,19 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
     },
   );
 
-  r.get(
-    '/api/lessons/:id',
-    { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') },
-    async (req) => {
-      const who = req.principal!;
-      const lesson = registry.get(req.params.id);
-      if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
-        throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
-      return {
-        lesson: lesson.view(),
-        schools: lesson.def.schools,
-        participants: lesson.visibleParticipants(),
-        handQueue: lesson.handQueue(),
-        floor: lesson.floorHolders(),
-      };
-    },
-  );
+  r.get('/api/lessons/:id', { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
+    const who = req.principal!;
+    const lesson = await registry.resolve(req.params.id);
+    if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
+      throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
+    return {
+      lesson: lesson.view(),
+      schools: lesson.def.schools,
+      participants: lesson.visibleParticipants(),
+      handQueue: lesson.handQueue(),
+      floor: lesson.floorHolders(),
+    };
+  });
 
   r.post(
     '/api/tokens',

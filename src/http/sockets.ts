@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { TokenService } from '../auth/tokens.js';
+import type { Principal, TokenService } from '../auth/tokens.js';
 import type { ErrorCode } from '../errors.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { LiveState } from '../live/liveState.js';
@@ -36,6 +36,8 @@ export interface SocketEndpoints {
   drain(reason: string): void;
   /** Shutdown, last step: the feed stops listening to the live state. */
   close(): void;
+  /** Closes every connection (signalling and feed) whose token `refused` names; returns how many. */
+  revoke(refused: (p: Principal) => boolean): number;
 }
 
 /**
@@ -63,5 +65,10 @@ export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpoints
   const feed = new LiveFeed({ live: o.live, log: o.log, maxMessageBytes: o.maxMessageBytes, countFrame: (code) => o.countFrame(code) });
   hub.register(app);
   feed.register(app, admission);
-  return { feed, drain: (reason) => hub.drain(reason), close: () => feed.close() };
+  return {
+    feed,
+    drain: (reason) => hub.drain(reason),
+    close: () => feed.close(),
+    revoke: (refused) => hub.revoke(refused) + feed.revoke(refused),
+  };
 }

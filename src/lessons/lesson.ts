@@ -269,6 +269,13 @@ export class Lesson extends EventEmitter<LessonEvents> {
     this.emit('started');
   }
 
+  /** A lesson that was live when the node restarted is live again at once, from its first start (no `started`: it is not news). */
+  resumeLive(startedAt: Date): void {
+    if (this.state !== 'created') return;
+    this.state = 'live';
+    this.startedAt = startedAt;
+  }
+
   /** Ends the lesson: everyone is told, all media closes. `by` undefined = the server (admin, shutdown). */
   end(by: Participant | undefined, reason: string): void {
     if (by) this.requireTeacher(by);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { v7 as uuidv7 } from 'uuid';
 import { LessoncastError } from '../errors.js';
+import type { LessonState } from '../domain/index.js';
 import { Lesson, type LessonDefinition, type LessonOptions } from './lesson.js';
 import type { LessonMediaPort } from './mediaPort.js';
 
@@ -19,6 +20,30 @@ export interface HostedLesson<M extends LessonMediaPort> {
   media: M;
 }
 
+/** A lesson as the book (the catalog) holds it. */
+export interface BookedLesson {
+  def: LessonDefinition;
+  /** 'cancelled': taken out of the timetable before it happened. */
+  state: LessonState | 'cancelled';
+  startedAt: Date | null;
+  endedAt: Date | null;
+}
+
+/**
+ * Where lessons outlive this process (the catalog, src/catalog/lessonBook.ts). Without one, lessons
+ * live in this node's memory only (unit tests).
+ */
+export interface LessonBook {
+  /** Stores a lesson opened at once; resolves once it is durable (CATALOG_UNAVAILABLE otherwise). */
+  add(def: LessonDefinition): Promise<void>;
+  /** A lesson this node does not hold: in the timetable, made on another node, or before a restart. */
+  find(id: string): Promise<BookedLesson | undefined>;
+  /** The lessons to hold at start: open or live when the node stopped. */
+  current(): Promise<BookedLesson[]>;
+  /** A state change (live, ended): written behind and retried, so a database away does not stop the lesson. */
+  changed(id: string, change: { state: LessonState; startedAt: Date | null; endedAt: Date | null }): void;
+}
+
 type RegistryEvents<M extends LessonMediaPort> = {
   created: [hosted: HostedLesson<M>];
 };
@@ -28,6 +53,8 @@ export interface RegistryOptions<M extends LessonMediaPort> {
   createMedia(lessonId: string): M;
   lessonOptions: LessonOptions;
   recordByDefault: boolean;
+  /** The catalog; lessons are stored there and their state changes follow. */
+  book?: LessonBook;
   /** Ended lessons stay answerable (LESSON_ENDED, not LESSON_NOT_FOUND) this long; the archive keeps them after. */
   keepEndedMs?: number;
 }
@@ -39,6 +66,8 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
   private readonly lessons = new Map<string, HostedLesson<M>>();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly keepEndedMs: number;
+  private stopping = false;
+  private readonly resolving = new Map<string, Promise<BookedLesson | undefined>>();
 
   constructor(private readonly opts: RegistryOptions<M>) {
     super();
@@ -48,7 +77,8 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     this.pruneTimer.unref();
   }
 
-  create(input: CreateLessonInput): Lesson {
+  /** A new lesson, stored in the book before it is hosted (a 201 means it survives a restart). */
+  async create(input: CreateLessonInput): Promise<Lesson> {
     const def: LessonDefinition = {
       id: uuidv7(),
       title: input.title,
@@ -58,12 +88,66 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
       record: input.record ?? this.opts.recordByDefault,
       createdAt: new Date(),
     };
+    await this.opts.book?.add(def);
+    return this.host(def);
+  }
+
+  /**
+   * The lesson, from this node's memory or else from the book (a lesson in the timetable, or one
+   * that was open when this node restarted): LESSON_NOT_FOUND, or LESSON_ENDED for one over or
+   * cancelled.
+   */
+  async resolve(id: string): Promise<Lesson> {
+    const held = this.lessons.get(id);
+    if (held) return held.lesson;
+    if (!this.opts.book) throw new LessoncastError('LESSON_NOT_FOUND', `no lesson ${id}`);
+    let pending = this.resolving.get(id);
+    if (!pending) {
+      pending = this.opts.book.find(id).finally(() => this.resolving.delete(id));
+      this.resolving.set(id, pending);
+    }
+    const booked = await pending;
+    // Another caller may have hosted it meanwhile.
+    const raced = this.lessons.get(id);
+    if (raced) return raced.lesson;
+    if (!booked) throw new LessoncastError('LESSON_NOT_FOUND', `no lesson ${id}`);
+    if (booked.state === 'ended' || booked.state === 'cancelled')
+      throw new LessoncastError('LESSON_ENDED', booked.state === 'cancelled' ? 'this lesson was cancelled' : 'this lesson has ended');
+    return this.host(booked.def, booked);
+  }
+
+  /** Start: hosts the lessons that were open or live when the node stopped (participants rejoin them). */
+  async restore(): Promise<number> {
+    if (!this.opts.book) return 0;
+    let n = 0;
+    for (const booked of await this.opts.book.current()) {
+      if (this.lessons.has(booked.def.id) || (booked.state !== 'created' && booked.state !== 'live')) continue;
+      this.host(booked.def, booked);
+      n++;
+    }
+    return n;
+  }
+
+  private host(def: LessonDefinition, booked?: BookedLesson): Lesson {
     const media = this.opts.createMedia(def.id);
-    const hosted = { lesson: new Lesson(def, media, this.opts.lessonOptions), media };
+    const lesson = new Lesson(def, media, this.opts.lessonOptions);
+    if (booked?.state === 'live') lesson.resumeLive(booked.startedAt ?? new Date());
+    const hosted = { lesson, media };
+    const book = this.opts.book;
+    if (book) {
+      const record = (): void =>
+        void (this.stopping || book.changed(def.id, { state: lesson.state, startedAt: lesson.startedAt, endedAt: lesson.endedAt }));
+      lesson.on('started', record);
+      lesson.on('ended', record);
+      lesson.once('closed', () => {
+        lesson.off('started', record);
+        lesson.off('ended', record);
+      });
+    }
     this.lessons.set(def.id, hosted);
     this.pruneEnded();
     this.emit('created', hosted);
-    return hosted.lesson;
+    return lesson;
   }
 
   get(id: string): Lesson {
@@ -95,8 +179,12 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     for (const [id, { lesson }] of this.lessons) if (lesson.endedAt && lesson.endedAt.getTime() < cutoff) this.lessons.delete(id);
   }
 
-  /** Shutdown: end every lesson (media closes, recordings finalize through their listeners). */
+  /**
+   * Shutdown: end every lesson here (media closes, recordings finalize through their listeners).
+   * The book is not told: in the catalog they stay open or live, and the next start resumes them.
+   */
   endAll(reason: string): void {
+    this.stopping = true;
     for (const lesson of this.list()) lesson.end(undefined, reason);
   }
 

@@ -86,6 +86,7 @@ const EVENT_TYPES = new Set<string>([
   'alert',
   'quality',
   'nodeLost',
+  'revoked',
 ] satisfies LiveEvent['type'][]);
 
 /** Events from other nodes arrive as text: keep only well-formed ones. */

@@ -117,7 +117,9 @@ export type LiveEventBody =
   | { type: 'recordingFault'; lessonId: string; message: string; detail?: Record<string, unknown> }
   | { type: 'alert'; rule: AlertRule; state: 'raised' | 'cleared'; lessonId: string; schoolId?: string; message: string; value?: number }
   | { type: 'quality'; lessonId: string; schools: SchoolQuality[]; uplink: UplinkQuality[] }
-  | { type: 'nodeLost'; lostNode: string; lessons: Array<{ id: string; title: string; schools: number }> };
+  | { type: 'nodeLost'; lostNode: string; lessons: Array<{ id: string; title: string; schools: number }> }
+  /** A token, device, person or school was revoked (every node closes its connections; not shown in the live feed). */
+  | { type: 'revoked'; kind: 'token' | 'device' | 'person' | 'school'; subject: string; revokedAt: number };
 
 export type LiveEvent = LiveEventBody & {
   id: string;

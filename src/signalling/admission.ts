@@ -5,6 +5,8 @@ import type { Principal } from '../auth/tokens.js';
 /** Close codes of the door (docs/protocol.md). */
 export const CLOSE_AUTH_TIMEOUT = 4408;
 export const CLOSE_TOO_MANY_UNAUTHENTICATED = 4429;
+/** The connection's token was revoked (TOKEN_REVOKED): a reconnect with it is refused too. */
+export const CLOSE_REVOKED = 4401;
 
 /** What one socket's session needs from the door it came through. */
 export interface SocketGate {

@@ -7,6 +7,8 @@ import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
 import { subscribeUntilClosed } from '../events.js';
 import type { NotificationData, NotificationEvent } from './protocol.js';
+import { CLOSE_REVOKED } from './admission.js';
+import type { Principal } from '../auth/tokens.js';
 import { Session, type OneWayStreams, type SessionDeps } from './session.js';
 import { Liveness } from './socket.js';
 
@@ -80,6 +82,22 @@ export class SignallingHub {
       s.notify('serverShuttingDown', { reason });
       s.close(1001, 'server shutting down');
     }
+  }
+
+  /**
+   * Closes the sessions whose token `refused` names (revoked) with 4401, and takes their seats at
+   * once: a revoked board or person gets no grace period. Returns how many were closed.
+   */
+  revoke(refused: (p: Principal) => boolean): number {
+    let n = 0;
+    for (const s of [...this.sessions.values()]) {
+      if (!s.principal || !refused(s.principal)) continue;
+      const { lesson, participant } = s;
+      s.close(CLOSE_REVOKED, 'token revoked');
+      if (lesson && participant) lesson.leave(participant.id);
+      n++;
+    }
+    return n;
   }
 
   private onJoined(session: Session, lesson: Lesson): void {

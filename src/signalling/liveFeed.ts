@@ -8,6 +8,7 @@ import type { LiveState } from '../live/liveState.js';
 import type { LiveEvent, LiveSnapshot } from '../live/types.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
 import { PROTOCOL_VERSION } from './protocol.js';
+import { CLOSE_REVOKED } from './admission.js';
 import { Liveness, WireSocket } from './socket.js';
 import type { ParsedRequest } from './validate.js';
 
@@ -149,8 +150,20 @@ export class LiveFeed {
     this.opts.live.setRemoteQuality(this.authenticated > 0);
   }
 
+  /** Closes the feeds whose token `refused` names (revoked): 4401. */
+  revoke(refused: (p: Principal) => boolean): number {
+    let n = 0;
+    for (const c of this.clients) {
+      if (!c.principal || !refused(c.principal)) continue;
+      c.wire.close(CLOSE_REVOKED, 'token revoked');
+      n++;
+    }
+    return n;
+  }
+
   private broadcast(e: LiveEvent): void {
-    if (this.clients.size === 0) return;
+    // Revocations are for the nodes, not the control room.
+    if (this.clients.size === 0 || e.type === 'revoked') return;
     const msg = JSON.stringify({ kind: 'notification', event: 'live', data: e });
     const lessonId = 'lessonId' in e ? e.lessonId : undefined;
     for (const c of this.clients) {

@@ -164,7 +164,7 @@ export class Session extends EventEmitter<{ closed: [] }> {
       const principal = this.who();
       if (this.deps.isDraining()) fail('SHUTTING_DOWN', 'this server is shutting down; join again in a moment');
       if (this.lesson && this.lesson.id !== lessonId) fail('ALREADY_JOINED', 'leave your current lesson first');
-      const lesson = this.deps.registry.get(lessonId);
+      const lesson = await this.deps.registry.resolve(lessonId);
       const { participant, rejoined, replacedConnectionId } = await lesson.join(principal, this.id);
       if (replacedConnectionId) {
         const old = this.deps.findSession(replacedConnectionId);

@@ -31,6 +31,7 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
         http: { port: 0 },
         media: { workers: 1, webRtcServerPort: 0 },
         recording: { dir: path.join(dir, 'recordings') },
+        catalog: { sqlitePath: path.join(dir, 'catalog.db') },
         auth: { tokenSecret: randomBytes(32).toString('hex'), secretFile: path.join(dir, 'secret') },
         shutdown: { timeoutSeconds: 10 },
       },
@@ -69,10 +70,38 @@ export function spawnLessoncastProcess(dir: string, env: Record<string, string>,
       LESSONCAST_MEDIA_WORKERS: '1',
       LESSONCAST_RECORDING_DIR: path.join(dir, 'recordings'),
       LESSONCAST_AUTH_SECRET_FILE: path.join(dir, 'secret'),
+      LESSONCAST_CATALOG_SQLITE_PATH: path.join(dir, 'catalog.db'),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+/**
+ * lessoncast as its own process (spawnLessoncastProcess) in `dir` (a new temp folder by default),
+ * once it printed its URL; cleanup removes the folder.
+ */
+export async function runningProcess(env: Record<string, string>, dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'))) {
+  const child = spawnLessoncastProcess(dir, env);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not print its URL:\n${out}`)), 30000);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before it printed its URL:\n${out}`));
+    });
+    child.stdout.on('data', () => {
+      const m = /health\s+(http:\/\/\S+)\/healthz/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { child, url, exited, output: () => out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** spawnLessoncastProcess, with what it writes (stdout and stderr together) and its exit code to come. */
