@@ -5,6 +5,7 @@
  * keeps it in line with the folder (reconcile), rebuilds it (reindex) and searches the manifests
  * when the database does not answer.
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -16,9 +17,14 @@ import type { Database } from '../src/catalog/database.js';
 import { PostgresDatabase } from '../src/catalog/postgres.js';
 import { SqliteDatabase } from '../src/catalog/sqlite.js';
 import { Archive, matchesSearch, type RecordingSearch, type RecordingSummary, type SearchScope } from '../src/recording/archive.js';
+import { promisify } from 'node:util';
+import { builtEntry } from './support/dist.js';
+import { startTestServer } from './support/lessoncast.js';
 import { makeRecording } from './support/recordingFixture.js';
 import { startPostgres } from './support/postgres.js';
 
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-index-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -214,4 +220,30 @@ t.test('the archive keeps its index in line with the folder, rebuilds it, and se
   await db.close();
   t.same(await titles(), ['Gears', 'Levers'], 'with its database gone, the archive searches the manifests');
   await t.rejects(archive.reconcile(), 'a reconcile then fails (and is logged by the timer), nothing else');
+});
+
+t.test('a running server indexes what lands in its folder, and `lessoncast recordings reindex` rebuilds its index', async (t) => {
+  const s = await startTestServer({ recording: { indexScanSeconds: 1 } });
+  t.teardown(() => s.close());
+  const folder = s.server.config.recording.dir;
+  const id = randomUUID();
+  // Behind the server's back: a recording restored from a backup.
+  await makeRecording(folder, { id, title: 'Restored: tides', seconds: 0, state: 'complete' });
+  const token = await s.token('archivist', 'archivist-1');
+  const search = async () =>
+    (await (await fetch(`${s.url}/api/recordings?q=tides`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+      total: number;
+      recordings: Array<{ id: string }>;
+    };
+  const deadline = Date.now() + 10_000;
+  while ((await s.internals.catalog.archiveIndex.states()).get(id) === undefined && Date.now() < deadline) await sleep(200);
+  t.equal((await s.internals.catalog.archiveIndex.states()).get(id), 'complete', 'the index found it within a few passes');
+  t.same((await search()).recordings.map((r) => r.id), [id], 'and the archive finds it');
+
+  // The command works on the same folder and catalog, server running or not.
+  const { stdout } = await run(process.execPath, [builtEntry('cli'), 'recordings', 'reindex'], {
+    env: { ...process.env, NODE_ENV: 'test', LESSONCAST_RECORDING_DIR: folder, LESSONCAST_CATALOG_SQLITE_PATH: s.server.config.catalog.sqlitePath },
+  });
+  t.match(stdout, /^reindexed 1 recordings of .* into sqlite:.* in \d+\.\d s\n$/, stdout.trim());
+  t.same((await search()).recordings.map((r) => r.id), [id], 'still found after the rebuild');
 });
