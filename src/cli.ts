@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load.js';
-import { openDatabase } from './catalog/index.js';
+import { openCatalog, openDatabase } from './catalog/index.js';
 import { migrate } from './catalog/migrations.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
@@ -97,7 +97,13 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = tls(rest);
       return;
     case 'recordings':
-      process.exitCode = await recordingsCommand(rest).catch((err: unknown) => {
+      process.exitCode = await recordingsCommand(rest, undefined, {
+        // The catalog the server uses, migrated as the server would (reindex fills its archive index).
+        openIndex: async (config, log) => {
+          const store = await openCatalog(config.catalog, log);
+          return { index: store.archiveIndex, where: store.where, close: () => store.close() };
+        },
+      }).catch((err: unknown) => {
         throw err instanceof RecordingsUsageError ? new UsageError(err.message) : err;
       });
       return;

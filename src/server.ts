@@ -308,6 +308,14 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       if (restored) log.info({ lessons: restored }, 'lessons resumed from the catalog');
       await recording.recoverUnfinished();
       recording.startRetention();
+      // The archive's index in the catalog, brought in line with the folder in the background:
+      // searches read the manifests until that first pass is done (minutes for a region's archive).
+      recording.archive.useIndex(catalog.archiveIndex);
+      void recording.archive.reconcile().then(
+        (r) => log.info(r, 'archive index reconciled with the recordings folder'),
+        (err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start; searches read the manifests until it is'),
+      );
+      recording.archive.startIndexing(config.recording.indexScanSeconds);
       await app.listen({ host: config.http.host, port: config.http.port });
       const addr = app.server.address();
       if (addr && typeof addr === 'object') {
@@ -339,6 +347,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           clearInterval(revocationTimer);
           unsubscribeRevocations();
           await book.close();
+          recording.archive.stopIndexing();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
           await controlRoom.close();
           sockets.close();

@@ -54,7 +54,7 @@ t.test('catalog: search by date range, instructor, school, subject and text; pag
   const page = await archive.list({ limit: 1, offset: 1 });
   t.equal(page.recordings.length, 1, 'limit');
   t.ok(page.total >= 2, 'total counts every match');
-  t.equal((await archive.list({}, (id) => id === a)).recordings.length, 1, 'a visibility filter applies');
+  t.equal((await archive.list({}, [a])).recordings.length, 1, "a scope (a token's lessons) applies");
 });
 
 t.test('verify: re-hashes everything against the manifest and names each mismatch', async (t) => {

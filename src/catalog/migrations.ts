@@ -1,4 +1,5 @@
 import { LessoncastError } from '../errors.js';
+import { archiveIndexSchema } from './archiveIndex.js';
 import type { Database, Dialect } from './database.js';
 
 export interface Migration {
@@ -46,6 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (kind, subject))`,
     ],
   },
+  { version: 3, name: 'archive index', up: archiveIndexSchema },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

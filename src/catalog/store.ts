@@ -1,4 +1,5 @@
 import { LessoncastError } from '../errors.js';
+import { ArchiveIndex } from './archiveIndex.js';
 import type { Logger } from '../logger.js';
 import type { Database, Param, Row, Sql } from './database.js';
 import { migrate, type MigrationOutcome } from './migrations.js';
@@ -132,11 +133,14 @@ export class CatalogStore {
   readonly schools: Directory<School, SchoolInput>;
   readonly people: Directory<Person, PersonInput>;
   readonly subjects: Directory<Subject, SubjectInput>;
+  /** The archive's index (recording/ searches through it). */
+  readonly archiveIndex: ArchiveIndex;
 
   constructor(
     private readonly db: Database,
     private readonly log?: Logger,
   ) {
+    this.archiveIndex = new ArchiveIndex(db);
     this.schools = new Directory<School, SchoolInput>(this, {
       table: 'schools',
       notFound: 'SCHOOL_NOT_FOUND',

@@ -285,6 +285,11 @@ export const ConfigSchema = Type.Object(
           maximum: 3600,
           description: "Lifetime of a one-way viewer's capability for the live playlist (oneWayStream); the page renews it at half-life",
         }),
+        indexScanSeconds: Type.Integer({
+          minimum: 0,
+          maximum: 86400,
+          description: 'How often the archive index is reconciled with the recordings folder; 0 = only at start',
+        }),
       },
       { additionalProperties: false },
     ),

@@ -25,6 +25,35 @@ export interface RecordingSearch {
   offset?: number;
 }
 
+/** Who may see which recordings: every one, or those of these lessons (a token's list). */
+export type SearchScope = 'all' | readonly string[];
+
+/**
+ * The archive's index in the catalog database (catalog/archiveIndex.ts): what lets a search
+ * answer from 200,000 recordings without reading every manifest. Only ever a copy of the
+ * manifests: the archive fills it, corrects it (reconcile) and rebuilds it (reindex).
+ */
+export interface RecordingIndexPort {
+  search(q: RecordingSearch, scope: SearchScope): Promise<{ total: number; recordings: RecordingSummary[] }>;
+  put(summaries: readonly RecordingSummary[]): Promise<void>;
+  remove(ids: readonly string[]): Promise<void>;
+  /** Every indexed recording's state, by id. */
+  states(): Promise<Map<string, RecordingSummary['state']>>;
+  clear(): Promise<void>;
+  /** After many changes (a reindex): let the database plan searches afresh. */
+  optimize?(): Promise<void>;
+}
+
+/** What one pass of bringing the index in line with the folder did. */
+export interface ReconcileReport {
+  added: number;
+  removed: number;
+  refreshed: number;
+  /** Recordings in the index afterwards. */
+  total: number;
+  ms: number;
+}
+
 export type AuditActor = { id: string; role: string } | 'retention';
 
 export type ExportAudio = 'auto' | 'mixed' | 'tracks';
@@ -88,6 +117,8 @@ export interface ArchiveOptions {
 }
 
 const PIN_FILE = 'pin.json';
+/** Summaries kept in memory, keyed by manifest mtime. */
+const SUMMARY_CACHE = 5000;
 export const AUDIT_LOG = 'audit.log';
 
 /**
@@ -102,6 +133,11 @@ export class Archive {
   private readonly exports = new Set<{ abort(): void; done: Promise<unknown> }>();
   /** MP4s being made, by file: a second request for the same one waits for it. */
   private readonly making = new Map<string, Promise<void>>();
+  private index: RecordingIndexPort | undefined;
+  /** The index has been reconciled with the folder once: searches may trust it. */
+  private indexed = false;
+  private indexTimer: NodeJS.Timeout | undefined;
+  private reconciling: Promise<ReconcileReport> | undefined;
 
   constructor(private readonly opts: ArchiveOptions) {}
 
@@ -109,11 +145,24 @@ export class Archive {
     return this.opts.recordingsDir;
   }
 
-  /** Searches the catalog (newest first). `visible` filters what the caller may see. */
-  async list(
-    search: RecordingSearch = {},
-    visible: (id: string) => boolean = () => true,
-  ): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  /**
+   * Searches the archive (newest first) within `scope`. From the index once it has been
+   * reconciled; from the manifests themselves without an index, before the first reconcile, or
+   * when the index's database does not answer (slower, never wrong).
+   */
+  async list(search: RecordingSearch = {}, scope: SearchScope = 'all'): Promise<{ total: number; recordings: RecordingSummary[] }> {
+    if (this.index && this.indexed) {
+      try {
+        return await this.index.search(search, scope);
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'archive index unavailable: searching the manifests');
+      }
+    }
+    return this.scan(search, scope === 'all' ? () => true : (id) => scope.includes(id));
+  }
+
+  /** The search without an index: every manifest of the folder read (cached by mtime). */
+  private async scan(search: RecordingSearch, visible: (id: string) => boolean): Promise<{ total: number; recordings: RecordingSummary[] }> {
     const all: RecordingSummary[] = [];
     let names: string[];
     try {
@@ -123,12 +172,96 @@ export class Archive {
     }
     for (const id of names) {
       if (!isRecordingId(id) || !visible(id)) continue;
+      // A recordings folder holds only recordings (and the audit log); `.deleting-…` are on their way out.
       const summary = await this.summary(id).catch(() => null);
-      if (summary && matches(summary, search)) all.push(summary);
+      if (summary && matchesSearch(summary, search)) all.push(summary);
     }
-    all.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
+    all.sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
     const offset = search.offset ?? 0;
     return { total: all.length, recordings: all.slice(offset, offset + (search.limit ?? 100)) };
+  }
+
+  /** Searches use `index` from the first reconcile() on; every change the archive makes goes to it too. */
+  useIndex(index: RecordingIndexPort): void {
+    this.index = index;
+    this.indexed = false;
+  }
+
+  /**
+   * Brings the index in line with the folder, which may have changed behind the archive's back
+   * (another node, a restore, a hand): recordings on disk and not indexed are added, indexed and
+   * gone are removed, and those still being written (state `recording`) are read again. One at a
+   * time: a pass asked for while one runs gets that one.
+   */
+  reconcile(): Promise<ReconcileReport> {
+    const index = this.index;
+    if (!index) return Promise.reject(new Error('the archive has no index'));
+    this.reconciling ??= (async () => {
+      const began = performance.now();
+      const onDisk = new Set((await readdir(this.opts.recordingsDir).catch(() => [] as string[])).filter(isRecordingId));
+      const known = await index.states();
+      const gone = [...known.keys()].filter((id) => !onDisk.has(id));
+      const toRead = [...onDisk].filter((id) => known.get(id) !== 'complete');
+      const summaries: RecordingSummary[] = [];
+      // A few manifests read at once (file reads overlap with parsing), written in batches as they come.
+      let next = 0;
+      const reader = async (): Promise<void> => {
+        while (next < toRead.length) {
+          const id = toRead[next++]!;
+          const summary = await this.summary(id).catch(() => null);
+          if (summary) summaries.push(summary);
+          else if (known.has(id)) gone.push(id); // unreadable now: out of the index until it reads again
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(8, toRead.length) }, reader));
+      summaries.sort((a, b) => (a.id < b.id ? -1 : 1));
+      await index.put(summaries);
+      await index.remove(gone);
+      if (summaries.length + gone.length > 1000) await index.optimize?.();
+      this.indexed = true;
+      const added = summaries.filter((x) => !known.has(x.id)).length;
+      return { added, removed: gone.length, refreshed: summaries.length - added, total: known.size + added - gone.length, ms: Math.round(performance.now() - began) };
+    })().finally(() => (this.reconciling = undefined));
+    return this.reconciling;
+  }
+
+  /** Empties the index and fills it again from every manifest (`lessoncast recordings reindex`). */
+  async reindex(): Promise<ReconcileReport> {
+    if (!this.index) throw new Error('the archive has no index');
+    await this.reconciling?.catch(() => undefined);
+    await this.index.clear();
+    this.indexed = false;
+    return this.reconcile();
+  }
+
+  /** Reconciles every `seconds` until stopIndexing(); a failed pass is logged and the next one tries again. */
+  startIndexing(seconds: number): void {
+    if (!this.index || this.indexTimer || seconds <= 0) return;
+    this.indexTimer = setInterval(() => {
+      this.reconcile().then(
+        (r) => {
+          if (r.added || r.removed) this.opts.log.info(r, 'archive index reconciled with the recordings folder');
+        },
+        (err: Error) => this.opts.log.warn({ err: err.message }, 'archive index could not be reconciled; searching the manifests meanwhile'),
+      );
+    }, seconds * 1000);
+    this.indexTimer.unref();
+  }
+
+  stopIndexing(): void {
+    clearInterval(this.indexTimer);
+    this.indexTimer = undefined;
+  }
+
+  /** One recording's change told to the index at once; a failure waits for the next reconcile. */
+  private async reindexOne(id: string, gone = false): Promise<void> {
+    if (!this.index) return;
+    try {
+      if (gone) await this.index.remove([id]);
+      else await this.index.put([await this.summary(id)]);
+    } catch (err) {
+      this.opts.log.warn({ recording: id, err: (err as Error).message }, 'archive index not updated; the next reconcile will');
+    }
   }
 
   async manifest(id: string): Promise<RecordingManifest> {
@@ -152,7 +285,11 @@ export class Archive {
     const cached = this.cache.get(id);
     if (cached && cached.mtimeMs === m.mtimeMs) return { ...cached.summary, pinned };
     const summary = summarize(await this.manifest(id), pinned);
+    // Bounded: a reindex reads every manifest of a region's archive (200,000 a year), and only
+    // recent ones are asked for again. Oldest entry out first (a Map keeps insertion order).
+    this.cache.delete(id);
     this.cache.set(id, { mtimeMs: m.mtimeMs, summary });
+    if (this.cache.size > SUMMARY_CACHE) this.cache.delete(this.cache.keys().next().value!);
     return summary;
   }
 
@@ -213,6 +350,7 @@ export class Archive {
     if (pinned) await writeFileAtomic(file, JSON.stringify({ pinned: true, by, at: new Date().toISOString() }) + '\n');
     else await rm(file, { force: true });
     await this.audit(pinned ? 'pin' : 'unpin', id, by);
+    await this.reindexOne(id);
   }
 
   /** Deletes a finished recording; the deletion is appended to the audit log. */
@@ -224,6 +362,7 @@ export class Archive {
     const doomed = path.join(this.opts.recordingsDir, `.deleting-${id}-${Date.now()}`);
     await rename(dir, doomed);
     this.cache.delete(id);
+    await this.reindexOne(id, true);
     await this.audit(by === 'retention' ? 'retention-delete' : 'delete', id, by, {
       title: summary.title,
       startedAt: summary.startedAt,
@@ -239,7 +378,8 @@ export class Archive {
     if (days <= 0) return [];
     const cutoff = now.getTime() - days * 86_400_000;
     const deleted: string[] = [];
-    const { recordings } = await this.list({ limit: Number.MAX_SAFE_INTEGER });
+    // Ended before the cutoff implies started before it: the index narrows the candidates.
+    const { recordings } = await this.list({ to: new Date(cutoff), limit: Number.MAX_SAFE_INTEGER });
     for (const r of recordings) {
       if (r.pinned || r.state !== 'complete' || this.opts.isLive(r.id)) continue;
       if (Date.parse(r.endedAt ?? r.startedAt) >= cutoff) continue;
@@ -389,9 +529,10 @@ export function summarize(m: RecordingManifest, pinned: boolean): RecordingSumma
   };
 }
 
-function matches(s: RecordingSummary, q: RecordingSearch): boolean {
+/** What a search means, one recording at a time: the scan applies it, and the index must agree with it (test/archive-index.test.ts). */
+export function matchesSearch(s: RecordingSummary, q: RecordingSearch, now = Date.now()): boolean {
   const start = Date.parse(s.startedAt);
-  const end = s.endedAt ? Date.parse(s.endedAt) : Date.now();
+  const end = s.endedAt ? Date.parse(s.endedAt) : now;
   if (q.from && end < q.from.getTime()) return false;
   if (q.to && start > q.to.getTime()) return false;
   if (q.instructor && s.instructorId !== q.instructor) return false;

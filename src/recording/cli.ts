@@ -3,13 +3,14 @@ import type { Logger } from '../logger.js';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
-import { Archive, type ExportAudio, type RecordingSearch } from './archive.js';
+import { Archive, type ExportAudio, type RecordingIndexPort, type RecordingSearch } from './archive.js';
 import { locateFfmpeg } from './ffmpeg.js';
 
 export const RECORDINGS_USAGE = `  lessoncast recordings list [--from <date>] [--to <date>] [--instructor <id>] [--school <id>]
                              [--subject <s>] [--q <text>] [--limit <n>] [--json]
   lessoncast recordings verify <recordingId>... | --all     (exit 1 if anything does not match)
   lessoncast recordings export <recordingId> --out <file.mp4> [--audio auto|mixed|tracks]
+  lessoncast recordings reindex     (rebuild the catalog's archive index from every manifest)
       Work on the recordings folder of the configuration (recording.dir), server running or not.`;
 
 export class RecordingsUsageError extends Error {}
@@ -21,8 +22,13 @@ interface Io {
 
 const stdio: Io = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
 
+/** What the command needs from outside recording/: the catalog's archive index (the CLI opens it). */
+export interface RecordingsCommandDeps {
+  openIndex(config: ReturnType<typeof loadConfig>, log: Logger): Promise<{ index: RecordingIndexPort; where: string; close(): Promise<void> }>;
+}
+
 /** `lessoncast recordings …`: returns the exit code. */
-export async function recordingsCommand(args: string[], io: Io = stdio): Promise<number> {
+export async function recordingsCommand(args: string[], io: Io = stdio, deps?: RecordingsCommandDeps): Promise<number> {
   const [sub, ...rest] = args;
   const config = loadConfig();
   const recordingsDir = path.resolve(config.recording.dir);
@@ -40,8 +46,24 @@ export async function recordingsCommand(args: string[], io: Io = stdio): Promise
       return verify(archive(), rest, io);
     case 'export':
       return exportOne(archive((await locateFfmpeg(config.recording.ffmpegPath)).path), rest, io);
+    case 'reindex': {
+      if (rest.length) throw new RecordingsUsageError('reindex takes no arguments');
+      if (!deps) throw new RecordingsUsageError('reindex needs the catalog');
+      const { index, where, close } = await deps.openIndex(config, log);
+      try {
+        const a = archive();
+        a.useIndex(index);
+        const r = await a.reindex();
+        io.out(`reindexed ${r.total} recordings of ${recordingsDir} into ${where} in ${(r.ms / 1000).toFixed(1)} s`);
+        return 0;
+      } finally {
+        await close();
+      }
+    }
     default:
-      throw new RecordingsUsageError(sub ? `unknown recordings command "${sub}"` : 'recordings needs a command: list, verify or export');
+      throw new RecordingsUsageError(
+        sub ? `unknown recordings command "${sub}"` : 'recordings needs a command: list, verify, export or reindex',
+      );
   }
 }
 

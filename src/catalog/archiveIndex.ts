@@ -1,0 +1,215 @@
+import type { RecordingIndexPort, RecordingSearch, RecordingSummary, SearchScope } from '../recording/archive.js';
+import type { Database, Dialect, Param, Sql } from './database.js';
+
+/**
+ * The archive's index (issue 16 §4): one narrow row per recording with the columns searches
+ * filter and sort on; its schools (attended and invited) with its start, so that one school's
+ * recordings are found from that table's index; its summary as JSON (what the archive answers)
+ * apart, read only for the page shown; and its text for substring search, indexed by trigrams
+ * (SQLite FTS5 `trigram`, PostgreSQL `pg_trgm`), so that "lever" finds "Physics: Levers" among
+ * 200,000 recordings without a scan. The manifests on disk stay the truth: the archive fills and
+ * corrects this (Archive.reconcile, `lessoncast recordings reindex`); nothing here is the only
+ * copy of anything.
+ */
+export function archiveIndexSchema(d: Dialect): string[] {
+  // SQLite: an INTEGER PRIMARY KEY (a rowid VACUUM keeps) that the text table's rows point to.
+  const key = d.name === 'sqlite' ? 'n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE' : 'id TEXT PRIMARY KEY';
+  const text = d.name === 'sqlite' ? '' : ', text_lc TEXT NOT NULL';
+  const common = [
+    `CREATE TABLE recordings (${key}, subject_lc TEXT NOT NULL, instructor_id TEXT NOT NULL, state TEXT NOT NULL,
+      started_at ${d.bigint} NOT NULL, ended_at ${d.bigint}${text})`,
+    'CREATE INDEX recordings_started ON recordings (started_at, id)',
+    'CREATE INDEX recordings_instructor ON recordings (instructor_id, started_at)',
+    'CREATE INDEX recordings_subject ON recordings (subject_lc, started_at)',
+    'CREATE TABLE recording_summaries (id TEXT PRIMARY KEY, summary TEXT NOT NULL)',
+    `CREATE TABLE recording_schools (school_id TEXT NOT NULL, recording_id TEXT NOT NULL, started_at ${d.bigint} NOT NULL,
+      PRIMARY KEY (school_id, recording_id))`,
+    'CREATE INDEX recording_schools_started ON recording_schools (school_id, started_at)',
+    'CREATE INDEX recording_schools_recording ON recording_schools (recording_id)',
+  ];
+  return d.name === 'sqlite'
+    ? [...common, `CREATE VIRTUAL TABLE recordings_text USING fts5(text, tokenize = 'trigram')`]
+    : [
+        // Trusted since PostgreSQL 13: the catalog's owner may create it without being a superuser.
+        'CREATE EXTENSION IF NOT EXISTS pg_trgm',
+        ...common,
+        'CREATE INDEX recordings_text ON recordings USING gin (text_lc gin_trgm_ops)',
+      ];
+}
+
+/** Rows written per transaction when many are put at once (a reindex). */
+const BATCH = 500;
+
+/** What a substring search looks at: title, subject, instructor, schools' ids and names (as the scan did). */
+function searchText(s: RecordingSummary): string {
+  return [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
+}
+
+/** `needle` as a GLOB (SQLite, case-sensitive on lower-cased text) or LIKE (PostgreSQL) pattern matching it anywhere. */
+function containsPattern(d: Dialect, needle: string): string {
+  const n = needle.toLowerCase();
+  return d.name === 'sqlite' ? `*${n.replace(/[*?[]/g, (c) => `[${c}]`)}*` : `%${n.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+export class ArchiveIndex implements RecordingIndexPort {
+  constructor(private readonly db: Database) {}
+
+  async search(q: RecordingSearch, scope: SearchScope, now = Date.now()): Promise<{ total: number; recordings: RecordingSummary[] }> {
+    if (scope !== 'all' && scope.length === 0) return { total: 0, recordings: [] };
+    const where: string[] = [];
+    const params: Param[] = [];
+    // Overlapping [from, to]: a recording still going on lasts until now (as the scan reads it).
+    if (q.from) {
+      where.push('(ended_at >= ? OR (ended_at IS NULL AND ? <= ?))');
+      params.push(q.from.getTime(), q.from.getTime(), now);
+    }
+    if (q.to) {
+      where.push('started_at <= ?');
+      params.push(q.to.getTime());
+    }
+    if (q.instructor) {
+      where.push('instructor_id = ?');
+      params.push(q.instructor);
+    }
+    if (q.subject) {
+      where.push('subject_lc = ?');
+      params.push(q.subject.toLowerCase());
+    }
+    if (q.school) {
+      // Found from the school's own index, narrowed by start where the range allows.
+      where.push(`id IN (SELECT recording_id FROM recording_schools WHERE school_id = ?${q.to ? ' AND started_at <= ?' : ''})`);
+      params.push(q.school, ...(q.to ? [q.to.getTime()] : []));
+    }
+    if (q.q) {
+      const d = this.db.dialect;
+      if (d.name === 'postgres') {
+        where.push('text_lc LIKE ?');
+        params.push(containsPattern(d, q.q));
+      } else if ([...q.q].length >= 3) {
+        // A trigram phrase MATCH is a substring search served by the index (a GLOB, also indexed,
+        // measured several times slower). Both sides are lower-cased already, so the tokenizer's own
+        // case folding changes nothing: the contract test holds it to the scan's rule.
+        where.push('n IN (SELECT rowid FROM recordings_text WHERE recordings_text MATCH ?)');
+        params.push(`"${q.q.toLowerCase().replace(/"/g, '""')}"`);
+      } else {
+        // One or two letters are below a trigram: the text table is read through.
+        where.push('n IN (SELECT rowid FROM recordings_text WHERE text GLOB ?)');
+        params.push(containsPattern(d, q.q));
+      }
+    }
+    if (scope !== 'all') {
+      where.push(`id IN (${scope.map(() => '?').join(', ')})`);
+      params.push(...scope);
+    }
+    const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const limit = q.limit ?? 100;
+    const offset = q.offset ?? 0;
+    const [rows, [count]] = await Promise.all([
+      // The page's ids from the narrow table, then only their summaries.
+      this.db.all<{ summary: string }>(
+        `SELECT s.summary FROM (SELECT id, started_at FROM recordings ${clause} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?) p
+         JOIN recording_summaries s ON s.id = p.id ORDER BY p.started_at DESC, p.id DESC`,
+        [...params, limit, offset],
+      ),
+      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM recordings ${clause}`, params),
+    ]);
+    return { total: Number(count?.n ?? 0), recordings: rows.map((r) => JSON.parse(r.summary) as RecordingSummary) };
+  }
+
+  async put(summaries: readonly RecordingSummary[]): Promise<void> {
+    // The last word on an id wins, as it would one by one.
+    const unique = [...new Map(summaries.map((x) => [x.id, x])).values()];
+    for (let i = 0; i < unique.length; i += BATCH) {
+      const batch = unique.slice(i, i + BATCH);
+      await this.db.transaction(async (tx) => {
+        await this.removeIds(tx, batch.map((x) => x.id));
+        const sqlite = this.db.dialect.name === 'sqlite';
+        await insertRows(
+          tx,
+          `recordings (id, subject_lc, instructor_id, state, started_at, ended_at${sqlite ? '' : ', text_lc'})`,
+          batch.map((x) => [
+            x.id,
+            x.subject.toLowerCase(),
+            x.instructorId,
+            x.state,
+            Date.parse(x.startedAt),
+            x.endedAt ? Date.parse(x.endedAt) : null,
+            ...(sqlite ? [] : [searchText(x)]),
+          ]),
+        );
+        await insertRows(
+          tx,
+          'recording_summaries (id, summary)',
+          batch.map((x) => [x.id, JSON.stringify(x)]),
+        );
+        const schools = batch.flatMap((x) =>
+          [...new Set([...x.schools.map((y) => y.id), ...x.invitedSchools])].map((school) => [school, x.id, Date.parse(x.startedAt)]),
+        );
+        await insertRows(tx, 'recording_schools (school_id, recording_id, started_at)', schools);
+        if (sqlite) {
+          // The text table's rowid is the recording's n.
+          const ns = await tx.all<{ n: number; id: string }>(
+            `SELECT n, id FROM recordings WHERE id IN (${marks(batch.length)})`,
+            batch.map((x) => x.id),
+          );
+          const byId = new Map(batch.map((x) => [x.id, x]));
+          await insertRows(
+            tx,
+            'recordings_text (rowid, text)',
+            ns.map((r) => [r.n, searchText(byId.get(r.id)!)]),
+          );
+        }
+      });
+    }
+  }
+
+  async remove(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const batch = ids.slice(i, i + BATCH);
+      await this.db.transaction((tx) => this.removeIds(tx, batch));
+    }
+  }
+
+  async states(): Promise<Map<string, RecordingSummary['state']>> {
+    const rows = await this.db.all<{ id: string; state: RecordingSummary['state'] }>('SELECT id, state FROM recordings');
+    return new Map(rows.map((r) => [r.id, r.state]));
+  }
+
+  /** Fresh statistics for the query planners after many rows changed (a reindex). */
+  async optimize(): Promise<void> {
+    if (this.db.dialect.name === 'sqlite') await this.db.run('ANALYZE');
+    else for (const table of ['recordings', 'recording_schools', 'recording_summaries']) await this.db.run(`ANALYZE ${table}`);
+  }
+
+  async clear(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run('DELETE FROM recording_schools');
+      await tx.run('DELETE FROM recording_summaries');
+      await tx.run('DELETE FROM recordings');
+      if (this.db.dialect.name === 'sqlite') await tx.run('DELETE FROM recordings_text');
+    });
+  }
+
+  private async removeIds(tx: Sql, ids: readonly string[]): Promise<void> {
+    const list = marks(ids.length);
+    if (this.db.dialect.name === 'sqlite')
+      await tx.run(`DELETE FROM recordings_text WHERE rowid IN (SELECT n FROM recordings WHERE id IN (${list}))`, [...ids]);
+    await tx.run(`DELETE FROM recording_schools WHERE recording_id IN (${list})`, [...ids]);
+    await tx.run(`DELETE FROM recording_summaries WHERE id IN (${list})`, [...ids]);
+    await tx.run(`DELETE FROM recordings WHERE id IN (${list})`, [...ids]);
+  }
+}
+
+const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
+
+/** Multi-row INSERTs, at most ~8,000 values each (well under both engines' limits on parameters). */
+async function insertRows(tx: Sql, into: string, rows: Param[][]): Promise<void> {
+  if (rows.length === 0) return;
+  const width = rows[0]!.length;
+  const per = Math.max(1, Math.floor(8000 / width));
+  const row = `(${marks(width)})`;
+  for (let i = 0; i < rows.length; i += per) {
+    const chunk = rows.slice(i, i + per);
+    await tx.run(`INSERT INTO ${into} VALUES ${chunk.map(() => row).join(', ')}`, chunk.flat());
+  }
+}
