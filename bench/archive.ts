@@ -29,8 +29,37 @@ export interface ArchiveBenchOptions {
 export const defaultArchiveOptions: ArchiveBenchOptions = { recordings: 200_000, queries: 40, engines: ['sqlite', 'postgres'] };
 
 const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const SUBJECTS = ['physics', 'chemistry', 'biology', 'mathematics', 'informatics', 'robotics', 'astronomy', 'ecology', 'geography', 'engineering', 'art', 'music'];
-const TOPICS = ['levers', 'pulleys', 'acids', 'cells', 'fractions', 'sensors', 'planets', 'rivers', 'circuits', 'bridges', 'colour', 'rhythm', 'magnets', 'gears', 'algorithms'];
+const SUBJECTS = [
+  'physics',
+  'chemistry',
+  'biology',
+  'mathematics',
+  'informatics',
+  'robotics',
+  'astronomy',
+  'ecology',
+  'geography',
+  'engineering',
+  'art',
+  'music',
+];
+const TOPICS = [
+  'levers',
+  'pulleys',
+  'acids',
+  'cells',
+  'fractions',
+  'sensors',
+  'planets',
+  'rivers',
+  'circuits',
+  'bridges',
+  'colour',
+  'rhythm',
+  'magnets',
+  'gears',
+  'algorithms',
+];
 const SCHOOLS = 200;
 const INSTRUCTORS = 60;
 const DAY = 86_400_000;
@@ -39,7 +68,7 @@ const FIRST_DAY = Date.parse('2026-01-12T00:00:00Z');
 /** A deterministic generator: the same archive every run. */
 function rng(seed: number): () => number {
   let x = seed >>> 0;
-  return () => ((x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32);
+  return () => (x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32;
 }
 
 function uuidFor(i: number): string {
@@ -49,8 +78,8 @@ function uuidFor(i: number): string {
 
 /** Recording i of the region: a school day, a period, an instructor teaching 1–4 schools. */
 function manifestFor(i: number, r: () => number): RecordingManifest {
-  const day = Math.floor(i / (SCHOOLS * 6 / 3)) % 180; // ~400 lessons a day (3 schools per lesson on average)
-  const started = FIRST_DAY + Math.floor(day * 7 / 5) * DAY + (8 + Math.floor(r() * 6)) * 3600_000 + Math.floor(r() * 3600) * 1000;
+  const day = Math.floor(i / ((SCHOOLS * 6) / 3)) % 180; // ~400 lessons a day (3 schools per lesson on average)
+  const started = FIRST_DAY + Math.floor((day * 7) / 5) * DAY + (8 + Math.floor(r() * 6)) * 3600_000 + Math.floor(r() * 3600) * 1000;
   const ended = started + 45 * 60_000;
   const subject = SUBJECTS[Math.floor(r() * SUBJECTS.length)]!;
   const topic = TOPICS[Math.floor(r() * TOPICS.length)]!;
@@ -81,7 +110,7 @@ function manifestFor(i: number, r: () => number): RecordingManifest {
     events: [],
     faults: 0,
     updatedAt: iso(ended),
-  } as RecordingManifest;
+  };
 }
 
 /** A real lesson's manifest: 45 min, camera + voice + screen, 2 s segments (1,350 per track). */
@@ -137,11 +166,36 @@ const KINDS: Array<{ kind: string; make(r: () => number): RecordingSearch }> = [
     },
   },
   { kind: 'school, whole year', make: (r) => ({ school: `school-${1 + Math.floor(r() * SCHOOLS)}`, limit: 50 }) },
-  { kind: 'instructor, one term', make: (r) => ({ instructor: `teacher-${1 + Math.floor(r() * INSTRUCTORS)}`, from: new Date(FIRST_DAY), to: new Date(FIRST_DAY + 120 * DAY), limit: 50 }) },
-  { kind: 'subject, one week', make: (r) => ({ subject: SUBJECTS[Math.floor(r() * SUBJECTS.length)]!, from: new Date(FIRST_DAY + 70 * DAY), to: new Date(FIRST_DAY + 77 * DAY), limit: 50 }) },
+  {
+    kind: 'instructor, one term',
+    make: (r) => ({
+      instructor: `teacher-${1 + Math.floor(r() * INSTRUCTORS)}`,
+      from: new Date(FIRST_DAY),
+      to: new Date(FIRST_DAY + 120 * DAY),
+      limit: 50,
+    }),
+  },
+  {
+    kind: 'subject, one week',
+    make: (r) => ({
+      subject: SUBJECTS[Math.floor(r() * SUBJECTS.length)]!,
+      from: new Date(FIRST_DAY + 70 * DAY),
+      to: new Date(FIRST_DAY + 77 * DAY),
+      limit: 50,
+    }),
+  },
   { kind: 'text, a topic', make: (r) => ({ q: TOPICS[Math.floor(r() * TOPICS.length)]!, limit: 50 }) },
   { kind: 'text, a school name', make: (r) => ({ q: `School ${1 + Math.floor(r() * SCHOOLS)} of`, limit: 50 }) },
-  { kind: 'text + month + school', make: (r) => ({ q: TOPICS[Math.floor(r() * TOPICS.length)]!, school: `school-${1 + Math.floor(r() * SCHOOLS)}`, from: new Date(FIRST_DAY + 30 * DAY), to: new Date(FIRST_DAY + 60 * DAY), limit: 50 }) },
+  {
+    kind: 'text + month + school',
+    make: (r) => ({
+      q: TOPICS[Math.floor(r() * TOPICS.length)]!,
+      school: `school-${1 + Math.floor(r() * SCHOOLS)}`,
+      from: new Date(FIRST_DAY + 30 * DAY),
+      to: new Date(FIRST_DAY + 60 * DAY),
+      limit: 50,
+    }),
+  },
   { kind: 'deep page (offset 10,000)', make: () => ({ limit: 50, offset: 10_000 }) },
 ];
 
@@ -207,7 +261,10 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
     }
 
     const rows: Array<Record<string, string | number>> = [];
-    const perEngine: Record<string, { reindexS: number; p95Ms: number; kinds: Array<{ kind: string; p50: number; p95: number; max: number; hits: number }> }> = {};
+    const perEngine: Record<
+      string,
+      { reindexS: number; p95Ms: number; kinds: Array<{ kind: string; p50: number; p95: number; max: number; hits: number }> }
+    > = {};
     for (const { name, db } of engines) {
       const archive = new Archive({ recordingsDir: folder, ffmpegPath: '', log: quiet, isLive: () => false });
       archive.useIndex(new ArchiveIndex(db));
@@ -227,7 +284,13 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
         }
         times.sort((a, b) => a - b);
         all.push(...times);
-        kinds.push({ kind: k.kind, p50: percentile(times, 50), p95: percentile(times, 95), max: times[times.length - 1]!, hits: Math.round(hits / opts.queries) });
+        kinds.push({
+          kind: k.kind,
+          p50: percentile(times, 50),
+          p95: percentile(times, 95),
+          max: times[times.length - 1]!,
+          hits: Math.round(hits / opts.queries),
+        });
       }
       all.sort((a, b) => a - b);
       perEngine[name] = { reindexS: reindexMs / 1000, p95Ms: percentile(all, 95), kinds };
@@ -245,7 +308,9 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
     }
     console.log(table(rows));
     for (const name of opts.engines)
-      console.log(`${name}: every search p95 ${perEngine[name]!.p95Ms.toFixed(1)} ms (target ≤ 50); reindex ${perEngine[name]!.reindexS.toFixed(1)} s`);
+      console.log(
+        `${name}: every search p95 ${perEngine[name]!.p95Ms.toFixed(1)} ms (target ≤ 50); reindex ${perEngine[name]!.reindexS.toFixed(1)} s`,
+      );
 
     // The same search without an index: every manifest read (the archive before this issue).
     const scanArchive = new Archive({ recordingsDir: folder, ffmpegPath: '', log: quiet, isLive: () => false });
@@ -259,7 +324,13 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
 
     for (const { db } of engines) await db.close();
     await pg?.close();
-    const data = { options: opts, writeS: writeMs / 1000, engines: perEngine, scanS: scanMs / 1000, realManifest: { bytes: realBytes, readMs: realMs, projectedReindexS: projectedS } };
+    const data = {
+      options: opts,
+      writeS: writeMs / 1000,
+      engines: perEngine,
+      scanS: scanMs / 1000,
+      realManifest: { bytes: realBytes, readMs: realMs, projectedReindexS: projectedS },
+    };
     const file = saveResult('archive', data);
     return { file, ...data };
   } finally {

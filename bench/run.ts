@@ -16,8 +16,10 @@
  *   reach        page load → first frame per school network (bench/reach.ts)
  *   links        weak school links: narrow, lossy and very thin links, collateral
  *                damage (bench/links.ts, docs/links.md)
+ *   archive      200,000 recordings indexed in SQLite and PostgreSQL: reindex time,
+ *                search p50/p95 (bench/archive.ts, docs/recording.md)
  *
- *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links]
+ *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links,archive]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -30,8 +32,9 @@ import { defaultRecordingOptions, runRecordingBench } from './recording.js';
 import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './versions.js';
 import { runReachBench } from './reach.js';
 import { printLinks, runLinksBench } from './links.js';
+import { runArchiveBench } from './archive.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links'] as const;
+const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links', 'archive'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only.split(','));
 for (const name of only)
@@ -103,6 +106,13 @@ if (only.has('links')) {
   console.log('== links (network namespaces) ==');
   links = await runLinksBench();
   console.log(`(links done at ${minutes()} min)\n`);
+}
+
+let archive: Awaited<ReturnType<typeof runArchiveBench>> | undefined;
+if (only.has('archive')) {
+  console.log('== archive (200,000 recordings, SQLite and PostgreSQL) ==');
+  archive = await runArchiveBench();
+  console.log(`(archive done at ${minutes()} min)\n`);
 }
 
 console.log('== summary ==');
@@ -185,6 +195,7 @@ saveResult('bench', {
     minutes: versions.minutes,
   },
   links: links && { file: links.file, result: links.result },
+  archive: archive && { file: archive.file, engines: archive.engines, scanS: archive.scanS },
   reach: reach && {
     file: reach.file,
     rows: reach.rows.map((r) => ({ variant: r.variant, medianMs: r.medianMs, candidateType: r.candidateType })),

@@ -50,13 +50,25 @@ async function indexOn(db: Database): Promise<ArchiveIndex> {
 /** A small deterministic generator, so a failure can be replayed. */
 function rng(seed: number): () => number {
   let x = seed >>> 0;
-  return () => ((x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32);
+  return () => (x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + 0x9e3779b9) >>> 0) / 2 ** 32;
 }
 const pick = <T>(r: () => number, list: readonly T[]): T => list[Math.floor(r() * list.length)]!;
 
-const TITLES = ['Levers', 'Acids and bases', 'Fractions 50% off', 'Ədəbiyyat: şeir', 'C_programming [intro]', 'Robots*', 'Maqnit sahəsi', 'Photosynthesis'];
+const TITLES = [
+  'Levers',
+  'Acids and bases',
+  'Fractions 50% off',
+  'Ədəbiyyat: şeir',
+  'C_programming [intro]',
+  'Robots*',
+  'Maqnit sahəsi',
+  'Photosynthesis',
+];
 const SUBJECTS = ['physics', 'Chemistry', 'math', 'Ədəbiyyat', 'informatics', 'biology'];
-const SCHOOLS = Array.from({ length: 12 }, (_, i) => ({ id: `school-${i + 1}`, name: pick(rng(i + 7), ['Northside', 'Riverside', 'Gəncə №5', 'Lənkəran', 'Hill_Top']) + ` ${i}` }));
+const SCHOOLS = Array.from({ length: 12 }, (_, i) => ({
+  id: `school-${i + 1}`,
+  name: pick(rng(i + 7), ['Northside', 'Riverside', 'Gəncə №5', 'Lənkəran', 'Hill_Top']) + ` ${i}`,
+}));
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 
 function summaries(n: number, seed: number): RecordingSummary[] {
@@ -151,7 +163,11 @@ for (const engine of engines) {
     }
     t.equal(agreed, 150, 'all 150 random queries agree with the manifests');
     const full = await index.search({ limit: 1 }, 'all', NOW);
-    t.same(full.recordings[0], expected(all, { limit: 1 }, 'all').ids[0] && all.find((s) => s.id === full.recordings[0]!.id), 'a hit is the summary as put');
+    t.same(
+      full.recordings[0],
+      expected(all, { limit: 1 }, 'all').ids[0] && all.find((s) => s.id === full.recordings[0]!.id),
+      'a hit is the summary as put',
+    );
   });
 
   t.test(`${engine.name}: put replaces, remove removes, states and clear`, async (t) => {
@@ -160,10 +176,20 @@ for (const engine of engines) {
     const index = await indexOn(db);
     const [a, b] = summaries(2, 3);
     await index.put([a!, b!]);
-    await index.put([{ ...a!, title: 'Renamed lesson', schools: [{ id: 'school-99', name: 'Elsewhere' }], invitedSchools: [], state: 'complete' }]);
-    t.same((await index.search({ q: 'renamed' }, 'all')).recordings.map((x) => x.id), [a!.id], 'the new title is found');
+    await index.put([
+      { ...a!, title: 'Renamed lesson', schools: [{ id: 'school-99', name: 'Elsewhere' }], invitedSchools: [], state: 'complete' },
+    ]);
+    t.same(
+      (await index.search({ q: 'renamed' }, 'all')).recordings.map((x) => x.id),
+      [a!.id],
+      'the new title is found',
+    );
     t.equal((await index.search({ q: a!.title }, 'all')).recordings.filter((x) => x.id === a!.id).length, 0, 'the old one is not');
-    t.same((await index.search({ school: 'school-99' }, 'all')).recordings.map((x) => x.id), [a!.id], 'its schools replaced');
+    t.same(
+      (await index.search({ school: 'school-99' }, 'all')).recordings.map((x) => x.id),
+      [a!.id],
+      'its schools replaced',
+    );
     t.equal((await index.states()).size, 2, 'one row per recording');
     await index.remove([a!.id]);
     t.same([...(await index.states()).keys()], [b!.id], 'removed');
@@ -238,12 +264,25 @@ t.test('a running server indexes what lands in its folder, and `lessoncast recor
   const deadline = Date.now() + 10_000;
   while ((await s.internals.catalog.archiveIndex.states()).get(id) === undefined && Date.now() < deadline) await sleep(200);
   t.equal((await s.internals.catalog.archiveIndex.states()).get(id), 'complete', 'the index found it within a few passes');
-  t.same((await search()).recordings.map((r) => r.id), [id], 'and the archive finds it');
+  t.same(
+    (await search()).recordings.map((r) => r.id),
+    [id],
+    'and the archive finds it',
+  );
 
   // The command works on the same folder and catalog, server running or not.
   const { stdout } = await run(process.execPath, [builtEntry('cli'), 'recordings', 'reindex'], {
-    env: { ...process.env, NODE_ENV: 'test', LESSONCAST_RECORDING_DIR: folder, LESSONCAST_CATALOG_SQLITE_PATH: s.server.config.catalog.sqlitePath },
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      LESSONCAST_RECORDING_DIR: folder,
+      LESSONCAST_CATALOG_SQLITE_PATH: s.server.config.catalog.sqlitePath,
+    },
   });
   t.match(stdout, /^reindexed 1 recordings of .* into sqlite:.* in \d+\.\d s\n$/, stdout.trim());
-  t.same((await search()).recordings.map((r) => r.id), [id], 'still found after the rebuild');
+  t.same(
+    (await search()).recordings.map((r) => r.id),
+    [id],
+    'still found after the rebuild',
+  );
 });

@@ -122,7 +122,10 @@ export class ArchiveIndex implements RecordingIndexPort {
     for (let i = 0; i < unique.length; i += BATCH) {
       const batch = unique.slice(i, i + BATCH);
       await this.db.transaction(async (tx) => {
-        await this.removeIds(tx, batch.map((x) => x.id));
+        await this.removeIds(
+          tx,
+          batch.map((x) => x.id),
+        );
         const sqlite = this.db.dialect.name === 'sqlite';
         await insertRows(
           tx,

@@ -109,23 +109,31 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRoutesD
     input: (b: Static<B>) => I,
     onDelete?: (entity: T) => Promise<void>,
   ): void => {
-    r.get(`/api/${base}`, { schema: { querystring: ListQuery }, preHandler: read }, async (req) => ({
+    r.get(`/api/${base}`, { schema: { summary: `List ${base}`, querystring: ListQuery }, preHandler: read }, async (req) => ({
       [base]: (await dir.list({ includeDeleted: req.query.deleted === 'true' })).map(entityView),
     }));
-    r.get(`/api/${base}/:id`, { schema: { params: IdParams }, preHandler: read }, async (req) => ({
+    r.get(`/api/${base}/:id`, { schema: { summary: `One of the ${base}`, params: IdParams }, preHandler: read }, async (req) => ({
       [key]: entityView(await dir.get(req.params.id)),
     }));
-    r.put(`/api/${base}/:id`, { schema: { params: IdParams, body }, preHandler: manage }, async (req, reply) => {
-      const { entity, created } = await dir.put(req.params.id, input(req.body as Static<B>));
-      req.log.info({ [key]: entity.id, created, by: req.principal!.id }, `${key} saved`);
-      return reply.status(created ? 201 : 200).send({ [key]: entityView(entity) });
-    });
-    r.delete(`/api/${base}/:id`, { schema: { params: IdParams }, preHandler: manage }, async (req) => {
-      const entity = await dir.remove(req.params.id);
-      await onDelete?.(entity);
-      req.log.info({ [key]: entity.id, by: req.principal!.id }, `${key} deleted`);
-      return { [key]: entityView(entity) };
-    });
+    r.put(
+      `/api/${base}/:id`,
+      { schema: { summary: `Create or replace one of the ${base}`, params: IdParams, body }, preHandler: manage },
+      async (req, reply) => {
+        const { entity, created } = await dir.put(req.params.id, input(req.body as Static<B>));
+        req.log.info({ [key]: entity.id, created, by: req.principal!.id }, `${key} saved`);
+        return reply.status(created ? 201 : 200).send({ [key]: entityView(entity) });
+      },
+    );
+    r.delete(
+      `/api/${base}/:id`,
+      { schema: { summary: `Delete one of the ${base} (soft: its recordings and history stay)`, params: IdParams }, preHandler: manage },
+      async (req) => {
+        const entity = await dir.remove(req.params.id);
+        await onDelete?.(entity);
+        req.log.info({ [key]: entity.id, by: req.principal!.id }, `${key} deleted`);
+        return { [key]: entityView(entity) };
+      },
+    );
   };
 
   directory(
@@ -146,60 +154,72 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRoutesD
   );
   directory('subjects', 'subject', catalog.subjects, SubjectBody, (b) => ({ name: b.name }));
 
-  r.post('/api/timetable', { schema: { body: TimetableBody }, preHandler: manage }, async (req, reply) => {
-    const b = req.body;
-    const first = { startsAt: instant(b.startsAt, 'startsAt'), endsAt: instant(b.endsAt, 'endsAt') };
-    const slots = occurrences(first, b.weekly);
-    await catalog.subjects.get(b.subjectId);
-    const instructor = await catalog.people.get(b.instructorId);
-    if (instructor.role !== 'instructor')
-      throw new LessoncastError('TIMETABLE_INVALID', `${b.instructorId} is ${instructor.role}, not an instructor`, {
-        field: 'instructorId',
+  r.post(
+    '/api/timetable',
+    { schema: { summary: 'Schedule a lesson or a weekly series (conflicts refused)', body: TimetableBody }, preHandler: manage },
+    async (req, reply) => {
+      const b = req.body;
+      const first = { startsAt: instant(b.startsAt, 'startsAt'), endsAt: instant(b.endsAt, 'endsAt') };
+      const slots = occurrences(first, b.weekly);
+      await catalog.subjects.get(b.subjectId);
+      const instructor = await catalog.people.get(b.instructorId);
+      if (instructor.role !== 'instructor')
+        throw new LessoncastError('TIMETABLE_INVALID', `${b.instructorId} is ${instructor.role}, not an instructor`, {
+          field: 'instructorId',
+        });
+      for (const schoolId of b.schools) {
+        const school = await catalog.schools.find(schoolId);
+        if (!school || school.deletedAt !== null) throw new LessoncastError('SCHOOL_NOT_FOUND', `no school ${schoolId}`, { schoolId });
+      }
+      const seriesId = b.weekly ? uuidv7() : null;
+      const now = Date.now();
+      const lessons: StoredLesson[] = slots.map((slot) => ({
+        id: uuidv7(),
+        title: b.title,
+        subject: b.subjectId,
+        instructorId: b.instructorId,
+        schools: [...b.schools].sort(),
+        record: b.record ?? deps.defaultLessonRecord,
+        seriesId,
+        startsAt: slot.startsAt,
+        endsAt: slot.endsAt,
+        state: 'created',
+        createdAt: now,
+        startedAt: null,
+        endedAt: null,
+      }));
+      await catalog.schedule(lessons);
+      req.log.info({ lessons: lessons.length, series: seriesId, instructor: b.instructorId, by: req.principal!.id }, 'lessons scheduled');
+      return reply.status(201).send({ seriesId, lessons: lessons.map(timetableView) });
+    },
+  );
+
+  r.get(
+    '/api/timetable',
+    { schema: { summary: 'The timetable between two times', querystring: TimetableQuery }, preHandler: read },
+    async (req) => {
+      const q = req.query;
+      const from = q.from ? instant(q.from, 'from') : Date.now() - 12 * 3600_000;
+      const to = q.to ? instant(q.to, 'to') : from + 7 * 24 * 3600_000;
+      const lessons = await catalog.listLessons({
+        from,
+        to,
+        ...(q.schoolId ? { schoolId: q.schoolId } : {}),
+        ...(q.instructorId ? { instructorId: q.instructorId } : {}),
       });
-    for (const schoolId of b.schools) {
-      const school = await catalog.schools.find(schoolId);
-      if (!school || school.deletedAt !== null) throw new LessoncastError('SCHOOL_NOT_FOUND', `no school ${schoolId}`, { schoolId });
-    }
-    const seriesId = b.weekly ? uuidv7() : null;
-    const now = Date.now();
-    const lessons: StoredLesson[] = slots.map((slot) => ({
-      id: uuidv7(),
-      title: b.title,
-      subject: b.subjectId,
-      instructorId: b.instructorId,
-      schools: [...b.schools].sort(),
-      record: b.record ?? deps.defaultLessonRecord,
-      seriesId,
-      startsAt: slot.startsAt,
-      endsAt: slot.endsAt,
-      state: 'created',
-      createdAt: now,
-      startedAt: null,
-      endedAt: null,
-    }));
-    await catalog.schedule(lessons);
-    req.log.info({ lessons: lessons.length, series: seriesId, instructor: b.instructorId, by: req.principal!.id }, 'lessons scheduled');
-    return reply.status(201).send({ seriesId, lessons: lessons.map(timetableView) });
-  });
+      return { from: iso(from), to: iso(to), lessons: lessons.filter((l) => l.startsAt !== null).map(timetableView) };
+    },
+  );
 
-  r.get('/api/timetable', { schema: { querystring: TimetableQuery }, preHandler: read }, async (req) => {
-    const q = req.query;
-    const from = q.from ? instant(q.from, 'from') : Date.now() - 12 * 3600_000;
-    const to = q.to ? instant(q.to, 'to') : from + 7 * 24 * 3600_000;
-    const lessons = await catalog.listLessons({
-      from,
-      to,
-      ...(q.schoolId ? { schoolId: q.schoolId } : {}),
-      ...(q.instructorId ? { instructorId: q.instructorId } : {}),
-    });
-    return { from: iso(from), to: iso(to), lessons: lessons.filter((l) => l.startsAt !== null).map(timetableView) };
-  });
-
-  r.delete('/api/timetable/:id', { schema: { params: IdParams }, preHandler: manage }, async (req) => {
-    const lesson = await catalog.cancelLesson(req.params.id);
-    // A node holding it (someone opened it early) ends it: nobody may join a cancelled lesson.
-    deps.registry.find(lesson.id)?.end(undefined, 'cancelled');
-    req.log.info({ lesson: lesson.id, by: req.principal!.id }, 'lesson cancelled');
-    return { lesson: timetableView(lesson) };
-  });
+  r.delete(
+    '/api/timetable/:id',
+    { schema: { summary: 'Cancel a scheduled lesson', params: IdParams }, preHandler: manage },
+    async (req) => {
+      const lesson = await catalog.cancelLesson(req.params.id);
+      // A node holding it (someone opened it early) ends it: nobody may join a cancelled lesson.
+      deps.registry.find(lesson.id)?.end(undefined, 'cancelled');
+      req.log.info({ lesson: lesson.id, by: req.principal!.id }, 'lesson cancelled');
+      return { lesson: timetableView(lesson) };
+    },
+  );
 }

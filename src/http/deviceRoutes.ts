@@ -43,56 +43,68 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRoutesDep
   const { catalog, devices, tokens } = deps;
   const manage = requirePermission(tokens, 'catalog.manage');
 
-  r.post('/api/devices', { schema: { body: EnrolBody }, preHandler: manage }, async (req, reply) => {
-    const { device, credential } = await devices.enrol(req.body.schoolId, req.body.name);
-    req.log.info({ device: device.id, school: device.schoolId, by: req.principal!.id }, 'device enrolled');
-    // The credential travels in the fragment: browsers never send it to a server, so no log holds it.
-    const link = `${deps.publicUrl()}/classroom.html#device=${credential}`;
-    return reply.status(201).send({ device: deviceView(device), credential, link });
-  });
+  r.post(
+    '/api/devices',
+    { schema: { summary: "Enrol a school's board: its long-lived credential and link", body: EnrolBody }, preHandler: manage },
+    async (req, reply) => {
+      const { device, credential } = await devices.enrol(req.body.schoolId, req.body.name);
+      req.log.info({ device: device.id, school: device.schoolId, by: req.principal!.id }, 'device enrolled');
+      // The credential travels in the fragment: browsers never send it to a server, so no log holds it.
+      const link = `${deps.publicUrl()}/classroom.html#device=${credential}`;
+      return reply.status(201).send({ device: deviceView(device), credential, link });
+    },
+  );
 
-  r.get('/api/devices', { schema: { querystring: DeviceQuery }, preHandler: manage }, async (req) => ({
+  r.get('/api/devices', { schema: { summary: 'List enrolled boards', querystring: DeviceQuery }, preHandler: manage }, async (req) => ({
     devices: (await catalog.listDevices(req.query.schoolId)).map(deviceView),
   }));
 
-  r.delete('/api/devices/:id', { schema: { params: DeviceParams }, preHandler: manage }, async (req) => {
+  r.delete('/api/devices/:id', { schema: { summary: 'Revoke a board', params: DeviceParams }, preHandler: manage }, async (req) => {
     const device = await catalog.revokeDevice(req.params.id);
     await deps.revoke({ kind: 'device', subject: device.id, at: device.revokedAt!, reason: 'device revoked' });
     req.log.info({ device: device.id, by: req.principal!.id }, 'device revoked');
     return { device: deviceView(device) };
   });
 
-  r.post('/api/devices/session', { schema: { body: SessionBody } }, async (req, reply) => {
-    const { device, school } = await throttled(req, reply, () => devices.verify(req.body.credential));
-    const now = Date.now();
-    const lessons = await catalog.listLessons({
-      schoolId: school.id,
-      from: now - 12 * HOUR,
-      to: now + 12 * HOUR,
-      states: ['created', 'live'],
-    });
-    const minted = await tokens.mint({
-      role: 'classroom',
-      id: school.id,
-      name: school.name,
-      lessons: lessons.map((l) => l.id),
-      ttlSeconds: deps.sessionTtlSeconds,
-      device: device.id,
-    });
-    req.log.info({ device: device.id, school: school.id, lessons: lessons.length }, 'device session');
-    return {
-      token: minted.token,
-      expiresAt: minted.expiresAt,
-      school: { id: school.id, name: school.name },
-      device: { id: device.id, name: device.name },
-      lessons: lessons.map(timetableView),
-    };
-  });
+  r.post(
+    '/api/devices/session',
+    { schema: { summary: "A board's short-lived session token, from its device credential", body: SessionBody } },
+    async (req, reply) => {
+      const { device, school } = await throttled(req, reply, () => devices.verify(req.body.credential));
+      const now = Date.now();
+      const lessons = await catalog.listLessons({
+        schoolId: school.id,
+        from: now - 12 * HOUR,
+        to: now + 12 * HOUR,
+        states: ['created', 'live'],
+      });
+      const minted = await tokens.mint({
+        role: 'classroom',
+        id: school.id,
+        name: school.name,
+        lessons: lessons.map((l) => l.id),
+        ttlSeconds: deps.sessionTtlSeconds,
+        device: device.id,
+      });
+      req.log.info({ device: device.id, school: school.id, lessons: lessons.length }, 'device session');
+      return {
+        token: minted.token,
+        expiresAt: minted.expiresAt,
+        school: { id: school.id, name: school.name },
+        device: { id: device.id, name: device.name },
+        lessons: lessons.map(timetableView),
+      };
+    },
+  );
 
-  r.post('/api/revocations', { schema: { body: RevokeBody }, preHandler: manage }, async (req, reply) => {
-    const revocation: Revocation = { kind: req.body.kind, subject: req.body.subject, at: Date.now(), reason: req.body.reason ?? '' };
-    await deps.revoke(revocation);
-    req.log.info({ kind: revocation.kind, subject: revocation.subject, by: req.principal!.id }, 'revoked');
-    return reply.status(201).send({ revocation: { ...revocation, at: iso(revocation.at) } });
-  });
+  r.post(
+    '/api/revocations',
+    { schema: { summary: 'Revoke a token, device, person or school', body: RevokeBody }, preHandler: manage },
+    async (req, reply) => {
+      const revocation: Revocation = { kind: req.body.kind, subject: req.body.subject, at: Date.now(), reason: req.body.reason ?? '' };
+      await deps.revoke(revocation);
+      req.log.info({ kind: revocation.kind, subject: revocation.subject, by: req.principal!.id }, 'revoked');
+      return reply.status(201).send({ revocation: { ...revocation, at: iso(revocation.at) } });
+    },
+  );
 }

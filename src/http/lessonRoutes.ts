@@ -67,19 +67,23 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
     },
   );
 
-  r.get('/api/lessons/:id', { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') }, async (req) => {
-    const who = req.principal!;
-    const lesson = await registry.resolve(req.params.id);
-    if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
-      throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
-    return {
-      lesson: lesson.view(),
-      schools: lesson.def.schools,
-      participants: lesson.visibleParticipants(),
-      handQueue: lesson.handQueue(),
-      floor: lesson.floorHolders(),
-    };
-  });
+  r.get(
+    '/api/lessons/:id',
+    { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') },
+    async (req) => {
+      const who = req.principal!;
+      const lesson = await registry.resolve(req.params.id);
+      if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
+        throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
+      return {
+        lesson: lesson.view(),
+        schools: lesson.def.schools,
+        participants: lesson.visibleParticipants(),
+        handQueue: lesson.handQueue(),
+        floor: lesson.floorHolders(),
+      };
+    },
+  );
 
   r.post(
     '/api/tokens',

@@ -49,6 +49,11 @@ const problemResponse = (description: string) => ({
 /** Groups for the document, by the path a route lives under (first match wins). */
 const TAGS: ReadonlyArray<{ name: string; prefix: RegExp; description: string }> = [
   { name: 'lessons', prefix: /^\/api\/(lessons|tokens)/, description: 'Lessons and tokens (docs/rest.md)' },
+  {
+    name: 'catalog',
+    prefix: /^\/api\/(schools|people|subjects|timetable|devices|revocations)/,
+    description: 'Schools, people, subjects, the timetable, boards and revocation (docs/catalog.md)',
+  },
   { name: 'live', prefix: /^\/api\/live/, description: "The control room's live view (docs/monitoring.md)" },
   { name: 'archive', prefix: /^\/api\/recordings/, description: 'Recordings: search, files, download, verify (docs/recording.md)' },
   { name: 'signalling', prefix: /^\/ws$/, description: 'The WebSocket protocol (docs/protocol.md)' },

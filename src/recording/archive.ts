@@ -162,7 +162,10 @@ export class Archive {
   }
 
   /** The search without an index: every manifest of the folder read (cached by mtime). */
-  private async scan(search: RecordingSearch, visible: (id: string) => boolean): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  private async scan(
+    search: RecordingSearch,
+    visible: (id: string) => boolean,
+  ): Promise<{ total: number; recordings: RecordingSummary[] }> {
     const all: RecordingSummary[] = [];
     let names: string[];
     try {
@@ -220,7 +223,13 @@ export class Archive {
       if (summaries.length + gone.length > 1000) await index.optimize?.();
       this.indexed = true;
       const added = summaries.filter((x) => !known.has(x.id)).length;
-      return { added, removed: gone.length, refreshed: summaries.length - added, total: known.size + added - gone.length, ms: Math.round(performance.now() - began) };
+      return {
+        added,
+        removed: gone.length,
+        refreshed: summaries.length - added,
+        total: known.size + added - gone.length,
+        ms: Math.round(performance.now() - began),
+      };
     })().finally(() => (this.reconciling = undefined));
     return this.reconciling;
   }
@@ -242,7 +251,8 @@ export class Archive {
         (r) => {
           if (r.added || r.removed) this.opts.log.info(r, 'archive index reconciled with the recordings folder');
         },
-        (err: Error) => this.opts.log.warn({ err: err.message }, 'archive index could not be reconciled; searching the manifests meanwhile'),
+        (err: Error) =>
+          this.opts.log.warn({ err: err.message }, 'archive index could not be reconciled; searching the manifests meanwhile'),
       );
     }, seconds * 1000);
     this.indexTimer.unref();

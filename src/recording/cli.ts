@@ -24,7 +24,10 @@ const stdio: Io = { out: (l) => process.stdout.write(l + '\n'), err: (l) => proc
 
 /** What the command needs from outside recording/: the catalog's archive index (the CLI opens it). */
 export interface RecordingsCommandDeps {
-  openIndex(config: ReturnType<typeof loadConfig>, log: Logger): Promise<{ index: RecordingIndexPort; where: string; close(): Promise<void> }>;
+  openIndex(
+    config: ReturnType<typeof loadConfig>,
+    log: Logger,
+  ): Promise<{ index: RecordingIndexPort; where: string; close(): Promise<void> }>;
 }
 
 /** `lessoncast recordings …`: returns the exit code. */
