@@ -100,7 +100,7 @@ t.test("the control room on node b sees node a's lesson and schools, and its eve
   const ready = await readyz(a);
   t.same(
     ready,
-    { status: 200, body: { status: 'ready', checks: { workers: 'ok', recordings: 'ok', redis: 'ok' } } },
+    { status: 200, body: { status: 'ready', checks: { workers: 'ok', recordings: 'ok', redis: 'ok', catalog: 'ok' } } },
     '/readyz checks Redis',
   );
 });
