@@ -301,12 +301,14 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       // Opened a moment ago; should it be gone already, the timer reads the list again later.
       await reloadRevocations().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revocations not read from the catalog'));
       await pool.start();
+      // Recordings a crash left open are closed first: a lesson resumed below must find its
+      // recording finished (recovered), not still "recording".
+      await recording.recoverUnfinished();
       const restored = await registry.restore().catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, 'lessons not resumed from the catalog; they resume as participants rejoin');
         return 0;
       });
       if (restored) log.info({ lessons: restored }, 'lessons resumed from the catalog');
-      await recording.recoverUnfinished();
       recording.startRetention();
       // The archive's index in the catalog, brought in line with the folder in the background:
       // searches read the manifests until that first pass is done (minutes for a region's archive).

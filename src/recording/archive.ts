@@ -138,6 +138,8 @@ export class Archive {
   private indexed = false;
   private indexTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<ReconcileReport> | undefined;
+  /** Recordings this node writes that changed (started, finished) since the index last heard: read before the next search. */
+  private readonly dirty = new Set<string>();
 
   constructor(private readonly opts: ArchiveOptions) {}
 
@@ -153,6 +155,7 @@ export class Archive {
   async list(search: RecordingSearch = {}, scope: SearchScope = 'all'): Promise<{ total: number; recordings: RecordingSummary[] }> {
     if (this.index && this.indexed) {
       try {
+        await this.flushDirty();
         return await this.index.search(search, scope);
       } catch (err) {
         this.opts.log.warn({ err: (err as Error).message }, 'archive index unavailable: searching the manifests');
@@ -261,6 +264,27 @@ export class Archive {
   stopIndexing(): void {
     clearInterval(this.indexTimer);
     this.indexTimer = undefined;
+  }
+
+  /**
+   * A recording this node writes has changed (it started, it finished): the next search reads
+   * it first, so a lesson being recorded is found at once, not at the next reconcile.
+   */
+  noticeChanged(id: string): void {
+    if (this.index) this.dirty.add(id);
+  }
+
+  private async flushDirty(): Promise<void> {
+    if (!this.index || this.dirty.size === 0) return;
+    const ids = [...this.dirty];
+    this.dirty.clear();
+    const summaries: RecordingSummary[] = [];
+    for (const id of ids) {
+      const summary = await this.summary(id).catch(() => null);
+      if (summary) summaries.push(summary);
+      else if (this.opts.isLive(id)) this.dirty.add(id); // its first manifest is not written yet
+    }
+    await this.index.put(summaries);
   }
 
   /** One recording's change told to the index at once; a failure waits for the next reconcile. */

@@ -1,13 +1,14 @@
 import type { Logger } from '../logger.js';
 import { EventEmitter } from 'node:events';
 import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { subscribeUntilClosed } from '../events.js';
 import type { LessonEvents } from '../lessons/lesson.js';
 import type { HostedLesson } from '../lessons/registry.js';
 import type { LessonMedia } from '../media/lessonMedia.js';
 import { Archive } from './archive.js';
-import { isRecordingId } from './manifest.js';
+import { isRecordingId, MANIFEST_NAME } from './manifest.js';
 import type { RecordingFault } from './faults.js';
 import { LessonRecorder } from './recorder.js';
 import { recoverRecording, type RecoveryResult } from './recovery.js';
@@ -61,6 +62,13 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     if (!lesson.def.record) return;
     const begin = (): void => {
       if (this.stopped || this.recorders.has(lesson.id)) return;
+      // A lesson resumed after a restart already has a recording, closed at start (recovered): a
+      // new recorder would write a fresh manifest and segment names over it. Its recording stops
+      // there; going on as a new run of the same recording comes with failover (issue 17).
+      if (existsSync(path.join(this.opts.recordingsDir, lesson.id, MANIFEST_NAME))) {
+        this.opts.log.warn({ lesson: lesson.id }, 'lesson resumed after a restart: its recording was closed at start and is not continued');
+        return;
+      }
       try {
         const recorder = new LessonRecorder(lesson, media, {
           recordingsDir: this.opts.recordingsDir,
@@ -74,9 +82,11 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
         // The recorder finishes itself on the lesson's 'ended' (with its reason) and then closes.
         recorder.once('closed', () => {
           this.recorders.delete(lesson.id);
+          this.archive.noticeChanged(lesson.id);
           this.emit('recordingFinished', lesson.id);
         });
         recorder.start();
+        this.archive.noticeChanged(lesson.id);
         this.emit('recordingStarted', lesson.id);
       } catch (err) {
         this.opts.log.error({ lesson: lesson.id, err }, 'could not start recording the lesson');
