@@ -71,14 +71,16 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/scripts/lessoncast.mjs ./scripts/lessoncast.mjs
 COPY --from=build /app/mediasoup-worker /usr/local/bin/mediasoup-worker
 RUN groupadd --system lessoncast && useradd --system --gid lessoncast --home /app lessoncast \
- && mkdir -p /recordings /app/.lessoncast && chown lessoncast:lessoncast /recordings /app/.lessoncast
+ && mkdir -p /recordings /data /app/.lessoncast && chown lessoncast:lessoncast /recordings /data /app/.lessoncast
 ENV NODE_ENV=production \
     MEDIASOUP_WORKER_BIN=/usr/local/bin/mediasoup-worker \
     LESSONCAST_HTTP_HOST=0.0.0.0 \
     LESSONCAST_MEDIA_LISTEN_IP=0.0.0.0 \
-    LESSONCAST_RECORDING_DIR=/recordings
+    LESSONCAST_RECORDING_DIR=/recordings \
+    LESSONCAST_CATALOG_SQLITE_PATH=/data/catalog.db
 USER lessoncast
-VOLUME ["/recordings"]
+# Recordings, and the embedded catalog (SQLite) when no catalog.url names a PostgreSQL.
+VOLUME ["/recordings", "/data"]
 # HTTP + WebSocket signalling; WebRtcServer ports (worker i: 44000+i, UDP and TCP).
 EXPOSE 8080/tcp 44000-44063/udp 44000-44063/tcp
 # On the port given by LESSONCAST_HTTP_PORT when the container is started with one (host network).
