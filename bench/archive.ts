@@ -236,13 +236,11 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
     const full = fullManifest(1);
     mkdirSync(path.join(real, full.lessonId));
     writeFileSync(path.join(real, full.lessonId, 'manifest.json'), JSON.stringify(full));
-    const readOne = new Archive({ recordingsDir: real, ffmpegPath: '', log: quiet, isLive: () => false });
     const realReads: number[] = [];
     for (let k = 0; k < 30; k++) {
       const fresh = new Archive({ recordingsDir: real, ffmpegPath: '', log: quiet, isLive: () => false });
       realReads.push((await timed(() => fresh.summary(full.lessonId)))[1]);
     }
-    void readOne;
     realReads.sort((a, b) => a - b);
     const realMs = percentile(realReads, 50);
     const realBytes = JSON.stringify(full).length;

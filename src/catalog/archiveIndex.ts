@@ -1,4 +1,10 @@
-import type { RecordingIndexPort, RecordingSearch, RecordingSummary, SearchScope } from '../recording/archive.js';
+import {
+  searchText,
+  type RecordingIndexPort,
+  type RecordingSearch,
+  type RecordingSummary,
+  type SearchScope,
+} from '../recording/archive.js';
 import type { Database, Dialect, Param, Sql } from './database.js';
 
 /**
@@ -39,11 +45,6 @@ export function archiveIndexSchema(d: Dialect): string[] {
 
 /** Rows written per transaction when many are put at once (a reindex). */
 const BATCH = 500;
-
-/** What a substring search looks at: title, subject, instructor, schools' ids and names (as the scan did). */
-function searchText(s: RecordingSummary): string {
-  return [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
-}
 
 /** `needle` as a GLOB (SQLite, case-sensitive on lower-cased text) or LIKE (PostgreSQL) pattern matching it anywhere. */
 function containsPattern(d: Dialect, needle: string): string {

@@ -563,6 +563,11 @@ export function summarize(m: RecordingManifest, pinned: boolean): RecordingSumma
   };
 }
 
+/** What a text search (`q`) looks in: title, subject, instructor, schools' ids and names, lower-cased. The index stores the same. */
+export function searchText(s: RecordingSummary): string {
+  return [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
+}
+
 /** What a search means, one recording at a time: the scan applies it, and the index must agree with it (test/archive-index.test.ts). */
 export function matchesSearch(s: RecordingSummary, q: RecordingSearch, now = Date.now()): boolean {
   const start = Date.parse(s.startedAt);
@@ -574,8 +579,7 @@ export function matchesSearch(s: RecordingSummary, q: RecordingSearch, now = Dat
   if (q.subject && s.subject.toLowerCase() !== q.subject.toLowerCase()) return false;
   if (q.q) {
     const needle = q.q.toLowerCase();
-    const hay = [s.title, s.subject, s.instructorId, ...s.schools.flatMap((x) => [x.id, x.name])].join('\n').toLowerCase();
-    if (!hay.includes(needle)) return false;
+    if (!searchText(s).includes(needle)) return false;
   }
   return true;
 }
