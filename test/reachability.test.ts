@@ -22,7 +22,14 @@ import type { Page } from 'playwright-core';
 import { appears, inboundStats, pollPage, type OpenedPage } from './support/browser.js';
 import { ADDR, ownNamespaces, type SchoolSite } from './support/netns.js';
 import { goLive, ICE_TCP_PORT, MEDIA_UDP_PORT, startReachWorld, type ReachWorld } from './support/reach.js';
-import { describePath, firstFrame, peerConnectionPaths, siteBrowsersMissing, type PeerConnectionPath } from './support/siteBrowser.js';
+import {
+  candidatePairLines,
+  describePath,
+  firstFrame,
+  peerConnectionPaths,
+  siteBrowsersMissing,
+  type PeerConnectionPath,
+} from './support/siteBrowser.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -108,7 +115,7 @@ if (!siteBrowsersMissing(t, 'reachability across network namespaces')) {
       schools.map(async (s) => {
         const page = rooms[s].page;
         const firstFrameMs = (await loadToFirstFrame(page))?.ms;
-        const seen = await receivingPath(page, expected[s], 20_000);
+        const seen = await receivingPath(page, expected[s], 40_000);
         paths[s] = seen.path;
         figures[s] = {
           firstFrameMs,
@@ -125,6 +132,9 @@ if (!siteBrowsersMissing(t, 'reachability across network namespaces')) {
       t.comment(`${s}: navigation → first frame ${String(f.firstFrameMs)} ms; over ${describePath(p)} (first seen: ${f.firstPath})`);
       if (p) t.equal(p.pairState, 'succeeded', `${s}: its selected candidate pair succeeded`);
       for (const e of rooms[s].errors) t.comment(e);
+      // Not on the expected path: every pair the page tried, to tell a failed check from one never made.
+      if (!p || !expected[s](p))
+        for (const line of await candidatePairLines(rooms[s].page).catch(() => [])) t.comment(`${s} pair: ${line}`);
     }
     const a = paths['school-a'];
     t.match(a?.local, { protocol: 'udp', candidateType: /^(host|srflx|prflx)$/ }, 'school A (open) receives over UDP, no relay');

@@ -50,7 +50,7 @@ export function siteBrowsersMissing(
 export async function launchSiteBrowser(
   topo: Topology,
   site: Site,
-  options: { dir: string; caFile: string; hosts: Record<string, string> },
+  options: { dir: string; caFile: string; hosts: Record<string, string>; fakeVideoFile?: string },
 ): Promise<Browser> {
   const home = trustingHome(path.join(options.dir, `home-${site}`), options.caFile);
   const rules = Object.entries(options.hosts)
@@ -58,7 +58,13 @@ export async function launchSiteBrowser(
     .join(', ');
   return launchBrowser(
     { ...process.env, HOME: home },
-    { executablePath: topo.wrapper(site, CHROMIUM, options.dir), args: [`--host-resolver-rules=${rules}`] },
+    {
+      executablePath: topo.wrapper(site, CHROMIUM, options.dir),
+      args: [
+        `--host-resolver-rules=${rules}`,
+        ...(options.fakeVideoFile ? [`--use-file-for-fake-video-capture=${options.fakeVideoFile}`] : []),
+      ],
+    },
   );
 }
 
@@ -168,6 +174,29 @@ const PATHS_SCRIPT = `(async () => {
 /** The selected path of every open RTCPeerConnection of the page (see instrumentPage). */
 export function peerConnectionPaths(page: Page): Promise<PeerConnectionPath[]> {
   return page.evaluate<PeerConnectionPath[]>(PATHS_SCRIPT);
+}
+
+/**
+ * Every candidate pair of every open RTCPeerConnection of the page, one line each (state, nominated,
+ * checks sent and answered, both ends): what a test prints when a page did not settle on the path
+ * it expected, to tell a check that failed from one never made.
+ */
+export function candidatePairLines(page: Page): Promise<string[]> {
+  return page.evaluate<string[]>(`(async () => {
+    const side = (c) => c ? c.candidateType + ' ' + c.protocol + (c.relayProtocol ? '/' + c.relayProtocol : '') + ' ' + c.address + ':' + c.port : '?';
+    const out = [];
+    for (const pc of window.__lcPeerConnections || []) {
+      if (pc.connectionState === 'closed') continue;
+      const stats = new Map();
+      (await pc.getStats()).forEach((s) => stats.set(s.id, s));
+      for (const s of stats.values()) {
+        if (s.type !== 'candidate-pair') continue;
+        out.push(pc.connectionState + ' ' + s.state + (s.nominated ? ' nominated' : '') + ' req ' + (s.requestsSent || 0) + ' resp ' +
+          (s.responsesReceived || 0) + ': ' + side(stats.get(s.localCandidateId)) + ' → ' + side(stats.get(s.remoteCandidateId)));
+      }
+    }
+    return out;
+  })()`);
 }
 
 /** A short text for a path: "host udp 10.77.1.2 → host udp 198.18.0.10:44000". */
