@@ -1,5 +1,5 @@
 import type { types } from 'mediasoup';
-import { RtcReceiver, receiverRtpCapabilities, type RtcReceiverOptions } from './rtcReceiver.js';
+import { RtcReceiver, type RtcReceiverOptions } from './rtcReceiver.js';
 import { RtcSender, type RtcSenderOptions, type VideoCodecName } from './rtcSender.js';
 import type { SignalClient } from './signalClient.js';
 import type { ProducerView } from '../src/domain/index.js';
@@ -58,7 +58,9 @@ export class Watcher {
   static async start(
     client: SignalClient,
     producers: ProducerView[],
-    opts: Pick<RtcReceiverOptions, 'ice' | 'connectTimeoutMs'> & { forceTcp?: boolean } = {},
+    opts: Pick<RtcReceiverOptions, 'ice' | 'connectTimeoutMs' | 'transportFeedback' | 'rtpCapabilities' | 'localAddress'> & {
+      forceTcp?: boolean;
+    } = {},
   ): Promise<Watcher> {
     const w = new Watcher(client);
     const t = await client.request('createTransport', { direction: 'recv', ...(opts.forceTcp ? { forceTcp: true } : {}) });
@@ -66,6 +68,9 @@ export class Watcher {
     w.receiver = new RtcReceiver({
       ...(opts.ice ? { ice: opts.ice } : {}),
       ...(opts.connectTimeoutMs ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+      ...(opts.transportFeedback ? { transportFeedback: true } : {}),
+      ...(opts.rtpCapabilities ? { rtpCapabilities: opts.rtpCapabilities } : {}),
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       transport: t as unknown as TransportParams,
       connect: async (dtlsParameters) => {
         await client.request('connectTransport', {
@@ -92,7 +97,7 @@ export class Watcher {
       const c = await this.client.request('consume', {
         transportId: this.transportId,
         producerId,
-        rtpCapabilities: receiverRtpCapabilities,
+        rtpCapabilities: this.rtc.rtpCapabilities,
       });
       this.consumerOf.set(producerId, c.consumerId);
       await this.rtc.addConsumer({

@@ -24,6 +24,7 @@ import {
   type RemoteMedia,
   type TransportParams,
 } from './rtcSdp.js';
+import { FeedbackSender, TRANSPORT_WIDE_CC_URI } from './transportFeedback.js';
 
 /** What our server answers to `consume` (a mediasoup Consumer). */
 export interface ConsumerParams {
@@ -50,6 +51,13 @@ export interface ConsumerRtpStats {
   expected: number;
   /** expected − packets, floored at 0: losses not (yet) repaired by retransmission. */
   lost: number;
+  /** Video: frames whose last packet (RTP marker) arrived, and freezes among them as Chromium counts them. */
+  frames: number;
+  freezeCount: number;
+  totalFreezesMs: number;
+  lastFrameAt: number | undefined;
+  /** Mean of the recent inter-frame intervals (ms; an exponential mean over ~30 frames). */
+  meanFrameIntervalMs: number | undefined;
 }
 
 export interface RtcReceiverOptions {
@@ -64,6 +72,14 @@ export interface RtcReceiverOptions {
    * ('relay': relayed candidates only); iceUseTcp also offers the server's TCP candidates.
    */
   ice?: Pick<RTCPeerConnectionConfig, 'iceServers' | 'iceTransportPolicy' | 'iceUseTcp' | 'turnTlsOptions'>;
+  /**
+   * Behave like a browser towards the sender: negotiate transport-cc and send transport-wide
+   * feedback for every packet (kit/transportFeedback.ts), so mediasoup's bandwidth estimation and
+   * pacing run on this receiver as on Chromium. Off: no transport-cc (the minimal receiver).
+   */
+  transportFeedback?: boolean;
+  /** Consume with these instead (a test's control: transport-cc negotiated, feedback withheld). */
+  rtpCapabilities?: types.RtpCapabilities;
 }
 
 /**
@@ -121,6 +137,32 @@ export const receiverRtpCapabilities: types.RtpCapabilities = {
   ],
 };
 
+/**
+ * The same, plus transport-cc (header extension and RTCP feedback) on every codec, as a browser
+ * asks: for a receiver with `transportFeedback`.
+ */
+export const feedbackReceiverRtpCapabilities: types.RtpCapabilities = {
+  codecs: (receiverRtpCapabilities.codecs ?? []).map((c) => ({
+    ...c,
+    rtcpFeedback: [...(c.rtcpFeedback ?? []), { type: 'transport-cc' }],
+  })),
+  headerExtensions: [
+    ...(receiverRtpCapabilities.headerExtensions ?? []),
+    ...(['audio', 'video'] as const).map((kind): types.RtpHeaderExtension => ({
+      kind,
+      uri: TRANSPORT_WIDE_CC_URI,
+      preferredId: 5,
+      preferredEncrypt: false,
+      direction: 'sendrecv',
+    })),
+  ],
+};
+
+/** Inter-frame gaps Chromium counts as a freeze: more than max(3 × the mean frame interval, mean + 150 ms). */
+function isFreeze(gapMs: number, meanMs: number): boolean {
+  return gapMs > Math.max(3 * meanMs, meanMs + 150);
+}
+
 interface ConsumerEntry {
   params: ConsumerParams;
   media: RemoteMedia;
@@ -134,7 +176,7 @@ interface ConsumerEntry {
 
 export class RtcReceiver {
   /** A copy: mediasoup normalises capabilities in place. */
-  readonly rtpCapabilities: types.RtpCapabilities = structuredClone(receiverRtpCapabilities);
+  readonly rtpCapabilities: types.RtpCapabilities;
   /** performance.now() at construction, to measure time to first packet. */
   readonly createdAt = performance.now();
   readonly pc: RTCPeerConnection;
@@ -146,7 +188,12 @@ export class RtcReceiver {
   /** Negotiations run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
+  private feedback: FeedbackSender | undefined;
+
   constructor(private readonly options: RtcReceiverOptions) {
+    this.rtpCapabilities = structuredClone(
+      options.rtpCapabilities ?? (options.transportFeedback ? feedbackReceiverRtpCapabilities : receiverRtpCapabilities),
+    );
     this.pc = new RTCPeerConnection({
       ...baseConfig(options.localAddress ?? '127.0.0.1'),
       ...options.ice,
@@ -224,6 +271,7 @@ export class RtcReceiver {
     if (this.closed) return;
     this.closed = true;
     for (const e of this.consumers.values()) e.unsubscribe?.();
+    this.feedback?.close();
     await this.pc.close();
   }
 
@@ -238,7 +286,8 @@ export class RtcReceiver {
       kind: params.kind,
       mid: rtp.mid,
       direction: 'sendonly',
-      codecs: rtp.codecs,
+      // werift's own transport-cc sender stays off: ours (FeedbackSender) reports every packet.
+      codecs: rtp.codecs.map((c) => ({ ...c, rtcpFeedback: (c.rtcpFeedback ?? []).filter((fb) => fb.type !== 'transport-cc') })),
       headerExtensions: (rtp.headerExtensions ?? []).map(({ uri, id }) => ({ uri, id })),
       ssrc,
       cname: rtp.rtcp?.cname,
@@ -261,6 +310,11 @@ export class RtcReceiver {
         lastSeq: undefined,
         expected: 0,
         lost: 0,
+        frames: 0,
+        freezeCount: 0,
+        totalFreezesMs: 0,
+        lastFrameAt: undefined,
+        meanFrameIntervalMs: undefined,
       },
     });
   }
@@ -279,6 +333,24 @@ export class RtcReceiver {
     disableStun(this.pc);
     await this.pc.setLocalDescription(answer);
     await waitConnected(this.pc, this.options.connectTimeoutMs ?? 10_000, `receiver ${this.transportId}`);
+    this.startFeedback();
+  }
+
+  /** Once a consumer carries the transport-wide sequence number: feedback for every packet. */
+  private startFeedback(): void {
+    if (!this.options.transportFeedback || this.feedback) return;
+    for (const { params } of this.consumers.values()) {
+      const ext = params.rtpParameters.headerExtensions?.find((e) => e.uri === TRANSPORT_WIDE_CC_URI);
+      if (!ext) continue;
+      this.feedback = new FeedbackSender(this.pc, ext.id);
+      this.feedback.attach();
+      return;
+    }
+  }
+
+  /** Feedback messages sent and packets reported (transportFeedback receivers). */
+  get feedbackSent(): { messages: number; reported: number } {
+    return { messages: this.feedback?.messages ?? 0, reported: this.feedback?.reported ?? 0 };
   }
 
   private attachTracks(): void {
@@ -313,6 +385,19 @@ export class RtcReceiver {
     }
     stats.expected = entry.highestExtSeq - entry.baseExtSeq + 1;
     stats.lost = Math.max(0, stats.expected - stats.packets);
+    if (stats.kind === 'video' && packet.header.marker && packet.payload.length > 0) {
+      if (stats.lastFrameAt !== undefined) {
+        const gap = now - stats.lastFrameAt;
+        if (stats.meanFrameIntervalMs !== undefined && isFreeze(gap, stats.meanFrameIntervalMs)) {
+          stats.freezeCount++;
+          stats.totalFreezesMs += gap;
+        }
+        stats.meanFrameIntervalMs =
+          stats.meanFrameIntervalMs === undefined ? gap : stats.meanFrameIntervalMs + (gap - stats.meanFrameIntervalMs) / 30;
+      }
+      stats.frames++;
+      stats.lastFrameAt = now;
+    }
   }
 
   private entry(consumerId: string): ConsumerEntry {
@@ -330,6 +415,7 @@ export class RtcReceiver {
 }
 
 function capabilityCodecs(kind: types.MediaKind): RTCRtpCodecParameters[] {
+  // transport-cc stays out of werift's own configuration: see register().
   return (receiverRtpCapabilities.codecs ?? [])
     .filter((c) => c.kind === kind)
     .map(
@@ -345,7 +431,7 @@ function capabilityCodecs(kind: types.MediaKind): RTCRtpCodecParameters[] {
 }
 
 function capabilityExtensions(kind: types.MediaKind): RTCRtpHeaderExtensionParameters[] {
-  return (receiverRtpCapabilities.headerExtensions ?? [])
+  return (feedbackReceiverRtpCapabilities.headerExtensions ?? [])
     .filter((e) => e.kind === kind)
     .map((e) => new RTCRtpHeaderExtensionParameters({ id: e.preferredId, uri: e.uri }));
 }
