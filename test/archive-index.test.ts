@@ -40,11 +40,11 @@ const engines: Array<{ name: string; open(): Promise<Database> }> = [
   },
 ];
 
-async function indexOn(db: Database): Promise<ArchiveIndex> {
+async function indexOn(db: Database, countCap?: number): Promise<ArchiveIndex> {
   await db.transaction(async (tx) => {
     for (const statement of archiveIndexSchema(db.dialect)) await tx.run(statement);
   });
-  return new ArchiveIndex(db);
+  return new ArchiveIndex(db, countCap);
 }
 
 /** A small deterministic generator, so a failure can be replayed. */
@@ -168,6 +168,45 @@ for (const engine of engines) {
       expected(all, { limit: 1 }, 'all').ids[0] && all.find((s) => s.id === full.recordings[0]!.id),
       'a hit is the summary as put',
     );
+  });
+
+  t.test(`${engine.name}: a broad search stops counting at the cap; a narrow one counts every match`, async (t) => {
+    const db = await engine.open();
+    t.teardown(() => db.close());
+    const index = await indexOn(db, 20);
+    const all = summaries(200, 8);
+    await index.put(all);
+    for (const [label, q] of [
+      ['everything', { limit: 5, offset: 30 }],
+      ['a date range', { from: new Date(NOW - 400 * 86_400_000), to: new Date(NOW), limit: 5 }],
+    ] as Array<[string, RecordingSearch]>) {
+      const got = await index.search(q, 'all', NOW);
+      const want = expected(all, q, 'all');
+      t.ok(want.total > 20, `${label}: more matches than the cap (${want.total})`);
+      t.match(got, { total: 20, totalCapped: true }, `${label}: total is the cap, said to be capped`);
+      t.same(
+        got.recordings.map((x) => x.id),
+        want.ids,
+        `${label}: the page is still the right one`,
+      );
+    }
+    const school = all.find((s) => s.invitedSchools.length > 0)!.invitedSchools[0]!;
+    for (const [label, q] of [
+      ['a school', { school, limit: 5 }],
+      ['text', { q: 'e', limit: 5 }],
+      ['an instructor', { instructor: all[0]!.instructorId, limit: 5 }],
+      ['a subject', { subject: all[0]!.subject, limit: 5 }],
+    ] as Array<[string, RecordingSearch]>) {
+      const got = await index.search(q, 'all', NOW);
+      const want = expected(all, q, 'all');
+      t.equal(got.total, want.total, `${label}: exact total (${want.total})`);
+      t.notOk(got.totalCapped, `${label}: not capped`);
+      t.same(
+        got.recordings.map((x) => x.id),
+        want.ids,
+        `${label}: the page`,
+      );
+    }
   });
 
   t.test(`${engine.name}: put replaces, remove removes, states and clear`, async (t) => {

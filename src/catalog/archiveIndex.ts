@@ -1,6 +1,8 @@
 import {
   searchText,
+  TOTAL_COUNT_CAP,
   type RecordingIndexPort,
+  type RecordingPage,
   type RecordingSearch,
   type RecordingSummary,
   type SearchScope,
@@ -53,9 +55,13 @@ function containsPattern(d: Dialect, needle: string): string {
 }
 
 export class ArchiveIndex implements RecordingIndexPort {
-  constructor(private readonly db: Database) {}
+  /** `countCap`: where a broad search stops counting (RecordingPage); smaller in tests. */
+  constructor(
+    private readonly db: Database,
+    private readonly countCap = TOTAL_COUNT_CAP,
+  ) {}
 
-  async search(q: RecordingSearch, scope: SearchScope, now = Date.now()): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  async search(q: RecordingSearch, scope: SearchScope, now = Date.now()): Promise<RecordingPage> {
     if (scope !== 'all' && scope.length === 0) return { total: 0, recordings: [] };
     const where: string[] = [];
     const params: Param[] = [];
@@ -105,16 +111,42 @@ export class ArchiveIndex implements RecordingIndexPort {
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const limit = q.limit ?? 100;
     const offset = q.offset ?? 0;
-    const [rows, [count]] = await Promise.all([
-      // The page's ids from the narrow table, then only their summaries.
-      this.db.all<{ summary: string }>(
-        `SELECT s.summary FROM (SELECT id, started_at FROM recordings ${clause} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?) p
-         JOIN recording_summaries s ON s.id = p.id ORDER BY p.started_at DESC, p.id DESC`,
+    // The page's ids from the narrow table, then their summaries one by one (a scalar subquery:
+    // given a join, SQLite's planner was seen to scan every summary against a page of 50).
+    const page = (from: string) =>
+      `SELECT p.started_at, p.id, (SELECT s.summary FROM recording_summaries s WHERE s.id = p.id) AS summary
+       FROM (SELECT id, started_at FROM ${from} ORDER BY started_at DESC, id DESC LIMIT ? OFFSET ?) p`;
+    const parse = (rows: Array<{ summary: string | null }>): RecordingSummary[] =>
+      rows.flatMap((r) => (r.summary === null ? [] : [JSON.parse(r.summary) as RecordingSummary]));
+    if (q.school || q.q) {
+      // Text or a school: every match must be found to sort them (the text index is the dear
+      // part), so they are found once, then counted and paged from that one set, in one statement.
+      const rows = await this.db.all<{ k: number; total: number | string | null; summary: string | null }>(
+        `WITH m AS MATERIALIZED (SELECT id, started_at FROM recordings ${clause})
+         SELECT 0 AS k, (SELECT COUNT(*) FROM m) AS total, NULL AS summary, NULL AS started_at, NULL AS id
+         UNION ALL SELECT 1 AS k, NULL, q.summary, q.started_at, q.id FROM (${page('m')}) q
+         ORDER BY k, started_at DESC, id DESC`,
         [...params, limit, offset],
-      ),
-      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM recordings ${clause}`, params),
+      );
+      return { total: Number(rows.find((r) => r.k === 0)?.total ?? 0), recordings: parse(rows) };
+    }
+    // Otherwise the page streams from an index (start, instructor or subject, each with the start)
+    // and the count is the index's. A broad search (everything, or a date range) stops counting at
+    // the cap: counting 200,000 rows would cost more than the page itself.
+    const capped = !q.instructor && !q.subject;
+    const cap = capped ? ` LIMIT ${this.countCap + 1}` : '';
+    const [rows, [count]] = await Promise.all([
+      this.db.all<{ summary: string | null }>(`${page(`recordings ${clause}`)} ORDER BY p.started_at DESC, p.id DESC`, [
+        ...params,
+        limit,
+        offset,
+      ]),
+      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM recordings ${clause}${cap}) c`, params),
     ]);
-    return { total: Number(count?.n ?? 0), recordings: rows.map((r) => JSON.parse(r.summary) as RecordingSummary) };
+    const n = Number(count?.n ?? 0);
+    return capped && n > this.countCap
+      ? { total: this.countCap, totalCapped: true, recordings: parse(rows) }
+      : { total: n, recordings: parse(rows) };
   }
 
   async put(summaries: readonly RecordingSummary[]): Promise<void> {

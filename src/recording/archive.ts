@@ -25,6 +25,20 @@ export interface RecordingSearch {
   offset?: number;
 }
 
+/**
+ * A page of a search. `total` counts every match, except that an index stops counting a broad
+ * search (no school, instructor, subject or text) at TOTAL_COUNT_CAP: `totalCapped` then says
+ * there are more than `total`.
+ */
+export interface RecordingPage {
+  total: number;
+  totalCapped?: true;
+  recordings: RecordingSummary[];
+}
+
+/** Where an index stops counting the matches of a broad search (see RecordingPage). */
+export const TOTAL_COUNT_CAP = 10_000;
+
 /** Who may see which recordings: every one, or those of these lessons (a token's list). */
 export type SearchScope = 'all' | readonly string[];
 
@@ -34,7 +48,7 @@ export type SearchScope = 'all' | readonly string[];
  * manifests: the archive fills it, corrects it (reconcile) and rebuilds it (reindex).
  */
 export interface RecordingIndexPort {
-  search(q: RecordingSearch, scope: SearchScope): Promise<{ total: number; recordings: RecordingSummary[] }>;
+  search(q: RecordingSearch, scope: SearchScope): Promise<RecordingPage>;
   put(summaries: readonly RecordingSummary[]): Promise<void>;
   remove(ids: readonly string[]): Promise<void>;
   /** Every indexed recording's state, by id. */
@@ -152,7 +166,7 @@ export class Archive {
    * reconciled; from the manifests themselves without an index, before the first reconcile, or
    * when the index's database does not answer (slower, never wrong).
    */
-  async list(search: RecordingSearch = {}, scope: SearchScope = 'all'): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  async list(search: RecordingSearch = {}, scope: SearchScope = 'all'): Promise<RecordingPage> {
     if (this.index && this.indexed) {
       try {
         await this.flushDirty();
@@ -165,10 +179,7 @@ export class Archive {
   }
 
   /** The search without an index: every manifest of the folder read (cached by mtime). */
-  private async scan(
-    search: RecordingSearch,
-    visible: (id: string) => boolean,
-  ): Promise<{ total: number; recordings: RecordingSummary[] }> {
+  private async scan(search: RecordingSearch, visible: (id: string) => boolean): Promise<RecordingPage> {
     const all: RecordingSummary[] = [];
     let names: string[];
     try {
