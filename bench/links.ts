@@ -19,9 +19,17 @@
  *
  *   npm run bench -- --only links      (root: it makes network namespaces)
  *   LINKS_MEASURE_SECONDS=60 (default) is the length of each measuring window of c and e.
+ *   LINKS_SCENARIOS=abcde (default) picks scenarios; LINKS_KEYFRAME_COMPARE=0 skips e's second world
+ *   (keyFrameRequestDelayMs 0); LINKS_CAMERA=motion gives the instructor a high-motion camera.
  */
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { createInterface } from 'node:readline';
 import { saveResult, sleep, table } from './lib.js';
+import type { FarmConfig, FarmStats } from './linksFarm.js';
 import { diagnostics, type OpenedPage } from '../test/support/browser.js';
+import { ADDR } from '../test/support/netns.js';
+import { HOST, type ReachWorldOptions } from '../test/support/reach.js';
 import {
   classroomState,
   encoderLayers,
@@ -64,16 +72,177 @@ export interface LinksResult {
     topAgainMs: number | null;
     journal: string[];
   } | null;
-  e: {
-    lossyPages: number;
-    keyFramesPerMinuteWithout: number;
-    keyFramesPerMinuteWith: number;
-    controlFreezesWithout: number;
-    controlFreezesWith: number;
-    controlLayerWords: string[];
-    controlTopAtEnd: boolean;
-  } | null;
+  e: Collateral | null;
+  /** e again in a world whose keyFrameRequestDelayMs is 0 (LINKS_KEYFRAME_COMPARE=0 skips it). */
+  eNoDelay?: Collateral | null;
   errors: string[];
+}
+
+/** What the receivers that are not lossy went through over one measuring window. */
+export interface FarmWindow {
+  receivers: number;
+  /** Receivers on the top layer at the end of the window. */
+  atTopAtEnd: number;
+  /** Freezes (Chromium's rule, from frame arrival times) summed over the receivers, and how many had any. */
+  freezes: number;
+  frozenMs: number;
+  receiversWithFreezes: number;
+  /** Camera frames per second, the median receiver's. */
+  medianFps: number;
+}
+
+/** Scenario e: 40 receivers, 5 of them lossy; keyframes and the others' reception without and with the lossy ones. */
+export interface Collateral {
+  farmReceivers: number;
+  farmFailed: string[];
+  lossyPages: number;
+  keyFramesPerMinuteWithout: number;
+  keyFramesPerMinuteWith: number;
+  controlFreezesWithout: number;
+  controlFreezesWith: number;
+  controlLayerWords: string[];
+  controlTopAtEnd: boolean;
+  farmWithout: FarmWindow;
+  farmWith: FarmWindow;
+  lossyLayers: Array<number | null>;
+  encoderDuringLossy: Awaited<ReturnType<typeof encoderLayers>>;
+}
+
+/** Receivers that behave like browsers towards the sender, in one process (bench/linksFarm.ts) inside a site's namespace. */
+interface Farm {
+  ready: number;
+  failed: string[];
+  stats(): Promise<FarmStats[]>;
+  close(): Promise<void>;
+}
+
+async function startFarm(lw: LinksWorld, count: number): Promise<Farm> {
+  const classrooms: FarmConfig['classrooms'] = [];
+  for (let i = 1; i <= count; i++) classrooms.push({ id: `farm-${i}`, token: await lw.classroomToken(`farm-${i}`) });
+  const config: FarmConfig = {
+    wsUrl: `wss://${ADDR.lessoncast}/ws`,
+    host: HOST,
+    caFile: lw.world.caFile,
+    localAddress: ADDR.steam,
+    lessonId: lw.lessonId,
+    classrooms,
+  };
+  const child: ChildProcess = lw.world.topo.spawn('steam', process.execPath, ['--import', 'tsx', 'bench/linksFarm.ts'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async <T>(timeoutMs: number): Promise<T> => {
+    const timer = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('the receiver farm did not answer')), timeoutMs).unref(),
+    );
+    const line = await Promise.race([lines.next(), timer]);
+    if (line.done) throw new Error('the receiver farm exited');
+    return JSON.parse(line.value) as T;
+  };
+  child.stdin!.write(`${JSON.stringify(config)}\n`);
+  const { ready, failed } = await next<{ ready: number; failed: string[] }>(180_000);
+  return {
+    ready,
+    failed,
+    stats: async () => {
+      child.stdin!.write('stats\n');
+      return (await next<{ stats: FarmStats[] }>(30_000)).stats;
+    },
+    close: async () => {
+      child.stdin!.write('quit\n');
+      await new Promise((r) => child.once('exit', r).once('error', r));
+    },
+  };
+}
+
+function farmWindow(before: FarmStats[], after: FarmStats[], seconds: number): FarmWindow {
+  const deltas = after.map((a) => {
+    const b = before.find((x) => x.id === a.id);
+    return {
+      layer: a.layer,
+      freezes: a.freezeCount - (b?.freezeCount ?? 0),
+      frozenMs: a.totalFreezesMs - (b?.totalFreezesMs ?? 0),
+      frames: a.frames - (b?.frames ?? 0),
+    };
+  });
+  const fps = deltas.map((d) => d.frames / seconds).sort((x, y) => x - y);
+  return {
+    receivers: deltas.length,
+    atTopAtEnd: deltas.filter((d) => d.layer === 2).length,
+    freezes: deltas.reduce((n, d) => n + d.freezes, 0),
+    frozenMs: deltas.reduce((n, d) => n + d.frozenMs, 0),
+    receiversWithFreezes: deltas.filter((d) => d.freezes > 0).length,
+    medianFps: Math.round((fps[Math.floor(fps.length / 2)] ?? 0) * 10) / 10,
+  };
+}
+
+/** Receivers in scenario e: 40 in all, 5 of them lossy (Chromium pages), one unconstrained page, the rest in the farm. */
+const E_RECEIVERS = 40;
+const E_LOSSY = 5;
+
+/**
+ * Scenario e in a world: the farm and the unconstrained page for one window; then five lossy
+ * classroom pages behind school A (5 × 500 kbit/s, 5 % loss) for another. Keyframes come from the
+ * instructor's encoder (outbound-rtp keyFramesEncoded over its three layers).
+ */
+async function collateral(lw: LinksWorld, control: OpenedPage, S: number): Promise<Collateral> {
+  const farm = await startFarm(lw, E_RECEIVERS - E_LOSSY - 1);
+  console.log(`e: ${farm.ready} farm receivers joined${farm.failed.length ? `; failed: ${farm.failed.join('; ')}` : ''}`);
+  try {
+    await layerWithin(control, (l) => l === 2, 60_000);
+    await sleep(10_000); // the farm's estimates past their start
+    const keyFrames = async (): Promise<number> => (await reception(lw.studio.page)).keyFramesEncoded;
+    let k0 = await keyFrames();
+    let f0 = await farm.stats();
+    const [quiet] = await measure([control], S);
+    const keyFramesWithout = (await keyFrames()) - k0;
+    const farmWithout = farmWindow(f0, await farm.stats(), S);
+    lw.shape('school-a', { rateKbit: 500 * E_LOSSY, lossPct: 5 });
+    const lossy: OpenedPage[] = [];
+    for (let i = 1; i <= E_LOSSY; i++) lossy.push(await lw.classroom('school-a', `school-lossy-${i}`));
+    await sleep(5000);
+    k0 = await keyFrames();
+    f0 = await farm.stats();
+    const [busy] = await measure([control], S);
+    const encoderDuringLossy = await encoderLayers(lw.studio.page);
+    const keyFramesWith = (await keyFrames()) - k0;
+    const farmWith = farmWindow(f0, await farm.stats(), S);
+    const events = await lw.history();
+    const controlTopAtEnd = (await layerWithin(control, (l) => l === 2, 10_000)) !== null;
+    const lossyLayers = await Promise.all(lossy.map(async (p) => (await diagnostics<number | null>(p.page, 'cameraLayer')) ?? null));
+    for (const p of lossy) await p.close();
+    lw.shape('school-a', {});
+    return {
+      farmReceivers: farm.ready,
+      farmFailed: farm.failed,
+      lossyPages: lossy.length,
+      keyFramesPerMinuteWithout: Math.round((keyFramesWithout / S) * 60 * 10) / 10,
+      keyFramesPerMinuteWith: Math.round((keyFramesWith / S) * 60 * 10) / 10,
+      controlFreezesWithout: quiet!.freezeCount,
+      controlFreezesWith: busy!.freezeCount,
+      controlLayerWords: events.flatMap((e) => (e.type === 'schoolLink' && e.schoolId === 'school-e' ? [e.layer] : [])),
+      controlTopAtEnd,
+      farmWithout,
+      farmWith,
+      lossyLayers,
+      encoderDuringLossy,
+    };
+  } finally {
+    await farm.close();
+  }
+}
+
+/**
+ * A high-motion camera for the instructor (LINKS_CAMERA=motion): 720p at 20 fps of moving test
+ * pattern under temporal noise, so the top layer costs what its 1.5 Mbit/s cap allows (Chromium's
+ * own fake camera compresses to ~510 kbit/s). Made once with ffmpeg, kept in /var/tmp.
+ */
+function motionCamera(): string {
+  const file = '/var/tmp/lessoncast-links-motion-720p20.y4m';
+  if (existsSync(file) && statSync(file).size > 0) return file;
+  const filter = 'testsrc2=size=1280x720:rate=20,noise=alls=25:allf=t';
+  execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', filter].concat(['-t', '6', '-pix_fmt', 'yuv420p', file]));
+  return file;
 }
 
 const pct = (part: number, whole: number): number => (whole > 0 ? Math.round((1000 * part) / whole) / 10 : 0);
@@ -114,9 +283,18 @@ export async function runLinksBench(
     e: null,
     errors: [],
   };
+  /** LINKS_SCENARIOS=ce runs c and e only (all by default). */
+  const want = (scenario: string): boolean => (process.env['LINKS_SCENARIOS'] ?? 'abcde').includes(scenario);
+  const motion = process.env['LINKS_CAMERA'] === 'motion';
+  const world: ReachWorldOptions = motion ? { fakeVideoFile: motionCamera() } : {};
+  if (motion)
+    result.arrangement = result.arrangement.replace(
+      'fake camera 1280x720 at 20 fps',
+      'a high-motion camera (Y4M: testsrc2 under temporal noise, 1280x720 at 20 fps)',
+    );
   let lw: LinksWorld | undefined;
   try {
-    lw = await startLinksWorld('Links bench');
+    lw = await startLinksWorld('Links bench', world);
     const a = await lw.classroom('school-a', 'school-a');
     const control = await lw.classroom('steam', 'school-e');
     const top = await layerWithin(a, (l) => l === 2, 120_000);
@@ -130,7 +308,7 @@ export async function runLinksBench(
     console.log(`instructor's layers: ${JSON.stringify(result.encoder.start)}`);
 
     // -- a: 8 → 1 Mbit/s ---------------------------------------------------------------------------
-    {
+    if (want('a')) {
       const before = await reception(a.page);
       lw.shape('school-a', { rateKbit: 1000 });
       const switchMs = await layerWithin(a, (l) => l !== null && l < 2, 20_000);
@@ -144,7 +322,7 @@ export async function runLinksBench(
     }
 
     // -- b: 1 → 8 Mbit/s ---------------------------------------------------------------------------
-    {
+    if (want('b')) {
       const before = await reception(a.page);
       lw.shape('school-a', { rateKbit: 8000 });
       const topMs = await layerWithin(a, (l) => l === 2, 90_000);
@@ -154,7 +332,7 @@ export async function runLinksBench(
     }
 
     // -- c: random loss at 4 Mbit/s ---------------------------------------------------------------
-    for (const lossPct of [2, 5, 10]) {
+    for (const lossPct of want('c') ? [2, 5, 10] : []) {
       lw.shape('school-a', { rateKbit: 4000, lossPct });
       await sleep(5000);
       const [d] = await measure([a], S);
@@ -172,7 +350,7 @@ export async function runLinksBench(
     }
 
     // -- d: 300 kbit/s: audio first ---------------------------------------------------------------
-    {
+    if (want('d')) {
       lw.shape('school-a', { rateKbit: 8000 });
       await layerWithin(a, (l) => l === 2, 60_000);
       lw.shape('school-a', { rateKbit: 300 });
@@ -213,38 +391,23 @@ export async function runLinksBench(
       console.log(`d: ${JSON.stringify(result.d)}`);
     }
 
-    // -- e: collateral: keyframes and the unconstrained classroom -----------------------------------
-    {
-      lw.shape('school-a', {});
-      await a.close();
-      await layerWithin(control, (l) => l === 2, 60_000);
-      const keyFrames = async (): Promise<number> => (await reception(lw!.studio.page)).keyFramesEncoded;
-      let k0 = await keyFrames();
-      const [quiet] = await measure([control], S);
-      const keyFramesWithout = (await keyFrames()) - k0;
-      // Five lossy classrooms behind school A's router: 5 × 500 kbit/s shared, 5 % loss.
-      lw.shape('school-a', { rateKbit: 2500, lossPct: 5 });
-      const lossy: OpenedPage[] = [];
-      for (let i = 1; i <= 5; i++) lossy.push(await lw.classroom('school-a', `school-lossy-${i}`));
-      await sleep(5000);
-      k0 = await keyFrames();
-      const [busy] = await measure([control], S);
-      result.encoder.duringE = await encoderLayers(lw.studio.page);
-      const keyFramesWith = (await keyFrames()) - k0;
-      const events = await lw.history();
-      const controlTopAtEnd = (await layerWithin(control, (l) => l === 2, 10_000)) !== null;
-      result.e = {
-        lossyPages: lossy.length,
-        keyFramesPerMinuteWithout: Math.round((keyFramesWithout / S) * 60 * 10) / 10,
-        keyFramesPerMinuteWith: Math.round((keyFramesWith / S) * 60 * 10) / 10,
-        controlFreezesWithout: quiet!.freezeCount,
-        controlFreezesWith: busy!.freezeCount,
-        controlLayerWords: events.flatMap((e) => (e.type === 'schoolLink' && e.schoolId === 'school-e' ? [e.layer] : [])),
-        controlTopAtEnd,
-      };
-      const lossyLayers = await Promise.all(lossy.map((p) => diagnostics<number | null>(p.page, 'cameraLayer')));
-      console.log(`e: ${JSON.stringify(result.e)}; lossy pages' camera layers: ${lossyLayers.join(', ')}`);
-      for (const p of lossy) await p.close();
+    // -- e: collateral: 40 receivers, 5 of them on lossy links ----------------------------------------
+    lw.shape('school-a', {});
+    await a.close();
+    if (want('e')) {
+      result.e = await collateral(lw, control, S);
+      console.log(`e: ${JSON.stringify(result.e)}`);
+      result.encoder.duringE = result.e.encoderDuringLossy;
+    }
+    await lw.close();
+    lw = undefined;
+
+    // -- e again with keyFrameRequestDelayMs 0: what mediasoup's coalescing is worth -------------------
+    if (want('e') && process.env['LINKS_KEYFRAME_COMPARE'] !== '0') {
+      lw = await startLinksWorld('Links bench (no keyframe request delay)', { ...world, media: { links: { keyFrameRequestDelayMs: 0 } } });
+      const control0 = await lw.classroom('steam', 'school-e');
+      result.eNoDelay = await collateral(lw, control0, S);
+      console.log(`e without keyFrameRequestDelay: ${JSON.stringify(result.eNoDelay)}`);
     }
   } catch (err) {
     result.errors.push((err as Error).message);
@@ -309,23 +472,41 @@ export function printLinks(r: LinksResult): void {
     );
     add('d back to 8 Mbit/s', 'top layer again after (ms)', ms(d.topAgainMs), '–', null);
   }
-  if (r.e) {
-    const e = r.e;
+  const collateralRows = (label: string, e: Collateral): void => {
     add(
-      'e collateral',
+      label,
       'instructor keyframes per minute without / with lossy pages',
       `${e.keyFramesPerMinuteWithout} / ${e.keyFramesPerMinuteWith}`,
       'bounded',
       null,
     );
+    const w = e.farmWithout;
+    const x = e.farmWith;
     add(
-      'e collateral',
+      label,
+      `${w.receivers} browser-profile receivers: on the top layer at the end, without / with`,
+      `${w.atTopAtEnd} / ${x.atTopAtEnd}`,
+      'all / all',
+      x.atTopAtEnd === x.receivers && x.receivers > 0,
+    );
+    add(
+      label,
+      'their freezes without / with (receivers with any); median fps',
+      `${w.freezes} (${w.receiversWithFreezes}) / ${x.freezes} (${x.receiversWithFreezes}); ${w.medianFps} / ${x.medianFps}`,
+      'no extra',
+      x.freezes <= w.freezes,
+    );
+    add(
+      label,
       'unconstrained page: freezes without / with, top layer at end',
       `${e.controlFreezesWithout} / ${e.controlFreezesWith}, ${e.controlTopAtEnd ? 'yes' : 'no'}`,
       'no extra freezes, top',
       e.controlFreezesWith <= e.controlFreezesWithout && e.controlTopAtEnd,
     );
-  }
+    add(label, 'lossy pages: camera layers at the end', e.lossyLayers.map((l) => l ?? '–').join(', '), '–', null);
+  };
+  if (r.e) collateralRows('e collateral', r.e);
+  if (r.eNoDelay) collateralRows('e, keyFrameRequestDelayMs 0', r.eNoDelay);
   console.log(table(rows));
   if (r.errors.length) console.log(`errors: ${r.errors.join('; ')}`);
 }

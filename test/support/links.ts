@@ -10,7 +10,7 @@
 import type { Page } from 'playwright-core';
 import { diagnostics, pollPage, type OpenedPage } from './browser.js';
 import type { LinkShape, SchoolSite, Site } from './netns.js';
-import { goLive, ORIGIN, startReachWorld, type ReachWorld } from './reach.js';
+import { goLive, ORIGIN, startReachWorld, type ReachWorld, type ReachWorldOptions } from './reach.js';
 import type { LinkLayer } from '../../src/domain/index.js';
 import type { LiveEvent, LiveSnapshot } from '../../src/live/types.js';
 
@@ -118,6 +118,8 @@ export interface LinksWorld {
   studio: OpenedPage;
   /** Opens a classroom page (token for `schoolId`) in a site's browser. */
   classroom(site: Site, schoolId: string): Promise<OpenedPage>;
+  /** A classroom token of the lesson, for a client that is not a page (bench/linksFarm.ts). */
+  classroomToken(schoolId: string): Promise<string>;
   shape(site: SchoolSite, shape: LinkShape): void;
   /** The school's layer word in the control room's live view (null: not judged yet or unknown). */
   liveLayer(schoolId: string): Promise<LinkLayer | null>;
@@ -146,19 +148,23 @@ export async function waitFor<T>(fn: () => Promise<T>, timeoutMs: number, interv
 }
 
 /** Starts the world, the lesson (recorded: its journal is the archive's timeline) and the instructor at 720p. */
-export async function startLinksWorld(title: string): Promise<LinksWorld> {
-  const world = await startReachWorld();
+export async function startLinksWorld(title: string, opts: ReachWorldOptions = {}): Promise<LinksWorld> {
+  const world = await startReachWorld(opts);
   try {
     const links = await world.createLesson(title, true);
     const live = await goLive(world, links.studio, '720');
     if (!live.publishing) throw new Error('the instructor does not publish camera and microphone');
+    const classroomToken = async (schoolId: string): Promise<string> =>
+      (
+        await world.api<{ token: string }>('POST', '/api/tokens', {
+          role: 'classroom',
+          id: schoolId,
+          name: `School ${schoolId}`,
+          lessons: [links.lessonId],
+        })
+      ).token;
     const classroom = async (site: Site, schoolId: string): Promise<OpenedPage> => {
-      const { token } = await world.api<{ token: string }>('POST', '/api/tokens', {
-        role: 'classroom',
-        id: schoolId,
-        name: `School ${schoolId}`,
-        lessons: [links.lessonId],
-      });
+      const token = await classroomToken(schoolId);
       const p = await world.open(site, `classroom-${schoolId}`, `${ORIGIN}/classroom#lesson=${links.lessonId}&token=${token}`);
       await pollPage(p.page, () => (window as unknown as { lessoncast?: { linkState(): string } }).lessoncast?.linkState() === 'joined');
       return p;
@@ -168,6 +174,7 @@ export async function startLinksWorld(title: string): Promise<LinksWorld> {
       lessonId: links.lessonId,
       studio: live.studio,
       classroom,
+      classroomToken,
       shape: (site, shape) => world.topo.shapeDownlink(site, shape),
       liveLayer: async (schoolId) => {
         const snap = await world.api<LiveSnapshot>('GET', '/api/live');

@@ -152,8 +152,15 @@ function removeStaleFolders(): void {
   }
 }
 
+export interface ReachWorldOptions {
+  /** Settings under `media` on top of the world's own (e.g. `links`: a bench's comparison). */
+  media?: Record<string, unknown>;
+  /** A Y4M file the sites' browsers show as their camera (Chromium's fake camera otherwise). */
+  fakeVideoFile?: string;
+}
+
 /** Builds the topology and starts coturn and lessoncast in the data centre. */
-export async function startReachWorld(): Promise<ReachWorld> {
+export async function startReachWorld(opts: ReachWorldOptions = {}): Promise<ReachWorld> {
   removeStaleTopologies();
   removeStaleFolders();
   const dir = mkdtempSync(path.join(tmpdir(), `lcr${process.pid}-`));
@@ -200,6 +207,7 @@ export async function startReachWorld(): Promise<ReachWorld> {
             listenIp: ADDR.lessoncast,
             webRtcServerPort: MEDIA_UDP_PORT,
             iceTcp: { listenIp: ADDR.lessoncast, port: ICE_TCP_PORT },
+            ...opts.media,
           },
           turn: { urls: TURN_URLS, secret: turnSecret, realm: TURN_REALM },
           recording: { dir: path.join(dir, 'recordings'), segmentSeconds: 2 },
@@ -231,7 +239,12 @@ export async function startReachWorld(): Promise<ReachWorld> {
     const browser = (site: Site): Promise<Browser> => {
       let b = browsers.get(site);
       if (!b) {
-        b = launchSiteBrowser(t, site, { dir, caFile, hosts: { [HOST]: ADDR.lessoncast } });
+        b = launchSiteBrowser(t, site, {
+          dir,
+          caFile,
+          hosts: { [HOST]: ADDR.lessoncast },
+          ...(opts.fakeVideoFile ? { fakeVideoFile: opts.fakeVideoFile } : {}),
+        });
         browsers.set(site, b);
       }
       return b;
