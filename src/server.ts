@@ -189,6 +189,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     },
     recordByDefault: config.recording.enabledByDefault,
     book,
+    abandonAfterMs: config.lessons.abandonAfterMinutes * 60_000,
   });
   const live = createLiveState(config.redis, config.nodeId, log);
   const turn = new TurnIssuer(config.turn);

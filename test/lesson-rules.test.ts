@@ -8,6 +8,7 @@ import type { Principal } from '../src/auth/tokens.js';
 import type { Role } from '../src/domain/index.js';
 import { LessoncastError } from '../src/errors.js';
 import { Lesson, type LessonOptions, type Participant } from '../src/lessons/lesson.js';
+import { ABANDONED, LessonRegistry, type RegistryOptions } from '../src/lessons/registry.js';
 import { FakeMedia } from './support/fakeMedia.js';
 
 const INSTRUCTOR = 'teacher-1';
@@ -291,4 +292,82 @@ t.test('media path: a classroom reports one-way or live; a change is told as par
   t.equal(lesson.participantView(fresh).mediaMode, 'live', 'a new seat after leaving starts live');
   lesson.end(teacher, 'done');
   t.equal(await codeOf(() => lesson.reportMediaMode(fresh, 'one-way')), 'LESSON_ENDED', 'not after the end');
+});
+
+/** A registry over fake media, ending lessons nobody is in after `abandonAfterMs`. */
+function registryOf(abandonAfterMs: number, book?: RegistryOptions<FakeMedia>['book']): LessonRegistry<FakeMedia> {
+  return new LessonRegistry({
+    createMedia: () => new FakeMedia(),
+    lessonOptions: {
+      reconnectGraceMs: 0,
+      maxFloorHolders: 1,
+      limits: { transports: 4, producers: 3, consumers: 10, actionBurst: 100, actionsPerSecond: 100 },
+    },
+    recordByDefault: false,
+    abandonAfterMs,
+    ...(book ? { book } : {}),
+  });
+}
+
+t.test('the registry ends a lesson nobody has been in for abandonAfterMs, and only such a lesson', async (t) => {
+  const HOUR = 3600_000;
+  const registry = registryOf(12 * HOUR);
+  t.teardown(() => registry.close());
+  const t0 = Date.now();
+  const nobody = await registry.create({ title: 'Opened, nobody came', instructorId: INSTRUCTOR });
+  const attended = await registry.create({ title: 'Attended', instructorId: INSTRUCTOR });
+  const left = await registry.create({ title: 'Everyone left', instructorId: INSTRUCTOR });
+  const watched = await registry.create({ title: 'Only the control room watches', instructorId: INSTRUCTOR });
+  const reasons = new Map<string, string>();
+  for (const l of [nobody, attended, left, watched]) l.on('ended', (reason) => reasons.set(l.def.id, reason));
+  await attended.join(who('instructor', INSTRUCTOR), 'conn-a');
+  const goer = await seat(left, 'classroom', 'school-1');
+  const monitor = await watched.join(who('monitor', 'ops-1'), 'conn-m');
+  t.ok(monitor.participant.hidden, 'the control room is a hidden watcher');
+
+  registry.endAbandoned(t0 + 6 * HOUR);
+  left.disconnect(goer.id, `conn-${goer.id}`);
+  registry.endAbandoned(t0 + 6 * HOUR); // the last one left at 6 h: its clock starts there
+  registry.endAbandoned(t0 + 12 * HOUR + 1000);
+  t.equal(nobody.state, 'ended', 'opened 12 h ago and nobody came: ended');
+  t.equal(reasons.get(nobody.def.id), ABANDONED, 'with the abandoned reason');
+  t.equal(watched.state, 'ended', 'a hidden watcher does not keep it open');
+  t.not(attended.state, 'ended', 'someone is in it: open');
+  t.not(left.state, 'ended', 'everyone left 6 h ago: still open');
+  registry.endAbandoned(t0 + 18 * HOUR + 1000);
+  t.equal(left.state, 'ended', '12 h after the last one left: ended');
+  t.not(attended.state, 'ended', 'the attended one stays open however long');
+
+  const off = registryOf(0);
+  t.teardown(() => off.close());
+  const kept = await off.create({ title: 'Never ends by itself', instructorId: INSTRUCTOR });
+  off.endAbandoned(t0 + 1000 * HOUR);
+  t.not(kept.state, 'ended', 'abandonAfterMs 0: never');
+});
+
+t.test("a timetable lesson's abandon clock starts at the end of its slot", async (t) => {
+  const HOUR = 3600_000;
+  const now = Date.now();
+  const def = {
+    id: 'slot-1',
+    title: 'Tomorrow',
+    subject: '',
+    instructorId: INSTRUCTOR,
+    schools: [],
+    record: false,
+    createdAt: new Date(now),
+  };
+  const booked = { def, state: 'created' as const, startedAt: null, endedAt: null, endsAt: new Date(now + 20 * HOUR) };
+  const registry = registryOf(12 * HOUR, {
+    add: async () => undefined,
+    find: async () => booked,
+    current: async () => [booked],
+    changed: () => undefined,
+  });
+  t.teardown(() => registry.close());
+  const lesson = await registry.resolve('slot-1');
+  registry.endAbandoned(now + 31 * HOUR);
+  t.not(lesson.state, 'ended', '11 h after its slot ends: open');
+  registry.endAbandoned(now + 32 * HOUR + 1);
+  t.equal(lesson.state, 'ended', '12 h after: ended');
 });

@@ -21,6 +21,7 @@ export function bookedOf(l: StoredLesson): BookedLesson {
     state: l.state,
     startedAt: l.startedAt === null ? null : new Date(l.startedAt),
     endedAt: l.endedAt === null ? null : new Date(l.endedAt),
+    endsAt: l.endsAt === null ? null : new Date(l.endsAt),
   };
 }
 

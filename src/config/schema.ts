@@ -321,6 +321,12 @@ export const ConfigSchema = Type.Object(
     lessons: Type.Object(
       {
         reconnectGraceSeconds: Type.Integer({ minimum: 0, maximum: 3600 }),
+        abandonAfterMinutes: Type.Integer({
+          minimum: 0,
+          maximum: 10080,
+          description:
+            'A lesson nobody has been in for this long (since it opened, its slot ended, or the last participant left) ends as abandoned; 0 = never',
+        }),
         maxFloorHolders: Type.Integer({ minimum: 1, maximum: 16 }),
         maxTransportsPerParticipant: participantCap(64, 'WebRTC transports'),
         maxProducersPerParticipant: participantCap(64, 'Producers'),

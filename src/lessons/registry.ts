@@ -27,6 +27,8 @@ export interface BookedLesson {
   state: LessonState | 'cancelled';
   startedAt: Date | null;
   endedAt: Date | null;
+  /** The end of its slot in the timetable (none for a lesson opened at once). */
+  endsAt?: Date | null;
 }
 
 /**
@@ -57,13 +59,21 @@ export interface RegistryOptions<M extends LessonMediaPort> {
   book?: LessonBook;
   /** Ended lessons stay answerable (LESSON_ENDED, not LESSON_NOT_FOUND) this long; the archive keeps them after. */
   keepEndedMs?: number;
+  /**
+   * A lesson nobody has been in for this long (counted from when it was opened, the end of its
+   * slot, or the last participant's leaving, whichever is latest) is ended as abandoned; 0 = never.
+   */
+  abandonAfterMs?: number;
 }
+
+/** The reason an abandoned lesson ends with (lessonEnded's `reason`, the journal, the recording). */
+export const ABANDONED = 'abandoned: nobody in it';
 
 const DAY_MS = 24 * 3600 * 1000;
 
 /** The lessons this node hosts. */
 export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends EventEmitter<RegistryEvents<M>> {
-  private readonly lessons = new Map<string, HostedLesson<M>>();
+  private readonly lessons = new Map<string, HostedLesson<M> & { quietSince: number }>();
   private readonly pruneTimer: NodeJS.Timeout;
   private readonly keepEndedMs: number;
   private stopping = false;
@@ -72,8 +82,10 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
   constructor(private readonly opts: RegistryOptions<M>) {
     super();
     this.keepEndedMs = opts.keepEndedMs ?? DAY_MS;
-    // On a timer, not only when a lesson is created: a quiet node must not hold a day's lessons forever.
-    this.pruneTimer = setInterval(() => this.pruneEnded(), Math.min(this.keepEndedMs, 3600 * 1000));
+    // On a timer, not only when a lesson is created: a quiet node must not hold a day's lessons
+    // forever, nor a lesson nobody came to (it would stay open in the catalog and in memory).
+    const abandon = opts.abandonAfterMs || Infinity;
+    this.pruneTimer = setInterval(() => this.sweep(), Math.min(this.keepEndedMs, abandon / 8, 3600 * 1000));
     this.pruneTimer.unref();
   }
 
@@ -132,7 +144,8 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     const media = this.opts.createMedia(def.id);
     const lesson = new Lesson(def, media, this.opts.lessonOptions);
     if (booked?.state === 'live') lesson.resumeLive(booked.startedAt ?? new Date());
-    const hosted = { lesson, media };
+    // An abandoned lesson's clock starts now, or at the end of its slot if that is later.
+    const hosted = { lesson, media, quietSince: Math.max(Date.now(), booked?.endsAt?.getTime() ?? 0) };
     const book = this.opts.book;
     if (book) {
       const record = (): void =>
@@ -171,6 +184,27 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
 
   hosted(): Array<HostedLesson<M>> {
     return [...this.lessons.values()];
+  }
+
+  /** The timer's round: ends abandoned lessons, drops long-ended ones. */
+  sweep(now = Date.now()): void {
+    this.endAbandoned(now);
+    this.pruneEnded(now);
+  }
+
+  /**
+   * Ends the lessons nobody (no connected participant other than a hidden monitor) has been in for
+   * abandonAfterMs: their recordings close and the catalog records them as ended.
+   */
+  endAbandoned(now = Date.now()): void {
+    const after = this.opts.abandonAfterMs ?? 0;
+    if (after <= 0) return;
+    for (const hosted of this.lessons.values()) {
+      const { lesson } = hosted;
+      if (lesson.state === 'ended') continue;
+      if ([...lesson.participants.values()].some((p) => p.connected && !p.hidden)) hosted.quietSince = now;
+      else if (now - hosted.quietSince >= after) lesson.end(undefined, ABANDONED);
+    }
   }
 
   /** Drops lessons that ended more than keepEndedMs ago. */
