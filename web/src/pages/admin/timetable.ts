@@ -25,8 +25,6 @@ export interface TimetableLesson {
   state: 'created' | 'live' | 'ended' | 'cancelled';
 }
 
-const DAY_MS = 86_400_000;
-
 /** Monday 00:00 (local time) of the week holding `d`. */
 export function weekStart(d: Date): Date {
   const monday = new Date(d.getFullYear(), d.getMonth(), d.getDate());
@@ -90,7 +88,8 @@ export class Timetable {
       from: days[0]!.toLocaleDateString(locale(), { dateStyle: 'medium' }),
       to: days[6]!.toLocaleDateString(locale(), { dateStyle: 'medium' }),
     });
-    const dayOf = (l: TimetableLesson) => Math.floor((new Date(l.startsAt).getTime() - this.week.getTime()) / DAY_MS);
+    // By local date, not by 24-hour steps from Monday (a clock change would shift them).
+    const dayOf = (l: TimetableLesson) => days.findIndex((d) => d.toDateString() === new Date(l.startsAt).toDateString());
     const hours = this.lessons.map((l) => new Date(l.startsAt).getHours());
     const first = Math.min(8, ...hours);
     const last = Math.max(18, ...hours);

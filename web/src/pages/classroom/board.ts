@@ -24,9 +24,11 @@ interface Session {
 
 /** Without a lesson to join, it asks again this often (new lessons, state changes). */
 const IDLE_POLL_MS = 60_000;
-/** It re-trades this long before the session token expires. */
+/** It re-trades this long before the session token expires (or halfway through a shorter life). */
 const RENEW_BEFORE_MS = 5 * 60_000;
 const RETRY_MS = 10_000;
+/** After a lesson (or a lesson it could not join), this long before the page starts afresh. */
+const AFTER_LESSON_MS = 15_000;
 
 export class Board {
   private session?: Session;
@@ -79,20 +81,28 @@ export class Board {
       this.link = this.join(session.token, lesson.id, session.school.id, session.school.name);
       this.link.on('failed', (err) => {
         if (err.code === 'TOKEN_REVOKED') this.revoked();
+        else this.afterLesson();
       });
-      // After the lesson, back to the list (and the next lesson) with a fresh page.
-      this.link.on('lessonEnded', () => {
-        this.timer = window.setTimeout(() => location.reload(), 15_000);
+      this.link.on('lessonStarted', ({ lesson: started }) => {
+        for (const l of this.session?.lessons ?? []) if (l.id === started.id) l.state = started.state;
+        this.render();
       });
+      this.link.on('lessonEnded', () => this.afterLesson());
     } else if (!this.link) this.state = 'waiting';
     this.render();
     this.timer = window.setTimeout(() => void this.trade(), this.nextTradeIn(now));
   }
 
+  /** Back to the list (and the next lesson) with a fresh page, a little after the lesson. */
+  private afterLesson(): void {
+    if (this.state !== 'revoked') window.setTimeout(() => location.reload(), AFTER_LESSON_MS);
+  }
+
   /** Before the session expires; while idle also every IDLE_POLL_MS and when the next lesson is due. */
   private nextTradeIn(now: number): number {
     const s = this.session!;
-    let at = Date.parse(s.expiresAt) - RENEW_BEFORE_MS;
+    const expires = Date.parse(s.expiresAt);
+    let at = Math.max(now + (expires - now) / 2, expires - RENEW_BEFORE_MS);
     if (!this.link) {
       at = Math.min(at, now + IDLE_POLL_MS);
       for (const l of s.lessons) {
