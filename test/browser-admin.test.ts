@@ -4,12 +4,13 @@
  * sees it in the week view, is told in words that a clashing lesson double-books the instructor,
  * enrols a board (link and QR code). The board, opened with its link, lists today's lessons, joins
  * the lesson by itself and shows the instructor's picture once the studio goes live; revoking it on
- * the admin page closes it with a message. Both languages are switched to on the way.
+ * the admin page closes it with a message. Both languages are switched to on the way. Screenshots
+ * go to test-artifacts/.
  */
 import t from 'tap';
 import type { Page } from 'playwright-core';
 import { startTestServer } from './support/lessoncast.js';
-import { appears, chromiumAvailable, diagnostics, inboundStats, pagesWithServer, pollPage } from './support/browser.js';
+import { appears, chromiumAvailable, diagnostics, inboundStats, pagesWithServer, pollPage, screenshot } from './support/browser.js';
 import az from '../web/src/i18n/az.json' with { type: 'json' };
 
 if (!chromiumAvailable()) {
@@ -110,6 +111,8 @@ if (!chromiumAvailable()) {
     await a.click('#week-next');
     t.ok(await appears(a, '.week-lesson[data-state=created]:has-text("Levers")'), 'the week after holds the next one');
     await a.click('#week-today');
+    t.ok(await appears(a, '.week-lesson:has-text("Levers")'), 'back to this week');
+    await screenshot(admin, 'admin-timetable-1280x800.png');
 
     // A clash: the same instructor at the same time, for the other school.
     await a.fill('#timetable-form [name=title]', 'Clash');
@@ -134,6 +137,7 @@ if (!chromiumAvailable()) {
       'the QR image decodes',
     );
     t.ok(await appears(a, '#devices-table tr[data-revoked=false]'), 'the board is listed');
+    await screenshot(admin, 'admin-boards-1280x800.png');
 
     // Azerbaijani: the tab names follow.
     await a.click('.lang-btn[lang=az]');
@@ -163,6 +167,7 @@ if (!chromiumAvailable()) {
       if (!framed) await new Promise((r) => setTimeout(r, 250));
     }
     t.ok(framed > 0, 'the board shows the live lesson');
+    await screenshot(board, 'board-live-1280x800.png');
 
     // Board text in Azerbaijani too.
     await b.click('.lang-btn[lang=az]');
@@ -175,8 +180,13 @@ if (!chromiumAvailable()) {
     t.ok(await appears(b, '#board-status[data-state=revoked]', 10_000), 'the board says it was revoked');
     t.comment(`the board knew ${Date.now() - revokedAt} ms after Revoke was clicked`);
     t.match(await b.locator('#board-status').innerText(), /This board was revoked/);
+    t.ok(
+      await pollPage(b, () => (document.getElementById('camera-video') as HTMLVideoElement).srcObject === null),
+      'and leaves the lesson (its picture gone)',
+    );
     t.equal(await b.evaluate(() => localStorage.getItem('lessoncast.classroom.device')), null, 'it forgets its credential');
     t.ok(await appears(a, '#devices-table tr[data-revoked=true]'), 'the admin page lists it as revoked');
+    await screenshot(board, 'board-revoked-1280x800.png');
 
     for (const p of opened) for (const e of p.errors) t.comment(e);
     t.comment(`whole flow ${Date.now() - startedAt} ms`);

@@ -144,6 +144,8 @@ function run(token: string, lessonId: string, me: string, myName: string): Lesso
     void receive(p).catch(() => undefined);
   });
   link.on('state', (s) => {
+    // Nothing more comes on this link (a revoked board must not keep the lesson's last picture).
+    if (s === 'failed' || s === 'closed') stopMedia();
     renderConnection(conn, s);
     render();
   });
@@ -167,13 +169,16 @@ function run(token: string, lessonId: string, me: string, myName: string): Lesso
   });
   link.on('lessonEnded', (ended) => {
     lesson = ended.lesson;
+    stopMedia();
+    render();
+  });
+  function stopMedia(): void {
     oneWay.stop();
     void media.close();
     microphone.release();
     stage.clear();
     voices.clear();
-    render();
-  });
+  }
   link.on('floorGranted', ({ participantId }) => {
     if (participantId !== me) return;
     if (oneWay.active) declineFloor();
@@ -263,7 +268,7 @@ function run(token: string, lessonId: string, me: string, myName: string): Lesso
         ? 'classroom.connecting'
         : state === 'ended' || link.state === 'ended'
           ? 'classroom.ended'
-          : link.state === 'failed'
+          : link.state === 'failed' || link.state === 'closed'
             ? 'classroom.cannotJoin'
             : state === 'created'
               ? 'classroom.waiting'
