@@ -1,7 +1,7 @@
 /**
  * The web pages without a browser: every string exists in both languages with the same
- * placeholders, every key the pages name exists, the school list parser, and how the
- * pages are served (headers that keep tokens and third parties out, a clear 503 unbuilt).
+ * placeholders, every key the pages name exists, the school list parser, the lesson a board
+ * joins, and how the pages are served (headers that keep tokens and third parties out, a clear 503 unbuilt).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import t from 'tap';
 import { buildHttpApp } from '../src/http/app.js';
 import { registerWebRoutes, WEB_PAGES } from '../src/http/webRoutes.js';
 import { parseSchools } from '../web/src/lib/schools.js';
+import { EARLY_MS, lessonOfTheMoment, type BoardLesson } from '../web/src/pages/classroom/boardRules.js';
 import { LINK_LAYERS } from '../src/domain/index.js';
 import { buildWeb } from './support/browser.js';
 import { rawRequest } from './support/http.js';
@@ -66,6 +67,29 @@ t.test('the invited schools list', async (t) => {
   });
   t.same(parseSchools('bad id, X\nok-1,Məktəb №1').bad, ['bad id, X'], 'ids follow the API rule; names may be any text');
   t.same(parseSchools('ok-1,Məktəb №1').schools, [{ id: 'ok-1', name: 'Məktəb №1' }]);
+});
+
+t.test('the lesson a school board joins by itself', async (t) => {
+  const now = Date.parse('2027-02-01T09:00:00Z');
+  const at = (min: number) => new Date(now + min * 60_000).toISOString();
+  const lesson = (id: string, state: BoardLesson['state'], from: number, to: number): BoardLesson => ({
+    id,
+    title: id,
+    state,
+    startsAt: at(from),
+    endsAt: at(to),
+  });
+  const later = lesson('later', 'created', 120, 165);
+  const soon = lesson('soon', 'created', EARLY_MS / 60_000 - 1, 60);
+  const over = lesson('over', 'created', -90, -45);
+  t.equal(lessonOfTheMoment([later, over], now), undefined, 'none due: it waits (a lesson whose slot passed is not joined)');
+  t.equal(lessonOfTheMoment([later, soon, over], now)?.id, 'soon', 'one due within the early window');
+  t.equal(lessonOfTheMoment([soon, lesson('late', 'live', -200, -150)], now)?.id, 'late', 'a live lesson wins, even past its slot');
+  t.equal(
+    lessonOfTheMoment([lesson('gone', 'cancelled', -5, 40), lesson('done', 'ended', -60, 30)], now),
+    undefined,
+    'never a cancelled or ended one',
+  );
 });
 
 async function appWith(dir: string) {

@@ -90,7 +90,7 @@ t.test('two nodes: enrol on one, revoke on one, closed on the other', async (t) 
   const enrolled = await call(a, 'POST', '/api/devices', admin, { schoolId: 'school-7', name: 'Board 1' });
   t.equal(enrolled.status, 201);
   const credential = enrolled.body['credential'] as string;
-  t.match(enrolled.body['link'], new RegExp(`^${a.url}/classroom\\.html#device=lcd1\\.`), 'a link with the credential in its fragment');
+  t.match(enrolled.body['link'], new RegExp(`^${a.url}/classroom#device=lcd1\\.`), 'a link with the credential in its fragment');
   const deviceId = (enrolled.body['device'] as { id: string }).id;
   t.match(await call(b, 'POST', '/api/devices/session', undefined, { credential: credential.slice(0, -2) + 'xx' }), {
     status: 401,

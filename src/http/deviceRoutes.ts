@@ -50,7 +50,7 @@ export function registerDeviceRoutes(app: FastifyInstance, deps: DeviceRoutesDep
       const { device, credential } = await devices.enrol(req.body.schoolId, req.body.name);
       req.log.info({ device: device.id, school: device.schoolId, by: req.principal!.id }, 'device enrolled');
       // The credential travels in the fragment: browsers never send it to a server, so no log holds it.
-      const link = `${deps.publicUrl()}/classroom.html#device=${credential}`;
+      const link = `${deps.publicUrl()}/classroom#device=${credential}`;
       return reply.status(201).send({ device: deviceView(device), credential, link });
     },
   );

@@ -87,6 +87,38 @@ export async function openPage(
   return { name, context, page, errors, close: () => context.close() };
 }
 
+/**
+ * For a test file: the web built, a server (`start`) and Chromium before its tests, and at its end
+ * every page opened with `page()`, the browser and the server closed, in that order.
+ */
+export function pagesWithServer<S extends { close(): Promise<void> }>(
+  tap: { before(fn: () => Promise<void>): void; teardown(fn: () => Promise<void>): void },
+  start: () => Promise<S>,
+): { server(): S; page(name: string, url: string): Promise<OpenedPage>; opened: OpenedPage[] } {
+  let server: S | undefined;
+  let browser: Browser | undefined;
+  const opened: OpenedPage[] = [];
+  tap.before(async () => {
+    buildWeb();
+    server = await start();
+    browser = await launchBrowser();
+  });
+  tap.teardown(async () => {
+    for (const p of opened) await p.close().catch(() => undefined);
+    await browser?.close();
+    await server?.close();
+  });
+  return {
+    server: () => server!,
+    page: async (name, url) => {
+      const p = await openPage(browser!, name, url);
+      opened.push(p);
+      return p;
+    },
+    opened,
+  };
+}
+
 export async function screenshot(p: OpenedPage | Page, file: string): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const target = path.join(ARTIFACTS, file);

@@ -4,6 +4,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** The problem's `details` (which lesson is in the way, which field), when it has them. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -11,13 +13,15 @@ export class ApiError extends Error {
 }
 
 export interface ApiOptions {
-  method?: 'GET' | 'POST' | 'DELETE';
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
   body?: unknown;
   signal?: AbortSignal;
 }
 
+/** An empty token sends no authorization (a board trading its device credential). */
 export async function api<T>(token: string, path: string, opts: ApiOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers['authorization'] = `Bearer ${token}`;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
@@ -35,14 +39,16 @@ export async function api<T>(token: string, path: string, opts: ApiOptions = {})
   if (!res.ok) {
     let code = `HTTP_${res.status}`;
     let detail = res.statusText;
+    let details: Record<string, unknown> = {};
     try {
-      const problem = (await res.json()) as { code?: string; detail?: string };
+      const problem = (await res.json()) as { code?: string; detail?: string; details?: Record<string, unknown> };
       code = problem.code ?? code;
       detail = problem.detail ?? detail;
+      details = problem.details ?? details;
     } catch {
       /* not problem+json */
     }
-    throw new ApiError(res.status, code, detail);
+    throw new ApiError(res.status, code, detail, details);
   }
   if (res.status === 204) return undefined as T;
   return (await res.json()) as T;

@@ -45,6 +45,26 @@ export function takeCredentials(page: string): Credentials | undefined {
   return { token, claims, ...(lessonId ? { lessonId } : {}) };
 }
 
+const DEVICE_KEY = 'lessoncast.classroom.device';
+
+/**
+ * A school board's long-lived device credential (`#device=lcd1.…`, from the admin page's enrol
+ * link): kept in localStorage so the board finds it again after a restart, and cleared from the
+ * address bar like a token. It is only ever sent in a request body (POST /api/devices/session).
+ */
+export function takeDeviceCredential(): string | undefined {
+  const fromUrl = new URLSearchParams(location.hash.slice(1)).get('device');
+  if (fromUrl) {
+    localStorage.setItem(DEVICE_KEY, fromUrl);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
+  return localStorage.getItem(DEVICE_KEY) ?? undefined;
+}
+
+export function forgetDeviceCredential(): void {
+  localStorage.removeItem(DEVICE_KEY);
+}
+
 export function forgetCredentials(page: string): void {
   sessionStorage.removeItem(key(page, 'token'));
   sessionStorage.removeItem(key(page, 'lesson'));

@@ -19,6 +19,12 @@ export function timeOfDay(iso: string | number | Date): string {
   return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
+/** "09:30" in the page's language (null → ""). */
+export function hourMinute(iso: string | number | Date | null): string {
+  const d = new Date(iso ?? NaN);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString(locale(), { hour: '2-digit', minute: '2-digit' });
+}
+
 export function bytes(n: number): string {
   if (!Number.isFinite(n) || n <= 0) return '0 B';
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

@@ -25,6 +25,8 @@ type LinkEvents = NotificationEvents & {
 
 /** Closed with this code when another connection took over the same participant. */
 const REPLACED_CLOSE_CODE = 4001;
+/** Closed with this code when the token (its device, person or school) was revoked. */
+const REVOKED_CLOSE_CODE = 4401;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 
 export class LessonLink extends Emitter<LinkEvents> {
@@ -36,10 +38,15 @@ export class LessonLink extends Emitter<LinkEvents> {
   private stopped = false;
 
   constructor(
-    private readonly token: string,
+    private token: string,
     readonly lessonId: string,
   ) {
     super();
+  }
+
+  /** A fresh token for the next reconnect (a board re-trades its credential before the session expires). */
+  setToken(token: string): void {
+    this.token = token;
   }
 
   start(): void {
@@ -135,6 +142,11 @@ export class LessonLink extends Emitter<LinkEvents> {
     if (code === REPLACED_CLOSE_CODE) {
       this.stop('failed');
       this.emit('failed', new SignalError('REPLACED', 'this lesson was opened in another window'));
+      return;
+    }
+    if (code === REVOKED_CLOSE_CODE) {
+      this.stop('failed');
+      this.emit('failed', new SignalError('TOKEN_REVOKED', 'this access was revoked'));
       return;
     }
     this.emit('down', 'connection lost');

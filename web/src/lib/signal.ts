@@ -28,7 +28,7 @@ export class SignalError extends Error {
 }
 
 /** Codes after which trying again with the same token cannot help. */
-export const FATAL_CODES = new Set(['UNAUTHENTICATED', 'TOKEN_EXPIRED', 'FORBIDDEN', 'LESSON_NOT_FOUND', 'LESSON_ENDED']);
+export const FATAL_CODES = new Set(['UNAUTHENTICATED', 'TOKEN_EXPIRED', 'TOKEN_REVOKED', 'FORBIDDEN', 'LESSON_NOT_FOUND', 'LESSON_ENDED']);
 
 export type NotificationEvents = { [E in NotificationEvent]: [NotificationData[E]] };
 type SignalEvents = NotificationEvents & {

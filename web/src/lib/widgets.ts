@@ -11,6 +11,14 @@ const CONNECTION_TEXT: Record<LinkState, MessageKey> = {
   closed: 'conn.closed',
 };
 
+/** A lesson's state in words, the catalog's `cancelled` included (the timetable, a board's list). */
+export const LESSON_STATE_TEXT: Record<'created' | 'live' | 'ended' | 'cancelled', MessageKey> = {
+  created: 'state.created',
+  live: 'state.live',
+  ended: 'state.ended',
+  cancelled: 'state.cancelled',
+};
+
 export function renderConnection(el: HTMLElement, state: LinkState): void {
   el.dataset['state'] = state;
   el.dataset['i18n'] = CONNECTION_TEXT[state];

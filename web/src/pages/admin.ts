@@ -1,7 +1,8 @@
 /**
  * Administration: create a lesson, invite schools, and mint the links
  * (tokens in the fragment) for its instructor, its classrooms, the control
- * room and the archive.
+ * room and the archive; and the catalog in tabs: schools, people, the
+ * timetable's week, and school boards (enrol with a link and QR code, revoke).
  */
 import type { LessonView, Role } from '../../../src/domain/index.js';
 import { api } from '../lib/api.js';
@@ -9,9 +10,12 @@ import { byId, fieldText } from '../lib/dom.js';
 import { onLangChange } from '../lib/i18n.js';
 import { parseSchools } from '../lib/schools.js';
 import { clearNotice, exposeDiagnostics, notice, runWithToken, startPage } from '../lib/shell.js';
+import { Boards } from './admin/boards.js';
 import { LessonLinks } from './admin/lessonLinks.js';
 import { LessonList } from './admin/lessonList.js';
 import { linkItem, mintLink } from './admin/links.js';
+import { peopleEditor, schoolsEditor } from './admin/people.js';
+import { Timetable } from './admin/timetable.js';
 
 startPage();
 
@@ -84,10 +88,58 @@ function run(token: string): void {
     }
   }
 
+  const schools = schoolsEditor(token);
+  const people = peopleEditor(token);
+  const timetable = new Timetable(token);
+  const boards = new Boards(token);
+  schools.onChange((list) => {
+    timetable.setSchools(list);
+    boards.setSchools(list);
+  });
+  people.onChange((list) => timetable.setPeople(list));
+  /** Each tab loads its data when opened (and the catalog's lists the others offer). */
+  const loaders: Record<string, () => void> = {
+    lessons: () => void lessons.load(),
+    schools: () => void schools.load(),
+    people: () => void people.load(),
+    timetable: () => void Promise.all([schools.load(), people.load(), timetable.loadSubjects(), timetable.load()]),
+    boards: () => void schools.load(),
+  };
+  const tabs = Array.from(document.querySelectorAll<HTMLButtonElement>('[role=tab]'));
+  const select = (tab: HTMLButtonElement) => {
+    for (const other of tabs) {
+      const on = other === tab;
+      other.setAttribute('aria-selected', String(on));
+      other.tabIndex = on ? 0 : -1;
+      byId(other.getAttribute('aria-controls')!).hidden = !on;
+    }
+    clearNotice();
+    loaders[tab.dataset['tab']!]?.();
+  };
+  tabs.forEach((tab, i) => {
+    tab.addEventListener('click', () => select(tab));
+    // Arrow keys move between tabs (the ARIA tabs pattern).
+    tab.addEventListener('keydown', (ev) => {
+      const step = ev.key === 'ArrowRight' ? 1 : ev.key === 'ArrowLeft' ? -1 : 0;
+      if (!step) return;
+      const next = tabs[(i + step + tabs.length) % tabs.length]!;
+      next.focus();
+      select(next);
+    });
+  });
+
   onLangChange(() => {
     void lessons.load();
     lessonLinks.render();
+    schools.render();
+    people.render();
+    timetable.render();
+    boards.render();
   });
   void lessons.load();
-  exposeDiagnostics({ page: 'admin', linkCount: () => lessonLinks.links.length });
+  exposeDiagnostics({
+    page: 'admin',
+    linkCount: () => lessonLinks.links.length,
+    week: () => timetable.lessons.map((l) => ({ id: l.id, title: l.title, state: l.state, startsAt: l.startsAt })),
+  });
 }

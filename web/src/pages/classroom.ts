@@ -2,10 +2,11 @@
  * Classroom: the lesson full screen (camera and board, switchable or side by
  * side), raise/lower the hand, speak while holding the floor (with an on-air
  * sign), and recover by itself when the network drops. A network that blocks
- * live media gets the lesson one way, from its live recording (classroom/oneWay.ts).
+ * live media gets the lesson one way, from its live recording (classroom/oneWay.ts). A school
+ * board opened with `#device=<credential>` finds its lesson by itself (classroom/board.ts).
  */
 import type { LessonView, LinkLayer, MediaMode, MediaSource, ProducerView } from '../../../src/domain/index.js';
-import { takeCredentials } from '../lib/credentials.js';
+import { takeCredentials, takeDeviceCredential } from '../lib/credentials.js';
 import { byId, show } from '../lib/dom.js';
 import { onLangChange, t, tx, type MessageKey } from '../lib/i18n.js';
 import { LessonLink } from '../lib/link.js';
@@ -17,16 +18,20 @@ import { lessonDiagnostics } from '../views/lessonDiagnostics.js';
 import { RemoteAudio } from '../views/remoteAudio.js';
 import { FloorMicrophone } from './classroom/floorMicrophone.js';
 import { HandControls } from './classroom/handControls.js';
+import { Board } from './classroom/board.js';
 import { OneWayFallback } from './classroom/oneWay.js';
 import { Stage } from './classroom/stage.js';
 
 startPage();
 
-const creds = takeCredentials('classroom');
-if (!creds || !creds.lessonId) showMissingToken();
-else void run(creds.token, creds.lessonId, creds.claims.sub, creds.claims.name);
+// A lesson link (#token=) wins over a board's stored device credential.
+const device = location.hash.includes('token=') ? undefined : takeDeviceCredential();
+const creds = device ? undefined : takeCredentials('classroom');
+if (device) new Board(device, run).start();
+else if (!creds || !creds.lessonId) showMissingToken();
+else run(creds.token, creds.lessonId, creds.claims.sub, creds.claims.name);
 
-async function run(token: string, lessonId: string, me: string, myName: string): Promise<void> {
+function run(token: string, lessonId: string, me: string, myName: string): LessonLink {
   const main = byId('main');
   const lessonTitle = byId('lesson-title');
   const conn = byId('conn');
@@ -139,6 +144,8 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     void receive(p).catch(() => undefined);
   });
   link.on('state', (s) => {
+    // Nothing more comes on this link (a revoked board must not keep the lesson's last picture).
+    if (s === 'failed' || s === 'closed') stopMedia();
     renderConnection(conn, s);
     render();
   });
@@ -150,7 +157,9 @@ async function run(token: string, lessonId: string, me: string, myName: string):
           ? 'classroom.ended'
           : e.code === 'LESSON_NOT_FOUND'
             ? 'classroom.notFound'
-            : 'common.refused';
+            : e.code === 'TOKEN_REVOKED'
+              ? 'classroom.revoked'
+              : 'common.refused';
     notice(e.code === 'LESSON_ENDED' ? 'info' : 'error', key, {}, e.code === 'LESSON_ENDED' ? undefined : e.message);
     render();
   });
@@ -160,13 +169,16 @@ async function run(token: string, lessonId: string, me: string, myName: string):
   });
   link.on('lessonEnded', (ended) => {
     lesson = ended.lesson;
+    stopMedia();
+    render();
+  });
+  function stopMedia(): void {
     oneWay.stop();
     void media.close();
     microphone.release();
     stage.clear();
     voices.clear();
-    render();
-  });
+  }
   link.on('floorGranted', ({ participantId }) => {
     if (participantId !== me) return;
     if (oneWay.active) declineFloor();
@@ -256,7 +268,7 @@ async function run(token: string, lessonId: string, me: string, myName: string):
         ? 'classroom.connecting'
         : state === 'ended' || link.state === 'ended'
           ? 'classroom.ended'
-          : link.state === 'failed'
+          : link.state === 'failed' || link.state === 'closed'
             ? 'classroom.cannotJoin'
             : state === 'created'
               ? 'classroom.waiting'
@@ -307,4 +319,5 @@ async function run(token: string, lessonId: string, me: string, myName: string):
     oneWay: () => oneWay.diagnostics(),
   });
   render();
+  return link;
 }
