@@ -3,7 +3,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { Type } from 'typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { mayAccessLesson, type Principal, type TokenService } from '../auth/tokens.js';
-import type { LedgerQuery, LedgerRow, LedgerTable } from '../catalog/ledger.js';
+import type { LedgerQuery, LedgerTable } from '../catalog/ledger.js';
+import { csvLines, iso, ledgerView } from '../catalog/ledgerView.js';
 import type { CatalogStore } from '../catalog/store.js';
 import { LessoncastError } from '../errors.js';
 import { requirePermission } from './authGuard.js';
@@ -52,62 +53,6 @@ export function ledgerRange(q: { from?: string; to?: string }, now = Date.now())
   if (to - from > MAX_RANGE_DAYS * DAY)
     throw new LessoncastError('LEDGER_RANGE_INVALID', `a range covers at most ${MAX_RANGE_DAYS} days`, { field: 'to' });
   return { from, to };
-}
-
-// Tolerates a missing time: CSV_COLUMNS reads the view's keys off an empty row.
-const iso = (ms: number | null): string | null => (typeof ms === 'number' ? new Date(ms).toISOString() : null);
-const tenths = (v: number): number => Math.round(v * 10) / 10;
-
-/** A ledger row as REST and the CSV show it; the CSV's columns are these keys, in this order. */
-export function ledgerView(r: LedgerRow) {
-  return {
-    lessonId: r.lessonId,
-    lessonTitle: r.lessonTitle,
-    subject: r.subject,
-    instructorId: r.instructorId,
-    lessonAt: iso(r.lessonAt),
-    schoolId: r.schoolId,
-    schoolName: r.schoolName,
-    district: r.district,
-    invited: r.invited,
-    attendance: r.attendance,
-    firstJoinedAt: iso(r.firstJoinedAt),
-    lastLeftAt: iso(r.lastLeftAt),
-    connectedMinutes: tenths(r.connectedMs / 60_000),
-    audioOnlyMinutes: tenths(r.audioOnlyMs / 60_000),
-    handsRaised: r.hands,
-    floorSeconds: Math.round(r.floorMs / 1000),
-    lossPctMean: r.lossPctMean,
-    lossPctP95: r.lossPctP95,
-    rttMsMean: r.rttMsMean,
-    rttMsP95: r.rttMsP95,
-    qualitySamples: r.qualitySamples,
-    final: r.final,
-    updatedAt: iso(r.updatedAt),
-  };
-}
-type LedgerView = ReturnType<typeof ledgerView>;
-
-/**
- * One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break, quotes doubled.
- * Text that a spreadsheet would run as a formula (= + - @ at the start) gets a leading apostrophe.
- */
-export function csvField(v: string | number | boolean | null | undefined): string {
-  if (v === null || v === undefined) return '';
-  let s = String(v);
-  if (typeof v === 'string' && /^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-const CSV_COLUMNS = Object.keys(ledgerView({} as LedgerRow)) as Array<keyof LedgerView>;
-
-/** The CSV: a UTF-8 byte order mark (spreadsheets then read Azerbaijani letters right), a header row, CRLF lines. */
-async function* csvLines(rows: AsyncIterable<LedgerRow>): AsyncGenerator<string> {
-  yield `\uFEFF${CSV_COLUMNS.join(',')}\r\n`;
-  for await (const r of rows) {
-    const v = ledgerView(r);
-    yield `${CSV_COLUMNS.map((c) => csvField(v[c])).join(',')}\r\n`;
-  }
 }
 
 /** The lessons a token sees: all (admin, or a token for any lesson) or those it lists. */
