@@ -3,8 +3,12 @@
  * classrooms: school A watches the instructor's video (so the sampler measures its link), leaves
  * and rejoins; school B raises its hand and gets the floor; school C is invited and never comes.
  * After the lesson the rows are right (bounds of ~2 s), a school's range and the region's CSV
- * return them, and bad input gets coded errors. SQLite, as one node runs it.
+ * return them, and bad input gets coded errors; a restart mid-lesson keeps what was counted.
+ * SQLite, as one node runs it.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import t from 'tap';
 import { publish, Watcher } from '../kit/peers.js';
 import { SignalClient } from '../kit/signalClient.js';
@@ -172,4 +176,37 @@ t.test('bad input gets coded errors', async (t) => {
     total: number;
   };
   t.equal(scoped.total, 0, 'a token listing other lessons sees none of these rows');
+});
+
+t.test('a restart mid-lesson keeps what was counted, and the next run adds to it', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-ledger-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const catalog = { sqlitePath: path.join(dir, 'catalog.db'), ledgerWriteSeconds: 5 };
+  const first = await startTestServer({ catalog });
+  const id = await createLesson(first, { schools: ['school-r'] });
+  const teacher1 = await SignalClient.join(first, 'instructor', 'teacher-1', id);
+  const school1 = await SignalClient.join(first, 'classroom', 'school-r', id);
+  await teacher1.client.request('goLive', {});
+  await school1.client.request('raiseHand', {});
+  await sleep(3000);
+  await first.close(); // SIGTERM's path: the lesson stays live in the catalog, its rows as they stood
+  [teacher1.client, school1.client].forEach((c) => c.close());
+
+  const second = await startTestServer({ catalog });
+  t.teardown(() => second.close());
+  const between = await second.internals.catalog.ledger.lesson(id);
+  t.match(between, [{ schoolId: 'school-r', final: false, hands: 1 }], 'the first run’s row, not final');
+  t.ok(between[0]!.connectedMs >= 2000, `${between[0]!.connectedMs} ms counted before the restart`);
+  const teacher2 = await SignalClient.join(second, 'instructor', 'teacher-1', id);
+  const school2 = await SignalClient.join(second, 'classroom', 'school-r', id);
+  t.teardown(() => [teacher2.client, school2.client].forEach((c) => c.close()));
+  await school2.client.request('raiseHand', {});
+  await sleep(3000);
+  await teacher2.client.request('endLesson', {});
+  const [row] = await until(async () => {
+    const r = await second.internals.catalog.ledger.lesson(id);
+    return r[0]?.final && r;
+  }, 'the final row');
+  t.match(row, { schoolId: 'school-r', attendance: 'present', hands: 2 }, 'hands of both runs');
+  t.ok(row!.connectedMs >= between[0]!.connectedMs + 2500, `${row!.connectedMs} ms: both runs' time`);
 });
