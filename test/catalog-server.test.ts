@@ -131,12 +131,18 @@ t.test('PostgreSQL goes away mid-lesson: the lesson goes on, /readyz is degraded
 
   await pg.restart();
   await until(async () => (await s.internals.catalog.getLesson(lessonId))?.state === 'ended', 'the catalog caught up');
+  const [row] = await until(async () => {
+    const r = await s.internals.catalog.ledger.lesson(lessonId);
+    return r[0]?.final && r;
+  }, 'the ledger caught up');
+  t.match(row, { schoolId: 'school-1', attendance: 'present', hands: 1 }, 'the ledger, kept meanwhile and written when it was back');
   const ready = await until(async () => {
     const r = await readyz(s.url);
     return r.status === 'ready' && r;
   }, 'readyz ready again');
   t.equal(ready.checks['catalog'], 'ok');
   t.equal(s.internals.book.waiting, 0, 'nothing left waiting');
+  t.equal(s.internals.ledger.waiting, 0, 'no ledger rows left waiting');
 });
 
 t.test('a catalog that cannot be reached at start stops the start, naming where and why', async (t) => {
