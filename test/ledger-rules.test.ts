@@ -217,3 +217,14 @@ t.test('recorder: a restart mid-lesson adds to what the first run stored', async
     rows: [{ schoolId: 'a', connectedMs: 7 * M, hands: 2, firstJoinedAt: 0, lastLeftAt: 8 * M }],
   });
 });
+
+t.test('recorder: a lesson that never happened leaves no rows', async (t) => {
+  const ledger = memoryLedger();
+  const rec = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent });
+  const cancelled = fakeLesson('L3', ['a', 'b']);
+  rec.attach(cancelled as unknown as Lesson);
+  cancelled.emit('ended', 'cancelled');
+  await rec.flush();
+  t.notOk(ledger.rows.has('L3'), 'no absent rows for a cancelled lesson');
+  t.equal(rec.waiting, 0);
+});

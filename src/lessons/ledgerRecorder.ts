@@ -113,6 +113,12 @@ export class LedgerRecorder {
         ended: () => {
           // At shutdown the lesson stays live in the catalog: stop() wrote its rows, the next start adds to them.
           if (this.stopped) return;
+          // A lesson that never happened (cancelled, or ended before anyone came) leaves no rows: nobody was absent from it.
+          if (lesson.startedAt === null && tracked.tallies.size === 0) {
+            tracked.unsubscribe();
+            this.lessons.delete(lesson.id);
+            return;
+          }
           tracked.finalAt = lesson.endedAt?.getTime() ?? this.now();
           for (const t of tracked.tallies.values()) t.end(tracked.finalAt);
           tracked.dirty = true;
