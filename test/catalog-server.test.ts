@@ -12,20 +12,10 @@ import t from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 import type { Role } from '../src/domain/index.js';
 import { SignalClient } from '../kit/signalClient.js';
-import { cleanupStack, createLesson, runningProcess, startTestServer, watchedLessoncastProcess } from './support/lessoncast.js';
+import { cleanupStack, createLesson, runningProcess, startTestServer, until, watchedLessoncastProcess } from './support/lessoncast.js';
 import { startPostgres } from './support/postgres.js';
 import { freePort } from './support/redis.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as { status: string; checks: Record<string, string> };
 
 t.test('a restart mid-lesson keeps the lesson live, and its participants rejoin', async (t) => {

@@ -13,18 +13,9 @@ import t from 'tap';
 import { publish, Watcher } from '../kit/peers.js';
 import { SignalClient } from '../kit/signalClient.js';
 import type { LedgerRow } from '../src/catalog/ledger.js';
-import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { cleanupStack, createLesson, startTestServer, until } from './support/lessoncast.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const s = await startTestServer({ catalog: { ledgerWriteSeconds: 5 } });
 const admin = await s.token('admin', 'admin-1');
