@@ -58,6 +58,8 @@ export const ERROR_STATUS = {
   SCHOOL_BUSY: 409,
   /** A live or ended lesson cannot be cancelled or moved. */
   LESSON_STARTED: 409,
+  /** A ledger date range that cannot be: not a date, from after to, longer than allowed; details.field. */
+  LEDGER_RANGE_INVALID: 422,
   /** The catalog database does not answer; the request may be retried. */
   CATALOG_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

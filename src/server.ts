@@ -27,6 +27,8 @@ import { startRedirectListener, type RedirectListener } from './http/redirect.js
 import { TurnIssuer } from './turn/credentials.js';
 import { openCatalog, type CatalogStore } from './catalog/index.js';
 import { CatalogLessonBook } from './catalog/lessonBook.js';
+import { LedgerRecorder } from './lessons/ledgerRecorder.js';
+import { registerLedgerRoutes } from './http/ledgerRoutes.js';
 import { Devices } from './catalog/devices.js';
 import type { Revocation } from './catalog/types.js';
 import { RevocationList } from './auth/revocations.js';
@@ -68,6 +70,8 @@ export interface LessoncastInternals {
   /** The region's catalog (SQLite or PostgreSQL) and the lessons' book in it. */
   readonly catalog: CatalogStore;
   readonly book: CatalogLessonBook;
+  /** Keeps each lesson's per-school ledger in the catalog. */
+  readonly ledger: LedgerRecorder;
   readonly revocations: RevocationList;
 }
 
@@ -129,6 +133,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         degraded: true,
         check: async () =>
           book.problem() ??
+          ledger.problem() ??
           (await catalog.ping().then(
             () => undefined,
             () => `the catalog database (${catalog.where}) does not answer`,
@@ -146,6 +151,12 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     throw err;
   }
   const book = new CatalogLessonBook(catalog, { retrySeconds: config.catalog.retrySeconds, log });
+  const ledger = new LedgerRecorder({
+    ledger: catalog.ledger,
+    writeSeconds: config.catalog.ledgerWriteSeconds,
+    retrySeconds: config.catalog.retrySeconds,
+    log,
+  });
   const revocations = new RevocationList();
   const keeper = certificate && new CertificateKeeper({ files: config.http.tls, log, initial: certificate, server: app.server });
   let redirect: RedirectListener | undefined;
@@ -284,12 +295,15 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     log,
   });
   registry.on('created', (hosted) => recording.attach(hosted));
+  registry.on('created', ({ lesson }) => ledger.attach(lesson));
+  const unsubscribeLedger = controlRoom.onSampled((lessons) => ledger.sampled(lessons));
   // Each fault in detail for the control room. The recording's state (recording, fault, recording again, stopped) is
   // the recorder's to tell the lesson (LessonRecorder → lesson.setRecording), which tells its participants and the live state.
   recording.on('fault', (f) =>
     controlRoom.onRecordingFault(f.lessonId, f.message, { kind: f.kind, code: f.code, trackId: f.trackId, recovering: f.recovering }),
   );
   await registerArchiveRoutes(app, { archive: recording.archive, tokens });
+  registerLedgerRoutes(app, { ledger: catalog.ledger, catalog, tokens });
 
   let stopping: Promise<void> | undefined;
   const server: Lessoncast = {
@@ -331,6 +345,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         redirect = await startRedirectListener({ host: config.http.host, port: config.http.redirectPort, target: () => url, log });
       }
       controlRoom.start();
+      ledger.start();
       log.info({ url, node: config.nodeId, workers: pool.slots.length }, 'lessoncast ready');
     },
     reloadTls() {
@@ -345,6 +360,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdown.timeoutSeconds * 1000).unref());
         const orderly = (async () => {
           sockets.drain(reason);
+          // Before the lessons end: their ledger rows are written as they stand (the next start adds to them).
+          unsubscribeLedger();
+          await ledger.stop();
           registry.endAll(`server ${reason}`);
           registry.close();
           clearInterval(revocationTimer);
@@ -370,7 +388,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       return stopping;
     },
   };
-  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording, catalog, book, revocations } };
+  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording, catalog, book, ledger, revocations } };
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * One contract, two stores: the catalog on SQLite (node:sqlite, a file) and on PostgreSQL (a real
  * postgres of our own) must behave the same for schools, people, subjects, the timetable and its
- * conflicts, devices and revocations, migrations, and a database that is gone.
+ * conflicts, devices and revocations, the ledger, migrations, and a database that is gone.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { SCHEMA_VERSION } from '../src/catalog/migrations.js';
 import type { CatalogStore } from '../src/catalog/store.js';
 import type { StoredLesson } from '../src/catalog/types.js';
 import { LessoncastError } from '../src/errors.js';
+import { addSample, emptyHistogram, emptyTally, LOSS_EDGES, type SchoolTallyState } from '../src/lessons/ledgerTally.js';
 import { startPostgres } from './support/postgres.js';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} } as never;
@@ -246,6 +247,74 @@ for (const s of stores) {
         { kind: 'token', subject: 'jti-1', at: 150, reason: 'leaked' },
         { kind: 'person', subject: 'teacher-1', at: 300, reason: 'again' },
       ]);
+    });
+
+    t.test('ledger: rows per lesson and school, a final row stays, ranges, paging, scope', async (t) => {
+      const d = await s.deployment();
+      t.teardown(() => d.close());
+      const store = await d.handle();
+      await store.schools.put('school-1', { name: 'Məktəb 1', district: 'Yasamal', boards: 2 });
+      const morning = lesson({ schools: ['school-1', 'school-2'] });
+      await store.schedule([morning]);
+      const row = (schoolId: string, over: Partial<SchoolTallyState> = {}): SchoolTallyState => ({
+        ...emptyTally(schoolId, true),
+        ...over,
+      });
+      const loss = emptyHistogram(LOSS_EDGES);
+      for (const v of [0, 0, 1, 4]) addSample(loss, LOSS_EDGES, v);
+      await store.ledger.put(
+        morning.id,
+        T0,
+        [row('school-1', { firstJoinedAt: T0, connectedMs: 60_000, loss }), row('school-2')],
+        false,
+        T0,
+      );
+      t.same(
+        (await store.ledger.stored(morning.id)).rows.map((r) => r.schoolId),
+        ['school-1', 'school-2'],
+        'stored, for a resumed run',
+      );
+      const done = [
+        row('school-1', { firstJoinedAt: T0, lastLeftAt: T0 + H, connectedMs: H, hands: 2, floorMs: 30_000, loss }),
+        row('school-2'),
+      ];
+      await store.ledger.put(morning.id, T0, done, true, T0 + H);
+      await store.ledger.put(morning.id, T0, [row('school-1', { connectedMs: 1 })], false, T0 + 2 * H);
+      const rows = await store.ledger.lesson(morning.id);
+      t.match(rows, [
+        {
+          lessonId: morning.id,
+          lessonTitle: 'Physics',
+          schoolId: 'school-1',
+          schoolName: 'Məktəb 1',
+          district: 'Yasamal',
+          attendance: 'present',
+          connectedMs: H,
+          hands: 2,
+          floorMs: 30_000,
+          lossPctMean: 1.3,
+          lossPctP95: 5,
+          rttMsMean: null,
+          qualitySamples: 4,
+          final: true,
+          updatedAt: T0 + H,
+        },
+        { schoolId: 'school-2', schoolName: null, attendance: 'absent', connectedMs: 0, firstJoinedAt: null, final: true },
+      ]);
+      const later = lesson({ startsAt: T0 + 24 * H, endsAt: T0 + 25 * H, schools: ['school-1'] });
+      await store.ledger.put(later.id, T0 + 24 * H, [row('school-1')], true);
+      const all = { from: T0 - H, to: T0 + 48 * H, scope: 'all' as const, limit: 10, offset: 0 };
+      t.match(await store.ledger.search({ ...all, schoolId: 'school-1' }), {
+        total: 2,
+        rows: [{ lessonId: morning.id }, { lessonId: later.id }],
+      });
+      t.match(await store.ledger.search({ ...all, limit: 1, offset: 2 }), { total: 3, rows: [{ lessonId: later.id }] }, 'paged');
+      t.equal((await store.ledger.search({ ...all, to: T0 })).total, 0, 'to is exclusive');
+      t.equal((await store.ledger.search({ ...all, scope: [later.id] })).total, 1, 'a token listing lessons sees those');
+      t.equal((await store.ledger.search({ ...all, scope: [] })).total, 0);
+      const each: string[] = [];
+      for await (const r of store.ledger.each({ from: all.from, to: all.to, scope: 'all' }, 2)) each.push(`${r.lessonId}/${r.schoolId}`);
+      t.same(each, [`${morning.id}/school-1`, `${morning.id}/school-2`, `${later.id}/school-1`], 'every row, a page at a time');
     });
 
     t.test('a closed database answers CATALOG_UNAVAILABLE', async (t) => {

@@ -12,20 +12,10 @@ import t from 'tap';
 import { TokenService } from '../src/auth/tokens.js';
 import type { Role } from '../src/domain/index.js';
 import { SignalClient } from '../kit/signalClient.js';
-import { cleanupStack, createLesson, runningProcess, startTestServer, watchedLessoncastProcess } from './support/lessoncast.js';
+import { cleanupStack, createLesson, runningProcess, startTestServer, until, watchedLessoncastProcess } from './support/lessoncast.js';
 import { startPostgres } from './support/postgres.js';
 import { freePort } from './support/redis.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 const readyz = async (url: string) => (await (await fetch(`${url}/readyz`)).json()) as { status: string; checks: Record<string, string> };
 
 t.test('a restart mid-lesson keeps the lesson live, and its participants rejoin', async (t) => {
@@ -131,12 +121,18 @@ t.test('PostgreSQL goes away mid-lesson: the lesson goes on, /readyz is degraded
 
   await pg.restart();
   await until(async () => (await s.internals.catalog.getLesson(lessonId))?.state === 'ended', 'the catalog caught up');
+  const [row] = await until(async () => {
+    const r = await s.internals.catalog.ledger.lesson(lessonId);
+    return r[0]?.final && r;
+  }, 'the ledger caught up');
+  t.match(row, { schoolId: 'school-1', attendance: 'present', hands: 1 }, 'the ledger, kept meanwhile and written when it was back');
   const ready = await until(async () => {
     const r = await readyz(s.url);
     return r.status === 'ready' && r;
   }, 'readyz ready again');
   t.equal(ready.checks['catalog'], 'ok');
   t.equal(s.internals.book.waiting, 0, 'nothing left waiting');
+  t.equal(s.internals.ledger.waiting, 0, 'no ledger rows left waiting');
 });
 
 t.test('a catalog that cannot be reached at start stops the start, naming where and why', async (t) => {

@@ -1,6 +1,7 @@
 import { LessoncastError } from '../errors.js';
 import { archiveIndexSchema } from './archiveIndex.js';
 import type { Database, Dialect } from './database.js';
+import { ledgerSchema } from './ledger.js';
 
 export interface Migration {
   version: number;
@@ -48,6 +49,7 @@ export const MIGRATIONS: readonly Migration[] = [
     ],
   },
   { version: 3, name: 'archive index', up: archiveIndexSchema },
+  { version: 4, name: 'per-school ledger', up: ledgerSchema },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

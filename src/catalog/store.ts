@@ -1,5 +1,6 @@
 import { LessoncastError } from '../errors.js';
 import { ArchiveIndex } from './archiveIndex.js';
+import { LedgerTable } from './ledger.js';
 import type { Logger } from '../logger.js';
 import type { Database, Param, Row, Sql } from './database.js';
 import { migrate, type MigrationOutcome } from './migrations.js';
@@ -135,12 +136,15 @@ export class CatalogStore {
   readonly subjects: Directory<Subject, SubjectInput>;
   /** The archive's index (recording/ searches through it). */
   readonly archiveIndex: ArchiveIndex;
+  /** The per-school ledger (src/lessons/ledgerRecorder.ts writes it). */
+  readonly ledger: LedgerTable;
 
   constructor(
     private readonly db: Database,
     private readonly log?: Logger,
   ) {
     this.archiveIndex = new ArchiveIndex(db);
+    this.ledger = new LedgerTable((what, fn) => this.guarded(what, fn));
     this.schools = new Directory<School, SchoolInput>(this, {
       table: 'schools',
       notFound: 'SCHOOL_NOT_FOUND',

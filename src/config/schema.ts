@@ -226,6 +226,11 @@ export const ConfigSchema = Type.Object(
           maximum: 300,
           description: 'While the database is away: how often lesson changes are retried and revocations reloaded',
         }),
+        ledgerWriteSeconds: Type.Integer({
+          minimum: 5,
+          maximum: 600,
+          description: "How often a running lesson's per-school ledger rows are written (a crash loses at most this much)",
+        }),
       },
       { additionalProperties: false },
     ),

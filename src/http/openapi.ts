@@ -48,6 +48,11 @@ const problemResponse = (description: string) => ({
 
 /** Groups for the document, by the path a route lives under (first match wins). */
 const TAGS: ReadonlyArray<{ name: string; prefix: RegExp; description: string }> = [
+  {
+    name: 'ledger',
+    prefix: /^\/api\/(ledger|lessons\/[^/]+\/ledger|schools\/[^/]+\/ledger)/,
+    description: 'Per-school attendance and quality of each lesson (docs/catalog.md#the-ledger)',
+  },
   { name: 'lessons', prefix: /^\/api\/(lessons|tokens)/, description: 'Lessons and tokens (docs/rest.md)' },
   {
     name: 'catalog',

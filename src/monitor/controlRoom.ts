@@ -6,7 +6,7 @@ import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js
 import { LessonHistory } from './history.js';
 import { Metrics } from './metrics.js';
 import type { LessonsSource, WorkersSource } from './ports.js';
-import { QualitySampler } from './qualitySampler.js';
+import { QualitySampler, type LessonSample } from './qualitySampler.js';
 import { TrafficTotals } from './traffic.js';
 
 export interface MonitorConfig {
@@ -55,6 +55,8 @@ export class ControlRoom {
   private sampleTimer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** Who else reads each tick (the ledger). */
+  private readonly sampleListeners: Array<(lessons: LessonSample[]) => void> = [];
 
   constructor(private readonly deps: ControlRoomDeps) {
     const { settings, live, lessons, workers, log } = deps;
@@ -121,12 +123,28 @@ export class ControlRoom {
     return { workers: this.deps.workers.aliveCount(), lessons, schools, consumers };
   }
 
+  /** Hands each sampling tick's per-lesson results to `listener` too; returns the call that stops it. */
+  onSampled(listener: (lessons: LessonSample[]) => void): () => void {
+    this.sampleListeners.push(listener);
+    return () => {
+      const i = this.sampleListeners.indexOf(listener);
+      if (i >= 0) this.sampleListeners.splice(i, 1);
+    };
+  }
+
   /** One sampling tick now (tests; the timer calls it every monitor.sampleSeconds). */
   sampleNow(): Promise<void> {
     this.sampling ??= (async () => {
       try {
         const result = await this.sampler.tick();
         this.metrics.sampled(result.durationMs, result.requests);
+        for (const listener of this.sampleListeners) {
+          try {
+            listener(result.lessons);
+          } catch (err) {
+            this.deps.log.warn({ err: (err as Error).message }, 'a reader of quality samples failed');
+          }
+        }
         const now = Date.now();
         for (const lesson of result.lessons) {
           if (lesson.schools.length === 0 && lesson.uplink.length === 0) continue;

@@ -153,3 +153,14 @@ export function cleanupStack(t: { teardown(fn: () => unknown): void }): { push(.
   });
   return { push: (...fns) => void stack.push(...fns) };
 }
+
+/** Polls `probe` every 100 ms until it returns something truthy (errors count as not yet); throws after the timeout. */
+export async function until<T>(probe: () => Promise<T | undefined | false>, what: string, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -10,6 +10,7 @@ import { bytes, clock, dateTime } from '../lib/format.js';
 import { onLangChange } from '../lib/i18n.js';
 import { exposeDiagnostics, notice, runWithToken, startPage } from '../lib/shell.js';
 import { RecordingPlayer } from './archive/player.js';
+import { LedgerTable } from './archive/ledger.js';
 import { RecordingActions } from './archive/recordingActions.js';
 import { RecordingSearch } from './archive/search.js';
 import { Timeline } from './archive/timeline.js';
@@ -32,6 +33,7 @@ function run(token: string): void {
   const player = new RecordingPlayer(token);
   const timeline = new Timeline((offset) => player.seek(offset));
   const actions = new RecordingActions(token, () => current?.id);
+  const ledger = new LedgerTable(token);
 
   async function open(id: string): Promise<void> {
     let manifest: RecordingManifest;
@@ -59,6 +61,8 @@ function run(token: string): void {
       .join(' · ');
     actions.reset();
     timeline.show(manifest);
+    // A recording's id is its lesson's.
+    void ledger.show(id);
     search.render();
     player.play(current, manifest);
     title.tabIndex = -1;
@@ -68,6 +72,7 @@ function run(token: string): void {
   onLangChange(() => {
     search.render();
     timeline.render();
+    ledger.render();
   });
   void search.search();
 
@@ -76,5 +81,6 @@ function run(token: string): void {
     recordings: () => search.results.map((r) => ({ id: r.id, title: r.title, state: r.state })),
     player: () => player.diagnostics(),
     timeline: () => timeline.events().map((e) => e.type),
+    ledger: () => ledger.shown().map((r) => ({ schoolId: r.schoolId, attendance: r.attendance, minutes: r.connectedMinutes })),
   });
 }
