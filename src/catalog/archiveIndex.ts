@@ -67,45 +67,46 @@ export class ArchiveIndex implements RecordingIndexPort {
     const params: Param[] = [];
     // Overlapping [from, to]: a recording still going on lasts until now (as the scan reads it).
     if (q.from) {
-      where.push('(ended_at >= ? OR (ended_at IS NULL AND ? <= ?))');
+      where.push('(r.ended_at >= ? OR (r.ended_at IS NULL AND ? <= ?))');
       params.push(q.from.getTime(), q.from.getTime(), now);
     }
     if (q.to) {
-      where.push('started_at <= ?');
+      where.push('r.started_at <= ?');
       params.push(q.to.getTime());
     }
     if (q.instructor) {
-      where.push('instructor_id = ?');
+      where.push('r.instructor_id = ?');
       params.push(q.instructor);
     }
     if (q.subject) {
-      where.push('subject_lc = ?');
+      where.push('r.subject_lc = ?');
       params.push(q.subject.toLowerCase());
     }
-    if (q.school) {
-      // Found from the school's own index, narrowed by start where the range allows.
-      where.push(`id IN (SELECT recording_id FROM recording_schools WHERE school_id = ?${q.to ? ' AND started_at <= ?' : ''})`);
-      params.push(q.school, ...(q.to ? [q.to.getTime()] : []));
-    }
+    // A school's recordings are found from its own index (narrowed by start where the range allows)
+    // and joined to theirs: PostgreSQL, given `id IN (…)`, read every recording against the list.
+    const school = q.school
+      ? ` JOIN recording_schools rs ON rs.recording_id = r.id AND rs.school_id = ?${q.to ? ' AND rs.started_at <= ?' : ''}`
+      : '';
+    const schoolParams: Param[] = q.school ? [q.school, ...(q.to ? [q.to.getTime()] : [])] : [];
     if (q.q) {
       const d = this.db.dialect;
       if (d.name === 'postgres') {
-        where.push('text_lc LIKE ?');
+        where.push('r.text_lc LIKE ?');
         params.push(containsPattern(d, q.q));
       } else if ([...q.q].length >= 3) {
         // A trigram phrase MATCH is a substring search served by the index (a GLOB, also indexed,
         // measured several times slower). Both sides are lower-cased already, so the tokenizer's own
         // case folding changes nothing: the contract test holds it to the scan's rule.
-        where.push('n IN (SELECT rowid FROM recordings_text WHERE recordings_text MATCH ?)');
+        where.push('r.n IN (SELECT rowid FROM recordings_text WHERE recordings_text MATCH ?)');
         params.push(`"${q.q.toLowerCase().replace(/"/g, '""')}"`);
       } else {
         // One or two letters are below a trigram: the text table is read through.
-        where.push('n IN (SELECT rowid FROM recordings_text WHERE text GLOB ?)');
+        where.push('r.n IN (SELECT rowid FROM recordings_text WHERE text GLOB ?)');
         params.push(containsPattern(d, q.q));
       }
     }
     if (scope !== 'all') {
-      where.push(`id IN (${scope.map(() => '?').join(', ')})`);
+      where.push(`r.id IN (${scope.map(() => '?').join(', ')})`);
       params.push(...scope);
     }
     const clause = where.length ? `WHERE ${where.join(' AND ')}` : '';
@@ -122,11 +123,11 @@ export class ArchiveIndex implements RecordingIndexPort {
       // Text or a school: every match must be found to sort them (the text index is the dear
       // part), so they are found once, then counted and paged from that one set, in one statement.
       const rows = await this.db.all<{ k: number; total: number | string | null; summary: string | null }>(
-        `WITH m AS MATERIALIZED (SELECT id, started_at FROM recordings ${clause})
+        `WITH m AS MATERIALIZED (SELECT r.id AS id, r.started_at AS started_at FROM recordings r${school} ${clause})
          SELECT 0 AS k, (SELECT COUNT(*) FROM m) AS total, NULL AS summary, NULL AS started_at, NULL AS id
          UNION ALL SELECT 1 AS k, NULL, q.summary, q.started_at, q.id FROM (${page('m')}) q
          ORDER BY k, started_at DESC, id DESC`,
-        [...params, limit, offset],
+        [...schoolParams, ...params, limit, offset],
       );
       return { total: Number(rows.find((r) => r.k === 0)?.total ?? 0), recordings: parse(rows) };
     }
@@ -136,12 +137,12 @@ export class ArchiveIndex implements RecordingIndexPort {
     const capped = !q.instructor && !q.subject;
     const cap = capped ? ` LIMIT ${this.countCap + 1}` : '';
     const [rows, [count]] = await Promise.all([
-      this.db.all<{ summary: string | null }>(`${page(`recordings ${clause}`)} ORDER BY p.started_at DESC, p.id DESC`, [
+      this.db.all<{ summary: string | null }>(`${page(`recordings r ${clause}`)} ORDER BY p.started_at DESC, p.id DESC`, [
         ...params,
         limit,
         offset,
       ]),
-      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM recordings ${clause}${cap}) c`, params),
+      this.db.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM recordings r ${clause}${cap}) c`, params),
     ]);
     const n = Number(count?.n ?? 0);
     return capped && n > this.countCap
