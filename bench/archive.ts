@@ -261,7 +261,11 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
     const rows: Array<Record<string, string | number>> = [];
     const perEngine: Record<
       string,
-      { reindexS: number; p95Ms: number; kinds: Array<{ kind: string; p50: number; p95: number; max: number; hits: number }> }
+      {
+        reindexS: number;
+        p95Ms: number;
+        kinds: Array<{ kind: string; p50: number; p95: number; max: number; hits: number; capped: boolean }>;
+      }
     > = {};
     for (const { name, db } of engines) {
       const archive = new Archive({ recordingsDir: folder, ffmpegPath: '', log: quiet, isLive: () => false });
@@ -275,10 +279,12 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
         await archive.list(k.make(qr)); // warm: the first of a kind plans it
         const times: number[] = [];
         let hits = 0;
+        let capped = false;
         for (let i = 0; i < opts.queries; i++) {
           const [res, ms] = await timed(() => archive.list(k.make(qr)));
           times.push(ms);
           hits += res.total;
+          capped ||= res.totalCapped === true;
         }
         times.sort((a, b) => a - b);
         all.push(...times);
@@ -288,6 +294,7 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
           p95: percentile(times, 95),
           max: times[times.length - 1]!,
           hits: Math.round(hits / opts.queries),
+          capped,
         });
       }
       all.sort((a, b) => a - b);
@@ -301,7 +308,9 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
         row[`${name} p95 ms`] = x.p95.toFixed(1);
         row[`${name} max`] = x.max.toFixed(1);
       }
-      row['matches'] = perEngine[opts.engines[0]!]!.kinds.find((y) => y.kind === k.kind)!.hits;
+      const first = perEngine[opts.engines[0]!]!.kinds.find((y) => y.kind === k.kind)!;
+      // A broad search counts up to the cap (RecordingPage.totalCapped): "10000+".
+      row['matches'] = first.capped ? `${first.hits}+` : first.hits;
       rows.push(row);
     }
     console.log(table(rows));
