@@ -11,7 +11,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ArchiveIndex, archiveIndexSchema } from '../src/catalog/archiveIndex.js';
+import { ArchiveIndex, archiveIndexSchemas } from '../src/catalog/archiveIndex.js';
 import type { Database } from '../src/catalog/database.js';
 import { PostgresDatabase } from '../src/catalog/postgres.js';
 import { SqliteDatabase } from '../src/catalog/sqlite.js';
@@ -253,7 +253,7 @@ export async function runArchiveBench(opts: ArchiveBenchOptions = defaultArchive
           ? new SqliteDatabase(path.join(work, 'catalog.sqlite'))
           : new PostgresDatabase(await pg!.database(), { connectTimeoutSeconds: 10, maxConnections: 4, log: quiet });
       await db.transaction(async (tx) => {
-        for (const s of archiveIndexSchema(db.dialect)) await tx.run(s);
+        for (const s of archiveIndexSchemas(db.dialect)) await tx.run(s);
       });
       engines.push({ name, db });
     }

@@ -12,7 +12,7 @@ import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ArchiveIndex, archiveIndexSchema } from '../src/catalog/archiveIndex.js';
+import { ArchiveIndex, archiveIndexSchemas, archiveIndexSpanSchema } from '../src/catalog/archiveIndex.js';
 import type { Database } from '../src/catalog/database.js';
 import { PostgresDatabase } from '../src/catalog/postgres.js';
 import { SqliteDatabase } from '../src/catalog/sqlite.js';
@@ -42,7 +42,7 @@ const engines: Array<{ name: string; open(): Promise<Database> }> = [
 
 async function indexOn(db: Database, countCap?: number): Promise<ArchiveIndex> {
   await db.transaction(async (tx) => {
-    for (const statement of archiveIndexSchema(db.dialect)) await tx.run(statement);
+    for (const statement of archiveIndexSchemas(db.dialect)) await tx.run(statement);
   });
   return new ArchiveIndex(db, countCap);
 }
@@ -207,6 +207,27 @@ for (const engine of engines) {
         `${label}: the page`,
       );
     }
+  });
+
+  t.test(`${engine.name}: version 5 fills the ends of a school's rows from the recordings`, async (t) => {
+    const db = await engine.open();
+    t.teardown(() => db.close());
+    const index = await indexOn(db);
+    const all = summaries(200, 11);
+    await index.put(all);
+    // Rows as version 4 left them: no end; then version 5's fill.
+    await db.run('UPDATE recording_schools SET ended_at = NULL');
+    await db.run(archiveIndexSpanSchema(db.dialect)[1]!);
+    const school = all.find((s) => s.invitedSchools.length > 0)!.invitedSchools[0]!;
+    const q: RecordingSearch = { school, from: new Date(NOW - 20 * 86_400_000), to: new Date(NOW), limit: 1000 };
+    const got = await index.search(q, 'all', NOW);
+    const want = expected(all, q, 'all');
+    t.ok(want.total > 0, `the school has recordings in the range (${want.total})`);
+    t.same(
+      { total: got.total, ids: got.recordings.map((x) => x.id) },
+      want,
+      "a school's search by dates after the fill agrees with the manifests",
+    );
   });
 
   t.test(`${engine.name}: put replaces, remove removes, states and clear`, async (t) => {

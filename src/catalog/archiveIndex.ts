@@ -45,6 +45,25 @@ export function archiveIndexSchema(d: Dialect): string[] {
       ];
 }
 
+/**
+ * Version 5: a school's rows carry the recording's end too, under one covering index, so that a
+ * search by school (and dates) is answered from that table alone: PostgreSQL spent one lookup into
+ * `recordings` per recording of the school (0.016 ms each, 2,500 a year).
+ */
+export function archiveIndexSpanSchema(d: Dialect): string[] {
+  return [
+    `ALTER TABLE recording_schools ADD COLUMN ended_at ${d.bigint}`,
+    'UPDATE recording_schools SET ended_at = (SELECT r.ended_at FROM recordings r WHERE r.id = recording_schools.recording_id)',
+    'DROP INDEX recording_schools_started',
+    'CREATE INDEX recording_schools_span ON recording_schools (school_id, started_at, ended_at, recording_id)',
+  ];
+}
+
+/** The archive index's schema as the migrations leave it (versions 3 and 5), for a database of its own (tests, bench). */
+export function archiveIndexSchemas(d: Dialect): string[] {
+  return [...archiveIndexSchema(d), ...archiveIndexSpanSchema(d)];
+}
+
 /** Rows written per transaction when many are put at once (a reindex). */
 const BATCH = 500;
 
@@ -122,12 +141,23 @@ export class ArchiveIndex implements RecordingIndexPort {
     if (q.school || q.q) {
       // Text or a school: every match must be found to sort them (the text index is the dear
       // part), so they are found once, then counted and paged from that one set, in one statement.
+      // A school with nothing but dates is answered by its own rows alone (version 5's index).
+      const spanOnly = q.school && !q.q && !q.instructor && !q.subject && scope === 'all';
+      const source = spanOnly
+        ? {
+            sql: `SELECT rs.recording_id AS id, rs.started_at AS started_at FROM recording_schools rs ${schoolSpan(q)}`,
+            params: schoolSpanParams(q, now),
+          }
+        : {
+            sql: `SELECT r.id AS id, r.started_at AS started_at FROM recordings r${school} ${clause}`,
+            params: [...schoolParams, ...params],
+          };
       const rows = await this.db.all<{ k: number; total: number | string | null; summary: string | null }>(
-        `WITH m AS MATERIALIZED (SELECT r.id AS id, r.started_at AS started_at FROM recordings r${school} ${clause})
+        `WITH m AS MATERIALIZED (${source.sql})
          SELECT 0 AS k, (SELECT COUNT(*) FROM m) AS total, NULL AS summary, NULL AS started_at, NULL AS id
          UNION ALL SELECT 1 AS k, NULL, q.summary, q.started_at, q.id FROM (${page('m')}) q
          ORDER BY k, started_at DESC, id DESC`,
-        [...schoolParams, ...params, limit, offset],
+        [...source.params, limit, offset],
       );
       return { total: Number(rows.find((r) => r.k === 0)?.total ?? 0), recordings: parse(rows) };
     }
@@ -180,9 +210,14 @@ export class ArchiveIndex implements RecordingIndexPort {
           batch.map((x) => [x.id, JSON.stringify(x)]),
         );
         const schools = batch.flatMap((x) =>
-          [...new Set([...x.schools.map((y) => y.id), ...x.invitedSchools])].map((school) => [school, x.id, Date.parse(x.startedAt)]),
+          [...new Set([...x.schools.map((y) => y.id), ...x.invitedSchools])].map((school) => [
+            school,
+            x.id,
+            Date.parse(x.startedAt),
+            x.endedAt ? Date.parse(x.endedAt) : null,
+          ]),
         );
-        await insertRows(tx, 'recording_schools (school_id, recording_id, started_at)', schools);
+        await insertRows(tx, 'recording_schools (school_id, recording_id, started_at, ended_at)', schools);
         if (sqlite) {
           // The text table's rowid is the recording's n.
           const ns = await tx.all<{ n: number; id: string }>(
@@ -215,7 +250,8 @@ export class ArchiveIndex implements RecordingIndexPort {
   /** Fresh statistics for the query planners after many rows changed (a reindex). */
   async optimize(): Promise<void> {
     if (this.db.dialect.name === 'sqlite') await this.db.run('ANALYZE');
-    else for (const table of ['recordings', 'recording_schools', 'recording_summaries']) await this.db.run(`ANALYZE ${table}`);
+    // VACUUM too: it marks the pages all-visible, so a school's search reads its covering index only.
+    else for (const table of ['recordings', 'recording_schools', 'recording_summaries']) await this.db.run(`VACUUM (ANALYZE) ${table}`);
   }
 
   async clear(): Promise<void> {
@@ -235,6 +271,15 @@ export class ArchiveIndex implements RecordingIndexPort {
     await tx.run(`DELETE FROM recording_summaries WHERE id IN (${list})`, [...ids]);
     await tx.run(`DELETE FROM recordings WHERE id IN (${list})`, [...ids]);
   }
+}
+
+/** The WHERE of a search by school and dates over `recording_schools rs` alone (the same overlap rule as the rest). */
+function schoolSpan(q: RecordingSearch): string {
+  return `WHERE rs.school_id = ?${q.to ? ' AND rs.started_at <= ?' : ''}${q.from ? ' AND (rs.ended_at >= ? OR (rs.ended_at IS NULL AND ? <= ?))' : ''}`;
+}
+
+function schoolSpanParams(q: RecordingSearch, now: number): Param[] {
+  return [q.school!, ...(q.to ? [q.to.getTime()] : []), ...(q.from ? [q.from.getTime(), q.from.getTime(), now] : [])];
 }
 
 const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');

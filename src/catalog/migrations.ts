@@ -1,5 +1,5 @@
 import { LessoncastError } from '../errors.js';
-import { archiveIndexSchema } from './archiveIndex.js';
+import { archiveIndexSchema, archiveIndexSpanSchema } from './archiveIndex.js';
 import type { Database, Dialect } from './database.js';
 import { ledgerSchema } from './ledger.js';
 
@@ -50,6 +50,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   { version: 3, name: 'archive index', up: archiveIndexSchema },
   { version: 4, name: 'per-school ledger', up: ledgerSchema },
+  { version: 5, name: "archive index: a school's recordings with their end", up: archiveIndexSpanSchema },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
