@@ -5,6 +5,9 @@
 export type Row = Record<string, unknown>;
 export type Param = string | number | null;
 
+/** A nullable number column as read back (PostgreSQL gives BIGINT as a string). */
+export const nullableNumber = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
 export interface Sql {
   all<T = Row>(sql: string, params?: Param[]): Promise<T[]>;
   /** Runs a statement; resolves with the rows it changed. */

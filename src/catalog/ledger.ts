@@ -1,5 +1,5 @@
 import { emptyHistogram, LOSS_EDGES, mean, p95, RTT_EDGES, type Histogram, type SchoolTallyState } from '../lessons/ledgerTally.js';
-import type { Database, Dialect, Param, Row } from './database.js';
+import { nullableNumber, type Database, type Dialect, type Param, type Row } from './database.js';
 
 /**
  * The per-school ledger (issue 16 §5): one row per lesson and school, what the live events said
@@ -57,7 +57,6 @@ const SELECT = `SELECT l.*, s.name AS school_name, s.district AS district, ls.ti
   ls.instructor_id AS instructor_id FROM ledger l LEFT JOIN schools s ON s.id = l.school_id LEFT JOIN lessons ls ON ls.id = l.lesson_id`;
 const ORDER = 'ORDER BY l.lesson_at, l.lesson_id, l.school_id';
 
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 function histogramsOf(row: Row): { loss: Histogram; rtt: Histogram } {
@@ -73,8 +72,8 @@ function tallyOf(row: Row): SchoolTallyState {
   return {
     schoolId: String(row['school_id']),
     invited: Number(row['invited']) === 1,
-    firstJoinedAt: num(row['first_joined_at']),
-    lastLeftAt: num(row['last_left_at']),
+    firstJoinedAt: nullableNumber(row['first_joined_at']),
+    lastLeftAt: nullableNumber(row['last_left_at']),
     connectedMs: Number(row['connected_ms']),
     audioOnlyMs: Number(row['audio_only_ms']),
     hands: Number(row['hands']),

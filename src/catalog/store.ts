@@ -2,7 +2,7 @@ import { LessoncastError } from '../errors.js';
 import { ArchiveIndex } from './archiveIndex.js';
 import { LedgerTable } from './ledger.js';
 import type { Logger } from '../logger.js';
-import type { Database, Param, Row, Sql } from './database.js';
+import { nullableNumber, type Database, type Param, type Row, type Sql } from './database.js';
 import { migrate, type MigrationOutcome } from './migrations.js';
 import { checkConflicts } from './timetable.js';
 import type {
@@ -123,7 +123,6 @@ export interface SubjectInput {
 }
 
 const LESSON_COLUMNS = 'id, title, subject, instructor_id, record, series_id, starts_at, ends_at, state, created_at, started_at, ended_at';
-const nullableNumber = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /**
  * The region's catalog over one database engine (SQLite or PostgreSQL: the same SQL). Every
