@@ -82,17 +82,7 @@ export class ArchiveIndex implements RecordingIndexPort {
 
   async search(q: RecordingSearch, scope: SearchScope, now = Date.now()): Promise<RecordingPage> {
     if (scope !== 'all' && scope.length === 0) return { total: 0, recordings: [] };
-    const where: string[] = [];
-    const params: Param[] = [];
-    // Overlapping [from, to]: a recording still going on lasts until now (as the scan reads it).
-    if (q.from) {
-      where.push('(r.ended_at >= ? OR (r.ended_at IS NULL AND ? <= ?))');
-      params.push(q.from.getTime(), q.from.getTime(), now);
-    }
-    if (q.to) {
-      where.push('r.started_at <= ?');
-      params.push(q.to.getTime());
-    }
+    const { where, params } = dateRange('r', q, now);
     if (q.instructor) {
       where.push('r.instructor_id = ?');
       params.push(q.instructor);
@@ -143,10 +133,12 @@ export class ArchiveIndex implements RecordingIndexPort {
       // part), so they are found once, then counted and paged from that one set, in one statement.
       // A school with nothing but dates is answered by its own rows alone (version 5's index).
       const spanOnly = q.school && !q.q && !q.instructor && !q.subject && scope === 'all';
+      const span = dateRange('rs', q, now);
       const source = spanOnly
         ? {
-            sql: `SELECT rs.recording_id AS id, rs.started_at AS started_at FROM recording_schools rs ${schoolSpan(q)}`,
-            params: schoolSpanParams(q, now),
+            sql: `SELECT rs.recording_id AS id, rs.started_at AS started_at FROM recording_schools rs
+                  WHERE ${['rs.school_id = ?', ...span.where].join(' AND ')}`,
+            params: [q.school!, ...span.params],
           }
         : {
             sql: `SELECT r.id AS id, r.started_at AS started_at FROM recordings r${school} ${clause}`,
@@ -273,13 +265,22 @@ export class ArchiveIndex implements RecordingIndexPort {
   }
 }
 
-/** The WHERE of a search by school and dates over `recording_schools rs` alone (the same overlap rule as the rest). */
-function schoolSpan(q: RecordingSearch): string {
-  return `WHERE rs.school_id = ?${q.to ? ' AND rs.started_at <= ?' : ''}${q.from ? ' AND (rs.ended_at >= ? OR (rs.ended_at IS NULL AND ? <= ?))' : ''}`;
-}
-
-function schoolSpanParams(q: RecordingSearch, now: number): Param[] {
-  return [q.school!, ...(q.to ? [q.to.getTime()] : []), ...(q.from ? [q.from.getTime(), q.from.getTime(), now] : [])];
+/**
+ * Conditions on `alias` (recordings, or a school's rows, which carry the same start and end) for
+ * recordings overlapping [from, to]: one still going on lasts until now (as the scan reads it).
+ */
+function dateRange(alias: string, q: RecordingSearch, now: number): { where: string[]; params: Param[] } {
+  const where: string[] = [];
+  const params: Param[] = [];
+  if (q.from) {
+    where.push(`(${alias}.ended_at >= ? OR (${alias}.ended_at IS NULL AND ? <= ?))`);
+    params.push(q.from.getTime(), q.from.getTime(), now);
+  }
+  if (q.to) {
+    where.push(`${alias}.started_at <= ?`);
+    params.push(q.to.getTime());
+  }
+  return { where, params };
 }
 
 const marks = (n: number): string => Array.from({ length: n }, () => '?').join(', ');
