@@ -343,7 +343,6 @@ export class RtcReceiver {
       const ext = params.rtpParameters.headerExtensions?.find((e) => e.uri === TRANSPORT_WIDE_CC_URI);
       if (!ext) continue;
       this.feedback = new FeedbackSender(this.pc, ext.id);
-      this.feedback.attach();
       return;
     }
   }

@@ -173,45 +173,37 @@ interface DtlsTransportLike {
  * the consumers' RTP parameters.
  */
 export class FeedbackSender {
-  private readonly builder: TransportFeedbackBuilder;
+  private readonly builder = new TransportFeedbackBuilder((Math.random() * 0xffffffff) >>> 0);
+  private readonly dtls: DtlsTransportLike;
+  private readonly subscription: { unSubscribe(): void };
   private readonly timer: NodeJS.Timeout;
-  private subscription: { unSubscribe(): void } | undefined;
   /** Messages sent and packets reported in them (for a bench's report). */
   messages = 0;
   reported = 0;
 
-  constructor(
-    private readonly pc: RTCPeerConnection,
-    private readonly extensionId: number,
-    intervalMs = 100,
-  ) {
-    this.builder = new TransportFeedbackBuilder((Math.random() * 0xffffffff) >>> 0);
-    this.timer = setInterval(() => this.flush(), intervalMs);
-  }
-
-  /** Starts listening (once the DTLS transport exists, i.e. after the first negotiation). */
-  attach(): void {
-    if (this.subscription) return;
-    const dtls = (this.pc as unknown as { dtlsTransports: DtlsTransportLike[] }).dtlsTransports[0];
-    if (!dtls) throw new Error('no DTLS transport yet: attach after the first negotiation');
+  /** Listens from now on: make it once the DTLS transport exists, i.e. after the first negotiation. */
+  constructor(pc: RTCPeerConnection, extensionId: number, intervalMs = 100) {
+    const dtls = (pc as unknown as { dtlsTransports: DtlsTransportLike[] }).dtlsTransports[0];
+    if (!dtls) throw new Error('no DTLS transport yet: start feedback after the first negotiation');
+    this.dtls = dtls;
     this.subscription = dtls.onRtp.subscribe((rtp) => {
-      const ext = rtp.header.extensions.find((e) => e.id === this.extensionId);
+      const ext = rtp.header.extensions.find((e) => e.id === extensionId);
       if (ext && ext.payload.length >= 2) this.builder.received(ext.payload.readUInt16BE(0), performance.now() * 1000, rtp.header.ssrc);
     });
+    this.timer = setInterval(() => this.flush(), intervalMs);
   }
 
   close(): void {
     clearInterval(this.timer);
-    this.subscription?.unSubscribe();
+    this.subscription.unSubscribe();
   }
 
   private flush(): void {
-    const dtls = (this.pc as unknown as { dtlsTransports: DtlsTransportLike[] }).dtlsTransports[0];
     const feedback = this.builder.build();
-    if (!feedback || !dtls) return;
+    if (!feedback) return;
     const packet = encodeTransportFeedback(feedback);
     this.messages++;
     this.reported += feedback.statuses.length;
-    void dtls.sendRtcp([{ serialize: () => packet }]).catch(() => undefined);
+    void this.dtls.sendRtcp([{ serialize: () => packet }]).catch(() => undefined);
   }
 }
