@@ -215,19 +215,15 @@ t.test('ffmpeg killed mid-segment: the restarted run carries on from where the p
   t.equal(missing, 0, 'not one frame lost');
   t.equal(repeated, 0, 'none recorded twice');
   t.ok(Math.max(...frames.map((f) => Math.abs(f.error))) <= TOLERANCE, 'every frame still where the sender clock puts it');
-  // The detector needs silence before a beep and its end inside the same run's file: a beep cut by the
-  // restart point is not told, although its sound is there (the timeline check above shows no gap).
+  // The runs' sound is laid on one timeline before the beeps are looked for, so a beep cut by the
+  // restart point is found only if neither run lost a sample of it.
   const voice = manifest.tracks.find((x) => x.id === 'voice')!;
   const restartAt = voice.segments.find((x) => x.run === 2)!.startSeconds;
-  const origin = Date.parse(manifest.startedAt);
   const ks = beeps.map((b) => b.k);
-  const expected = Array.from({ length: ks.at(-1)! - ks[0]! + 1 }, (_, i) => ks[0]! + i).filter((k) => {
-    const at = (source.beepAt(k) - origin) / 1000;
-    return at < restartAt - 0.06 || at > restartAt + 0.35;
-  });
+  t.comment(`voice restarted at ${restartAt.toFixed(3)} s; beeps found at ${beeps.map((b) => b.t.toFixed(3)).join(', ')}`);
   t.same(
-    ks.filter((k) => expected.includes(k)),
-    expected,
+    ks,
+    Array.from({ length: ks.at(-1)! - ks[0]! + 1 }, (_, i) => ks[0]! + i),
     `every beep from ${ks[0]} to ${ks.at(-1)} s is there (${ks.length} found)`,
   );
   t.ok(Math.max(...beeps.map((b) => Math.abs(b.error))) <= TOLERANCE, 'every beep still where the sender clock puts it');

@@ -375,22 +375,48 @@ export function recordedFrames(recordingDir: string, track: ManifestTrack): Prom
   });
 }
 
-/** When each beep starts in an audio track (lesson timeline, seconds). */
-export function recordedBeeps(recordingDir: string, track: ManifestTrack): Promise<number[]> {
-  return eachRun(recordingDir, track, async (file) => {
-    const { stderr } = await run(
+/**
+ * When each beep starts in an audio track (lesson timeline, seconds). Every run is decoded to PCM
+ * placed at its own timestamps (silence before it), and the runs are laid over one another before
+ * the beeps are looked for: a beep cut by a restart is then found whole when both runs hold their
+ * part of it, and missed when a sample of it was lost. (Looked for run by run, a beep needs 0.3 s
+ * of silence on both sides inside one run's file, so one near a restart could not be told.)
+ */
+export async function recordedBeeps(recordingDir: string, track: ManifestTrack): Promise<number[]> {
+  const runs = await eachRun(recordingDir, track, async (file) => {
+    const { stdout } = await run(
       'ffmpeg',
       [
-        ...['-hide_banner', '-loglevel', 'info', '-i', file, '-copyts'],
-        ...['-af', 'silencedetect=noise=-30dB:duration=0.3', '-f', 'null', '-'],
+        ...['-hide_banner', '-loglevel', 'error', '-i', file, '-copyts'],
+        // first_pts=0 pads the run's start with silence from the timeline's zero.
+        ...['-af', 'aresample=async=1:first_pts=0', '-ac', '1', '-ar', String(AUDIO_RATE), '-f', 's16le', 'pipe:1'],
       ],
-      { maxBuffer: 64 * 1024 * 1024 },
+      { encoding: 'buffer', maxBuffer: 512 * 1024 * 1024 },
     );
-    // A beep is a sound that starts after silence and stops again about BEEP_SECONDS later; anything else
-    // (the click of a decoder starting mid-stream) is not one.
-    const edges = [...stderr.matchAll(/silence_(start|end):\s*([-\d.]+)/g)].map((m) => ({ end: m[1] === 'end', t: Number(m[2]) }));
-    return edges
-      .filter((e, i) => e.end && !edges[i + 1]?.end && Math.abs((edges[i + 1]?.t ?? -1) - e.t - BEEP_SECONDS) < 0.02)
-      .map((e) => e.t);
+    return [stdout];
   });
+  const length = Math.max(0, ...runs.map((b) => b.length >> 1));
+  const mixed = Buffer.alloc(length * 2);
+  for (let i = 0; i < length; i++) {
+    let sum = 0;
+    for (const b of runs) if (2 * i + 1 < b.length) sum += b.readInt16LE(2 * i);
+    mixed.writeInt16LE(Math.max(-32768, Math.min(32767, sum)), 2 * i);
+  }
+  const stderr = await new Promise<string>((resolve, reject) => {
+    const ff = spawn('ffmpeg', [
+      ...['-hide_banner', '-loglevel', 'info', '-f', 's16le', '-ar', String(AUDIO_RATE), '-ac', '1', '-i', 'pipe:0'],
+      ...['-af', 'silencedetect=noise=-30dB:duration=0.3', '-f', 'null', '-'],
+    ]);
+    let err = '';
+    ff.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    ff.on('error', reject);
+    ff.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`ffmpeg silencedetect exited ${code}: ${err.slice(-500)}`))));
+    ff.stdin.end(mixed);
+  });
+  // A beep is a sound that starts after silence and stops again about BEEP_SECONDS later; anything else
+  // (the click of a decoder starting mid-stream) is not one.
+  const edges = [...stderr.matchAll(/silence_(start|end):\s*([-\d.]+)/g)].map((m) => ({ end: m[1] === 'end', t: Number(m[2]) }));
+  return edges
+    .filter((e, i) => e.end && !edges[i + 1]?.end && Math.abs((edges[i + 1]?.t ?? -1) - e.t - BEEP_SECONDS) < 0.02)
+    .map((e) => e.t);
 }
