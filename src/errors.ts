@@ -64,6 +64,8 @@ export const ERROR_STATUS = {
   CATALOG_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   UNAVAILABLE: 503,
+  /** Another node of the cluster did not answer in time (docs/cluster.md); the request may be retried. */
+  CLUSTER_TIMEOUT: 504,
   INTERNAL: 500,
 } as const;
 
