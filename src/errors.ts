@@ -27,6 +27,8 @@ export const ERROR_STATUS = {
   LESSON_NOT_FOUND: 404,
   LESSON_NOT_LIVE: 409,
   LESSON_ENDED: 410,
+  /** Many nodes: another node is the lesson's origin (details.node); signalling relays there by itself. */
+  LESSON_ELSEWHERE: 409,
   NOT_FOUND: 404,
   TRANSPORT_NOT_FOUND: 404,
   PRODUCER_NOT_FOUND: 404,

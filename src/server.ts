@@ -6,6 +6,8 @@ import { buildHttpApp, type HttpApp } from './http/app.js';
 import { loadMediasoup, resolveWorkerBin } from './media/mediasoup.js';
 import { resolveIceTcp, WorkerPool } from './media/workerPool.js';
 import { bweSettings, LessonMedia } from './media/lessonMedia.js';
+import { Cluster } from './cluster/cluster.js';
+import { ClusterMedia } from './cluster/clusterMedia.js';
 import { resolveTokenSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { LessonRegistry, type HostedLesson } from './lessons/registry.js';
@@ -73,6 +75,8 @@ export interface LessoncastInternals {
   /** Keeps each lesson's per-school ledger in the catalog. */
   readonly ledger: LedgerRecorder;
   readonly revocations: RevocationList;
+  /** This node's part in a cluster (cluster.enabled), else undefined. */
+  readonly cluster: Cluster | undefined;
 }
 
 /** Builds a node from the configuration; start() it to serve. */
@@ -190,8 +194,31 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   // Refusals, joins and frames are counted once the metrics exist (the control room, made below).
   const refused = (limit: string): void => controlRoom.metrics.countLimitRefusal(limit);
   const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media), links: config.media.links };
-  const registry = new LessonRegistry({
-    createMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
+  const live = createLiveState(config.redis, config.nodeId, log);
+  // Many nodes (docs/cluster.md): lessons hosted under an origin lease, any node a way in.
+  const cluster = config.cluster.enabled
+    ? new Cluster({
+        nodeId: config.nodeId,
+        redisUrl: config.redis.url,
+        keyPrefix: config.redis.keyPrefix,
+        secret: config.cluster.secret,
+        leaseSeconds: config.cluster.leaseSeconds,
+        nodeTtlSeconds: config.redis.nodeTtlSeconds,
+        addresses: { listenIp: config.media.listenIp, announcedAddress: config.announcedAddress },
+        live,
+        log,
+      })
+    : undefined;
+  const registry = new LessonRegistry<LessonMedia>({
+    createMedia: (lessonId) =>
+      cluster
+        ? new ClusterMedia(pool, lessonId, mediaOptions, {
+            channel: cluster.channel,
+            addresses: { listenIp: config.media.listenIp, announcedAddress: config.announcedAddress },
+            log,
+          })
+        : new LessonMedia(pool, lessonId, mediaOptions),
+    ...(cluster ? { admit: (lessonId: string) => cluster.admit(lessonId) } : {}),
     lessonOptions: {
       reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000,
       maxFloorHolders: config.lessons.maxFloorHolders,
@@ -202,7 +229,6 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     book,
     abandonAfterMs: config.lessons.abandonAfterMinutes * 60_000,
   });
-  const live = createLiveState(config.redis, config.nodeId, log);
   const turn = new TurnIssuer(config.turn);
   if (turn.enabled)
     log.info({ turnUrls: config.turn.urls, relaySchools: config.turn.relaySchools.length }, 'TURN credentials for every join');
@@ -230,6 +256,19 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       ttlSeconds: config.recording.oneWayAccessSeconds,
       segmentSeconds: config.recording.segmentSeconds,
     }),
+    ...(cluster
+      ? {
+          cluster: {
+            locate: (lessonId, session) => cluster.locate(lessonId, session),
+            placeMedia: (session, lesson) => cluster.placeMedia(session, lesson),
+          },
+        }
+      : {}),
+  });
+  cluster?.bind({
+    registry,
+    createEdgeMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
+    attachRelayed: sockets.attachRelayed,
   });
   const controlRoom = new ControlRoom({
     settings: {
@@ -245,7 +284,11 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     workers: workersSource(pool),
     log,
   });
-  registerLessonRoutes(app, { registry, tokens });
+  registerLessonRoutes(app, {
+    registry,
+    tokens,
+    ...(cluster ? { detailElsewhere: (lessonId: string, node: string) => cluster.detail(lessonId, node) } : {}),
+  });
   // A revocation is stored, then told to every node (this one included) over the live bus.
   const revoke = async (r: Revocation): Promise<void> => {
     await catalog.addRevocation(r);
@@ -316,6 +359,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       // Opened a moment ago; should it be gone already, the timer reads the list again later.
       await reloadRevocations().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revocations not read from the catalog'));
       await pool.start();
+      await cluster?.start();
       // Recordings a crash left open are closed first: a lesson resumed below must find its
       // recording finished (recovered), not still "recording".
       await recording.recoverUnfinished();
@@ -365,6 +409,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           await ledger.stop();
           registry.endAll(`server ${reason}`);
           registry.close();
+          await cluster?.close();
           clearInterval(revocationTimer);
           unsubscribeRevocations();
           await book.close();
@@ -388,7 +433,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       return stopping;
     },
   };
-  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording, catalog, book, ledger, revocations } };
+  return { server, internals: { app, pool, registry, tokens, live, controlRoom, recording, catalog, book, ledger, revocations, cluster } };
 }
 
 /**

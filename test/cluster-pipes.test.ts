@@ -7,7 +7,7 @@
 import dgram from 'node:dgram';
 import t from 'tap';
 import type { types } from 'mediasoup';
-import { EdgePipe, OriginPipes, type PipeEnd, type PipedProducer } from '../src/cluster/pipes.js';
+import { PipeImport, PipeExports, type PipeEnd, type PipedProducer } from '../src/cluster/pipes.js';
 import { lessonMediaCodecs } from '../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
 import { clusterRig, quietLog as quiet } from './support/cluster.js';
@@ -80,7 +80,7 @@ t.test('cross-node pipes', async (t) => {
   const workers = [await ms.createWorker({ logLevel: 'warn' }), await ms.createWorker({ logLevel: 'warn' })];
   const originRouter = await workers[0]!.createRouter({ mediaCodecs: lessonMediaCodecs });
   const edgeRouter = await workers[1]!.createRouter({ mediaCodecs: lessonMediaCodecs });
-  const origin = new OriginPipes({
+  const origin = new PipeExports({
     channel: originChannel,
     addresses,
     routerOf: (id) => (id === 'L1' ? originRouter : undefined),
@@ -94,13 +94,13 @@ t.test('cross-node pipes', async (t) => {
   });
 
   /** The edge's pipe of a lesson, noting the producers it is told closed. */
-  const edgePipe = (lessonId: string, closed: string[] = []): EdgePipe =>
-    new EdgePipe({
+  const edgePipe = (lessonId: string, closed: string[] = []): PipeImport =>
+    new PipeImport({
       channel: edgeChannel,
       addresses,
       lessonId,
-      origin: 'origin',
-      router: edgeRouter,
+      from: 'origin',
+      router: () => edgeRouter,
       log: quiet,
       onProducerClosed: (id) => closed.push(id),
     });

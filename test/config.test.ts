@@ -185,6 +185,27 @@ t.test('each kind of bad value is named with key, value and what is allowed', as
   t.notMatch(secretIssues.join('\n'), /short/, 'the secret itself is never printed');
 });
 
+t.test('cluster.enabled needs Redis, a shared catalog and a long secret, and never prints it', async (t) => {
+  const lone = issuesOf(() =>
+    loadConfig({ configDir, env: { LESSONCAST_CLUSTER_ENABLED: 'true', LESSONCAST_CLUSTER_SECRET: 'tiny-secret' } }),
+  ).join('\n');
+  t.match(lone, /cluster\.enabled: true is not allowed without redis\.url/);
+  t.match(lone, /cluster\.enabled: true is not allowed without catalog\.url/);
+  t.match(lone, /cluster\.secret: \(hidden\) is not allowed; allowed: at least 32 characters/);
+  t.notMatch(lone, /tiny-secret/, 'the secret itself is never printed');
+  const whole = loadConfig({
+    configDir,
+    env: {
+      LESSONCAST_CLUSTER_ENABLED: 'true',
+      LESSONCAST_CLUSTER_SECRET: 'x'.repeat(32),
+      LESSONCAST_REDIS_URL: 'redis://127.0.0.1:6379',
+      LESSONCAST_CATALOG_URL: 'postgres://lessoncast@127.0.0.1/lessoncast',
+    },
+  });
+  t.equal(whole.cluster.enabled, true, 'with all three it loads');
+  t.equal(whole.cluster.leaseSeconds, 10);
+});
+
 t.test('a removed setting (media.liburing) stops the start with the key and why, from a file or the environment', async (t) => {
   const dir = mkdtempSync(path.join(tmpdir(), 'lc-config-'));
   copyFileSync(path.join(configDir, 'default.json'), path.join(dir, 'default.json'));

@@ -80,26 +80,30 @@ async function openEnd(
   return { transport, end };
 }
 
-/** An origin's side of one edge's pipe in one lesson. */
-interface OriginEnd {
+/** The exporting side of one importer's pipe in one lesson. */
+interface ExportEnd {
   transport: types.PipeTransport;
   consumers: Map<string, types.Consumer>;
 }
 
-export interface OriginPipesOptions {
+export interface PipeExportsOptions {
   channel: ClusterChannel;
   addresses: PipeAddresses;
-  /** The router a lesson's producers live on here, if this node is its origin. */
+  /** The router a lesson's producers live on here (origin or edge), if this node has one. */
   routerOf(lessonId: string): types.Router | undefined;
   log: Logger;
 }
 
-/** The origin's half: answers edges' pipe requests for the lessons this node is origin of. */
-export class OriginPipes {
+/**
+ * The exporting half, on every node: answers pipe requests for the lessons it has a router for
+ * (an origin exports to its edges; an edge exports a producer made there, such as a classroom
+ * given the floor, to the origin).
+ */
+export class PipeExports {
   /** "<lesson>/<edge node>" → that edge's end here. */
-  private readonly ends = new Map<string, OriginEnd>();
+  private readonly ends = new Map<string, ExportEnd>();
 
-  constructor(private readonly opts: OriginPipesOptions) {
+  constructor(private readonly opts: PipeExportsOptions) {
     const { channel } = opts;
     channel.handle('pipe.open', OpenRequest, (body, from) => this.open(body.lessonId, from, body.end));
     channel.handle('pipe.producer', ProducerRequest, (body, from) => this.pipeProducer(body.lessonId, from, body.producerId));
@@ -116,7 +120,7 @@ export class OriginPipes {
 
   private router(lessonId: string): types.Router {
     const router = this.opts.routerOf(lessonId);
-    if (!router) throw new LessoncastError('LESSON_NOT_FOUND', `this node is not the origin of lesson ${lessonId}`, { lessonId });
+    if (!router) throw new LessoncastError('LESSON_NOT_FOUND', `this node has no media of lesson ${lessonId}`, { lessonId });
     return router;
   }
 
@@ -180,32 +184,33 @@ export class OriginPipes {
   }
 }
 
-export interface EdgePipeOptions {
+export interface PipeImportOptions {
   channel: ClusterChannel;
   addresses: PipeAddresses;
   lessonId: string;
-  origin: string;
-  /** The edge's router for this lesson, where the piped producers appear. */
-  router: types.Router;
+  /** The node whose producers are imported (the origin, or an edge where a classroom publishes). */
+  from: string;
+  /** This node's router for the lesson, where the piped producers appear (asked again after it was lost). */
+  router(): types.Router;
   log: Logger;
   /** A piped producer closed at the origin (its local consumers close with it). */
   onProducerClosed?(producerId: string): void;
 }
 
 /**
- * An edge's side of one lesson's pipe: one PipeTransport to the origin, each origin producer
- * produced here once (concurrent asks for the same producer share one pipe).
+ * The importing half, for one lesson from one other node: one PipeTransport to that node, each
+ * of its producers produced here once (concurrent asks for the same producer share one pipe).
  */
-export class EdgePipe {
+export class PipeImport {
   private transport: types.PipeTransport | undefined;
   private opening: Promise<types.PipeTransport> | undefined;
   private readonly producers = new Map<string, Promise<types.Producer>>();
   private readonly unlisten: () => void;
   private closed = false;
 
-  constructor(private readonly opts: EdgePipeOptions) {
+  constructor(private readonly opts: PipeImportOptions) {
     const onState = (body: Static<typeof ProducerState>, from: string): void => {
-      if (from !== opts.origin || body.lessonId !== opts.lessonId) return;
+      if (from !== opts.from || body.lessonId !== opts.lessonId) return;
       void this.producers
         .get(body.producerId)
         ?.then((p) => {
@@ -220,8 +225,8 @@ export class EdgePipe {
     this.unlisten = registerEdge(opts.channel, opts.lessonId, onState);
   }
 
-  get origin(): string {
-    return this.opts.origin;
+  get from(): string {
+    return this.opts.from;
   }
 
   /** The local copy of an origin producer, piped on first ask. */
@@ -238,7 +243,7 @@ export class EdgePipe {
 
   private async pipe(producerId: string): Promise<types.Producer> {
     const transport = await this.ensureTransport();
-    const d = (await this.opts.channel.request(this.opts.origin, 'pipe.producer', {
+    const d = (await this.opts.channel.request(this.opts.from, 'pipe.producer', {
       lessonId: this.opts.lessonId,
       producerId,
     })) as PipedProducer;
@@ -247,7 +252,7 @@ export class EdgePipe {
       kind: d.kind,
       rtpParameters: d.rtpParameters,
       paused: d.paused,
-      appData: { piped: true, origin: this.opts.origin },
+      appData: { piped: true, from: this.opts.from },
     });
     if (this.closed) producer.close();
     return producer;
@@ -256,19 +261,25 @@ export class EdgePipe {
   private ensureTransport(): Promise<types.PipeTransport> {
     if (this.transport && !this.transport.closed) return Promise.resolve(this.transport);
     this.opening ??= (async () => {
-      const { transport, end } = await openEnd(this.opts.router, this.opts.addresses, {
+      const { transport, end } = await openEnd(this.opts.router(), this.opts.addresses, {
         lessonId: this.opts.lessonId,
-        origin: this.opts.origin,
+        from: this.opts.from,
       });
       try {
-        const remote = (await this.opts.channel.request(this.opts.origin, 'pipe.open', { lessonId: this.opts.lessonId, end })) as PipeEnd;
+        const remote = (await this.opts.channel.request(this.opts.from, 'pipe.open', { lessonId: this.opts.lessonId, end })) as PipeEnd;
         await transport.connect({ ip: remote.ip, port: remote.port, srtpParameters: remote.srtpParameters as types.SrtpParameters });
       } catch (err) {
         transport.close();
         throw err;
       }
       this.transport = transport;
-      this.opts.log.info({ lessonId: this.opts.lessonId, origin: this.opts.origin }, 'pipe opened from the origin');
+      // Its router closed (a worker died): what was piped is gone with it; the next ask pipes afresh.
+      transport.observer.once('close', () => {
+        if (this.transport !== transport) return;
+        this.transport = undefined;
+        this.producers.clear();
+      });
+      this.opts.log.info({ lessonId: this.opts.lessonId, from: this.opts.from }, 'pipe opened from the origin');
       return transport;
     })().finally(() => (this.opening = undefined));
     return this.opening;
@@ -281,7 +292,7 @@ export class EdgePipe {
     this.unlisten();
     this.transport?.close();
     this.producers.clear();
-    void this.opts.channel.request(this.opts.origin, 'pipe.close', { lessonId: this.opts.lessonId }, 2000).catch(() => undefined);
+    void this.opts.channel.request(this.opts.from, 'pipe.close', { lessonId: this.opts.lessonId }, 2000).catch(() => undefined);
   }
 }
 

@@ -116,6 +116,13 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
       'catalog.url: (hidden) is not allowed; allowed: a postgres:// or postgresql:// URL, or empty for SQLite at catalog.sqlitePath',
     );
   }
+  if (cfg.cluster.enabled) {
+    if (!cfg.redis.url) issues.push('cluster.enabled: true is not allowed without redis.url; allowed: false, or set redis.url');
+    if (!cfg.catalog.url)
+      issues.push('cluster.enabled: true is not allowed without catalog.url; allowed: false, or a shared PostgreSQL in catalog.url');
+    if (Buffer.byteLength(cfg.cluster.secret) < 32)
+      issues.push('cluster.secret: (hidden) is not allowed; allowed: at least 32 characters, the same on every node, when cluster.enabled');
+  }
   if (cfg.auth.tokenTtlSeconds > cfg.auth.maxTokenTtlSeconds) {
     issues.push(
       `auth.tokenTtlSeconds: ${cfg.auth.tokenTtlSeconds} is not allowed; allowed: at most auth.maxTokenTtlSeconds (${cfg.auth.maxTokenTtlSeconds})`,

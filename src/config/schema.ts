@@ -243,6 +243,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    // Many nodes (docs/cluster.md): a lesson spans nodes (origin and edges) through Redis and a shared catalog.
+    cluster: Type.Object(
+      {
+        enabled: Type.Boolean({
+          description: 'Nodes sharing redis.url and catalog.url serve each lesson together: one origin, any node a way in',
+        }),
+        secret: Type.String({
+          description: 'Signs every message between nodes (>= 32 chars, the same on every node); required when enabled',
+        }),
+        leaseSeconds: Type.Integer({
+          minimum: 2,
+          maximum: 120,
+          description: "A lesson's origin holds its lease this long without renewing (renewed every third of it)",
+        }),
+      },
+      { additionalProperties: false },
+    ),
     monitor: Type.Object(
       {
         sampleSeconds: Type.Integer({

@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { mayAccessLesson, type TokenService } from '../auth/tokens.js';
 import { ROLES } from '../domain/index.js';
 import { LessoncastError } from '../errors.js';
+import type { LessonDetail } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import { RoleSchema } from '../signalling/protocol.js';
 import { requirePermission } from './authGuard.js';
@@ -34,8 +35,15 @@ const MintBody = Type.Object(
 
 const LessonParams = Type.Object({ id: Type.String({ pattern: IdPattern }) });
 
+export interface LessonRouteDeps {
+  registry: LessonRegistry;
+  tokens: TokenService;
+  /** In a cluster: the detail of a lesson whose origin is another node, asked of that node. */
+  detailElsewhere?(lessonId: string, node: string): Promise<LessonDetail>;
+}
+
 /** REST for lessons and tokens: create/list lessons, admin token minting. */
-export function registerLessonRoutes(app: FastifyInstance, deps: { registry: LessonRegistry; tokens: TokenService }): void {
+export function registerLessonRoutes(app: FastifyInstance, deps: LessonRouteDeps): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const { registry, tokens } = deps;
 
@@ -72,16 +80,17 @@ export function registerLessonRoutes(app: FastifyInstance, deps: { registry: Les
     { schema: { summary: 'One lesson with who is in it', params: LessonParams }, preHandler: requirePermission(tokens, 'lesson.join') },
     async (req) => {
       const who = req.principal!;
-      const lesson = await registry.resolve(req.params.id);
-      if (!mayAccessLesson(who, lesson.id) && lesson.def.instructorId !== who.id)
+      const detail = await registry.resolve(req.params.id).then(
+        (lesson) => lesson.detail(),
+        (err: unknown) => {
+          const node = err instanceof LessoncastError && err.code === 'LESSON_ELSEWHERE' ? err.details?.['node'] : undefined;
+          if (typeof node !== 'string' || !deps.detailElsewhere) throw err;
+          return deps.detailElsewhere(req.params.id, node);
+        },
+      );
+      if (!mayAccessLesson(who, detail.lesson.id) && detail.lesson.instructorId !== who.id)
         throw new LessoncastError('FORBIDDEN', 'your token does not allow this lesson');
-      return {
-        lesson: lesson.view(),
-        schools: lesson.def.schools,
-        participants: lesson.visibleParticipants(),
-        handQueue: lesson.handQueue(),
-        floor: lesson.floorHolders(),
-      };
+      return detail;
     },
   );
 

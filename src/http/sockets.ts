@@ -27,6 +27,8 @@ export interface SocketEndpointsOptions {
   countFrame(code: ErrorCode): void;
   /** Live HLS links for one-way viewers (`oneWayStream`). */
   oneWay?: OneWayStreams;
+  /** Many nodes (src/cluster/): where lessons live, and where a joining session's media is made. */
+  cluster?: Pick<HubDeps, 'locate' | 'placeMedia'>;
 }
 
 /** What the composition root holds of the WebSocket endpoints: counts for the metrics, and their shutdown. */
@@ -38,6 +40,8 @@ export interface SocketEndpoints {
   close(): void;
   /** Closes every connection (signalling and feed) whose token `refused` names; returns how many. */
   revoke(refused: (p: Principal) => boolean): number;
+  /** A session for a client another node relays here (src/cluster/relay.ts). */
+  attachRelayed: SignallingHub['attachRelayed'];
 }
 
 /**
@@ -61,6 +65,8 @@ export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpoints
     onJoinOutcome: (ok, code) => o.countJoin(ok, code),
     countFrame: (code) => o.countFrame(code),
     ...(o.oneWay ? { oneWay: o.oneWay } : {}),
+    ...(o.cluster?.locate ? { locate: o.cluster.locate } : {}),
+    ...(o.cluster?.placeMedia ? { placeMedia: o.cluster.placeMedia } : {}),
   });
   const feed = new LiveFeed({ live: o.live, log: o.log, maxMessageBytes: o.maxMessageBytes, countFrame: (code) => o.countFrame(code) });
   hub.register(app);
@@ -70,5 +76,6 @@ export function registerSocketEndpoints(app: FastifyInstance, o: SocketEndpoints
     drain: (reason) => hub.drain(reason),
     close: () => feed.close(),
     revoke: (refused) => hub.revoke(refused) + feed.revoke(refused),
+    attachRelayed: (wire, relayed) => hub.attachRelayed(wire, relayed),
   };
 }

@@ -76,6 +76,15 @@ export type LessonEvents = {
   closed: [];
 };
 
+/** A lesson with who is in it, as GET /api/lessons/:id answers (and a lesson's origin tells other nodes). */
+export interface LessonDetail {
+  lesson: LessonView;
+  schools: string[];
+  participants: ParticipantView[];
+  handQueue: string[];
+  floor: string[];
+}
+
 export interface LessonOptions {
   reconnectGraceMs: number;
   maxFloorHolders: number;
@@ -138,6 +147,17 @@ export class Lesson extends EventEmitter<LessonEvents> {
       createdAt: this.def.createdAt.toISOString(),
       startedAt: this.startedAt?.toISOString() ?? null,
       endedAt: this.endedAt?.toISOString() ?? null,
+    };
+  }
+
+  /** The lesson with who is in it (GET /api/lessons/:id). */
+  detail(): LessonDetail {
+    return {
+      lesson: this.view(),
+      schools: this.def.schools,
+      participants: this.visibleParticipants(),
+      handQueue: this.handQueue(),
+      floor: [...this.floorHolders()],
     };
   }
 

@@ -64,6 +64,11 @@ export interface RegistryOptions<M extends LessonMediaPort> {
    * slot, or the last participant's leaving, whichever is latest) is ended as abandoned; 0 = never.
    */
   abandonAfterMs?: number;
+  /**
+   * In a cluster: called before this node hosts a lesson (creates, resolves or restores it), and
+   * throws when another node is its origin (src/cluster/). Without it, every lesson may be hosted here.
+   */
+  admit?(lessonId: string): Promise<void>;
 }
 
 /** The reason an abandoned lesson ends with (lessonEnded's `reason`, the journal, the recording). */
@@ -101,6 +106,7 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
       createdAt: new Date(),
     };
     await this.opts.book?.add(def);
+    await this.opts.admit?.(def.id);
     return this.host(def);
   }
 
@@ -125,7 +131,8 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     if (!booked) throw new LessoncastError('LESSON_NOT_FOUND', `no lesson ${id}`);
     if (booked.state === 'ended' || booked.state === 'cancelled')
       throw new LessoncastError('LESSON_ENDED', booked.state === 'cancelled' ? 'this lesson was cancelled' : 'this lesson has ended');
-    return this.host(booked.def, booked);
+    await this.opts.admit?.(id);
+    return this.lessons.get(id)?.lesson ?? this.host(booked.def, booked);
   }
 
   /** Start: hosts the lessons that were open or live when the node stopped (participants rejoin them). */
@@ -134,6 +141,16 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     let n = 0;
     for (const booked of await this.opts.book.current()) {
       if (this.lessons.has(booked.def.id) || (booked.state !== 'created' && booked.state !== 'live')) continue;
+      // In a cluster, each lesson is restored by the one node that wins its lease.
+      if (
+        this.opts.admit &&
+        !(await this.opts.admit(booked.def.id).then(
+          () => true,
+          () => false,
+        ))
+      )
+        continue;
+      if (this.lessons.has(booked.def.id)) continue;
       this.host(booked.def, booked);
       n++;
     }

@@ -99,6 +99,8 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
   /** Router creation and piping run one at a time so a new router never misses a producer. */
   private topology: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** Producers of other nodes being adopted (adoptProducer), by id. */
+  private readonly adopting = new Map<string, Promise<void>>();
   /** The weak-link policy over every receive transport of this lesson (media.links). */
   readonly links: LinkPolicy;
 
@@ -272,6 +274,38 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
       for (const r of this.routers.slice(1)) await this.pipe(producer.id, r);
     });
     return producer.id;
+  }
+
+  /**
+   * A producer that lives on another node and reaches this lesson through a cross-node pipe
+   * (src/cluster/pipes.ts): `create` makes it on the primary router, and from then on it is one
+   * of the lesson's producers (listed, piped to the other routers, consumable, producerClosed
+   * when its pipe closes it), though no participant here holds it. Concurrent adoptions of one
+   * id share one; adopting a producer already here does nothing.
+   */
+  adoptProducer(info: ProducerInfo, create: (router: types.Router) => Promise<types.Producer>): Promise<void> {
+    if (this.producers.has(info.producerId)) return Promise.resolve();
+    let pending = this.adopting.get(info.producerId);
+    if (!pending) {
+      pending = (async () => {
+        await this.ensureOpen();
+        const producer = await create(this.primary().router);
+        if (this.closed || producer.closed) {
+          producer.close();
+          throw new LessoncastError('PRODUCER_NOT_FOUND', `producer ${info.producerId} is gone`);
+        }
+        this.producers.set(producer.id, { ...info, producer });
+        producer.observer.once('close', () => {
+          this.producers.delete(producer.id);
+          this.emit('producerClosed', info);
+        });
+        await this.serialized(async () => {
+          for (const r of this.routers.slice(1)) await this.pipe(producer.id, r);
+        });
+      })().finally(() => this.adopting.delete(info.producerId));
+      this.adopting.set(info.producerId, pending);
+    }
+    return pending;
   }
 
   closeProducer(peerId: string, producerId: string): void {

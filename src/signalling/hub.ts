@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { FastifyInstance } from 'fastify';
 import type { WebSocket } from 'ws';
-import type { ErrorCode } from '../errors.js';
+import { LessoncastError, type ErrorCode } from '../errors.js';
 import type { Lesson, LessonEvents } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { SocketAdmission, SocketGate } from './admission.js';
@@ -9,8 +9,8 @@ import { subscribeUntilClosed } from '../events.js';
 import type { NotificationData, NotificationEvent } from './protocol.js';
 import { CLOSE_REVOKED } from './admission.js';
 import type { Principal } from '../auth/tokens.js';
-import { Session, type OneWayStreams, type SessionDeps } from './session.js';
-import { Liveness } from './socket.js';
+import { Session, type OneWayStreams, type SessionDeps, type SessionWire } from './session.js';
+import { Liveness, WireSocket } from './socket.js';
 
 export interface HubDeps {
   /** The door: authentication clock, unauthenticated sockets per address, throttled token checks. */
@@ -27,7 +27,17 @@ export interface HubDeps {
   countFrame?(code: ErrorCode): void;
   /** Live HLS links for one-way viewers (`oneWayStream`). */
   oneWay?: OneWayStreams;
+  /** In a cluster: where a lesson lives, and a relay to it when elsewhere (src/cluster/relay.ts). */
+  locate?: SessionDeps['locate'];
+  /** In a cluster: a session joined a lesson hosted here; its media is made where its client is connected. */
+  placeMedia?(session: Session, lesson: Lesson): void;
 }
+
+/** A relayed session cannot authenticate again: it arrived authenticated from its edge. */
+const relayedGate: SocketGate = {
+  verify: () => Promise.reject(new LessoncastError('OUT_OF_ORDER', 'already authenticated')),
+  authenticated: () => undefined,
+};
 
 /**
  * All signalling sessions of this node: the /ws endpoint, and the routing of
@@ -55,21 +65,49 @@ export class SignallingHub {
   }
 
   attach(socket: WebSocket, gate: SocketGate): Session {
-    const session = new Session(socket, {
-      gate,
-      registry: this.deps.registry,
-      log: this.deps.log,
+    // The wire hands requests to the session made from it just below.
+    const ready: { session?: Session } = {};
+    const wire = new WireSocket(socket, {
       maxMessageBytes: this.deps.maxMessageBytes,
+      log: this.deps.log,
       liveness: this.liveness,
-      isDraining: () => this.draining,
-      onJoined: (s, lesson) => this.onJoined(s, lesson),
-      onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
-      findSession: (id) => this.sessions.get(id),
-      iceFor: this.deps.iceFor,
-      ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
-      ...(this.deps.oneWay ? { oneWay: this.deps.oneWay } : {}),
+      onRequest: (request) => ready.session?.handle(request),
     });
+    const session = this.createSession(wire, gate);
+    ready.session = session;
+    socket.on('close', () => session.closedByPeer());
+    return session;
+  }
+
+  /**
+   * A session another node relays here (its client is connected there and its lesson lives
+   * here): requests come through `handle`, messages leave through `wire`, `closedByPeer` when
+   * the client is gone.
+   */
+  attachRelayed(wire: SessionWire, relayed: { id: string; principal: Principal }): Session {
+    return this.createSession(wire, relayedGate, relayed);
+  }
+
+  private createSession(wire: SessionWire, gate: SocketGate, relayed?: { id: string; principal: Principal }): Session {
+    const session = new Session(
+      wire,
+      {
+        gate,
+        registry: this.deps.registry,
+        log: this.deps.log,
+        isDraining: () => this.draining,
+        ...(this.deps.locate && !relayed ? { locate: this.deps.locate } : {}),
+        onJoined: (s, lesson) => this.onJoined(s, lesson),
+        onDetached: (s, lesson) => this.byLesson.get(lesson.id)?.delete(s),
+        findSession: (id) => this.sessions.get(id),
+        iceFor: this.deps.iceFor,
+        ...(this.deps.onJoinOutcome ? { onJoinOutcome: this.deps.onJoinOutcome } : {}),
+        ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
+        ...(this.deps.oneWay ? { oneWay: this.deps.oneWay } : {}),
+      },
+      relayed,
+    );
     this.sessions.set(session.id, session);
     session.once('closed', () => this.sessions.delete(session.id));
     return session;
@@ -101,6 +139,7 @@ export class SignallingHub {
   }
 
   private onJoined(session: Session, lesson: Lesson): void {
+    this.deps.placeMedia?.(session, lesson);
     let set = this.byLesson.get(lesson.id);
     if (!set) {
       set = new Set();

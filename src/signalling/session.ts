@@ -1,7 +1,6 @@
 import type { Logger } from '../logger.js';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { WebSocket } from 'ws';
 import type { Principal } from '../auth/tokens.js';
 import { asLessoncastError, LessoncastError, fail, type ErrorCode } from '../errors.js';
 import type { Lesson, Participant } from '../lessons/lesson.js';
@@ -19,7 +18,6 @@ import {
   type IceServer,
   type IceTransportPolicy,
 } from './protocol.js';
-import { WireSocket, type Liveness } from './socket.js';
 import type { ParsedRequest } from './validate.js';
 
 export interface SessionDeps {
@@ -27,10 +25,12 @@ export interface SessionDeps {
   gate: SocketGate;
   registry: LessonRegistry;
   log: Logger;
-  maxMessageBytes: number;
-  /** The endpoint's pings: a socket that misses a pong is dropped. */
-  liveness: Liveness;
   isDraining(): boolean;
+  /**
+   * Where a lesson is hosted, in a cluster (src/cluster/): null when this node hosts it (or may),
+   * else a relay to its origin, which then runs this session's lesson requests.
+   */
+  locate?(lessonId: string, session: Session): Promise<SessionRelay | null>;
   /** Called when a session joins or leaves a lesson, so the hub can route notifications. */
   onJoined(session: Session, lesson: Lesson): Promise<void> | void;
   onDetached(session: Session, lesson: Lesson): void;
@@ -51,39 +51,57 @@ export interface OneWayStreams {
   link(lesson: { id: string; recorded: boolean }, by: Principal): Promise<OneWayStream>;
 }
 
+/** Where a session's messages go: its WebSocket (WireSocket), or the edge node relaying it (src/cluster/relay.ts). */
+export interface SessionWire {
+  /** One message, or JSON serialised once for many; false when it was not sent. */
+  send(msg: object | string): boolean;
+  /** Answers request `id` with an error. */
+  replyError(id: number | string | null, err: unknown): LessoncastError;
+  close(code?: number, reason?: string): void;
+}
+
+/** A session whose lesson is hosted on another node: its requests go there, the answers come back through the wire. */
+export interface SessionRelay {
+  forward(request: ParsedRequest): void;
+  /** The client's connection closed. */
+  closed(): void;
+}
+
 /** Requests waiting beyond this are refused: a client cannot queue unbounded work. */
 const MAX_QUEUED = 64;
 
 type Handler<M extends Method> = (data: RequestData<M>) => Promise<ResponseData[M]>;
 
 /**
- * One WebSocket connection: authenticates once, joins one lesson, and turns
- * each request into a call on the lesson. Requests run in order, one at a time.
+ * One client connection: authenticates once, joins one lesson, and turns each request into a
+ * call on the lesson. Requests run in order, one at a time. The connection is a WebSocket here,
+ * or, for a lesson whose origin is this node, a client of another node that relays it; a
+ * session on that node relays its requests here once its lesson turns out to live here.
  */
 export class Session extends EventEmitter<{ closed: [] }> {
-  readonly id = randomUUID();
+  readonly id: string;
   principal?: Principal;
   lesson?: Lesson;
   participant?: Participant;
   private queue: Promise<void> = Promise.resolve();
   private queued = 0;
   private closed = false;
-  private readonly wire: WireSocket;
+  private relay: SessionRelay | undefined;
 
   constructor(
-    socket: WebSocket,
+    private readonly wire: SessionWire,
     private readonly deps: SessionDeps,
+    /** A session relayed from another node arrives authenticated, under the id it has there. */
+    relayed?: { id: string; principal: Principal },
   ) {
     super();
-    this.wire = new WireSocket(socket, {
-      maxMessageBytes: deps.maxMessageBytes,
-      log: deps.log,
-      logFields: { session: this.id },
-      liveness: deps.liveness,
-      ...(deps.countFrame ? { countFrame: deps.countFrame } : {}),
-      onRequest: (request) => this.onRequest(request),
-    });
-    socket.on('close', () => this.onClose());
+    this.id = relayed?.id ?? randomUUID();
+    if (relayed) this.principal = relayed.principal;
+  }
+
+  /** Whether this session's lesson requests go to another node. */
+  get relayed(): boolean {
+    return this.relay !== undefined;
   }
 
   notify<E extends NotificationEvent>(event: E, data: NotificationData[E]): void {
@@ -107,14 +125,38 @@ export class Session extends EventEmitter<{ closed: [] }> {
     this.wire.send(msg);
   }
 
+  /** A message the origin sent this relayed session's client (already serialised). */
+  deliver(text: string): void {
+    this.wire.send(text);
+  }
+
+  /** Answers one request with an error (a relayed request that could not be forwarded). */
+  replyTo(id: number | string, err: unknown): void {
+    this.wire.replyError(id, err);
+  }
+
+  /** Drops the relay (the origin ended this session's part in its lesson); later requests run here again. */
+  unrelay(): void {
+    this.relay = undefined;
+  }
+
   /** Requests run one at a time, in order; a client cannot queue more than MAX_QUEUED. */
-  private onRequest(request: ParsedRequest): void {
+  handle(request: ParsedRequest): void {
     if (this.queued >= MAX_QUEUED)
       return void this.wire.replyError(request.id, new LessoncastError('UNAVAILABLE', 'too many requests in flight'));
     this.queued++;
     const { id, method, data } = request;
     this.queue = this.queue.then(async () => {
       try {
+        if (this.relay) return this.relay.forward(request);
+        if (method === 'join' && this.deps.locate && !this.lesson) {
+          this.who();
+          const relay = await this.deps.locate((data as RequestData<'join'>).lessonId, this);
+          if (relay) {
+            this.relay = relay;
+            return relay.forward(request);
+          }
+        }
         const result = await (this.handlers[method] as Handler<Method>)(data);
         if (method === 'join') this.deps.onJoinOutcome?.(true);
         this.send({ kind: 'response', id, ok: true, data: result });
@@ -127,9 +169,11 @@ export class Session extends EventEmitter<{ closed: [] }> {
     });
   }
 
-  private onClose(): void {
+  /** The client's connection closed. */
+  closedByPeer(): void {
     if (this.closed) return;
     this.closed = true;
+    this.relay?.closed();
     const { lesson, participant } = this;
     if (lesson && participant) lesson.disconnect(participant.id, this.id);
     this.detach();

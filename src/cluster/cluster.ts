@@ -1,0 +1,235 @@
+import { Redis } from 'ioredis';
+import { Type } from 'typebox';
+import { LessoncastError } from '../errors.js';
+import type { Lesson, LessonDetail } from '../lessons/lesson.js';
+import type { LessonRegistry } from '../lessons/registry.js';
+import type { LiveState } from '../live/liveState.js';
+import type { Logger } from '../logger.js';
+import type { LessonMedia } from '../media/lessonMedia.js';
+import type { Session, SessionRelay } from '../signalling/session.js';
+import { ClusterChannel } from './channel.js';
+import { ClusterMedia, MediaEvent } from './clusterMedia.js';
+import { EdgeHost } from './edgeHost.js';
+import { OriginLeases, type OriginLease } from './lease.js';
+import { PipeExports, type PipeAddresses } from './pipes.js';
+import { chooseOrigin, isFresh } from './placement.js';
+import { SessionRelays, type RelayDeps } from './relay.js';
+
+export interface ClusterOptions {
+  nodeId: string;
+  redisUrl: string;
+  keyPrefix: string;
+  secret: string;
+  leaseSeconds: number;
+  /** A node whose heartbeat is older than this is not given lessons. */
+  nodeTtlSeconds: number;
+  addresses: PipeAddresses;
+  live: LiveState;
+  log: Logger;
+}
+
+/** What the cluster needs of the rest of the node, bound once everything exists. */
+export interface ClusterBindings {
+  registry: LessonRegistry<LessonMedia>;
+  /** This node's media for a lesson it serves as an edge. */
+  createEdgeMedia(lessonId: string): LessonMedia;
+  attachRelayed: RelayDeps['attachRelayed'];
+}
+
+const LessonRef = Type.Object({ lessonId: Type.String({ minLength: 1, maxLength: 128 }) });
+
+/**
+ * This node's part in the cluster (docs/cluster.md): where each lesson is hosted (placement and
+ * the origin lease), the relay of sessions whose lesson lives elsewhere, the media it makes for
+ * other nodes' lessons (edge), and the pipes between them.
+ */
+export class Cluster {
+  readonly channel: ClusterChannel;
+  readonly leases: OriginLeases;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly held = new Map<string, OriginLease>();
+  private b: ClusterBindings | undefined;
+  private edge: EdgeHost | undefined;
+  private relays: SessionRelays | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
+  private unsubscribeLive: (() => void) | undefined;
+
+  constructor(private readonly opts: ClusterOptions) {
+    const redisOptions = { maxRetriesPerRequest: 2, lazyConnect: true };
+    this.redis = new Redis(opts.redisUrl, redisOptions);
+    this.subscriber = new Redis(opts.redisUrl, redisOptions);
+    for (const r of [this.redis, this.subscriber]) r.on('error', () => undefined); // reconnects by itself; requests time out meanwhile
+    this.channel = new ClusterChannel({
+      redis: this.redis,
+      subscriber: this.subscriber,
+      keyPrefix: opts.keyPrefix,
+      nodeId: opts.nodeId,
+      secret: opts.secret,
+      log: opts.log,
+    });
+    this.leases = new OriginLeases({ redis: this.redis, keyPrefix: opts.keyPrefix, nodeId: opts.nodeId, ttlMs: opts.leaseSeconds * 1000 });
+  }
+
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+
+  bind(b: ClusterBindings): void {
+    this.b = b;
+    const { channel, opts } = this;
+    this.edge = new EdgeHost({ channel, addresses: opts.addresses, createMedia: b.createEdgeMedia, log: opts.log });
+    this.relays = new SessionRelays({ channel, log: opts.log, attachRelayed: b.attachRelayed });
+    new PipeExports({
+      channel,
+      addresses: opts.addresses,
+      routerOf: (lessonId) => {
+        const media = b.registry.mediaOf(lessonId) ?? this.edge?.mediaOf(lessonId);
+        try {
+          return media?.producerRouter;
+        } catch {
+          return undefined; // its routers are being re-created
+        }
+      },
+      log: opts.log,
+    });
+    channel.onNotice('media.event', MediaEvent, (body, from) => {
+      const media = b.registry.mediaOf(body.lessonId);
+      if (media instanceof ClusterMedia) media.deliver(from, body.event, body.args);
+    });
+    // GET /api/lessons/:id asked of another node: the origin answers with what it holds.
+    channel.handle('lesson.detail', LessonRef, async ({ lessonId }) => (await b.registry.resolve(lessonId)).detail());
+    // Another node chose this one as a lesson's origin: host it (and hold its lease).
+    channel.handle('lesson.place', LessonRef, async ({ lessonId }) => {
+      await b.registry.resolve(lessonId);
+      return { origin: this.nodeId };
+    });
+    b.registry.on('created', ({ lesson }) => lesson.once('closed', () => void this.release(lesson.id)));
+  }
+
+  private get bindings(): ClusterBindings {
+    if (!this.b) throw new Error('cluster used before bind()');
+    return this.b;
+  }
+
+  async start(): Promise<void> {
+    await Promise.all([this.redis.connect(), this.subscriber.connect()]);
+    await this.channel.start();
+    const period = Math.max(500, (this.opts.leaseSeconds * 1000) / 3);
+    this.renewTimer = setInterval(() => void this.renewAll(), period);
+    this.renewTimer.unref();
+    this.unsubscribeLive = this.opts.live.subscribe((e) => {
+      if (e.type === 'nodeLost' && e.lostNode !== this.nodeId) this.nodeLost(e.lostNode);
+    });
+  }
+
+  /**
+   * The registry's admission: this node may host a lesson only while it holds the lesson's
+   * origin lease. Throws LESSON_ELSEWHERE (with the holder) when another node is the origin.
+   */
+  async admit(lessonId: string): Promise<void> {
+    const current = this.held.get(lessonId);
+    if (current?.valid) return;
+    const r = await this.leases.acquire(lessonId);
+    if ('heldBy' in r) {
+      throw new LessoncastError('LESSON_ELSEWHERE', `lesson ${lessonId} is hosted by node ${r.heldBy.node}`, { node: r.heldBy.node });
+    }
+    this.held.set(lessonId, r.lease);
+    this.opts.log.info({ lessonId, epoch: r.lease.epoch }, 'origin of the lesson');
+  }
+
+  /** The origin lease of a lesson hosted here (its epoch is the fencing token of this node's writes). */
+  leaseOf(lessonId: string): OriginLease | undefined {
+    return this.held.get(lessonId);
+  }
+
+  /**
+   * Where a session's lesson is (the hub's `locate`): null when this node hosts it or is to, else
+   * a relay to its origin. A lesson with no origin yet is placed on the least-loaded healthy node.
+   */
+  async locate(lessonId: string, session: Session): Promise<SessionRelay | null> {
+    const { registry } = this.bindings;
+    if (registry.find(lessonId) && this.held.get(lessonId)?.valid) return null;
+    const holder = await this.leases.holder(lessonId);
+    if (holder) return holder.node === this.nodeId ? null : this.relayTo(session, holder.node);
+    const origin = await this.place(lessonId);
+    return origin === this.nodeId ? null : this.relayTo(session, origin);
+  }
+
+  private relayTo(session: Session, origin: string): Promise<SessionRelay> {
+    if (!this.relays) throw new Error('cluster used before bind()');
+    return this.relays.relay(session, origin);
+  }
+
+  /** Chooses a lesson's origin and has it host the lesson; resolves to the origin's id. */
+  private async place(lessonId: string): Promise<string> {
+    const snapshot = await this.opts.live.snapshot();
+    const now = Date.now();
+    const chosen = chooseOrigin(snapshot.nodes.map((node) => ({ node, healthy: isFresh(node, now, this.opts.nodeTtlSeconds * 1000) })));
+    if (chosen && chosen !== this.nodeId) {
+      try {
+        const answer = (await this.channel.request(chosen, 'lesson.place', { lessonId })) as { origin: string };
+        this.opts.log.info({ lessonId, origin: answer.origin }, 'lesson placed on another node');
+        return answer.origin;
+      } catch (err) {
+        const e = err as LessoncastError;
+        if (e.code === 'LESSON_ELSEWHERE' && typeof e.details?.['node'] === 'string') return e.details['node'];
+        if (e.code !== 'CLUSTER_TIMEOUT' && e.code !== 'UNAVAILABLE') throw err;
+        this.opts.log.warn({ lessonId, chosen }, 'the chosen node did not answer; hosting the lesson here');
+      }
+    }
+    try {
+      await this.admit(lessonId);
+      return this.nodeId;
+    } catch (err) {
+      const e = err as LessoncastError;
+      if (e.code === 'LESSON_ELSEWHERE' && typeof e.details?.['node'] === 'string') return e.details['node'];
+      throw err;
+    }
+  }
+
+  /** A lesson's detail from its origin (GET /api/lessons/:id on another node). */
+  async detail(lessonId: string, node: string): Promise<LessonDetail> {
+    return (await this.channel.request(node, 'lesson.detail', { lessonId })) as LessonDetail;
+  }
+
+  /** The hub's `placeMedia`: a relayed session's media is made on the node its client is connected to. */
+  placeMedia(session: Session, lesson: Lesson): void {
+    const media = this.bindings.registry.mediaOf(lesson.id);
+    if (!(media instanceof ClusterMedia) || !session.participant) return;
+    media.placePeer(session.participant.id, this.relays?.nodeOf(session.id) ?? null);
+  }
+
+  private async renewAll(): Promise<void> {
+    for (const [lessonId, lease] of [...this.held]) {
+      const ok = await lease.renew().catch(() => lease.valid);
+      if (ok) continue;
+      this.held.delete(lessonId);
+      // Another node may be origin now. Failover (handing the lesson over cleanly) is not built yet: docs/cluster.md.
+      this.opts.log.error({ lessonId, epoch: lease.epoch }, 'origin lease lost');
+    }
+  }
+
+  private async release(lessonId: string): Promise<void> {
+    const lease = this.held.get(lessonId);
+    this.held.delete(lessonId);
+    await lease?.release().catch(() => undefined);
+  }
+
+  private nodeLost(node: string): void {
+    this.opts.log.warn({ node }, 'a node of the cluster is gone');
+    this.relays?.nodeLost(node);
+    this.edge?.originLost(node);
+    for (const { media } of this.bindings.registry.hosted()) if (media instanceof ClusterMedia) media.nodeLost(node);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.renewTimer);
+    this.unsubscribeLive?.();
+    this.edge?.close();
+    await Promise.all([...this.held.keys()].map((id) => this.release(id)));
+    this.channel.close();
+    this.redis.disconnect();
+    this.subscriber.disconnect();
+  }
+}
