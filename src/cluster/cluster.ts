@@ -10,7 +10,7 @@ import type { Session, SessionRelay } from '../signalling/session.js';
 import { ClusterChannel } from './channel.js';
 import { ClusterMedia, MediaEvent } from './clusterMedia.js';
 import { EdgeHost } from './edgeHost.js';
-import { OriginLeases, type OriginLease } from './lease.js';
+import { OriginLeases, type OriginLease, type OriginTerm } from './lease.js';
 import { PipeExports, type PipeAddresses } from './pipes.js';
 import { chooseOrigin, isFresh } from './placement.js';
 import { SessionRelays, type RelayDeps } from './relay.js';
@@ -78,7 +78,13 @@ export class Cluster {
   bind(b: ClusterBindings): void {
     this.b = b;
     const { channel, opts } = this;
-    this.edge = new EdgeHost({ channel, addresses: opts.addresses, createMedia: b.createEdgeMedia, log: opts.log });
+    this.edge = new EdgeHost({
+      channel,
+      addresses: opts.addresses,
+      createMedia: b.createEdgeMedia,
+      originOf: async (lessonId) => (await this.leases.holder(lessonId))?.node ?? null,
+      log: opts.log,
+    });
     this.relays = new SessionRelays({ channel, log: opts.log, attachRelayed: b.attachRelayed });
     new PipeExports({
       channel,
@@ -148,12 +154,48 @@ export class Cluster {
    * a relay to its origin. A lesson with no origin yet is placed on the least-loaded healthy node.
    */
   async locate(lessonId: string, session: Session): Promise<SessionRelay | null> {
+    // An origin that died a moment ago still looks alive until its heartbeat is missed: its
+    // silence is then the first sign, and the next round sees it gone and waits out its lease.
+    const deadline = Date.now() + (this.opts.leaseSeconds + this.opts.nodeTtlSeconds) * 1000 + 3000;
+    for (;;) {
+      try {
+        return await this.locateOnce(lessonId, session);
+      } catch (err) {
+        if ((err as LessoncastError).code !== 'CLUSTER_TIMEOUT' || Date.now() > deadline) throw err;
+        this.opts.log.warn(
+          { lessonId, node: (err as LessoncastError).details?.['node'] },
+          "the lesson's node did not answer; looking again",
+        );
+      }
+    }
+  }
+
+  private async locateOnce(lessonId: string, session: Session): Promise<SessionRelay | null> {
     const { registry } = this.bindings;
     if (registry.find(lessonId) && this.held.get(lessonId)?.valid) return null;
-    const holder = await this.leases.holder(lessonId);
+    const holder = await this.liveHolder(lessonId);
     if (holder) return holder.node === this.nodeId ? null : this.relayTo(session, holder.node);
     const origin = await this.place(lessonId);
     return origin === this.nodeId ? null : this.relayTo(session, origin);
+  }
+
+  /**
+   * The lesson's origin, if it has one that is alive. A holder whose node is gone keeps its lease
+   * until the lease runs out (nobody may take it sooner: the holder might only be paused): wait
+   * for that, up to one lease period, rather than relay to nobody.
+   */
+  private async liveHolder(lessonId: string): Promise<OriginTerm | null> {
+    const deadline = Date.now() + this.opts.leaseSeconds * 1000 + 1000;
+    for (;;) {
+      const holder = await this.leases.holder(lessonId);
+      if (!holder || holder.node === this.nodeId || (await this.isAlive(holder.node)) || Date.now() > deadline) return holder;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  private async isAlive(node: string): Promise<boolean> {
+    const { nodes } = await this.opts.live.snapshot();
+    return nodes.some((n) => n.id === node && isFresh(n, Date.now(), this.opts.nodeTtlSeconds * 1000));
   }
 
   private relayTo(session: Session, origin: string): Promise<SessionRelay> {
@@ -168,7 +210,7 @@ export class Cluster {
     const chosen = chooseOrigin(snapshot.nodes.map((node) => ({ node, healthy: isFresh(node, now, this.opts.nodeTtlSeconds * 1000) })));
     if (chosen && chosen !== this.nodeId) {
       try {
-        const answer = (await this.channel.request(chosen, 'lesson.place', { lessonId })) as { origin: string };
+        const answer = (await this.channel.request(chosen, 'lesson.place', { lessonId }, 3000)) as { origin: string };
         this.opts.log.info({ lessonId, origin: answer.origin }, 'lesson placed on another node');
         return answer.origin;
       } catch (err) {
@@ -205,8 +247,9 @@ export class Cluster {
       const ok = await lease.renew().catch(() => lease.valid);
       if (ok) continue;
       this.held.delete(lessonId);
-      // Another node may be origin now. Failover (handing the lesson over cleanly) is not built yet: docs/cluster.md.
-      this.opts.log.error({ lessonId, epoch: lease.epoch }, 'origin lease lost');
+      // Another node may be origin now (this one was paused, or cut off from Redis): stop acting as one.
+      this.opts.log.error({ lessonId, epoch: lease.epoch }, 'origin lease lost; handing the lesson over');
+      this.bindings.registry.handOver(lessonId, 'the server hosting the lesson changed; join again');
     }
   }
 

@@ -22,6 +22,8 @@ export interface EdgeHostDeps {
   addresses: PipeAddresses;
   /** This node's media for a lesson (its routers on this node's workers). */
   createMedia(lessonId: string): LessonMedia;
+  /** The node holding the lesson's origin lease now (Redis), or null. */
+  originOf(lessonId: string): Promise<string | null>;
   log: Logger;
 }
 
@@ -53,14 +55,17 @@ export class EdgeHost {
     return [...this.lessons.keys()];
   }
 
-  private lesson(lessonId: string, origin: string): EdgeLesson {
+  private async lesson(lessonId: string, origin: string): Promise<EdgeLesson> {
     let e = this.lessons.get(lessonId);
-    if (e && e.origin !== origin) {
-      // The lesson has a new origin (the old one died): what was made for the old one goes.
-      this.closeLesson(lessonId);
-      e = undefined;
-    }
-    if (e) return e;
+    if (e?.origin === origin) return e;
+    // A new lesson here, or a new origin for one: only the node holding the lease may be it (a
+    // paused origin that wakes up must not take the edge's media from the new one).
+    const holder = await this.deps.originOf(lessonId);
+    if (holder !== origin)
+      throw new LessoncastError('LESSON_ELSEWHERE', `node ${origin} is not the origin of lesson ${lessonId}`, { node: holder });
+    e = this.lessons.get(lessonId);
+    if (e?.origin === origin) return e;
+    if (e) this.closeLesson(lessonId); // the old origin's media goes
     const media = this.deps.createMedia(lessonId);
     const pipe = new PipeImport({
       channel: this.deps.channel,
@@ -87,7 +92,7 @@ export class EdgeHost {
   }
 
   private async call(body: MediaCallBody, from: string): Promise<MediaCallAnswer> {
-    const { media, pipe } = this.lesson(body.lessonId, from);
+    const { media, pipe } = await this.lesson(body.lessonId, from);
     const { peerId, args } = body;
     const a: unknown[] = args;
     let result: unknown = {};

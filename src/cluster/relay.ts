@@ -20,6 +20,9 @@ import type { ClusterChannel } from './channel.js';
  *   edge → origin   session.closed {sessionId}                 (notice; the client's socket closed)
  */
 
+/** How long an origin has to take a relayed session. */
+const OPEN_TIMEOUT_MS = 2000;
+
 const SessionId = Type.String({ minLength: 1, maxLength: 64 });
 const PrincipalSchema = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128 }),
@@ -42,6 +45,8 @@ const Forwarded = Type.Object({
 const Message = Type.Object({ sessionId: SessionId, message: Type.String({ maxLength: 1 << 20 }) });
 const End = Type.Object({
   sessionId: SessionId,
+  /** The lesson moved to another origin: the edge asks its client to join again (reconnectRequested). */
+  reconnect: Type.Optional(Type.String({ maxLength: 200 })),
   close: Type.Optional(Type.Object({ code: Type.Integer({ minimum: 1000, maximum: 4999 }), reason: Type.String({ maxLength: 123 }) })),
 });
 const Closed = Type.Object({ sessionId: SessionId });
@@ -69,7 +74,8 @@ export class SessionRelays {
     });
     channel.onNotice('session.request', Forwarded, (body, from) => {
       const entry = this.inbound.get(`${from}/${body.sessionId}`);
-      if (!entry) return void this.endOn(from, body.sessionId, { code: 4503, reason: 'session unknown at the origin; reconnect' });
+      if (!entry)
+        return void this.endOn(from, body.sessionId, { reconnect: 'the lesson is no longer hosted where this session was; join again' });
       entry.session.handle(body.request as ParsedRequest);
     });
     channel.onNotice('session.closed', Closed, (body, from) => {
@@ -88,6 +94,7 @@ export class SessionRelays {
       if (entry?.origin !== from) return;
       this.outbound.delete(body.sessionId);
       entry.session.unrelay();
+      if (body.reconnect !== undefined) entry.session.notify('reconnectRequested', { reason: body.reconnect });
       if (body.close) entry.session.close(body.close.code, body.close.reason);
     });
   }
@@ -96,7 +103,8 @@ export class SessionRelays {
   async relay(session: Session, origin: string): Promise<SessionRelay> {
     const principal = session.principal;
     if (!principal) throw new LessoncastError('UNAUTHENTICATED', 'authenticate first');
-    await this.deps.channel.request(origin, 'session.open', { sessionId: session.id, principal });
+    // Short: a node that does not answer this is likely gone, and the caller looks again.
+    await this.deps.channel.request(origin, 'session.open', { sessionId: session.id, principal }, OPEN_TIMEOUT_MS);
     this.outbound.set(session.id, { session, origin });
     const { channel } = this.deps;
     return {
@@ -138,8 +146,8 @@ export class SessionRelays {
       if (entry.origin !== node) continue;
       this.outbound.delete(id);
       entry.session.unrelay();
-      // The client reconnects (any node) and rejoins; its seat waits for it at the new origin.
-      entry.session.close(4503, 'the lesson moved to another server; reconnect');
+      // The client keeps its connection and joins again: that join finds (or places) the new origin.
+      entry.session.notify('reconnectRequested', { reason: 'the server hosting the lesson is gone; join again' });
     }
   }
 
@@ -163,7 +171,19 @@ export class SessionRelays {
       close: (code = 1000, reason = '') => {
         if (this.inbound.get(key)?.session !== session) return;
         this.inbound.delete(key);
-        this.endOn(node, sessionId, { code, reason });
+        this.endOn(node, sessionId, { close: { code, reason } });
+        session.closedByPeer();
+      },
+      handOver: (reason) => {
+        if (this.inbound.get(key)?.session !== session) return;
+        this.inbound.delete(key);
+        this.endOn(node, sessionId, { reconnect: reason });
+        session.closedByPeer();
+      },
+      release: () => {
+        if (this.inbound.get(key)?.session !== session) return;
+        this.inbound.delete(key);
+        this.endOn(node, sessionId, {});
         session.closedByPeer();
       },
     };
@@ -171,7 +191,7 @@ export class SessionRelays {
     this.inbound.set(key, { session, node });
   }
 
-  private endOn(node: string, sessionId: string, close?: { code: number; reason: string }): void {
-    void this.deps.channel.notify(node, 'session.end', { sessionId, ...(close ? { close } : {}) }).catch(() => undefined);
+  private endOn(node: string, sessionId: string, how: { close?: { code: number; reason: string }; reconnect?: string }): void {
+    void this.deps.channel.notify(node, 'session.end', { sessionId, ...how }).catch(() => undefined);
   }
 }

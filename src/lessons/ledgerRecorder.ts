@@ -124,6 +124,11 @@ export class LedgerRecorder {
           tracked.dirty = true;
           void this.flush();
         },
+        // Another node hosts it now: its rows are written as they stand here, and this node lets go.
+        handedOver: () => {
+          tracked.dirty = true;
+          void this.flush().finally(() => this.lessons.delete(lesson.id));
+        },
         closed: () => tracked.unsubscribe(),
       },
       (event, err) => this.opts.log.warn({ lessonId: lesson.id, event, err: (err as Error).message }, 'ledger: lesson event not counted'),

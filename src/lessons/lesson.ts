@@ -72,7 +72,12 @@ export type LessonEvents = {
   recordingChanged: [status: RecordingStatus];
   started: [];
   ended: [reason: string];
-  /** Last event: the lesson ended and its media is closed; listeners should let go of it. */
+  /**
+   * This node stops hosting the lesson without ending it: another node is its origin now
+   * (docs/cluster.md). Participants here set up again there; `closed` follows.
+   */
+  handedOver: [reason: string];
+  /** Last event: the lesson ended (or was handed over) and its media is closed; listeners should let go of it. */
   closed: [];
 };
 
@@ -313,6 +318,20 @@ export class Lesson extends EventEmitter<LessonEvents> {
     // Recording stops with the lesson: told before 'ended', while everyone is still there to hear it.
     if (this.recordingStatus.state !== 'stopped') this.setRecording({ state: 'stopped', at: this.endedAt.toISOString() });
     this.emit('ended', reason);
+    this.unsubscribeMedia();
+    this.media.close();
+    this.emit('closed');
+  }
+
+  /**
+   * Many nodes: this node lost the lesson's origin lease, so another node hosts it now. Nothing is
+   * ended: the catalog keeps it live, participants are asked to join again (and reach the new
+   * origin), this node's media and recording of it close.
+   */
+  handOver(reason: string): void {
+    if (this.state === 'ended') return;
+    for (const p of this.participants.values()) clearTimeout(p.graceTimer);
+    this.emit('handedOver', reason);
     this.unsubscribeMedia();
     this.media.close();
     this.emit('closed');

@@ -239,6 +239,14 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     for (const lesson of this.list()) lesson.end(undefined, reason);
   }
 
+  /** This node stops hosting a lesson without ending it (Lesson.handOver): another node is its origin now. */
+  handOver(id: string, reason: string): void {
+    const hosted = this.lessons.get(id);
+    if (!hosted) return;
+    this.lessons.delete(id);
+    hosted.lesson.handOver(reason);
+  }
+
   /** Stops the pruning timer. Idempotent. */
   close(): void {
     clearInterval(this.pruneTimer);

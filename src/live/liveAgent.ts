@@ -95,6 +95,10 @@ export class LiveAgent {
         this.state.removeLesson(lesson.id);
         publish({ type: 'lessonEnded', lessonId: lesson.id, reason });
       },
+      // Another node is its origin now and reports it from there; nothing ended.
+      handedOver: () => {
+        if (this.tracked.delete(lesson.id)) this.state.removeLesson(lesson.id);
+      },
     });
   }
 

@@ -125,6 +125,8 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
         newProducer: (info) => this.onNewProducer(info),
         producerClosed: (info) => this.onProducerClosed(info),
         ended: (reason) => void this.finish(reason),
+        // This node is no longer the lesson's origin: its part of the recording is finished here.
+        handedOver: (reason) => void this.finish(reason),
       },
       (event, err) => this.listenerFailed(event, err),
     );

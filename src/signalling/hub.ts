@@ -196,6 +196,10 @@ export class SignallingHub {
         },
         recordingChanged: (status) => toAll('recordingChanged', status),
         started: () => toAll('lessonStarted', { lesson: lesson.view() }),
+        handedOver: (reason) => {
+          for (const s of this.inLesson(lesson.id)) s.handOver(reason);
+          this.byLesson.delete(lesson.id);
+        },
         ended: (reason) => {
           toAll('lessonEnded', { lesson: lesson.view(), reason });
           for (const s of this.inLesson(lesson.id)) s.detach();

@@ -58,6 +58,10 @@ export interface SessionWire {
   /** Answers request `id` with an error. */
   replyError(id: number | string | null, err: unknown): LessoncastError;
   close(code?: number, reason?: string): void;
+  /** A relayed session's lesson moved (Session.handOver): the relaying node asks its client to join again. */
+  handOver?(reason: string): void;
+  /** A relayed session's join failed: the relaying node stops relaying, and the client's next join looks for the lesson afresh. */
+  release?(): void;
 }
 
 /** A session whose lesson is hosted on another node: its requests go there, the answers come back through the wire. */
@@ -113,6 +117,16 @@ export class Session extends EventEmitter<{ closed: [] }> {
     this.wire.close(code, reason);
   }
 
+  /**
+   * The lesson moved to another node (docs/cluster.md): the session forgets it and its client is
+   * asked to join again (`reconnectRequested`), which reaches the new origin.
+   */
+  handOver(reason: string): void {
+    this.detach();
+    if (this.wire.handOver) this.wire.handOver(reason);
+    else this.notify('reconnectRequested', { reason });
+  }
+
   /** Forget the lesson without touching it (the lesson ended or the participant was replaced). */
   detach(): void {
     const lesson = this.lesson;
@@ -163,6 +177,7 @@ export class Session extends EventEmitter<{ closed: [] }> {
       } catch (err) {
         if (method === 'join') this.deps.onJoinOutcome?.(false, asLessoncastError(err).code);
         this.wire.replyError(id, err);
+        if (method === 'join' && !this.lesson) this.wire.release?.();
       } finally {
         this.queued--;
       }
