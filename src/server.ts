@@ -466,6 +466,10 @@ function servedCertificate(files: ResolvedConfig['http']['tls']): ServedCertific
 function lessonsSource(registry: LessonRegistry<LessonMedia>): LessonsSource {
   return {
     list: () => registry.hosted(),
+    edgesOf: (id) => {
+      const media = registry.mediaOf(id);
+      return media instanceof ClusterMedia ? media.edges() : [];
+    },
     onCreated(listener) {
       const created = ({ lesson }: HostedLesson<LessonMedia>): void => listener(lesson);
       registry.on('created', created);

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { SignalClient } from '../kit/signalClient.js';
 import { Watcher, publish } from '../kit/peers.js';
 import { ClusterMedia } from '../src/cluster/clusterMedia.js';
+import type { LiveSnapshot } from '../src/live/types.js';
 import { cleanupStack, createLesson, expectCode, startTestServer } from './support/lessoncast.js';
 import { startPostgres } from './support/postgres.js';
 import { startRedis } from './support/redis.js';
@@ -89,6 +90,18 @@ t.test('a classroom on another node is served there as an edge of the origin', a
   t.equal(bDump.routerIds.length, 1, 'node b made one router for the lesson');
   const aRouter = await a.internals.pool.slots[0]!.worker.dump();
   t.equal(aRouter.routerIds.length, 1);
+
+  // The control room on either node sees the origin and its edge.
+  const liveView = async (node: typeof a) =>
+    (await (
+      await fetch(`${node.url}/api/live`, { headers: { authorization: `Bearer ${await node.token('monitor', 'm')}` } })
+    ).json()) as LiveSnapshot;
+  let seen: LiveSnapshot['lessons'][number] | undefined;
+  for (let i = 0; i < 50 && !seen?.edges.length; i++) {
+    await sleep(100);
+    seen = (await liveView(b)).lessons.find((l) => l.id === lessonId);
+  }
+  t.match(seen, { node: 'node-a', edges: ['node-b'] }, '/api/live on node b: hosted by node a, with node b as its edge');
 
   // REST on either node answers for the lesson.
   const detail = async (node: typeof a) => {

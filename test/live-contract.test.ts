@@ -38,6 +38,7 @@ const lesson = (id: string, node: string, title = `Lesson ${id}`): LiveLesson =>
   startedAt: new Date().toISOString(),
   recording: { enabled: true, state: 'recording', at: null },
   uplink: [],
+  edges: [],
 });
 const school = (id: string, since = new Date().toISOString()): LiveSchool => ({
   schoolId: id,

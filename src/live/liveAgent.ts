@@ -11,6 +11,8 @@ export interface LiveAgentOptions {
   address(): string;
   heartbeatSeconds: number;
   load(): NodeLoad;
+  /** In a cluster: the edges serving classrooms of a lesson hosted here (refreshed with every heartbeat). */
+  edgesOf?(lessonId: string): string[];
   log: Logger;
 }
 
@@ -150,6 +152,7 @@ export class LiveAgent {
   }
 
   private beat(): Promise<void> {
+    this.refreshEdges();
     this.beating ??= (async () => {
       try {
         await this.state.heartbeat({ address: this.opts.address(), startedAt: this.startedAt, load: this.opts.load() });
@@ -161,6 +164,17 @@ export class LiveAgent {
       }
     })();
     return this.beating;
+  }
+
+  /** Edges come and go as classrooms join through other nodes: their list is brought up to date with each heartbeat. */
+  private refreshEdges(): void {
+    if (!this.opts.edgesOf) return;
+    for (const [id, t] of this.tracked) {
+      const edges = this.opts.edgesOf(id);
+      if (edges.join() === t.live.edges.join()) continue;
+      t.live = { ...t.live, edges };
+      this.state.putLesson(t.live);
+    }
   }
 
   /** The lesson's live entry, created on first need; none once it has ended (late disconnects must not revive it). */
@@ -176,6 +190,7 @@ export class LiveAgent {
       startedAt: lesson.startedAt?.toISOString() ?? null,
       recording: lesson.recording,
       uplink: [],
+      edges: this.opts.edgesOf?.(lesson.id) ?? [],
     };
     t = { live, schools: new Map() };
     this.tracked.set(lesson.id, t);

@@ -46,8 +46,10 @@ export interface LiveLesson {
   id: string;
   title: string;
   instructorId: string;
-  /** The node hosting it. */
+  /** The node hosting it (in a cluster, its origin). */
   node: string;
+  /** In a cluster: the other nodes serving classrooms of it (edges), by id; [] on one node. */
+  edges: string[];
   /** 'created': open (someone joined) but not live yet. */
   state: 'created' | 'live';
   startedAt: string | null;

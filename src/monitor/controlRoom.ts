@@ -65,6 +65,7 @@ export class ControlRoom {
       address: settings.address,
       heartbeatSeconds: settings.heartbeatSeconds,
       load: () => this.nodeLoad(),
+      ...(lessons.edgesOf ? { edgesOf: (id: string) => lessons.edgesOf!(id) } : {}),
       log,
     });
     this.sampler = new QualitySampler({

@@ -14,6 +14,8 @@ export interface LessonsSource {
   list(): Iterable<HostedLesson<LessonMedia>>;
   /** Calls `listener` with each lesson created from now on; returns the call that stops it. */
   onCreated(listener: (lesson: Lesson) => void): () => void;
+  /** In a cluster: the other nodes serving classrooms of a lesson hosted here. */
+  edgesOf?(lessonId: string): string[];
 }
 
 /** One mediasoup worker slot: its current process and whether it is alive. */
