@@ -403,6 +403,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         log.info({ reason }, 'lessoncast stopping');
         const deadline = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), config.shutdown.timeoutSeconds * 1000).unref());
         const orderly = (async () => {
+          // In a cluster the lessons go on elsewhere: their participants are asked to join again
+          // (reaching another node) before the sockets close, and the leases are given up.
+          if (cluster) registry.handOverAll(`server ${reason}: join again`);
           sockets.drain(reason);
           // Before the lessons end: their ledger rows are written as they stand (the next start adds to them).
           unsubscribeLedger();

@@ -30,9 +30,10 @@ const shared = {
 };
 const a = await startTestServer({ nodeId: 'node-a', ...shared });
 const b = await startTestServer({ nodeId: 'node-b', ...shared });
+let aStopped = false;
 t.teardown(async () => {
   await b.close();
-  await a.close();
+  if (!aStopped) await a.close();
 });
 
 t.test('a classroom on another node is served there as an edge of the origin', async (t) => {
@@ -190,3 +191,28 @@ t.test('a lesson from the timetable is placed when it opens, and joins on either
     'a classroom on the other node sees the instructor in the same lesson',
   );
 });
+
+t.test(
+  'an origin that stops (a rolling upgrade) hands its lesson over: its edge classrooms join again and reach the other node',
+  async (t) => {
+    const cleanups = cleanupStack(t);
+    const lessonId = await createLesson(a, { title: 'Rolling upgrade' });
+    const { client: teacher } = await SignalClient.join(a, 'instructor', 'teacher-1', lessonId);
+    cleanups.push(() => teacher.close());
+    await teacher.request('goLive', {});
+    const { client: school } = await SignalClient.join(b, 'classroom', 'school-r', lessonId);
+    cleanups.push(() => school.close());
+    aStopped = true;
+    await a.close();
+    const asked = await school.waitFor('reconnectRequested', () => true, 10_000);
+    t.match(asked.reason, /join again/, `the edge classroom is asked to join again ("${asked.reason}")`);
+    t.notOk(
+      school.notifications.some((n) => n.event === 'lessonEnded'),
+      'and is not told the lesson ended',
+    );
+    const joined = await school.request('join', { lessonId });
+    t.equal(joined.lesson.state, 'live', 'joined again on the same socket: the lesson is live');
+    t.ok(b.internals.registry.find(lessonId), 'node b hosts it now');
+    t.same(await b.internals.cluster!.leases.holder(lessonId), { node: 'node-b', epoch: 2 }, 'under a new term');
+  },
+);

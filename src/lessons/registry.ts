@@ -239,6 +239,12 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     for (const lesson of this.list()) lesson.end(undefined, reason);
   }
 
+  /** Shutdown in a cluster: every lesson here is handed over instead of ended (another node takes it on the next join). */
+  handOverAll(reason: string): void {
+    this.stopping = true;
+    for (const id of [...this.lessons.keys()]) this.handOver(id, reason);
+  }
+
   /** This node stops hosting a lesson without ending it (Lesson.handOver): another node is its origin now. */
   handOver(id: string, reason: string): void {
     const hosted = this.lessons.get(id);
