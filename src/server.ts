@@ -196,6 +196,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
   const mediaOptions = { consumersPerRouter: config.media.consumersPerRouter, bwe: bweSettings(config.media), links: config.media.links };
   const live = createLiveState(config.redis, config.nodeId, log);
   // Many nodes (docs/cluster.md): lessons hosted under an origin lease, any node a way in.
+  const pipeAddresses = { listenIp: config.media.listenIp, announcedAddress: config.cluster.pipeAddress || config.announcedAddress };
   const cluster = config.cluster.enabled
     ? new Cluster({
         nodeId: config.nodeId,
@@ -204,7 +205,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
         secret: config.cluster.secret,
         leaseSeconds: config.cluster.leaseSeconds,
         nodeTtlSeconds: config.redis.nodeTtlSeconds,
-        addresses: { listenIp: config.media.listenIp, announcedAddress: config.announcedAddress },
+        addresses: pipeAddresses,
         live,
         log,
       })
@@ -214,7 +215,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       cluster
         ? new ClusterMedia(pool, lessonId, mediaOptions, {
             channel: cluster.channel,
-            addresses: { listenIp: config.media.listenIp, announcedAddress: config.announcedAddress },
+            addresses: pipeAddresses,
             log,
           })
         : new LessonMedia(pool, lessonId, mediaOptions),

@@ -193,6 +193,10 @@ t.test('cluster.enabled needs Redis, a shared catalog and a long secret, and nev
   t.match(lone, /cluster\.enabled: true is not allowed without catalog\.url/);
   t.match(lone, /cluster\.secret: \(hidden\) is not allowed; allowed: at least 32 characters/);
   t.notMatch(lone, /tiny-secret/, 'the secret itself is never printed');
+  const named = issuesOf(() =>
+    loadConfig({ configDir, env: { LESSONCAST_CLUSTER_ENABLED: 'true', LESSONCAST_CLUSTER_PIPE_ADDRESS: 'node-7.dc' } }),
+  );
+  t.match(named.join('\n'), /cluster\.pipeAddress: "node-7\.dc" is not allowed; allowed: an IP address/, 'a pipe address must be an IP');
   const whole = loadConfig({
     configDir,
     env: {

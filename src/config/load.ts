@@ -120,6 +120,10 @@ export function loadConfig(opts: LoadOptions = {}): ResolvedConfig {
     if (!cfg.redis.url) issues.push('cluster.enabled: true is not allowed without redis.url; allowed: false, or set redis.url');
     if (!cfg.catalog.url)
       issues.push('cluster.enabled: true is not allowed without catalog.url; allowed: false, or a shared PostgreSQL in catalog.url');
+    if (cfg.cluster.pipeAddress && !isIP(cfg.cluster.pipeAddress))
+      issues.push(
+        `cluster.pipeAddress: ${JSON.stringify(cfg.cluster.pipeAddress)} is not allowed; allowed: an IP address other nodes reach, or empty`,
+      );
     if (Buffer.byteLength(cfg.cluster.secret) < 32)
       issues.push('cluster.secret: (hidden) is not allowed; allowed: at least 32 characters, the same on every node, when cluster.enabled');
   }

@@ -257,6 +257,10 @@ export const ConfigSchema = Type.Object(
           maximum: 120,
           description: "A lesson's origin holds its lease this long without renewing (renewed every third of it)",
         }),
+        pipeAddress: Type.String({
+          maxLength: 255,
+          description: "Address other nodes reach this node's media pipes at (the data-centre network); empty = media.announcedAddress",
+        }),
       },
       { additionalProperties: false },
     ),
