@@ -219,7 +219,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
             log,
           })
         : new LessonMedia(pool, lessonId, mediaOptions),
-    ...(cluster ? { admit: (lessonId: string) => cluster.admit(lessonId) } : {}),
+    ...(cluster
+      ? { admit: (lessonId: string) => cluster.admit(lessonId), holds: (lessonId: string) => cluster.leaseOf(lessonId)?.valid ?? false }
+      : {}),
     lessonOptions: {
       reconnectGraceMs: config.lessons.reconnectGraceSeconds * 1000,
       maxFloorHolders: config.lessons.maxFloorHolders,

@@ -69,6 +69,12 @@ export interface RegistryOptions<M extends LessonMediaPort> {
    * throws when another node is its origin (src/cluster/). Without it, every lesson may be hosted here.
    */
   admit?(lessonId: string): Promise<void>;
+  /**
+   * In a cluster: whether this node still holds the lesson's origin lease, by its own clock. A
+   * node waking from a pause may act on a lesson before its lease timer runs: its state changes
+   * are not written to the book then (the new origin's are the truth).
+   */
+  holds?(lessonId: string): boolean;
 }
 
 /** The reason an abandoned lesson ends with (lessonEnded's `reason`, the journal, the recording). */
@@ -165,8 +171,11 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     const hosted = { lesson, media, quietSince: Math.max(Date.now(), booked?.endsAt?.getTime() ?? 0) };
     const book = this.opts.book;
     if (book) {
-      const record = (): void =>
-        void (this.stopping || book.changed(def.id, { state: lesson.state, startedAt: lesson.startedAt, endedAt: lesson.endedAt }));
+      const record = (): void => {
+        if (this.stopping) return;
+        if (this.opts.holds && !this.opts.holds(def.id)) return;
+        book.changed(def.id, { state: lesson.state, startedAt: lesson.startedAt, endedAt: lesson.endedAt });
+      };
       lesson.on('started', record);
       lesson.on('ended', record);
       lesson.once('closed', () => {
