@@ -140,7 +140,7 @@ export interface StepResult {
 }
 
 /** The outputs of one profile on one target, at n. */
-interface OutputSet {
+export interface OutputSet {
   readonly profile: ProfileName;
   set(n: number): Promise<void>;
   /** Receivers that count loss: the first sampled plain outputs, or the real browser receivers. */
@@ -149,7 +149,7 @@ interface OutputSet {
   close(): void;
 }
 
-function minimalOutputs(target: FanoutTarget, samples: RtpSampleSocket[], sink: Sink): OutputSet {
+export function minimalOutputs(target: FanoutTarget, samples: RtpSampleSocket[], sink: Sink): OutputSet {
   let n = 0;
   return {
     profile: 'minimal',
@@ -163,7 +163,7 @@ function minimalOutputs(target: FanoutTarget, samples: RtpSampleSocket[], sink: 
 }
 
 /** Browser outputs, the first `real()` of them with real receivers. */
-function browserOutputs(target: FanoutTarget, real: () => number): OutputSet {
+export function browserOutputs(target: FanoutTarget, real: () => number): OutputSet {
   const b = new BrowserOutputs(target, chromiumCapabilities().rtpCapabilities);
   return { profile: 'browser', set: (n) => b.set(n, real()), probes: () => b.probes(), browser: b, close: () => b.close() };
 }
@@ -379,7 +379,7 @@ function agreementRows(a: Agreement): Array<Record<string, string | number>> {
 const SENT_SAMPLE = 100;
 
 /** Send counters, sampled and timed one by one where the target can; else its total, timed at the middle of the read. */
-async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
+export async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
   if (target.sentSample) {
     const { counters, total } = await target.sentSample(SENT_SAMPLE);
     return { counters, scale: counters.size ? total / counters.size : 0 };
