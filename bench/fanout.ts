@@ -12,7 +12,8 @@
  *                  worker's WebRtcServer, DTLS-SRTP, consumed with exactly the capabilities of
  *                  bench/fixtures/chromium-rtp-capabilities.json; K real receivers send
  *                  transport-cc feedback and receiver reports (kit/lightReceiver.ts), the other
- *                  N − K are mute stand-ins, and an agreement check measures both kinds at one N
+ *                  N − K are mute stand-ins (connected, never read, no feedback), and an
+ *                  agreement check measures both kinds at one N
  *                  (lessoncast and bare only)
  *
  * Targets, in one run, one after the other, on the same ladder of N:
@@ -83,7 +84,7 @@ export interface FanoutOptions {
   /** For lessoncast-2w: small, so the lesson spills onto the second worker from the start. */
   consumersPerRouter2w: number;
   profiles: ProfileName[];
-  /** Browser profile: outputs with real receivers (feedback) at each step; the rest are mute. */
+  /** Browser profile: outputs with real receivers (feedback) at each step; the rest are mute stand-ins. */
   realReceivers: number;
   /** Browser profile: N of the agreement check (all real vs realReceivers real); 0 = none. */
   agreeN: number;
@@ -136,7 +137,14 @@ export interface StepResult {
   /** The step could not be measured (see `why`); its figures are empty. */
   noData?: boolean;
   /** Browser profile: outputs with real receivers, their transports' estimates (kbit/s) and the feedback they sent in the window. */
-  browser?: { real: number; estimateKbps: { min: number; median: number }; feedbackPerS: number; reportsPerS: number };
+  browser?: {
+    real: number;
+    estimateKbps: { min: number; median: number };
+    /** The stand-ins' estimates: without feedback, mediasoup backs them off towards 5 kbit/s. */
+    standInEstimateKbps: { min: number; median: number };
+    feedbackPerS: number;
+    reportsPerS: number;
+  };
 }
 
 /** The outputs of one profile on one target, at n. */
@@ -297,10 +305,11 @@ async function browserFigures(
   fb: { feedback: number; reports: number } | undefined,
   wall: number,
 ): Promise<NonNullable<StepResult['browser']>> {
-  const est = await b.estimates();
+  const kbps = (est: number[]) => ({ min: (est[0] ?? NaN) / 1000, median: (est[Math.floor(est.length / 2)] ?? NaN) / 1000 });
   return {
     real,
-    estimateKbps: { min: (est[0] ?? NaN) / 1000, median: (est[Math.floor(est.length / 2)] ?? NaN) / 1000 },
+    estimateKbps: kbps(await b.estimates()),
+    standInEstimateKbps: kbps(await b.estimates(true)),
     feedbackPerS: fa && fb ? (fb.feedback - fa.feedback) / wall : NaN,
     reportsPerS: fa && fb ? (fb.reports - fa.reports) / wall : NaN,
   };
@@ -308,9 +317,9 @@ async function browserFigures(
 
 /**
  * The browser profile's agreement check: the same N outputs measured with every receiver real
- * (twice, before and after) and with only K real, the rest mute, beside a step with no output.
+ * (twice, before and after) and with only K real, the rest mute stand-ins, beside a step with no output.
  * Marginal SFU CPU per output of each kind = (CPU − CPU with no output) / outputs; if they
- * agree, a ladder of mostly mute outputs measures what real browsers would cost.
+ * agree, a ladder of mostly stand-ins measures what real browsers would cost.
  */
 export interface Agreement {
   n: number;
@@ -320,13 +329,14 @@ export interface Agreement {
   mixed: StepResult;
   /** Marginal SFU CPU per output, in µs of CPU per second (= per-mille of a core × 1000). */
   perRealUs: number;
-  perMuteUs: number;
-  /** perMute ÷ perReal. */
+  perStandInUs: number;
+  /** perStandIn ÷ perReal. */
   ratio: number;
   /** The two all-real steps' difference ÷ their mean: the noise to read `ratio` against. */
   repeatSpread: number;
-  /** Load-generator CPU (fraction of a core) per real receiver, and how many real receivers one core of it sustains. */
+  /** Load-generator CPU (fraction of a core) per real receiver and per stand-in, and how many real receivers one core of it sustains. */
   genPerReal: number;
+  genPerStandIn: number;
   realPerCore: number;
 }
 
@@ -337,8 +347,10 @@ export function agreementOf(base: StepResult, allReal: StepResult[], mixed: Step
   const n = mixed.n;
   const all = allReal.map(totalCpu);
   const perReal = (mean(all) - totalCpu(base)) / n;
-  const perMute = (totalCpu(mixed) - totalCpu(base) - k * perReal) / (n - k);
-  const genPerReal = (mean(allReal.map((r) => r.generatorCpu)) - mixed.generatorCpu) / (n - k);
+  const perStandIn = (totalCpu(mixed) - totalCpu(base) - k * perReal) / (n - k);
+  // The generator's CPU beyond the step without outputs (its encoder, sender and, for lessoncast, the server's Node).
+  const genPerReal = (mean(allReal.map((r) => r.generatorCpu)) - base.generatorCpu) / n;
+  const genPerStandIn = (mixed.generatorCpu - base.generatorCpu - k * genPerReal) / (n - k);
   return {
     n,
     k,
@@ -346,10 +358,11 @@ export function agreementOf(base: StepResult, allReal: StepResult[], mixed: Step
     allReal,
     mixed,
     perRealUs: perReal * 1e6,
-    perMuteUs: perMute * 1e6,
-    ratio: perMute / perReal,
+    perStandInUs: perStandIn * 1e6,
+    ratio: perStandIn / perReal,
     repeatSpread: all.length > 1 ? Math.abs(all[0]! - all[1]!) / mean(all) : NaN,
     genPerReal,
+    genPerStandIn,
     realPerCore: genPerReal > 0 ? Math.floor(1 / genPerReal) : NaN,
   };
 }
@@ -366,11 +379,11 @@ function agreementRows(a: Agreement): Array<Record<string, string | number>> {
   return [
     row('no output', a.base),
     ...a.allReal.map((r, i) => row(`${a.n} real${a.allReal.length > 1 ? ` (${i + 1})` : ''}`, r)),
-    row(`${a.k} real + ${a.n - a.k} mute`, a.mixed),
+    row(`${a.k} real + ${a.n - a.k} stand-ins`, a.mixed),
     {
       step: 'per output (marginal)',
-      'SFU CPU %': `real ${(a.perRealUs / 1e4).toFixed(3)}, mute ${(a.perMuteUs / 1e4).toFixed(3)}: mute ÷ real ${a.ratio.toFixed(2)} (repeat spread ${(a.repeatSpread * 100).toFixed(1)} %)`,
-      'gen CPU %': `${(a.genPerReal * 100).toFixed(2)} per real receiver: ${a.realPerCore} per core`,
+      'SFU CPU %': `real ${(a.perRealUs / 1e4).toFixed(3)}, stand-in ${(a.perStandInUs / 1e4).toFixed(3)}: stand-in ÷ real ${a.ratio.toFixed(2)} (repeat spread ${(a.repeatSpread * 100).toFixed(1)} %)`,
+      'gen CPU %': `${(a.genPerReal * 100).toFixed(2)} per real receiver (${a.realPerCore} per core), ${(a.genPerStandIn * 100).toFixed(3)} per stand-in`,
     },
   ];
 }
@@ -416,6 +429,7 @@ function stepRow(r: StepResult): Record<string, string | number> {
       ? {
           'real rx': r.browser.real,
           'estimate kbit/s min/med': `${r.browser.estimateKbps.min.toFixed(0)}/${r.browser.estimateKbps.median.toFixed(0)}`,
+          'stand-ins kbit/s min/med': `${r.browser.standInEstimateKbps.min.toFixed(0)}/${r.browser.standInEstimateKbps.median.toFixed(0)}`,
           'twcc fb/s': r.browser.feedbackPerS.toFixed(0),
         }
       : {}),
@@ -437,7 +451,7 @@ function stepRow(r: StepResult): Record<string, string | number> {
 async function runLadder(name: TargetName, profile: ProfileName, opts: FanoutOptions): Promise<TargetResult> {
   const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
   const sink = await Sink.open();
-  let target = await startTarget(name, opts);
+  let target = await startTarget(name, opts, profile);
   let real = opts.realReceivers;
   const outputsOf = (t: FanoutTarget): OutputSet =>
     profile === 'browser' ? browserOutputs(t, () => real) : minimalOutputs(t, samples, sink);
@@ -447,7 +461,7 @@ async function runLadder(name: TargetName, profile: ProfileName, opts: FanoutOpt
   const restart = async (): Promise<void> => {
     outputs.close();
     await target.close().catch(() => undefined);
-    target = await startTarget(name, opts);
+    target = await startTarget(name, opts, profile);
     outputs = outputsOf(target);
   };
   // A browser output's setup is an ICE and DTLS handshake: a step that adds hundreds takes longer.
@@ -540,11 +554,26 @@ async function classroomTransportOptions(): Promise<BareTargetOptions['browserTr
   return bweTransportOptions(bweSettings(loadConfig({ env: {}, configDir: path.join(root, 'config') }).media), 'recv');
 }
 
-export async function startTarget(name: TargetName, opts: FanoutOptions): Promise<FanoutTarget> {
+/**
+ * lessoncast's weak-link policy for the browser profile: still reading every receive transport's
+ * estimate each second (its cost stays in the figure), but acting on none. Its actions follow the
+ * estimate, and a mute stand-in's estimate is backed off to 5 kbit/s by mediasoup for want of
+ * feedback: the policy would pause the stand-ins' video, which no browser on a good link sees.
+ */
+const BROWSER_PROFILE_LINKS = { floorBelowKbps: 0, pauseBelowKbps: 0 };
+
+export async function startTarget(name: TargetName, opts: FanoutOptions, profile: ProfileName = 'minimal'): Promise<FanoutTarget> {
   const common = { srtpCryptoSuite: opts.srtp, webrtcClassrooms: opts.webrtc, source: opts.source };
   switch (name) {
     case 'lessoncast':
-      return startLessoncastTarget({ ...common, name: 'lessoncast', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0] });
+      return startLessoncastTarget({
+        ...common,
+        name: 'lessoncast',
+        workers: 1,
+        consumersPerRouter: 1_000_000,
+        workerCpus: [0],
+        ...(profile === 'browser' ? { links: BROWSER_PROFILE_LINKS } : {}),
+      });
     case 'bare':
       return startBareMediasoupTarget({ ...common, cpu: 0, browserTransport: await classroomTransportOptions() });
     case 'lessoncast-2w':
@@ -617,7 +646,7 @@ export async function runFanoutBench(
   console.log(
     `\nfan-out summary: one lesson H264 ${opts.source.width}x${opts.source.height}@${opts.source.fps} ${opts.source.videoKbps} kbps + Opus; ` +
       `each classroom = audio + video; minimal: PlainTransport, SRTP ${opts.srtp}, ${opts.samples} sampled + ${opts.webrtc} WebRTC classrooms; ` +
-      `browser: WebRtcTransport, DTLS-SRTP, Chromium's capabilities, ${opts.realReceivers} real receivers with feedback + mute ones`,
+      `browser: WebRtcTransport, DTLS-SRTP, Chromium's capabilities, ${opts.realReceivers} real receivers with feedback + mute stand-ins`,
   );
   console.log(table(summary));
   const file = saveResult('fanout', { opts, results, summary });

@@ -13,8 +13,11 @@
  *   bandwidth estimation, consumer scores and RTT read from a browser.
  * - Mute: handshake and consent checks only, and the socket is then not read at all (the kernel
  *   drops what overflows it): an output the SFU serves in full while the generator pays nothing.
- *   It sends no feedback, so its transport's estimate stays open-loop; the fan-out bench measures
- *   whether that changes the SFU's cost per output (bench/fanout.ts, the agreement check).
+ *   It sends no feedback, so its transport's estimator runs open-loop: mediasoup 3.32 backs the
+ *   estimate off (×0.8 a second, down to 5 kbit/s) once the round trip since its first packet
+ *   looks longer than 3 s. The fan-out bench measures whether that changes the SFU's cost per
+ *   output (bench/fanout.ts, the agreement check). Reading even part of the packets in Node costs
+ *   the generator nearly what a full receiver does, so there is no cheap middle way here.
  */
 import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import dgram from 'node:dgram';

@@ -5,9 +5,10 @@
  *
  * The first k outputs have real receivers: they read every packet and send transport-cc feedback
  * and receiver reports, so the SFU's bandwidth estimation runs closed-loop on them, and they are
- * the step's loss probes. The other n − k are mute: same transport, same consumers, same
- * handshake and consent checks, but their socket is never read and they send no feedback. The
- * bench's agreement check measures both kinds at the same n.
+ * the step's loss probes. The other n − k are mute stand-ins: same transport, same consumers,
+ * same handshake and consent checks, but their socket is never read and they send no feedback
+ * (kit/lightReceiver.ts), so the generator can afford hundreds. The bench's agreement check
+ * measures both kinds at the same n.
  */
 import type { types } from 'mediasoup';
 import { LightReceiver } from '../../kit/lightReceiver.js';
@@ -20,6 +21,10 @@ interface Output {
   rx: LightReceiver;
   mute: boolean;
 }
+
+/** Handshakes at once (each an ICE check and a DTLS handshake in JavaScript on the generator's core). */
+const PARALLEL = 8;
+const TRIES = 3;
 
 export class BrowserOutputs {
   private readonly outputs: Output[] = [];
@@ -41,7 +46,7 @@ export class BrowserOutputs {
       if (o) closeOutput(o);
       todo.push(i);
     }
-    await inBatches(todo, 16, async (i) => {
+    await inBatches(todo, PARALLEL, async (i) => {
       this.outputs[i] = await this.open(i, i >= k);
     });
   }
@@ -55,9 +60,9 @@ export class BrowserOutputs {
     return this.real().map((o, i) => ({ label: `browser-${i}`, counters: () => o.rx.counters() }));
   }
 
-  /** Bandwidth estimates (bps) of the real receivers' transports: closed-loop ones. */
-  async estimates(): Promise<number[]> {
-    const all = await Promise.all(this.real().map((o) => o.out.estimate()));
+  /** Bandwidth estimates (bps) of the real receivers' transports, or of the stand-ins', sorted. */
+  async estimates(standIns = false): Promise<number[]> {
+    const all = await Promise.all(this.outputs.filter((o) => o.mute === standIns).map((o) => o.out.estimate()));
     return all.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
   }
 
@@ -77,15 +82,25 @@ export class BrowserOutputs {
     return this.outputs.filter((o) => !o.mute);
   }
 
+  /** Opens output i; a handshake lost on a busy generator core is tried again on a new transport. */
   private async open(i: number, mute: boolean): Promise<Output> {
-    const out = await this.target.openBrowserOutput!(i, structuredClone(this.rtpCapabilities));
-    try {
-      const rx = await LightReceiver.connect({ transport: out.transport, connect: out.connect, consumers: out.consumers, mute });
-      await out.resume();
-      return { out, rx, mute };
-    } catch (err) {
-      out.close();
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const out = await this.target.openBrowserOutput!(i, structuredClone(this.rtpCapabilities));
+      try {
+        const rx = await LightReceiver.connect({
+          transport: out.transport,
+          connect: out.connect,
+          consumers: out.consumers,
+          mute,
+          connectTimeoutMs: 20_000,
+        });
+        await out.resume();
+        return { out, rx, mute };
+      } catch (err) {
+        out.close();
+        if (attempt >= TRIES) throw err;
+        console.log(`browser output ${i}: ${(err as Error).message}; trying again`);
+      }
     }
   }
 }

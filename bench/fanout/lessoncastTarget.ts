@@ -38,10 +38,14 @@ export interface LessoncastTargetOptions {
   srtpCryptoSuite: types.SrtpCryptoSuite;
   webrtcClassrooms: number;
   source: LessonSource;
+  /** Overrides of media.links (the weak-link policy). */
+  links?: { floorBelowKbps?: number; pauseBelowKbps?: number };
 }
 
 export async function startLessoncastTarget(opts: LessoncastTargetOptions): Promise<FanoutTarget> {
-  const s: InProcessServer = await startInProcess({ media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter } });
+  const s: InProcessServer = await startInProcess({
+    media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter, ...(opts.links ? { links: opts.links } : {}) },
+  });
   const clients: SignalClient[] = [];
   const watchers: Watcher[] = [];
   let sender: RtcSender | undefined;

@@ -304,7 +304,7 @@ export async function packetSplit(
   const opts = { ...defaultFanoutOptions, realReceivers: real };
   const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
   const sink = await FanoutSink.open();
-  const target = await startTarget(name, opts);
+  const target = await startTarget(name, opts, profile);
   const outputs = profile === 'browser' ? browserOutputs(target, () => real) : minimalOutputs(target, samples, sink);
   try {
     await outputs.set(n);
