@@ -317,6 +317,11 @@ export async function packetSplit(
     const cpu = (cpuSeconds(pid) - cpuA) / ((performance.now() - t0) / 1000);
     const sentB = await readSent(target);
     const pktPerS = sentA && sentB ? sendRates(sentA.counters, sentB.counters).pktPerS * sentB.scale : NaN;
+    if (!(pktPerS > 0)) {
+      // On a starved load-generator core the publisher can stop: there is then no packet to divide by.
+      console.log(`${target.name}, ${profile}: no packet went out (the published lesson stopped); no split`);
+      return undefined;
+    }
     const stacks = await perfStacks(pid, seconds);
     if (!stacks) return undefined;
     const usPerPkt = (cpu * 1e6) / pktPerS;
@@ -382,7 +387,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const profile of ['minimal', 'browser'] as const) {
       const s = await packetSplit(name, profile, n, Number(values.real), Number(values.seconds));
       if (!s) {
-        console.log('no profile (perf missing or not permitted)');
+        console.log('no profile (perf missing or not permitted, or no packet went out)');
         process.exit(1);
       }
       splits.push(s);
