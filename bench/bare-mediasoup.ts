@@ -19,7 +19,9 @@ import {
   publishBare,
   consumerSample,
   sumSent,
+  transportEstimate,
   weriftProbe,
+  type BrowserOutput,
   type FanoutTarget,
   type LessonSource,
 } from './fanout/target.js';
@@ -29,6 +31,14 @@ export interface BareTargetOptions {
   srtpCryptoSuite: types.SrtpCryptoSuite;
   webrtcClassrooms: number;
   source: LessonSource;
+  /**
+   * The bandwidth-estimation options of a browser output's transport: lessoncast's own defaults
+   * for a classroom's receive transport, so that both targets run the same profile.
+   */
+  browserTransport: Pick<
+    types.WebRtcTransportOptions,
+    'enableBwe' | 'initialAvailableOutgoingBitrate' | 'minOutgoingBitrate' | 'maxOutgoingBitrate'
+  >;
 }
 
 export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise<FanoutTarget> {
@@ -76,6 +86,35 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
       }
     }
 
+    // Browser outputs live on a WebRtcServer (UDP and TCP, as lessoncast's workers have one).
+    const webRtcServer = await worker.createWebRtcServer({
+      listenInfos: [
+        { protocol: 'udp', ip: '127.0.0.1' },
+        { protocol: 'tcp', ip: '127.0.0.1' },
+      ],
+    });
+    const openBrowserOutput = async (_i: number, rtpCapabilities: types.RtpCapabilities): Promise<BrowserOutput> => {
+      const t = await router.createWebRtcTransport({
+        webRtcServer,
+        enableUdp: true,
+        enableTcp: true,
+        preferUdp: true,
+        ...opts.browserTransport,
+      });
+      const made: types.Consumer[] = [];
+      for (const p of producers) made.push(track(await t.consume({ producerId: p.id, rtpCapabilities, paused: true })));
+      return {
+        transport: webRtcParams(t),
+        connect: (dtlsParameters) => t.connect({ dtlsParameters }),
+        consumers: made.map((c) => ({ consumerId: c.id, kind: c.kind, rtpParameters: c.rtpParameters })),
+        resume: async () => {
+          for (const c of made) await c.resume();
+        },
+        estimate: () => transportEstimate(t),
+        close: () => t.close(),
+      };
+    };
+
     const setOutputs = barePlainOutputs(router, producers, {
       srtpCryptoSuite: opts.srtpCryptoSuite,
       rtpCapabilities: receiverRtpCapabilities,
@@ -91,6 +130,7 @@ export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise
       sent: () => sumSent([...consumers]),
       sentSample: (max) => consumerSample([...consumers], max),
       scores: () => consumerScores([...consumers]),
+      openBrowserOutput,
       close,
     };
   } catch (err) {

@@ -5,6 +5,17 @@
  * The SFU is pinned to CPU 0, everything else (this Node, ffmpeg, receivers)
  * to CPU 1, so the figures are per core.
  *
+ * Two profiles of output (--profile, default both, reported side by side):
+ *   minimal        a PlainTransport with SRTP per classroom (NACK, PLI, two header extensions, no
+ *                  transport-cc), sent to local UDP sockets: the Janus-comparable figure
+ *   browser        a classroom as Chromium receives it (issue 18): a WebRtcTransport on the
+ *                  worker's WebRtcServer, DTLS-SRTP, consumed with exactly the capabilities of
+ *                  bench/fixtures/chromium-rtp-capabilities.json; K real receivers send
+ *                  transport-cc feedback and receiver reports (kit/lightReceiver.ts), the other
+ *                  N − K are mute stand-ins (connected, never read, no feedback), and an
+ *                  agreement check measures both kinds at one N
+ *                  (lessoncast and bare only)
+ *
  * Targets, in one run, one after the other, on the same ladder of N:
  *   lessoncast     the real server in this process; outputs through LessonMedia
  *   bare           mediasoup alone, same worker binary (bench/bare-mediasoup.ts)
@@ -20,19 +31,39 @@
  *
  *   npx tsx bench/fanout.ts [--targets lessoncast,bare,lessoncast-2w,floor] [--ladder 50,100,200,...]
  *                           [--refine 2] [--warmup 3] [--measure 8] [--samples 8] [--webrtc 2] [--srtp AEAD_AES_256_GCM]
+ *                           [--profile both|browser|minimal] [--real 16] [--agree 100]
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
-import { startBareMediasoupTarget } from './bare-mediasoup.js';
+import path from 'node:path';
+import { startBareMediasoupTarget, type BareTargetOptions } from './bare-mediasoup.js';
 import { startLessoncastTarget } from './fanout/lessoncastTarget.js';
 import { startFloorTarget } from './floor/floorTarget.js';
-import { RtpSampleSocket, Sink, lossBetween, sumCounters } from './fanout/probes.js';
+import { BrowserOutputs } from './fanout/browser.js';
+import { chromiumCapabilities } from './fanout/chromiumCaps.js';
+import { RtpSampleSocket, Sink, lossBetween, sumCounters, type LossProbe } from './fanout/probes.js';
 import { sendRates, type FanoutTarget, type LessonSource, type SentCounters } from './fanout/target.js';
-import { BENCH_NICE, allCpus, climbLadder, setNice, udpDrops, cpuSeconds, cpuTimes, pinProcess, saveResult, sleep, table } from './lib.js';
+import {
+  BENCH_NICE,
+  allCpus,
+  root,
+  climbLadder,
+  setNice,
+  udpDrops,
+  cpuSeconds,
+  cpuTimes,
+  pinProcess,
+  saveResult,
+  sleep,
+  table,
+} from './lib.js';
 
 export type TargetName = 'lessoncast' | 'bare' | 'lessoncast-2w' | 'floor';
 const TARGETS: TargetName[] = ['lessoncast', 'bare', 'lessoncast-2w', 'floor'];
+export type ProfileName = 'minimal' | 'browser';
+/** The targets with browser-classroom outputs. */
+const BROWSER_TARGETS: TargetName[] = ['lessoncast', 'bare'];
 
 export interface FanoutOptions {
   targets: TargetName[];
@@ -52,6 +83,11 @@ export interface FanoutOptions {
   source: LessonSource;
   /** For lessoncast-2w: small, so the lesson spills onto the second worker from the start. */
   consumersPerRouter2w: number;
+  profiles: ProfileName[];
+  /** Browser profile: outputs with real receivers (feedback) at each step; the rest are mute stand-ins. */
+  realReceivers: number;
+  /** Browser profile: N of the agreement check (all real vs realReceivers real); 0 = none. */
+  agreeN: number;
 }
 
 export const defaultFanoutOptions: FanoutOptions = {
@@ -68,6 +104,9 @@ export const defaultFanoutOptions: FanoutOptions = {
   maxCpu: 0.9,
   source: { width: 1280, height: 720, fps: 30, videoKbps: 1500 },
   consumersPerRouter2w: 2,
+  profiles: ['minimal', 'browser'],
+  realReceivers: 16,
+  agreeN: 100,
 };
 
 export interface StepResult {
@@ -97,6 +136,44 @@ export interface StepResult {
   sourceLost: boolean;
   /** The step could not be measured (see `why`); its figures are empty. */
   noData?: boolean;
+  /** Browser profile: outputs with real receivers, their transports' estimates (kbit/s) and the feedback they sent in the window. */
+  browser?: {
+    real: number;
+    estimateKbps: { min: number; median: number };
+    /** The stand-ins' estimates: without feedback, mediasoup backs them off towards 5 kbit/s. */
+    standInEstimateKbps: { min: number; median: number };
+    feedbackPerS: number;
+    reportsPerS: number;
+  };
+}
+
+/** The outputs of one profile on one target, at n. */
+export interface OutputSet {
+  readonly profile: ProfileName;
+  set(n: number): Promise<void>;
+  /** Receivers that count loss: the first sampled plain outputs, or the real browser receivers. */
+  probes(): LossProbe[];
+  browser?: BrowserOutputs;
+  close(): void;
+}
+
+export function minimalOutputs(target: FanoutTarget, samples: RtpSampleSocket[], sink: Sink): OutputSet {
+  let n = 0;
+  return {
+    profile: 'minimal',
+    set: async (count) => {
+      await target.setOutputs(count, (i) => (i < samples.length ? samples[i]!.destination : sink.destination));
+      n = count;
+    },
+    probes: () => samples.slice(0, n),
+    close: () => undefined,
+  };
+}
+
+/** Browser outputs, the first `real()` of them with real receivers. */
+export function browserOutputs(target: FanoutTarget, real: () => number): OutputSet {
+  const b = new BrowserOutputs(target, chromiumCapabilities().rtpCapabilities);
+  return { profile: 'browser', set: (n) => b.set(n, real()), probes: () => b.probes(), browser: b, close: () => b.close() };
 }
 
 /**
@@ -139,6 +216,9 @@ const STEP_TIMEOUT_MS = 60_000;
 
 export interface TargetResult {
   target: string;
+  profile: ProfileName;
+  /** Browser profile: the agreement check run before the ladder. */
+  agreement?: Agreement;
   sfu: Array<{ label: string; cpu: number }>;
   steps: StepResult[];
   /** Largest N measured with loss < maxLoss and the busiest SFU core's load (coreLoad) < maxCpu. */
@@ -150,16 +230,11 @@ export interface TargetResult {
   usPerPkt: number | null;
 }
 
-async function measureStep(
-  target: FanoutTarget,
-  n: number,
-  opts: FanoutOptions,
-  samples: RtpSampleSocket[],
-  sink: Sink,
-): Promise<StepResult> {
+async function measureStep(target: FanoutTarget, n: number, opts: FanoutOptions, outputs: OutputSet): Promise<StepResult> {
   const t0 = performance.now();
-  await target.setOutputs(n, (i) => (i < samples.length ? samples[i]!.destination : sink.destination));
+  await outputs.set(n);
   const setupS = (performance.now() - t0) / 1000;
+  const probes = outputs.probes();
   await sleep(opts.warmupS * 1000);
 
   const generatorPids = [process.pid, ...target.helperPids];
@@ -170,8 +245,9 @@ async function measureStep(
     sfu: target.sfu.map((p) => cpuSeconds(p.pid)),
     gen: generatorPids.reduce((a, pid) => a + safeCpu(pid), 0),
     busy: cpuTimes(),
-    plain: sumCounters(samples.slice(0, n).map((s) => s.counters())),
+    plain: sumCounters(probes.map((s) => s.counters())),
     webrtc: sumCounters(target.webrtcProbes.map((p) => p.counters())),
+    feedback: outputs.browser?.sentFeedback(),
   });
 
   const sentA = await readSent(target);
@@ -190,10 +266,11 @@ async function measureStep(
   const cpuBusy = b.busy.map((x, i) => (x.busy - a.busy[i]!.busy) / Math.max(1, x.total - a.busy[i]!.total));
   const generatorCpu = (b.gen - a.gen) / wall;
   const load = coreLoad(sfuCpu, generatorCpu);
+  const browser = outputs.browser ? await browserFigures(outputs.browser, probes.length, a.feedback, b.feedback, wall) : undefined;
   // Pass/fail is the SFU's own output (plain samples) and CPU. The WebRTC
   // classrooms are JavaScript in the load generator: their loss is reported
   // as a check, not used, since a busy generator core loses packets by itself.
-  const sourceLost = n > 0 && plain.received === 0;
+  const sourceLost = n > 0 && probes.length > 0 && plain.received === 0;
   const why: string[] = [];
   if (sourceLost) why.push('the published lesson stopped (SFU overloaded)');
   else if (!(plain.loss < opts.maxLoss)) why.push(`loss ${(plain.loss * 100).toFixed(2)} %`);
@@ -217,14 +294,105 @@ async function measureStep(
     pass: why.length === 0,
     why: why.join(', '),
     sourceLost,
+    ...(browser ? { browser } : {}),
   };
+}
+
+async function browserFigures(
+  b: BrowserOutputs,
+  real: number,
+  fa: { feedback: number; reports: number } | undefined,
+  fb: { feedback: number; reports: number } | undefined,
+  wall: number,
+): Promise<NonNullable<StepResult['browser']>> {
+  const kbps = (est: number[]) => ({ min: (est[0] ?? NaN) / 1000, median: (est[Math.floor(est.length / 2)] ?? NaN) / 1000 });
+  return {
+    real,
+    estimateKbps: kbps(await b.estimates()),
+    standInEstimateKbps: kbps(await b.estimates(true)),
+    feedbackPerS: fa && fb ? (fb.feedback - fa.feedback) / wall : NaN,
+    reportsPerS: fa && fb ? (fb.reports - fa.reports) / wall : NaN,
+  };
+}
+
+/**
+ * The browser profile's agreement check: the same N outputs measured with every receiver real
+ * (twice, before and after) and with only K real, the rest mute stand-ins, beside a step with no output.
+ * Marginal SFU CPU per output of each kind = (CPU − CPU with no output) / outputs; if they
+ * agree, a ladder of mostly stand-ins measures what real browsers would cost.
+ */
+export interface Agreement {
+  n: number;
+  k: number;
+  base: StepResult;
+  allReal: StepResult[];
+  mixed: StepResult;
+  /** Marginal SFU CPU per output, in µs of CPU per second (= per-mille of a core × 1000). */
+  perRealUs: number;
+  perStandInUs: number;
+  /** perStandIn ÷ perReal. */
+  ratio: number;
+  /** The two all-real steps' difference ÷ their mean: the noise to read `ratio` against. */
+  repeatSpread: number;
+  /** Load-generator CPU (fraction of a core) per real receiver and per stand-in, and how many real receivers one core of it sustains. */
+  genPerReal: number;
+  genPerStandIn: number;
+  realPerCore: number;
+}
+
+const totalCpu = (r: StepResult): number => r.sfuCpu.reduce((a, x) => a + x, 0);
+const mean = (xs: number[]): number => xs.reduce((a, x) => a + x, 0) / xs.length;
+
+export function agreementOf(base: StepResult, allReal: StepResult[], mixed: StepResult, k: number): Agreement {
+  const n = mixed.n;
+  const all = allReal.map(totalCpu);
+  const perReal = (mean(all) - totalCpu(base)) / n;
+  const perStandIn = (totalCpu(mixed) - totalCpu(base) - k * perReal) / (n - k);
+  // The generator's CPU beyond the step without outputs (its encoder, sender and, for lessoncast, the server's Node).
+  const genPerReal = (mean(allReal.map((r) => r.generatorCpu)) - base.generatorCpu) / n;
+  const genPerStandIn = (mixed.generatorCpu - base.generatorCpu - k * genPerReal) / (n - k);
+  return {
+    n,
+    k,
+    base,
+    allReal,
+    mixed,
+    perRealUs: perReal * 1e6,
+    perStandInUs: perStandIn * 1e6,
+    ratio: perStandIn / perReal,
+    repeatSpread: all.length > 1 ? Math.abs(all[0]! - all[1]!) / mean(all) : NaN,
+    genPerReal,
+    genPerStandIn,
+    realPerCore: genPerReal > 0 ? Math.floor(1 / genPerReal) : NaN,
+  };
+}
+
+function agreementRows(a: Agreement): Array<Record<string, string | number>> {
+  const row = (what: string, r: StepResult) => ({
+    step: what,
+    'SFU CPU %': (totalCpu(r) * 100).toFixed(1),
+    'µs/pkt': Number.isFinite(r.usPerPkt) ? r.usPerPkt.toFixed(2) : '–',
+    'gen CPU %': (r.generatorCpu * 100).toFixed(1),
+    'estimate kbit/s min/med':
+      r.browser && r.browser.real > 0 ? `${r.browser.estimateKbps.min.toFixed(0)}/${r.browser.estimateKbps.median.toFixed(0)}` : '–',
+  });
+  return [
+    row('no output', a.base),
+    ...a.allReal.map((r, i) => row(`${a.n} real${a.allReal.length > 1 ? ` (${i + 1})` : ''}`, r)),
+    row(`${a.k} real + ${a.n - a.k} stand-ins`, a.mixed),
+    {
+      step: 'per output (marginal)',
+      'SFU CPU %': `real ${(a.perRealUs / 1e4).toFixed(3)}, stand-in ${(a.perStandInUs / 1e4).toFixed(3)}: stand-in ÷ real ${a.ratio.toFixed(2)} (repeat spread ${(a.repeatSpread * 100).toFixed(1)} %)`,
+      'gen CPU %': `${(a.genPerReal * 100).toFixed(2)} per real receiver (${a.realPerCore} per core), ${(a.genPerStandIn * 100).toFixed(3)} per stand-in`,
+    },
+  ];
 }
 
 /** Counters read per step (sampled where the target can; see FanoutTarget.sentSample). */
 const SENT_SAMPLE = 100;
 
 /** Send counters, sampled and timed one by one where the target can; else its total, timed at the middle of the read. */
-async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
+export async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
   if (target.sentSample) {
     const { counters, total } = await target.sentSample(SENT_SAMPLE);
     return { counters, scale: counters.size ? total / counters.size : 0 };
@@ -257,6 +425,14 @@ function stepRow(r: StepResult): Record<string, string | number> {
     late: r.late,
     'score mean/min': r.score === undefined ? '–' : `${r.score.mean.toFixed(1)}/${r.score.min}`,
     'gen CPU %': (r.generatorCpu * 100).toFixed(0),
+    ...(r.browser
+      ? {
+          'real rx': r.browser.real,
+          'estimate kbit/s min/med': `${r.browser.estimateKbps.min.toFixed(0)}/${r.browser.estimateKbps.median.toFixed(0)}`,
+          'stand-ins kbit/s min/med': `${r.browser.standInEstimateKbps.min.toFixed(0)}/${r.browser.standInEstimateKbps.median.toFixed(0)}`,
+          'twcc fb/s': r.browser.feedbackPerS.toFixed(0),
+        }
+      : {}),
     'UDP drops sfu/gen': `${r.udpDrops.sfu}/${r.udpDrops.gen}`,
     'cpu busy %': r.cpuBusy.map((x) => (x * 100).toFixed(0)).join('/'),
     'setup s': r.setupS.toFixed(1),
@@ -272,20 +448,29 @@ function stepRow(r: StepResult): Record<string, string | number> {
  * source died anyway, or a step outlasts STEP_TIMEOUT_MS, the target is
  * started again.
  */
-async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetResult> {
+async function runLadder(name: TargetName, profile: ProfileName, opts: FanoutOptions): Promise<TargetResult> {
   const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
   const sink = await Sink.open();
-  let target = await startTarget(name, opts);
+  let target = await startTarget(name, opts, profile);
+  let real = opts.realReceivers;
+  const outputsOf = (t: FanoutTarget): OutputSet =>
+    profile === 'browser' ? browserOutputs(t, () => real) : minimalOutputs(t, samples, sink);
+  let outputs = outputsOf(target);
   const steps: StepResult[] = [];
+  const label = `${name}, ${profile}`;
   const restart = async (): Promise<void> => {
+    outputs.close();
     await target.close().catch(() => undefined);
-    target = await startTarget(name, opts);
+    target = await startTarget(name, opts, profile);
+    outputs = outputsOf(target);
   };
+  // A browser output's setup is an ICE and DTLS handshake: a step that adds hundreds takes longer.
+  const timeoutMs = profile === 'browser' ? 2 * STEP_TIMEOUT_MS : STEP_TIMEOUT_MS;
   const measure = async (n: number): Promise<StepResult | undefined> => {
-    const step = measureStep(target, n, opts, samples, sink);
+    const step = measureStep(target, n, opts, outputs);
     step.catch(() => undefined); // an abandoned step fails when its target closes
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), STEP_TIMEOUT_MS)));
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)));
     try {
       return await Promise.race([step, timeout]);
     } finally {
@@ -295,25 +480,42 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
   const run = async (n: number): Promise<StepResult> => {
     let r = await measure(n);
     if (r?.sourceLost) {
-      console.log(`[${target.name}] N=${n}: no packets reached the sampled receivers; starting the target again`);
+      console.log(`[${label}] N=${n}: no packets reached the sampled receivers; starting the target again`);
       await restart();
       r = await measure(n);
     }
     if (!r) {
-      console.log(`[${target.name}] N=${n}: not measured within ${STEP_TIMEOUT_MS / 1000} s (SFU saturated); starting the target again`);
+      console.log(`[${label}] N=${n}: not measured within ${timeoutMs / 1000} s (SFU saturated); starting the target again`);
       await restart();
       r = unmeasured(n, 'SFU too saturated to answer in time');
     }
     steps.push(r);
     console.log(
-      `[${target.name}] ${table([stepRow(r)])
+      `[${label}] ${table([stepRow(r)])
         .split('\n')
         .slice(steps.length === 1 ? 0 : 2)
         .join('\n')}`,
     );
     return r;
   };
+  let agreement: Agreement | undefined;
   try {
+    if (profile === 'browser' && opts.agreeN > opts.realReceivers) {
+      const at = async (n: number, k: number): Promise<StepResult> => {
+        real = k;
+        const r = await measure(n);
+        if (!r) throw new Error(`[${label}] agreement step N=${n} K=${k} not measured in time`);
+        console.log(`[${label}] agreement check, N=${n}, ${Math.min(n, k)} real: ${table([stepRow(r)])}`);
+        return r;
+      };
+      const base = await at(0, 0);
+      const allReal = [await at(opts.agreeN, opts.agreeN)];
+      const mixed = await at(opts.agreeN, opts.realReceivers);
+      allReal.push(await at(opts.agreeN, opts.agreeN));
+      agreement = agreementOf(base, allReal, mixed, opts.realReceivers);
+      console.log(`[${label}] agreement:\n${table(agreementRows(agreement))}`);
+      real = opts.realReceivers;
+    }
     await climbLadder({
       ladder: opts.ladders[name] ?? opts.ladder,
       refine: opts.refine,
@@ -325,6 +527,7 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
       limit: (last) => (last.n * 0.8) / last.coreLoad,
     });
   } finally {
+    outputs.close();
     for (const s of samples) s.close();
     sink.close();
     await target.close();
@@ -332,6 +535,8 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
   const passing = steps.filter((s) => s.pass).sort((a, b) => b.n - a.n)[0];
   return {
     target: target.name,
+    profile,
+    ...(agreement ? { agreement } : {}),
     sfu: target.sfu.map(({ label, cpu }) => ({ label, cpu })),
     steps: [...steps].sort((a, b) => a.n - b.n),
     capacity: passing?.n ?? null,
@@ -341,13 +546,36 @@ async function runLadder(name: TargetName, opts: FanoutOptions): Promise<TargetR
   };
 }
 
-export async function startTarget(name: TargetName, opts: FanoutOptions): Promise<FanoutTarget> {
+/** lessoncast's receive-transport options for a classroom (its configuration's defaults), which bare mediasoup's browser outputs copy. */
+async function classroomTransportOptions(): Promise<BareTargetOptions['browserTransport']> {
+  // Loaded late, like every src/ module of the benches (see bench/lib.ts).
+  const { loadConfig } = await import('../src/config/load.js');
+  const { bweSettings, bweTransportOptions } = await import('../src/media/lessonMedia.js');
+  return bweTransportOptions(bweSettings(loadConfig({ env: {}, configDir: path.join(root, 'config') }).media), 'recv');
+}
+
+/**
+ * lessoncast's weak-link policy for the browser profile: still reading every receive transport's
+ * estimate each second (its cost stays in the figure), but acting on none. Its actions follow the
+ * estimate, and a mute stand-in's estimate is backed off to 5 kbit/s by mediasoup for want of
+ * feedback: the policy would pause the stand-ins' video, which no browser on a good link sees.
+ */
+const BROWSER_PROFILE_LINKS = { floorBelowKbps: 0, pauseBelowKbps: 0 };
+
+export async function startTarget(name: TargetName, opts: FanoutOptions, profile: ProfileName = 'minimal'): Promise<FanoutTarget> {
   const common = { srtpCryptoSuite: opts.srtp, webrtcClassrooms: opts.webrtc, source: opts.source };
   switch (name) {
     case 'lessoncast':
-      return startLessoncastTarget({ ...common, name: 'lessoncast', workers: 1, consumersPerRouter: 1_000_000, workerCpus: [0] });
+      return startLessoncastTarget({
+        ...common,
+        name: 'lessoncast',
+        workers: 1,
+        consumersPerRouter: 1_000_000,
+        workerCpus: [0],
+        ...(profile === 'browser' ? { links: BROWSER_PROFILE_LINKS } : {}),
+      });
     case 'bare':
-      return startBareMediasoupTarget({ ...common, cpu: 0 });
+      return startBareMediasoupTarget({ ...common, cpu: 0, browserTransport: await classroomTransportOptions() });
     case 'lessoncast-2w':
       return startLessoncastTarget({
         ...common,
@@ -372,16 +600,20 @@ export async function runFanoutBench(
       // One worker: the SFU gets CPU 0 alone and everything we spawn inherits CPU 1.
       // Two workers: one per CPU; the load generator floats.
       pinProcess(process.pid, name === 'lessoncast-2w' ? allCpus() : '1');
-      results.push(await runLadder(name, opts));
-      await sleep(1000);
+      for (const profile of opts.profiles) {
+        if (profile === 'browser' && !BROWSER_TARGETS.includes(name)) continue;
+        results.push(await runLadder(name, profile, opts));
+        await sleep(1000);
+      }
     }
   } finally {
     pinProcess(process.pid, allCpus());
   }
 
-  const bare = results.find((r) => r.target === 'bare mediasoup');
-  /** Bare mediasoup's µs per packet ÷ the target's, averaged over the N both passed: > 1 = cheaper per packet than bare. */
+  const bareOf = (profile: ProfileName) => results.find((r) => r.target === 'bare mediasoup' && r.profile === profile);
+  /** Bare mediasoup's µs per packet ÷ the target's (same profile), averaged over the N both passed: > 1 = cheaper per packet than bare. */
   const perPacketVsBare = (r: TargetResult): string => {
+    const bare = bareOf(r.profile);
     if (!bare) return '–';
     const ratios = r.steps.flatMap((x) => {
       const b = bare.steps.find((y) => y.n === x.n && y.pass);
@@ -392,8 +624,10 @@ export async function runFanoutBench(
   const summary = results.map((r) => {
     const vsBare = (x: number | null, y: number | null) => (x !== null && y ? (x / y).toFixed(2) : '–');
     const oneCore = r.sfu.length === 1;
+    const bare = bareOf(r.profile);
     return {
       target: r.target,
+      profile: r.profile === 'browser' ? 'browser classroom' : 'minimal RTP output',
       'SFU cores': r.sfu.length,
       'classrooms (loss<1%, CPU<90%)': r.capacity === null ? `< ${r.steps[0]?.n ?? '?'}` : `${r.bounded ? '' : '≥ '}${r.capacity}`,
       'per core': r.capacity === null ? '–' : `${r.bounded ? '' : '≥ '}${Math.floor(r.capacity / r.sfu.length)}`,
@@ -405,12 +639,14 @@ export async function runFanoutBench(
     };
   });
   for (const r of results) {
-    console.log(`\nfan-out: ${r.target} (${r.sfu.map((p) => `${p.label} on CPU ${p.cpu}`).join(', ')})`);
+    console.log(`\nfan-out: ${r.target}, ${r.profile} profile (${r.sfu.map((p) => `${p.label} on CPU ${p.cpu}`).join(', ')})`);
+    if (r.agreement) console.log(`agreement check:\n${table(agreementRows(r.agreement))}`);
     console.log(table(r.steps.map(stepRow)));
   }
   console.log(
     `\nfan-out summary: one lesson H264 ${opts.source.width}x${opts.source.height}@${opts.source.fps} ${opts.source.videoKbps} kbps + Opus; ` +
-      `each classroom = audio + video over SRTP (${opts.srtp}); ${opts.samples} plain + ${opts.webrtc} WebRTC classrooms sampled`,
+      `each classroom = audio + video; minimal: PlainTransport, SRTP ${opts.srtp}, ${opts.samples} sampled + ${opts.webrtc} WebRTC classrooms; ` +
+      `browser: WebRtcTransport, DTLS-SRTP, Chromium's capabilities, ${opts.realReceivers} real receivers with feedback + mute stand-ins`,
   );
   console.log(table(summary));
   const file = saveResult('fanout', { opts, results, summary });
@@ -431,8 +667,18 @@ export async function runFanoutCli(argv: string[]): Promise<void> {
       samples: { type: 'string', default: String(d.samples) },
       webrtc: { type: 'string', default: String(d.webrtc) },
       srtp: { type: 'string', default: d.srtp },
+      profile: { type: 'string', default: 'both' },
+      real: { type: 'string', default: String(d.realReceivers) },
+      agree: { type: 'string', default: String(d.agreeN) },
     },
   });
+  const profiles: ProfileName[] =
+    values.profile === 'both'
+      ? ['minimal', 'browser']
+      : values.profile === 'minimal' || values.profile === 'browser'
+        ? [values.profile]
+        : [];
+  if (profiles.length === 0) throw new Error(`unknown profile ${values.profile}; known: both, browser, minimal`);
   const targets = values.targets.split(',') as TargetName[];
   for (const t of targets) if (!TARGETS.includes(t)) throw new Error(`unknown target ${t}; known: ${TARGETS.join(', ')}`);
   await runFanoutBench({
@@ -446,6 +692,9 @@ export async function runFanoutCli(argv: string[]): Promise<void> {
     samples: Number(values.samples),
     webrtc: Number(values.webrtc),
     srtp: values.srtp as types.SrtpCryptoSuite,
+    profiles,
+    realReceivers: Number(values.real),
+    agreeN: Number(values.agree),
   });
 }
 

@@ -5,7 +5,7 @@
  * Each prints its tables and writes JSON under bench/results/; this prints a
  * short summary, writes bench-<time>.json and the total time.
  *
- *   fan-out      classrooms per core, lessoncast vs bare mediasoup (bench/fanout.ts)
+ *   fan-out      classrooms per core, lessoncast vs bare mediasoup, minimal and browser-classroom outputs (bench/fanout.ts)
  *   join         WebSocket open -> first RTP, in waves (bench/join.ts)
  *   recording    recorded lessons per core (bench/recording.ts)
  *   forwarding   lessoncast, bare mediasoup and Janus side by side, the raw

@@ -257,6 +257,7 @@ async function childMain(spec: ChildSpec): Promise<void> {
     const r = await runFanoutBench({
       ...defaultFanoutOptions,
       targets: ['lessoncast'],
+      profiles: ['minimal'], // old against new compares the minimal profile (see docs/performance.md)
       ...(opts.quick ? { ladder: [20, 40, 80], ladders: {}, refine: 0, warmupS: 1, measureS: 3, samples: 4 } : {}),
     });
     const t = r.results[0]!;

@@ -12,6 +12,7 @@ import { Watcher, publish } from '../../kit/peers.js';
 import { createPlainReceiver } from '../../kit/plainReceiver.js';
 import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
 import type { RtcSender } from '../../kit/rtcSender.js';
+import type { TransportParams } from '../../kit/rtcSdp.js';
 import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
 import type { Destination } from './probes.js';
 import {
@@ -19,7 +20,9 @@ import {
   consumerScores,
   consumerSample,
   sumSent,
+  transportEstimate,
   weriftProbe,
+  type BrowserOutput,
   type FanoutTarget,
   type LessonSource,
   type SfuProcess,
@@ -35,10 +38,14 @@ export interface LessoncastTargetOptions {
   srtpCryptoSuite: types.SrtpCryptoSuite;
   webrtcClassrooms: number;
   source: LessonSource;
+  /** Overrides of media.links (the weak-link policy). */
+  links?: { floorBelowKbps?: number; pauseBelowKbps?: number };
 }
 
 export async function startLessoncastTarget(opts: LessoncastTargetOptions): Promise<FanoutTarget> {
-  const s: InProcessServer = await startInProcess({ media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter } });
+  const s: InProcessServer = await startInProcess({
+    media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter, ...(opts.links ? { links: opts.links } : {}) },
+  });
   const clients: SignalClient[] = [];
   const watchers: Watcher[] = [];
   let sender: RtcSender | undefined;
@@ -94,6 +101,31 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
     };
     const allConsumers = (): types.Consumer[] => media.peerIds().flatMap((p) => media.consumersOf(p));
 
+    // A browser classroom's output through LessonMedia's own calls, as the signalling handlers
+    // make them for createTransport, consume, connectTransport and resumeConsumer.
+    const openBrowserOutput = async (i: number, rtpCapabilities: types.RtpCapabilities): Promise<BrowserOutput> => {
+      const peerId = `browser-${i}`;
+      const t = (await media.createTransport(peerId, 'recv')) as unknown as TransportParams;
+      const consumers: BrowserOutput['consumers'] = [];
+      for (const producerId of producerIds) {
+        const c = await media.consume(peerId, t.transportId, producerId, rtpCapabilities);
+        consumers.push({ consumerId: c.consumerId, kind: c.kind, rtpParameters: c.rtpParameters as unknown as types.RtpParameters });
+      }
+      return {
+        transport: t,
+        connect: (dtlsParameters) => media.connectTransport(peerId, t.transportId, dtlsParameters),
+        consumers,
+        resume: async () => {
+          for (const c of consumers) await media.resumeConsumer(peerId, c.consumerId);
+        },
+        estimate: async () => {
+          const recv = media.transportsOf(peerId).find((x) => x.direction === 'recv');
+          return recv ? transportEstimate(recv.transport) : undefined;
+        },
+        close: () => media.closePeer(peerId),
+      };
+    };
+
     return {
       name: opts.name,
       sfu,
@@ -108,6 +140,7 @@ export async function startLessoncastTarget(opts: LessoncastTargetOptions): Prom
       sent: () => sumSent(allConsumers()),
       sentSample: (max) => consumerSample(allConsumers(), max),
       scores: () => consumerScores(allConsumers()),
+      openBrowserOutput,
       close,
     };
   } catch (err) {

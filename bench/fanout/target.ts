@@ -6,6 +6,7 @@
  */
 import type { types } from 'mediasoup';
 import type { RtcReceiver } from '../../kit/rtcReceiver.js';
+import type { ConnectFn, TransportParams } from '../../kit/rtcSdp.js';
 import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
 import { RtcSender } from '../../kit/rtcSender.js';
 import { inBatches } from '../lib.js';
@@ -46,7 +47,32 @@ export interface FanoutTarget {
    * minimum is where a WebRTC classroom's degraded score shows.
    */
   scores(): { mean: number; min: number } | undefined;
+  /**
+   * A browser classroom's output (issue 18), for the fan-out bench's browser profile: a WebRTC
+   * receive transport on the worker's WebRtcServer with the SFU's classroom settings (DTLS-SRTP,
+   * bandwidth estimation), consuming every producer, paused, with `rtpCapabilities`. The bench
+   * connects a receiver to it, then resumes it. Optional: SFUs without WebRTC outputs have none.
+   */
+  openBrowserOutput?(i: number, rtpCapabilities: types.RtpCapabilities): Promise<BrowserOutput>;
   close(): Promise<void>;
+}
+
+/** One browser-classroom output: what a receiver needs to connect, and the SFU side's handles. */
+export interface BrowserOutput {
+  transport: TransportParams;
+  connect: ConnectFn;
+  consumers: Array<{ consumerId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters }>;
+  resume(): Promise<void>;
+  /** The transport's bandwidth estimate towards the receiver (bps), from the SFU's stats. */
+  estimate(): Promise<number | undefined>;
+  close(): void;
+}
+
+/** A mediasoup WebRtcTransport's bandwidth estimate (availableOutgoingBitrate), or undefined once closed. */
+export async function transportEstimate(t: types.Transport): Promise<number | undefined> {
+  if (t.closed) return undefined;
+  const [stats] = (await t.getStats().catch(() => [])) as Array<{ availableOutgoingBitrate?: number }>;
+  return stats?.availableOutgoingBitrate;
 }
 
 /** Counter id → packets and bytes sent so far, and when (performance.now()) that was read. */

@@ -7,6 +7,14 @@
  * per symbol.
  *
  *   npx tsx bench/sfu/profile.ts [--target bare|janus] [--n 400] [--seconds 8]
+ *
+ * With --split (issue 18): where one forwarded packet's worker CPU goes, the minimal profile and
+ * the browser classroom side by side (bench/fanout.ts's outputs and targets: lessoncast or bare
+ * mediasoup): worker CPU per packet from a window without perf, then `perf record --call-graph
+ * dwarf` split into BWE and pacing, RTCP, SRTP, send syscall, stats and the rest
+ * (bench/sfu/packetSplit.ts), each in µs per packet out.
+ *
+ *   npx tsx bench/sfu/profile.ts --split [--target lessoncast|bare] [--n 200] [--real 16] [--seconds 8]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,7 +22,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { FanoutTarget } from '../fanout/target.js';
-import { BENCH_NICE, pinProcess, setNice, sleep } from '../lib.js';
+import {
+  browserOutputs,
+  defaultFanoutOptions,
+  minimalOutputs,
+  readSent,
+  startTarget,
+  type ProfileName,
+  type TargetName,
+} from '../fanout.js';
+import { RtpSampleSocket, Sink as FanoutSink } from '../fanout/probes.js';
+import { sendRates } from '../fanout/target.js';
+import { BENCH_NICE, cpuSeconds, pinProcess, saveResult, setNice, sleep } from '../lib.js';
+import { parsePerfScript, splitShares, type SplitKind } from './packetSplit.js';
 import { startBareTarget } from './bare.js';
 import { startJanusTarget } from './janus.js';
 import { SampleSocket, Sink, table } from './lib.js';
@@ -53,19 +73,18 @@ export function perfWorks(): boolean {
   }
 }
 
-/** Samples a running process for `seconds` and summarizes; undefined if perf is missing or records nothing. */
-export async function profilePid(pid: number, seconds: number, opts: { sourceFiles?: boolean } = {}): Promise<Profile | undefined> {
+/**
+ * Runs `perf record -e cpu-clock` (with `args`) on a process for `seconds` into a temporary file,
+ * hands the file to `read`, then removes it; undefined if perf is missing or fails.
+ */
+async function withPerfRecord<T>(pid: number, seconds: number, args: string[], read: (data: string) => T): Promise<T | undefined> {
   if (!perfWorks()) return undefined;
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-perf-'));
   const data = path.join(dir, 'perf.data');
   try {
-    const rec = spawn(
-      'perf',
-      ['record', '-q', '-e', 'cpu-clock', '-F', '1999', '-p', String(pid), '-o', data, '--', 'sleep', String(seconds)],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    );
+    const rec = spawn('perf', ['record', '-q', '-e', 'cpu-clock', ...args, '-p', String(pid), '-o', data, '--', 'sleep', String(seconds)], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     rec.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code = await new Promise<number | null>((r) => rec.once('exit', r));
@@ -73,6 +92,15 @@ export async function profilePid(pid: number, seconds: number, opts: { sourceFil
       console.log(`perf record failed (${code}): ${err.trim()}`);
       return undefined;
     }
+    return read(data);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Samples a running process for `seconds` and summarizes; undefined if perf is missing or records nothing. */
+export function profilePid(pid: number, seconds: number, opts: { sourceFiles?: boolean } = {}): Promise<Profile | undefined> {
+  return withPerfRecord(pid, seconds, ['-F', '1999'], (data) => {
     const report = (sort: string, limit = '0', extra: string[] = []): ProfileShare[] =>
       execFileSync('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', sort, '--percent-limit', limit, ...extra], {
         encoding: 'utf8',
@@ -110,9 +138,7 @@ export async function profilePid(pid: number, seconds: number, opts: { sourceFil
       profile.bweInlined = bweSourceShare(files);
     }
     return profile;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 function kinds(rows: ProfileShare[]): ProfileShare[] {
@@ -241,16 +267,140 @@ export async function profileTarget(start: () => Promise<FanoutTarget>, n: numbe
   }
 }
 
+/** Samples a process with call chains (DWARF unwinding: the worker keeps .eh_frame) and returns each sample's frames. */
+export function perfStacks(pid: number, seconds: number): Promise<string[][] | undefined> {
+  return withPerfRecord(pid, seconds, ['-F', '999', '--call-graph', 'dwarf,8192'], (data) =>
+    parsePerfScript(
+      execFileSync('perf', ['script', '-i', data, '-F', 'comm,ip,sym,dso'], {
+        encoding: 'utf8',
+        maxBuffer: 1024 * 1024 * 1024,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }),
+    ),
+  );
+}
+
+export interface PacketSplit {
+  target: string;
+  profile: ProfileName;
+  n: number;
+  real: number;
+  /** Worker CPU (fraction of a core) and packets out per second, in a window without perf. */
+  cpu: number;
+  pktPerS: number;
+  usPerPkt: number;
+  samples: number;
+  split: Array<{ kind: SplitKind; share: number; usPerPkt: number; top: Array<{ frame: string; share: number }> }>;
+}
+
+/** Starts a fan-out target with n outputs of one profile, measures its worker's CPU per packet, then splits it with perf. */
+export async function packetSplit(
+  name: TargetName,
+  profile: ProfileName,
+  n: number,
+  real: number,
+  seconds: number,
+): Promise<PacketSplit | undefined> {
+  const opts = { ...defaultFanoutOptions, realReceivers: real };
+  const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
+  const sink = await FanoutSink.open();
+  const target = await startTarget(name, opts, profile);
+  const outputs = profile === 'browser' ? browserOutputs(target, () => real) : minimalOutputs(target, samples, sink);
+  try {
+    await outputs.set(n);
+    await sleep(4000);
+    const pid = target.sfu[0]!.pid;
+    const sentA = await readSent(target);
+    const cpuA = cpuSeconds(pid);
+    const t0 = performance.now();
+    await sleep(seconds * 1000);
+    const cpu = (cpuSeconds(pid) - cpuA) / ((performance.now() - t0) / 1000);
+    const sentB = await readSent(target);
+    const pktPerS = sentA && sentB ? sendRates(sentA.counters, sentB.counters).pktPerS * sentB.scale : NaN;
+    if (!(pktPerS > 0)) {
+      // On a starved load-generator core the publisher can stop: there is then no packet to divide by.
+      console.log(`${target.name}, ${profile}: no packet went out (the published lesson stopped); no split`);
+      return undefined;
+    }
+    const stacks = await perfStacks(pid, seconds);
+    if (!stacks) return undefined;
+    const usPerPkt = (cpu * 1e6) / pktPerS;
+    return {
+      target: target.name,
+      profile,
+      n,
+      real: profile === 'browser' ? Math.min(real, n) : 0,
+      cpu,
+      pktPerS,
+      usPerPkt,
+      samples: stacks.length,
+      split: splitShares(stacks).map((k) => ({ ...k, usPerPkt: k.share * usPerPkt })),
+    };
+  } finally {
+    outputs.close();
+    await target.close();
+    for (const s of samples) s.close();
+    sink.close();
+  }
+}
+
+/** The splits side by side: a row per kind of work, µs per packet out and share, one column pair per profile. */
+export function splitTable(splits: PacketSplit[]): string {
+  const rows: Array<Record<string, string>> = (splits[0]?.split ?? []).map((k, i) => ({
+    'kind of work': k.kind,
+    ...Object.fromEntries(
+      splits.flatMap((s) => [
+        [`${s.profile} µs/pkt`, s.split[i]!.usPerPkt.toFixed(2)],
+        [`${s.profile} %`, (s.split[i]!.share * 100).toFixed(1)],
+      ]),
+    ),
+  }));
+  rows.push({
+    'kind of work': 'all (worker CPU ÷ packets out)',
+    ...Object.fromEntries(
+      splits.flatMap((s) => [
+        [`${s.profile} µs/pkt`, s.usPerPkt.toFixed(2)],
+        [`${s.profile} %`, `N=${s.n}${s.real ? ` (${s.real} real)` : ''}, ${(s.cpu * 100).toFixed(0)} % CPU, ${s.samples} samples`],
+      ]),
+    ),
+  });
+  return table(rows);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
-      target: { type: 'string', default: 'bare' },
-      n: { type: 'string', default: '400' },
+      target: { type: 'string' },
+      n: { type: 'string' },
       seconds: { type: 'string', default: '8' },
+      split: { type: 'boolean', default: false },
+      real: { type: 'string', default: String(defaultFanoutOptions.realReceivers) },
     },
   });
   setNice(process.pid, BENCH_NICE);
   pinProcess(process.pid, '1');
+  if (values.split) {
+    const name = (values.target ?? 'lessoncast') as TargetName;
+    if (name !== 'lessoncast' && name !== 'bare') throw new Error('--split profiles lessoncast or bare');
+    const n = Number(values.n ?? 200);
+    const splits: PacketSplit[] = [];
+    for (const profile of ['minimal', 'browser'] as const) {
+      const s = await packetSplit(name, profile, n, Number(values.real), Number(values.seconds));
+      if (!s) {
+        console.log('no profile (perf missing or not permitted, or no packet went out)');
+        process.exit(1);
+      }
+      splits.push(s);
+    }
+    console.log(`\nwhere a packet's worker CPU goes: ${splits[0]!.target}, N=${n}\n${splitTable(splits)}`);
+    for (const sp of splits)
+      for (const k of sp.split.filter((x) => x.share >= 0.05))
+        console.log(`${sp.profile}, ${k.kind}: ${k.top.map((f) => `${f.frame} ${(f.share * 100).toFixed(1)} %`).join('; ')}`);
+    console.log(`saved ${saveResult('profile-split', { splits })}`);
+    process.exit(0);
+  }
+  values.target ??= 'bare';
+  values.n ??= '400';
   const source = { width: 1280, height: 720, fps: 30, videoKbps: 1500 };
   const start =
     values.target === 'janus'

@@ -4,7 +4,8 @@
  * and lessoncast, all with AES_CM_128_HMAC_SHA1_80 outputs (the suite all
  * three can use), Janus once more on the OpenSSL libsrtp our worker links, and lessoncast again with AEAD_AES_256_GCM outputs (what
  * browsers negotiate; Janus's rtp_forward has no GCM); the raw sendto floor (bench/floor/); the levers on bare
- * mediasoup at a fixed N; and a perf profile of each SFU under load. Prints
+ * mediasoup at a fixed N; a perf profile of each SFU under load, and where one packet's CPU goes
+ * in lessoncast's worker with minimal and with browser-classroom outputs (profile.ts --split). Prints
  * tables and writes bench/results/sfu-<time>.json with machine info.
  * About 9–10 minutes on 2 cores.
  *
@@ -26,7 +27,7 @@ import { startBareTarget } from './bare.js';
 import { ensureJanus, janusVersion, opensslLibsrtpForJanus, startJanusTarget } from './janus.js';
 import { defaultLeversOptions, leverRow, runLevers, workerBuilds } from './levers.js';
 import { machineInfo, runLadder, stepRow, table, waitForQuiet, type LadderResult } from './lib.js';
-import { printProfile, profileTarget, type Profile } from './profile.js';
+import { packetSplit, printProfile, profileTarget, splitTable, type PacketSplit, type Profile } from './profile.js';
 
 type TargetName = 'janus' | 'janus-openssl' | 'bare' | 'lessoncast' | 'lessoncast-gcm' | 'floor';
 
@@ -97,6 +98,8 @@ pinProcess(process.pid, '1'); // the SFU gets CPU 0; this Node, ffmpeg and the r
 
 const results: Array<LadderResult & { name: TargetName }> = [];
 const profiles: Record<string, Profile> = {};
+/** Where a packet's worker CPU goes, lessoncast's minimal and browser-classroom outputs side by side (issue 18). */
+const splits: PacketSplit[] = [];
 const starters: Record<TargetName, () => Promise<FanoutTarget>> = {
   janus: () => startJanusTarget({ cpu: 0, source }),
   // Janus on the same libsrtp our worker links (OpenSSL backend, from Debian's source): how much of the gap is the crypto library.
@@ -170,6 +173,13 @@ try {
         printProfile(`${label} at N=${n}`, p);
       } else console.log('no profile: perf missing or not permitted');
     }
+    const splitN = quick ? 40 : 200;
+    for (const profile of ['minimal', 'browser'] as const) {
+      console.log(`\n== where a packet's CPU goes: lessoncast, ${profile} outputs, N=${splitN} (${minutes()} min) ==`);
+      const sp = await packetSplit('lessoncast', profile, splitN, 16, quick ? 3 : 6);
+      if (sp) splits.push(sp);
+    }
+    if (splits.length) console.log(splitTable(splits));
   }
 
   // ---- report ----
@@ -217,6 +227,7 @@ try {
     summary,
     levers: leversResult && { n: leversN, ...leversResult },
     profiles,
+    packetSplit: splits,
     loadAfter: machineInfo()['loadavg'],
     totalMinutes: Number(minutes()),
   });
