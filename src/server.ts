@@ -415,12 +415,13 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
           await ledger.stop();
           registry.endAll(`server ${reason}`);
           registry.close();
-          await cluster?.close();
           clearInterval(revocationTimer);
           unsubscribeRevocations();
           await book.close();
           recording.archive.stopIndexing();
           await recording.stopAll(); // ffmpeg stopped, last segments, ENDLIST, manifests — before workers go
+          // Leases go only now: a lesson's next origin continues a recording this node has closed.
+          await cluster?.close();
           await controlRoom.close();
           sockets.close();
           await live.close();

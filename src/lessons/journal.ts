@@ -36,6 +36,8 @@ export interface JournalOptions {
   onChange(): void;
   /** A lesson event could not be journaled (never thrown into the lesson). */
   onError(event: keyof LessonEvents, err: unknown): void;
+  /** What an earlier part of the same lesson journaled (a recording continued after a restart or a failover): kept, and added to. */
+  previous?: { attendance: AttendanceEntry[]; events: readonly JournalEvent[] };
 }
 
 /** Past this many events a lesson's log stops growing (a reconnect storm must not grow it forever). */
@@ -58,19 +60,19 @@ export class LessonJournal {
   constructor(
     private readonly lesson: JournalSubject,
     private readonly opts: JournalOptions,
-  ) {}
+  ) {
+    for (const a of opts.previous?.attendance ?? []) this.attendanceById.set(a.participantId, structuredClone(a));
+    this.log.push(...(opts.previous?.events ?? []));
+  }
 
   /** Takes in whoever is present now and follows the lesson's events from here on. */
   open(): void {
     if (this.stopListening || this.closed) return;
     for (const p of this.lesson.participants.values()) {
       if (p.hidden) continue;
-      this.attendanceById.set(p.id, {
-        participantId: p.id,
-        role: p.role,
-        name: p.name,
-        intervals: [{ joinedAt: p.joinedAt.toISOString(), leftAt: null }],
-      });
+      const entry = this.attendanceById.get(p.id) ?? { participantId: p.id, role: p.role, name: p.name, intervals: [] };
+      entry.intervals.push({ joinedAt: p.joinedAt.toISOString(), leftAt: null });
+      this.attendanceById.set(p.id, entry);
       this.connected.set(p.id, p.connected);
     }
     this.stopListening = subscribe<LessonEvents>(

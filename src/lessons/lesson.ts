@@ -76,7 +76,7 @@ export type LessonEvents = {
    * This node stops hosting the lesson without ending it: another node is its origin now
    * (docs/cluster.md). Participants here set up again there; `closed` follows.
    */
-  handedOver: [reason: string];
+  handedOver: [reason: string, graceful: boolean];
   /** Last event: the lesson ended (or was handed over) and its media is closed; listeners should let go of it. */
   closed: [];
 };
@@ -324,14 +324,16 @@ export class Lesson extends EventEmitter<LessonEvents> {
   }
 
   /**
-   * Many nodes: this node lost the lesson's origin lease, so another node hosts it now. Nothing is
-   * ended: the catalog keeps it live, participants are asked to join again (and reach the new
-   * origin), this node's media and recording of it close.
+   * Many nodes: this node stops being the lesson's origin. `graceful`: it is stopping and still
+   * holds the lease (its part of the recording is finished properly); otherwise it lost the lease
+   * and another node may already be origin (it must write nothing more). Nothing is ended: the
+   * catalog keeps it live, participants are asked to join again (and reach the new origin), this
+   * node's media and recording of it close.
    */
-  handOver(reason: string): void {
+  handOver(reason: string, graceful = false): void {
     if (this.state === 'ended') return;
     for (const p of this.participants.values()) clearTimeout(p.graceTimer);
-    this.emit('handedOver', reason);
+    this.emit('handedOver', reason, graceful);
     this.unsubscribeMedia();
     this.media.close();
     this.emit('closed');

@@ -251,15 +251,15 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
   /** Shutdown in a cluster: every lesson here is handed over instead of ended (another node takes it on the next join). */
   handOverAll(reason: string): void {
     this.stopping = true;
-    for (const id of [...this.lessons.keys()]) this.handOver(id, reason);
+    for (const id of [...this.lessons.keys()]) this.handOver(id, reason, true);
   }
 
   /** This node stops hosting a lesson without ending it (Lesson.handOver): another node is its origin now. */
-  handOver(id: string, reason: string): void {
+  handOver(id: string, reason: string, graceful = false): void {
     const hosted = this.lessons.get(id);
     if (!hosted) return;
     this.lessons.delete(id);
-    hosted.lesson.handOver(reason);
+    hosted.lesson.handOver(reason, graceful);
   }
 
   /** Stops the pruning timer. Idempotent. */

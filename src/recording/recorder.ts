@@ -76,14 +76,21 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     /** This node's media of the lesson: the recorder taps its producers where they live. */
     private readonly media: LessonMedia,
     private readonly settings: RecorderSettings,
+    /**
+     * The lesson's recording so far, closed (finished, or recovered after a crash): it goes on as
+     * new runs of the same tracks, on the same timeline, with its journal kept (after a restart,
+     * or on a cluster's new origin).
+     */
+    private readonly previous?: RecordingManifest,
   ) {
     super();
     this.dir = path.join(settings.recordingsDir, lesson.id);
-    this.origin = lesson.startedAt ?? new Date();
+    this.origin = previous ? new Date(previous.startedAt) : (lesson.startedAt ?? new Date());
     this.journal = new LessonJournal(lesson, {
       origin: this.origin,
       onChange: () => this.manifestChanged(),
       onError: (event, err) => this.listenerFailed(event, err),
+      ...(previous ? { previous: { attendance: previous.attendance, events: previous.events } } : {}),
     });
     this.faults = new FaultReporter({
       lessonId: lesson.id,
@@ -109,6 +116,12 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       onChange: (urgent) => this.manifestChanged(urgent),
       onPublished: (trackId, runIndex) => this.segmentsPublished(trackId, runIndex),
     };
+    // Earlier tracks go on: a new producer of the same kind continues its track with a new run.
+    for (const data of previous?.tracks ?? []) {
+      const track = new RecordedTrack(this.trackContext, structuredClone(data));
+      this.tracks.set(data.id, track);
+      this.trackCreation.set(data.id, Promise.resolve(track));
+    }
   }
 
   get lessonId(): string {
@@ -125,8 +138,9 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
         newProducer: (info) => this.onNewProducer(info),
         producerClosed: (info) => this.onProducerClosed(info),
         ended: (reason) => void this.finish(reason),
-        // This node is no longer the lesson's origin: its part of the recording is finished here.
-        handedOver: (reason) => void this.finish(reason),
+        // This node is no longer the lesson's origin: its part of the recording is finished here if
+        // it still holds the lease; otherwise the new origin owns the manifest and it writes no more.
+        handedOver: (reason, graceful) => void (graceful ? this.finish(reason) : this.abandon(reason)),
       },
       (event, err) => this.listenerFailed(event, err),
     );
@@ -198,11 +212,38 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
     return this.finishing;
   }
 
+  /**
+   * Stops recording without writing the manifest or the master playlist again: another node, the
+   * lesson's new origin, continues this recording and owns them now. What ffmpeg finishes may
+   * still be published into its track's playlist; the new origin's recovery lists it too.
+   */
+  private abandon(reason: string): void {
+    if (this.finishing) return;
+    this.state = 'finished';
+    this.finishing = (async () => {
+      this.stopListening?.();
+      this.journal.close();
+      this.storage.close();
+      await Promise.all([...this.feeds.values()].map((f) => f.opening));
+      await Promise.all([...this.openFeeds].map((feed) => feed.close(reason)));
+      this.feeds.clear();
+      this.settings.log.warn({ lesson: this.lesson.id, reason }, 'recording left to the new origin');
+    })()
+      .catch((err: unknown) => this.settings.log.error({ lesson: this.lesson.id, err }, 'stopping the recording failed'))
+      .finally(() => this.emit('closed'));
+  }
+
   /** Storage is usable: record what the lesson already publishes, and whatever comes. */
   private begin(): void {
     this.state = 'recording';
     this.openFaults.delete('');
     this.tellState();
+    if (this.previous) {
+      this.journal.note('recordingResumed', undefined, { after: this.previous.endReason, endedAt: this.previous.endedAt });
+      // Their playlists lose ENDLIST: the tracks are being recorded again.
+      for (const track of this.tracks.values()) void track.writePlaylist();
+      void this.storage.writeMaster();
+    }
     this.settings.log.info({ lesson: this.lesson.id, dir: this.dir }, 'recording started');
     for (const info of this.media.listProducers()) this.onNewProducer(info);
   }
@@ -345,7 +386,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       instructorId: def.instructorId,
       invitedSchools: def.schools,
       state: finished ? 'complete' : 'recording',
-      recovered: false,
+      recovered: this.previous?.recovered ?? false,
       startedAt: this.origin.toISOString(),
       endedAt: finished ? (this.endedAt?.toISOString() ?? null) : null,
       endReason: finished ? this.endReason : null,
@@ -354,7 +395,7 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       tracks: [...this.tracks.values()].map((t) => t.data),
       attendance: this.journal.attendance(),
       events: [...this.journal.events()],
-      faults: this.faults.count,
+      faults: (this.previous?.faults ?? 0) + this.faults.count,
       updatedAt: new Date().toISOString(),
     };
   }

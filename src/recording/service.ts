@@ -4,11 +4,11 @@ import { readdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { subscribeUntilClosed } from '../events.js';
-import type { LessonEvents } from '../lessons/lesson.js';
+import type { Lesson, LessonEvents } from '../lessons/lesson.js';
 import type { HostedLesson } from '../lessons/registry.js';
 import type { LessonMedia } from '../media/lessonMedia.js';
 import { Archive } from './archive.js';
-import { isRecordingId, MANIFEST_NAME } from './manifest.js';
+import { isRecordingId, MANIFEST_NAME, readManifest, type RecordingManifest } from './manifest.js';
 import type { RecordingFault } from './faults.js';
 import { LessonRecorder } from './recorder.js';
 import { recoverRecording, type RecoveryResult } from './recovery.js';
@@ -62,39 +62,57 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     if (!lesson.def.record) return;
     const begin = (): void => {
       if (this.stopped || this.recorders.has(lesson.id)) return;
-      // A lesson resumed after a restart already has a recording, closed at start (recovered): a
-      // new recorder would write a fresh manifest and segment names over it. Its recording stops
-      // there; going on as a new run of the same recording comes with failover (issue 17).
-      if (existsSync(path.join(this.opts.recordingsDir, lesson.id, MANIFEST_NAME))) {
-        this.opts.log.warn({ lesson: lesson.id }, 'lesson resumed after a restart: its recording was closed at start and is not continued');
-        return;
-      }
-      try {
-        const recorder = new LessonRecorder(lesson, media, {
-          recordingsDir: this.opts.recordingsDir,
-          ffmpegPath: this.opts.ffmpegPath,
-          segmentSeconds: this.opts.segmentSeconds,
-          tapIp: ['0.0.0.0', '::'].includes(this.opts.listenIp) ? '127.0.0.1' : this.opts.listenIp,
-          log: this.opts.log,
-          emitFault: (fault) => this.emit('fault', fault),
-        });
-        this.recorders.set(lesson.id, recorder);
-        // The recorder finishes itself on the lesson's 'ended' (with its reason) and then closes.
-        recorder.once('closed', () => {
-          this.recorders.delete(lesson.id);
-          this.archive.noticeChanged(lesson.id);
-          this.emit('recordingFinished', lesson.id);
-        });
-        recorder.start();
-        this.archive.noticeChanged(lesson.id);
-        this.emit('recordingStarted', lesson.id);
-      } catch (err) {
-        this.opts.log.error({ lesson: lesson.id, err }, 'could not start recording the lesson');
-      }
+      // A lesson resumed (after a restart, or on a cluster's new origin) already has a recording:
+      // it goes on as new runs of the same recording, after closing it if its writer died.
+      if (existsSync(path.join(this.opts.recordingsDir, lesson.id, MANIFEST_NAME))) return void this.continueRecording(lesson, media);
+      this.record(lesson, media);
     };
     if (lesson.state === 'live') begin();
     // Until it goes live; a lesson that ends unstarted takes the listener with it.
     else if (lesson.state === 'created') subscribeUntilClosed<LessonEvents>(lesson, { started: begin });
+  }
+
+  /** The lesson's earlier recording, closed (recovered first if its writer died), continued as new runs. */
+  private async continueRecording(lesson: Lesson, media: LessonMedia): Promise<void> {
+    const dir = path.join(this.opts.recordingsDir, lesson.id);
+    try {
+      let previous = await readManifest(dir);
+      if (previous.state === 'recording') {
+        const recovered = await recoverRecording(dir);
+        this.opts.log.warn({ lesson: lesson.id, ...recovered }, 'recording left open by its writer closed before it goes on');
+        previous = await readManifest(dir);
+      }
+      if (this.stopped || this.recorders.has(lesson.id) || lesson.state !== 'live') return;
+      this.record(lesson, media, previous);
+    } catch (err) {
+      this.opts.log.error({ lesson: lesson.id, err }, "the lesson's earlier recording cannot be read; not continued");
+    }
+  }
+
+  private record(lesson: Lesson, media: LessonMedia, previous?: RecordingManifest): void {
+    try {
+      const settings = {
+        recordingsDir: this.opts.recordingsDir,
+        ffmpegPath: this.opts.ffmpegPath,
+        segmentSeconds: this.opts.segmentSeconds,
+        tapIp: ['0.0.0.0', '::'].includes(this.opts.listenIp) ? '127.0.0.1' : this.opts.listenIp,
+        log: this.opts.log,
+        emitFault: (fault: RecordingFault) => this.emit('fault', fault),
+      };
+      const recorder = new LessonRecorder(lesson, media, settings, previous);
+      this.recorders.set(lesson.id, recorder);
+      // The recorder finishes itself on the lesson's 'ended' (with its reason) and then closes.
+      recorder.once('closed', () => {
+        this.recorders.delete(lesson.id);
+        this.archive.noticeChanged(lesson.id);
+        this.emit('recordingFinished', lesson.id);
+      });
+      recorder.start();
+      this.archive.noticeChanged(lesson.id);
+      this.emit('recordingStarted', lesson.id);
+    } catch (err) {
+      this.opts.log.error({ lesson: lesson.id, err }, 'could not start recording the lesson');
+    }
   }
 
   isRecording(lessonId: string): boolean {
