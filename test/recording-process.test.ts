@@ -75,7 +75,7 @@ async function recordSomething(server: TestServer, title: string): Promise<{ les
   };
 }
 
-t.test('SIGKILL mid-lesson, then restart: the unfinished recording is found and closed', async (t) => {
+t.test('SIGKILL mid-lesson, then restart: the unfinished recording is found and closed, then goes on', async (t) => {
   const first = await startChild();
   const lesson = await recordSomething(first.server, 'Crash course');
   await sleep(1500);
@@ -97,19 +97,38 @@ t.test('SIGKILL mid-lesson, then restart: the unfinished recording is found and 
       await second.exited;
     }
   });
-  const after = await manifestOf(lesson.lessonId);
-  t.equal(after.state, 'complete', 'closed at the next start');
+  // The lesson is still live after the restart: its recording is closed (recovered), then goes on.
+  let after = await manifestOf(lesson.lessonId);
+  for (let i = 0; i < 100 && !after.events.some((e) => e.type === 'recordingResumed'); i++) {
+    await sleep(100);
+    after = await manifestOf(lesson.lessonId);
+  }
   t.equal(after.recovered, true, 'marked as recovered');
-  t.ok(after.endedAt, 'with an end time');
   const recovered = after.events.find((e) => e.type === 'recovered');
   t.ok(recovered, 'and an event saying so');
+  t.ok(
+    after.events.findIndex((e) => e.type === 'recordingResumed') > after.events.indexOf(recovered!),
+    'closed at the next start, then recorded on as the lesson goes on (recordingResumed after recovered)',
+  );
+  t.equal(after.state, 'recording', 'the same recording, recording again');
+  for (const track of after.tracks)
+    for (const run of track.runs)
+      t.match(
+        run,
+        { endReason: /server stopped unexpectedly/, endedAt: /^\d{4}-/ },
+        `${track.id} run ${run.index} ended at the crash, with an end time`,
+      );
   t.ok(
     Number(recovered?.detail?.['segmentsAdded']) >= after.tracks.length,
     `segments finished by the orphans were added (${String(recovered?.detail?.['segmentsAdded'])})`,
   );
   t.notOk(pids.some(alive), 'no ffmpeg process is left over');
   for (const track of after.tracks) {
-    t.match(await readText(path.join(recordings, lesson.lessonId, track.playlist)), /#EXT-X-ENDLIST\n$/, `${track.id} playlist closed`);
+    const text = await readText(path.join(recordings, lesson.lessonId, track.playlist));
+    t.ok(
+      track.segments.every((x) => text.includes(x.uri)),
+      `${track.id} playlist lists every segment kept (${track.segments.length})`,
+    );
   }
   const archive = new Archive({ recordingsDir: recordings, ffmpegPath: 'ffmpeg', log: console, isLive: () => false });
   t.ok((await archive.verify(lesson.lessonId)).ok, 'what was kept verifies');
