@@ -14,11 +14,10 @@ import { crc32 } from 'node:zlib';
 import t from 'tap';
 import type { types } from 'mediasoup';
 import { LightReceiver, stunBindingRequest, transportWideSeq } from '../kit/lightReceiver.js';
-import { publish } from '../kit/peers.js';
 import type { TransportParams } from '../kit/rtcSdp.js';
 import { SignalClient } from '../kit/signalClient.js';
 import { chromiumCapabilities } from '../bench/fanout/chromiumCaps.js';
-import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { publishingLesson } from './support/lessoncast.js';
 
 t.test('a STUN binding request carries integrity and fingerprint as RFC 8489 checks them', async (t) => {
   const msg = stunBindingRequest({ username: 'srv:cli', password: 'secret-password', tieBreaker: Buffer.alloc(8, 7), nominate: true });
@@ -58,15 +57,9 @@ t.test('the transport-wide sequence number is read from either extension form', 
 t.test('against mediasoup: feedback and reports are used; a mute receiver is served but reads nothing', async (t) => {
   const START = 300_000;
   // The weak-link policy would pause the mute receiver's video below 350 kbit/s: this test is about the receiver alone.
-  const s = await startTestServer({ media: { initialOutgoingBitrate: START, links: { enabled: false } } });
-  const cleanups = cleanupStack(t);
-  cleanups.push(() => s.close());
-  const lessonId = await createLesson(s);
-  const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
-  cleanups.push(() => teacher.close());
-  const sender = await publish(teacher, joined!.routerRtpCapabilities, { audio: true, video: 'vp8', videoBitrateKbps: 900 });
-  cleanups.push(() => sender.close());
-  const media = s.internals.registry.mediaOf(lessonId)!;
+  const { s, cleanups, lessonId, media } = await publishingLesson(t, {
+    media: { initialOutgoingBitrate: START, links: { enabled: false } },
+  });
   const { rtpCapabilities } = chromiumCapabilities();
 
   const classroom = async (id: string, mute: boolean) => {

@@ -11,10 +11,10 @@
 import t from 'tap';
 import type { types } from 'mediasoup';
 import { encodeTransportFeedback, PacketStatus, TransportFeedbackBuilder, type TransportFeedback } from '../kit/transportFeedback.js';
-import { publish, Watcher } from '../kit/peers.js';
+import { Watcher } from '../kit/peers.js';
 import { feedbackReceiverRtpCapabilities } from '../kit/rtcReceiver.js';
 import { SignalClient } from '../kit/signalClient.js';
-import { cleanupStack, createLesson, startTestServer } from './support/lessoncast.js';
+import { publishingLesson } from './support/lessoncast.js';
 
 /** Reads an RTPFB FMT 15 packet as the draft defines it (independent of the encoder's structure). */
 function decode(buf: Buffer): TransportFeedback & { padding: number; length: number } {
@@ -124,15 +124,7 @@ t.test('sequence numbers wrap, losses in between are reported, trailing losses w
 
 t.test("a classroom's feedback drives mediasoup's estimate as a browser's does", async (t) => {
   const START = 300_000;
-  const s = await startTestServer({ media: { initialOutgoingBitrate: START } });
-  const cleanups = cleanupStack(t);
-  cleanups.push(() => s.close());
-  const lessonId = await createLesson(s);
-  const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
-  cleanups.push(() => teacher.close());
-  const sender = await publish(teacher, joined!.routerRtpCapabilities, { audio: true, video: 'vp8', videoBitrateKbps: 900 });
-  cleanups.push(() => sender.close());
-  const media = s.internals.registry.mediaOf(lessonId)!;
+  const { s, cleanups, lessonId, media, sender } = await publishingLesson(t, { media: { initialOutgoingBitrate: START } });
 
   const watch = async (id: string, opts: { transportFeedback?: boolean; rtpCapabilities?: types.RtpCapabilities }) => {
     const { client, joined: j } = await SignalClient.join(s, 'classroom', id, lessonId);

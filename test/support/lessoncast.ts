@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
 import { createLessoncastForTests, type Lessoncast, type LessoncastInternals } from '../../src/server.js';
 import type { Role } from '../../src/domain/index.js';
-import { RequestFailed } from '../../kit/signalClient.js';
+import { RequestFailed, SignalClient } from '../../kit/signalClient.js';
+import { publish } from '../../kit/peers.js';
 import { builtEntry } from './dist.js';
 
 export interface TestServer {
@@ -126,6 +127,22 @@ export async function createLesson(
   });
   if (res.status !== 201) throw new Error(`create lesson: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { lesson: { id: string } }).lesson.id;
+}
+
+/**
+ * A server (with `overrides`) and a lesson whose instructor publishes audio and a 900 kbit/s VP8
+ * camera (werift), for tests of what classrooms receive; everything closes at teardown.
+ */
+export async function publishingLesson(t: { teardown(fn: () => unknown): void }, overrides: DeepPartial<Config> = {}) {
+  const s = await startTestServer(overrides);
+  const cleanups = cleanupStack(t);
+  cleanups.push(() => s.close());
+  const lessonId = await createLesson(s);
+  const { client: teacher, joined } = await SignalClient.join(s, 'instructor', 'teacher-1', lessonId);
+  cleanups.push(() => teacher.close());
+  const sender = await publish(teacher, joined!.routerRtpCapabilities, { audio: true, video: 'vp8', videoBitrateKbps: 900 });
+  cleanups.push(() => sender.close());
+  return { s, cleanups, lessonId, media: s.internals.registry.mediaOf(lessonId)!, sender };
 }
 
 /** Expects a request to fail with a given error code. */
