@@ -91,10 +91,6 @@ export class ClusterChannel {
     this.broadcast = `${opts.keyPrefix}cluster`;
   }
 
-  get nodeId(): string {
-    return this.opts.nodeId;
-  }
-
   /** Refused envelopes since start, by reason (for metrics and tests). */
   refused(): Readonly<Record<RefusalReason, number>> {
     return { ...this.refusals };

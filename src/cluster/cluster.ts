@@ -12,7 +12,7 @@ import { ClusterMedia, MediaEvent } from './clusterMedia.js';
 import { EdgeHost } from './edgeHost.js';
 import { OriginLeases, type OriginLease, type OriginTerm } from './lease.js';
 import { PipeExports, type PipeAddresses } from './pipes.js';
-import { chooseOrigin, isFresh } from './placement.js';
+import { chooseOrigin, isFresh, type PlacementCandidate } from './placement.js';
 import { SessionRelays, type RelayDeps } from './relay.js';
 
 export interface ClusterOptions {
@@ -54,6 +54,7 @@ export class Cluster {
   private relays: SessionRelays | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private unsubscribeLive: (() => void) | undefined;
+  private health: { at: number; read: Promise<PlacementCandidate[]> } | undefined;
 
   constructor(private readonly opts: ClusterOptions) {
     const redisOptions = { maxRetriesPerRequest: 2, lazyConnect: true };
@@ -194,8 +195,26 @@ export class Cluster {
   }
 
   private async isAlive(node: string): Promise<boolean> {
-    const { nodes } = await this.opts.live.snapshot();
-    return nodes.some((n) => n.id === node && isFresh(n, Date.now(), this.opts.nodeTtlSeconds * 1000));
+    return (await this.nodeHealth()).some((c) => c.node.id === node && c.healthy);
+  }
+
+  /**
+   * Every node with whether its heartbeat is fresh. The live snapshot reads every lesson and
+   * school too, and after a node dies all its classrooms join again at once, each asking while it
+   * waits: one read serves every caller for a quarter of a second.
+   */
+  private nodeHealth(): Promise<PlacementCandidate[]> {
+    const now = Date.now();
+    if (!this.health || now - this.health.at > 250) {
+      const read = this.opts.live
+        .snapshot()
+        .then(({ nodes }) => nodes.map((node) => ({ node, healthy: isFresh(node, Date.now(), this.opts.nodeTtlSeconds * 1000) })));
+      this.health = { at: now, read };
+      read.catch(() => {
+        if (this.health?.read === read) this.health = undefined;
+      });
+    }
+    return this.health.read;
   }
 
   private relayTo(session: Session, origin: string): Promise<SessionRelay> {
@@ -205,9 +224,7 @@ export class Cluster {
 
   /** Chooses a lesson's origin and has it host the lesson; resolves to the origin's id. */
   private async place(lessonId: string): Promise<string> {
-    const snapshot = await this.opts.live.snapshot();
-    const now = Date.now();
-    const chosen = chooseOrigin(snapshot.nodes.map((node) => ({ node, healthy: isFresh(node, now, this.opts.nodeTtlSeconds * 1000) })));
+    const chosen = chooseOrigin(await this.nodeHealth());
     if (chosen && chosen !== this.nodeId) {
       try {
         const answer = (await this.channel.request(chosen, 'lesson.place', { lessonId }, 3000)) as { origin: string };

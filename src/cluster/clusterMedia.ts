@@ -65,7 +65,6 @@ export const MediaEvent = Type.Object({
   event: Type.Union(FORWARDED_EVENTS.map((e) => Type.Literal(e))),
   args: Type.Array(Type.Unknown(), { maxItems: 4 }),
 });
-export const MEDIA_EVENTS = FORWARDED_EVENTS;
 
 export interface ClusterMediaDeps {
   channel: ClusterChannel;

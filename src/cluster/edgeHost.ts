@@ -6,7 +6,7 @@ import type { LessonMediaEvents, MediaParameters, ProducerInfo } from '../lesson
 import type { LessonMedia } from '../media/lessonMedia.js';
 import { subscribe } from '../events.js';
 import type { ClusterChannel } from './channel.js';
-import { type MEDIA_EVENTS, MediaCall, type MediaCallAnswer, type MediaCallBody } from './clusterMedia.js';
+import { MediaCall, type ForwardedEvent, type MediaCallAnswer, type MediaCallBody } from './clusterMedia.js';
 import { PipeImport, type PipeAddresses } from './pipes.js';
 
 /** One lesson this node serves as an edge: its own routers, and the pipe from the origin. */
@@ -51,10 +51,6 @@ export class EdgeHost {
     return this.lessons.get(lessonId)?.media;
   }
 
-  lessonIds(): string[] {
-    return [...this.lessons.keys()];
-  }
-
   private async lesson(lessonId: string, origin: string): Promise<EdgeLesson> {
     let e = this.lessons.get(lessonId);
     if (e?.origin === origin) return e;
@@ -76,7 +72,7 @@ export class EdgeHost {
       log: this.deps.log,
     });
     const forward =
-      (event: (typeof MEDIA_EVENTS)[number]) =>
+      (event: ForwardedEvent) =>
       (...args: unknown[]): void =>
         void this.deps.channel.notify(origin, 'media.event', { lessonId, event, args }).catch(() => undefined);
     const unsubscribe = subscribe<LessonMediaEvents>(media, {

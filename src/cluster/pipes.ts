@@ -177,11 +177,6 @@ export class PipeExports {
     this.ends.delete(key);
     end.transport.close();
   }
-
-  /** Closes every pipe of a lesson (it ended here, or this node stopped being its origin). */
-  closeLesson(lessonId: string): void {
-    for (const edge of this.edgesOf(lessonId)) this.closeEnd(lessonId, edge);
-  }
 }
 
 export interface PipeImportOptions {
@@ -223,10 +218,6 @@ export class PipeImport {
         .catch(() => undefined);
     };
     this.unlisten = registerEdge(opts.channel, opts.lessonId, onState);
-  }
-
-  get from(): string {
-    return this.opts.from;
   }
 
   /** The local copy of an origin producer, piped on first ask. */

@@ -125,16 +125,6 @@ export class SessionRelays {
     return null;
   }
 
-  /** Edge side: sessions relayed to `origin` (it died: they are closed, and their clients reconnect). */
-  relayedTo(origin: string): Session[] {
-    return [...this.outbound.values()].filter((e) => e.origin === origin).map((e) => e.session);
-  }
-
-  /** Origin side: the sessions another node relayed here (it died: their clients' sockets are gone). */
-  relayedFrom(node: string): Session[] {
-    return [...this.inbound.values()].filter((e) => e.node === node).map((e) => e.session);
-  }
-
   /** Origin side: forgets a node's sessions as if their sockets closed (the node died). */
   nodeLost(node: string): void {
     for (const [key, entry] of [...this.inbound]) {

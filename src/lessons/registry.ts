@@ -148,19 +148,21 @@ export class LessonRegistry<M extends LessonMediaPort = LessonMediaPort> extends
     for (const booked of await this.opts.book.current()) {
       if (this.lessons.has(booked.def.id) || (booked.state !== 'created' && booked.state !== 'live')) continue;
       // In a cluster, each lesson is restored by the one node that wins its lease.
-      if (
-        this.opts.admit &&
-        !(await this.opts.admit(booked.def.id).then(
-          () => true,
-          () => false,
-        ))
-      )
-        continue;
-      if (this.lessons.has(booked.def.id)) continue;
+      if (!(await this.admitted(booked.def.id)) || this.lessons.has(booked.def.id)) continue;
       this.host(booked.def, booked);
       n++;
     }
     return n;
+  }
+
+  /** Whether this node may host the lesson (always, outside a cluster). */
+  private async admitted(id: string): Promise<boolean> {
+    try {
+      await this.opts.admit?.(id);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private host(def: LessonDefinition, booked?: BookedLesson): Lesson {

@@ -186,9 +186,8 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       this.journal.close();
       this.endedAt = this.lesson.endedAt ?? new Date();
       this.endReason = reason;
-      await Promise.all([...this.feeds.values()].map((f) => f.opening));
-      await Promise.all([...closing, ...[...this.openFeeds].map((feed) => feed.close(reason))]);
-      this.feeds.clear();
+      await Promise.all(closing);
+      await this.closeFeeds(reason);
       if (!usable) {
         this.state = 'finished';
         return;
@@ -224,13 +223,18 @@ export class LessonRecorder extends EventEmitter<{ closed: [] }> {
       this.stopListening?.();
       this.journal.close();
       this.storage.close();
-      await Promise.all([...this.feeds.values()].map((f) => f.opening));
-      await Promise.all([...this.openFeeds].map((feed) => feed.close(reason)));
-      this.feeds.clear();
+      await this.closeFeeds(reason);
       this.settings.log.warn({ lesson: this.lesson.id, reason }, 'recording left to the new origin');
     })()
       .catch((err: unknown) => this.settings.log.error({ lesson: this.lesson.id, err }, 'stopping the recording failed'))
       .finally(() => this.emit('closed'));
+  }
+
+  /** Closes every feed, including those still being set up (their ffmpeg publishes its last segment). */
+  private async closeFeeds(reason: string): Promise<void> {
+    await Promise.all([...this.feeds.values()].map((f) => f.opening));
+    await Promise.all([...this.openFeeds].map((feed) => feed.close(reason)));
+    this.feeds.clear();
   }
 
   /** Storage is usable: record what the lesson already publishes, and whatever comes. */

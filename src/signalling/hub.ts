@@ -65,17 +65,20 @@ export class SignallingHub {
   }
 
   attach(socket: WebSocket, gate: SocketGate): Session {
-    // The wire hands requests to the session made from it just below.
+    // The wire hands requests to the session made from it just below, and logs with its id.
     const ready: { session?: Session } = {};
+    const logFields: { session?: string } = {};
     const wire = new WireSocket(socket, {
       maxMessageBytes: this.deps.maxMessageBytes,
       log: this.deps.log,
+      logFields,
       liveness: this.liveness,
       ...(this.deps.countFrame ? { countFrame: this.deps.countFrame } : {}),
       onRequest: (request) => ready.session?.handle(request),
     });
     const session = this.createSession(wire, gate);
     ready.session = session;
+    logFields.session = session.id;
     socket.on('close', () => session.closedByPeer());
     return session;
   }
