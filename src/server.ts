@@ -339,6 +339,16 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     retentionDays: config.recording.retentionDays,
     listenIp: config.media.listenIp,
     log,
+    nodeId: config.nodeId,
+    ...(cluster
+      ? {
+          shared: {
+            exclusively: (lessonId: string, close: () => Promise<void>) => cluster.exclusively(lessonId, close),
+            takeTurn: (task: string, seconds: number) => cluster.takeTurn(task, seconds),
+            sweepSeconds: config.cluster.leaseSeconds,
+          },
+        }
+      : {}),
   });
   registry.on('created', (hosted) => recording.attach(hosted));
   registry.on('created', ({ lesson }) => ledger.attach(lesson));
@@ -363,8 +373,13 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       await reloadRevocations().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revocations not read from the catalog'));
       await pool.start();
       await cluster?.start();
+      // The archive's index first: in a cluster it is where the recordings still open are found.
+      recording.archive.useIndex(catalog.archiveIndex);
+      if (cluster)
+        await recording.archive.reconcile().catch((err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start'));
       // Recordings a crash left open are closed first: a lesson resumed below must find its
-      // recording finished (recovered), not still "recording".
+      // recording finished (recovered), not still "recording". In a cluster, only those whose
+      // lesson no live node hosts, and then again whenever a node is gone (the sweep).
       await recording.recoverUnfinished();
       const restored = await registry.restore().catch((err: unknown) => {
         log.warn({ err: (err as Error).message }, 'lessons not resumed from the catalog; they resume as participants rejoin');
@@ -372,9 +387,9 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       });
       if (restored) log.info({ lessons: restored }, 'lessons resumed from the catalog');
       recording.startRetention();
+      recording.startSweeping();
       // The archive's index in the catalog, brought in line with the folder in the background:
       // searches read the manifests until that first pass is done (minutes for a region's archive).
-      recording.archive.useIndex(catalog.archiveIndex);
       void recording.archive.reconcile().then(
         (r) => log.info(r, 'archive index reconciled with the recordings folder'),
         (err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start; searches read the manifests until it is'),

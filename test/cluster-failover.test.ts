@@ -1,12 +1,22 @@
 /**
- * Three lessoncast processes as one cluster (shared Redis and PostgreSQL): classrooms spread over
- * the nodes, then the origin paused (SIGSTOP) for 15 s and let go on (SIGCONT), an edge killed
- * (SIGKILL), the origin killed (SIGKILL). After each, media flows again and no node keeps acting as
- * a stale origin. Clients behave as the pages do: a closed socket reconnects to another node and
- * joins again; `reconnectRequested` joins again on the same socket.
+ * Three lessoncast processes as one cluster, each in its own network namespace on one bridge
+ * (test/support/netns.ts buildRack: 198.19.0.11–13; this process, its Redis, WebRTC clients and
+ * Chromium at 198.19.0.1; PostgreSQL over its Unix socket), sharing one recordings folder.
+ * Classrooms (werift, and one Chromium page) spread over the nodes; then the origin paused
+ * (SIGSTOP) for 15 s and let go on (SIGCONT), an edge killed (SIGKILL), the origin killed
+ * (SIGKILL). After each, media flows again and no node keeps acting as a stale origin; the
+ * recording keeps every segment written before and after. Then the archive on every node: a
+ * recording whose origin died with nobody rejoining is closed by one survivor, exactly once.
+ * Clients behave as the pages do: a closed socket reconnects to another node and joins again;
+ * `reconnectRequested` joins again on the same socket.
+ *
+ * Needs root for `ip netns` (CI runs as root); fails, saying why, where namespaces cannot be made.
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { SignalClient, type TokenIssuer } from '../kit/signalClient.js';
 import type { ResponseData } from '../src/signalling/protocol.js';
 import { Watcher, publish } from '../kit/peers.js';
@@ -14,7 +24,10 @@ import type { RtcSender } from '../kit/rtcSender.js';
 import { TokenService } from '../src/auth/tokens.js';
 import type { Role } from '../src/domain/index.js';
 import type { LiveSnapshot } from '../src/live/types.js';
+import type { RecordingManifest } from '../src/recording/manifest.js';
+import { buildWeb, chromiumAvailable, inboundStats, launchBrowser, openPage, type OpenedPage } from './support/browser.js';
 import { runningProcess } from './support/lessoncast.js';
+import { buildRack, namespaceSupport, removeStaleTopologies } from './support/netns.js';
 import { startPostgres } from './support/postgres.js';
 import { startRedis } from './support/redis.js';
 
@@ -22,40 +35,76 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const LEASE_SECONDS = 4;
 const NODE_TTL_SECONDS = 3;
 
-const redis = await startRedis();
+const support = namespaceSupport();
+if (!support.ok) {
+  t.fail(`three nodes in network namespaces cannot run here: ${support.reason}`);
+  process.exit(1);
+}
+if (!chromiumAvailable()) {
+  t.fail('Debian chromium is missing (apt-get install chromium): the cluster test opens one classroom page in it');
+  process.exit(1);
+}
+removeStaleTopologies();
+buildWeb();
+const shared = mkdtempSync(path.join(tmpdir(), 'lessoncast-cluster-'));
+const recordingsDir = path.join(shared, 'recordings');
+const rack = buildRack(3, shared);
+const redis = await startRedis(rack.host);
 const pg = await startPostgres();
 const tokenSecret = randomBytes(32).toString('hex');
 const tokens = new TokenService(new TextEncoder().encode(tokenSecret), 3600);
+// PostgreSQL over its Unix socket: a file, the same from every namespace.
+const catalogUrl = `${(await pg.database()).replace('@127.0.0.1:', '@localhost:')}?host=${encodeURIComponent(pg.socketDir)}`;
 const env = {
   LESSONCAST_REDIS_URL: redis.url,
   LESSONCAST_REDIS_KEY_PREFIX: 'failover-test:',
   LESSONCAST_REDIS_HEARTBEAT_SECONDS: '1',
   LESSONCAST_REDIS_NODE_TTL_SECONDS: String(NODE_TTL_SECONDS),
-  LESSONCAST_CATALOG_URL: await pg.database(),
+  LESSONCAST_CATALOG_URL: catalogUrl,
   LESSONCAST_CLUSTER_ENABLED: 'true',
   LESSONCAST_CLUSTER_SECRET: randomBytes(32).toString('hex'),
   LESSONCAST_CLUSTER_LEASE_SECONDS: String(LEASE_SECONDS),
   LESSONCAST_AUTH_TOKEN_SECRET: tokenSecret,
   LESSONCAST_LESSONS_RECONNECT_GRACE_SECONDS: '60',
+  LESSONCAST_RECORDING_DIR: recordingsDir,
+  LESSONCAST_RECORDING_SEGMENT_SECONDS: '2',
   LESSONCAST_LOG_LEVEL: 'warn',
 };
 type Node = Awaited<ReturnType<typeof runningProcess>> & { id: string; issuer: TokenIssuer };
 const nodes: Node[] = [];
-for (const id of ['node-1', 'node-2', 'node-3']) {
-  const p = await runningProcess({ ...env, LESSONCAST_NODE_ID: id });
+/** Node i (1-based) started in its namespace, listening (HTTP, media, pipes) on its rack address only. */
+async function startNode(i: number): Promise<Node> {
+  const { ns, address } = rack.node(i);
+  const id = `node-${i}`;
+  const p = await runningProcess(
+    {
+      ...env,
+      LESSONCAST_NODE_ID: id,
+      LESSONCAST_HTTP_HOST: address,
+      LESSONCAST_MEDIA_LISTEN_IP: address,
+    },
+    mkdtempSync(path.join(shared, `${id}-`)),
+    ns,
+  );
   const issuer: TokenIssuer = {
     wsUrl: `${p.url.replace(/^http/, 'ws')}/ws`,
     token: async (role: Role, who: string, lessons: '*' | string[] = '*') =>
       (await tokens.mint({ role, id: who, name: who, lessons })).token,
   };
-  nodes.push({ ...p, id, issuer });
+  const node = { ...p, id, issuer };
+  const at = nodes.findIndex((n) => n.id === id);
+  if (at >= 0) nodes[at] = node;
+  else nodes.push(node);
+  return node;
 }
+for (const i of [1, 2, 3]) await startNode(i);
 const byId = (id: string): Node => nodes.find((n) => n.id === id)!;
+const alive = (n: Node): boolean => n.child.exitCode === null && n.child.signalCode === null;
 const clients: Array<{ close(): unknown }> = [];
 t.teardown(async () => {
   for (const c of clients.reverse()) await c.close();
   for (const n of nodes) {
-    if (n.child.exitCode === null && n.child.signalCode === null) {
+    if (alive(n)) {
       n.child.kill('SIGCONT');
       n.child.kill('SIGTERM');
       await n.exited;
@@ -64,7 +113,37 @@ t.teardown(async () => {
   }
   await redis.stop();
   await pg.close();
+  rack.destroy();
+  rmSync(shared, { recursive: true, force: true });
 });
+
+async function api<T>(n: Node, route: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${n.url}${route}`, {
+    ...init,
+    headers: {
+      authorization: `Bearer ${await n.issuer.token('admin', 'admin-1')}`,
+      ...(init.body ? { 'content-type': 'application/json' } : {}),
+    },
+  });
+  return { status: res.status, body: (await res.json().catch(() => null)) as T };
+}
+const manifestOf = (id: string): RecordingManifest =>
+  JSON.parse(readFileSync(path.join(recordingsDir, id, 'manifest.json'), 'utf8')) as RecordingManifest;
+/** Every segment of the recording written so far: uri → sha256. */
+const segmentsOf = (id: string): Map<string, string> =>
+  new Map(manifestOf(id).tracks.flatMap((tr) => tr.segments.map((sg) => [sg.uri, sg.sha256] as const)));
+async function untilSegments(id: string, more: number, since = segmentsOf(id).size): Promise<Map<string, string>> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      const now = segmentsOf(id);
+      if (now.size >= since + more) return now;
+    } catch {
+      // no manifest yet
+    }
+    await sleep(100);
+  }
+  throw new Error(`recording ${id}: fewer than ${more} new segments in 20 s`);
+}
 
 async function live(n: Node): Promise<LiveSnapshot> {
   const res = await fetch(`${n.url}/api/live`, { headers: { authorization: `Bearer ${await n.issuer.token('monitor', 'control-room')}` } });
@@ -150,18 +229,38 @@ class Page {
   }
 }
 
-const admin = await nodes[0]!.issuer.token('admin', 'admin-1');
-const created = await fetch(`${nodes[0]!.url}/api/lessons`, {
+const created = await api<{ lesson: { id: string } }>(byId('node-1'), '/api/lessons', {
   method: 'POST',
-  headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ title: 'Failover', instructorId: 'teacher-1', record: false }),
+  body: JSON.stringify({ title: 'Failover', instructorId: 'teacher-1', record: true }),
 });
-const lessonId = ((await created.json()) as { lesson: { id: string } }).lesson.id;
+const lessonId = created.body.lesson.id;
 const teacher = new Page('instructor', 'teacher-1', lessonId);
 const schools = ['school-1', 'school-2', 'school-3'].map((id) => new Page('classroom', id, lessonId));
 clients.push(teacher, ...schools);
 /** The instructor's camera now ('' while the studio is rejoining). */
 const camera = (): string => teacher.sender?.producerId('video') ?? '';
+
+/** The Chromium classroom page (on node-3, the node never killed here) and its decoded camera frames. */
+let browserPage: OpenedPage | undefined;
+async function pageFrames(): Promise<number> {
+  const stats = await inboundStats(browserPage!.page);
+  return stats.filter((x) => x.kind === 'video' && x.source === 'camera').reduce((n, x) => n + x.framesDecoded, 0);
+}
+/** Waits until the page has decoded more camera frames than `than`; resolves with how many. */
+async function pageDecodesMore(than: number, timeoutMs = 30_000): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const n = await pageFrames().catch(() => 0);
+    if (n > than) return n;
+    if (Date.now() > until)
+      throw new Error(
+        `the Chromium classroom decoded no new camera frame in ${timeoutMs / 1000} s (errors: ${browserPage!.errors.join('; ')})`,
+      );
+    await sleep(250);
+  }
+}
+/** The recording's segments when each disruption began: all must still be there, unchanged, at the end. */
+const before: Array<Map<string, string>> = [];
 
 t.test('classrooms spread over three nodes receive the instructor', async (t) => {
   t.equal(await holder(lessonId), 'node-1', 'node-1 created the lesson and is its origin');
@@ -172,11 +271,21 @@ t.test('classrooms spread over three nodes receive the instructor', async (t) =>
   await schools[2]!.join(byId('node-3'));
   for (const s of schools) t.ok((await s.cameraAfter(Date.now(), camera)) >= 0, `${s.id} (on ${s.node.id}) receives the camera`);
   await schools[1]!.client.request('raiseHand', {});
+  const node3 = byId('node-3');
+  const browser = await launchBrowser(undefined, { args: [`--unsafely-treat-insecure-origin-as-secure=${node3.url}`] });
+  clients.push({ close: () => browser.close() });
+  const token = await node3.issuer.token('classroom', 'school-4', [lessonId]);
+  browserPage = await openPage(browser, 'classroom', `${node3.url}/classroom#lesson=${lessonId}&token=${token}`);
+  t.ok((await pageDecodesMore(0)) > 0, 'the Chromium classroom on node-3 (an edge) decodes the camera');
+  await untilSegments(lessonId, 2, 0);
+  t.pass('the origin records the lesson into the shared folder');
 });
 
 t.test('the origin paused 15 s (SIGSTOP), then let go on: a new origin, and the old one steps down', async (t) => {
   const origin = byId('node-1');
   forgetNotifications();
+  before.push(segmentsOf(lessonId));
+  const framesBefore = await pageFrames();
   const stoppedAt = Date.now();
   origin.child.kill('SIGSTOP');
   // Its edges' classrooms are asked to join again; they reach a new origin once the lease runs out.
@@ -194,6 +303,9 @@ t.test('the origin paused 15 s (SIGSTOP), then let go on: a new origin, and the 
     `media back at the edge classrooms ${back.join(', ')} ms after the pause (lease ${LEASE_SECONDS} s, node TTL ${NODE_TTL_SECONDS} s)`,
   );
   t.ok(Math.max(...back) < 15_000, 'while the old origin is still paused');
+  t.ok((await pageDecodesMore(framesBefore)) > framesBefore, 'the Chromium classroom decodes the camera from the new origin');
+  await untilSegments(lessonId, 2, before.at(-1)!.size);
+  t.pass('the new origin goes on recording while the old one is paused');
 
   await sleep(Math.max(0, stoppedAt + 15_000 - Date.now()));
   origin.child.kill('SIGCONT');
@@ -215,14 +327,15 @@ t.test('the origin paused 15 s (SIGSTOP), then let go on: a new origin, and the 
 t.test('an edge killed (SIGKILL): its classroom reconnects to another node, its seat kept', async (t) => {
   forgetNotifications();
   const origin = byId((await holder(lessonId))!);
-  const edge = nodes.find((n) => n !== origin && schools.some((s) => s.node === n))!;
+  // An edge with a werift classroom, not node-3 (the Chromium page's node).
+  const edge = nodes.find((n) => n !== origin && n.id !== 'node-3' && schools.some((s) => s.node === n))!;
   const victim = schools.find((s) => s.node === edge)!;
   const bystander = schools.find((s) => s.node !== edge && s !== victim)!;
   const before = bystander.watcher!.packets(camera());
   const killedAt = Date.now();
   edge.child.kill('SIGKILL');
   await edge.exited;
-  const to = nodes.find((n) => n !== edge && n.child.exitCode === null && n.child.signalCode === null)!;
+  const to = nodes.find((n) => n !== edge && alive(n))!;
   const { rejoined } = await victim.join(to);
   const ms = await victim.cameraAfter(killedAt, camera);
   t.comment(`${victim.id}: media again ${ms} ms after its node was killed (reconnected to ${to.id})`);
@@ -234,8 +347,11 @@ t.test('an edge killed (SIGKILL): its classroom reconnects to another node, its 
 
 t.test('the origin killed (SIGKILL): the lesson comes back on a surviving node', async (t) => {
   const origin = byId((await holder(lessonId))!);
-  const survivor = nodes.find((n) => n !== origin && n.child.exitCode === null && n.child.signalCode === null)!;
+  t.not(origin.id, 'node-3', 'the origin is not node-3 (the test keeps the Chromium page there)');
+  const survivor = byId('node-3');
   forgetNotifications();
+  before.push(segmentsOf(lessonId));
+  const framesBefore = await pageFrames();
   const killedAt = Date.now();
   origin.child.kill('SIGKILL');
   await origin.exited;
@@ -261,4 +377,93 @@ t.test('the origin killed (SIGKILL): the lesson comes back on a surviving node',
     { node: survivor.id, state: 'live' },
     'the lesson is live on the survivor in the control room',
   );
+  t.ok((await pageDecodesMore(framesBefore)) > framesBefore, 'the Chromium classroom decodes the camera from the survivor');
+  await untilSegments(lessonId, 2, before.at(-1)!.size);
+  t.pass('the survivor goes on recording');
+});
+
+t.test('the recording holds every segment written before and after each failover', async (t) => {
+  await teacher.client.request('endLesson', {});
+  let m = manifestOf(lessonId);
+  for (let i = 0; i < 100 && m.state !== 'complete'; i++) {
+    await sleep(200);
+    m = manifestOf(lessonId);
+  }
+  t.equal(m.state, 'complete', 'finished when the lesson ended');
+  const now = segmentsOf(lessonId);
+  for (const [i, snapshot] of before.entries()) {
+    const kept = [...snapshot].filter(([uri, sha]) => now.get(uri) === sha).length;
+    t.equal(kept, snapshot.size, `all ${snapshot.size} segments written before failover ${i + 1} are still there, unchanged`);
+  }
+  const cameraTrack = m.tracks.find((tr) => tr.id === 'camera')!;
+  t.ok(cameraTrack.runs.length >= 3, `the camera track has a run per origin (${cameraTrack.runs.length} runs)`);
+  t.ok(m.events.filter((e) => e.type === 'recordingResumed').length >= 2, 'the journal says where the recording was resumed');
+  const playlist = readFileSync(path.join(recordingsDir, lessonId, cameraTrack.playlist), 'utf8');
+  t.ok(
+    playlist.includes('#EXT-X-DISCONTINUITY') && playlist.trimEnd().endsWith('#EXT-X-ENDLIST'),
+    'the playlist marks the breaks and ends',
+  );
+  const verify = await api<{ ok: boolean; checkedFiles: number; mismatches: unknown[] }>(
+    byId('node-3'),
+    `/api/recordings/${lessonId}/verify`,
+    {
+      method: 'POST',
+      body: '{}',
+    },
+  );
+  t.match(verify.body, { ok: true, mismatches: [] }, `verify: ${verify.body.checkedFiles} files, every hash as written`);
+});
+
+t.test('the archive on every node: a recording whose origin died is closed by one survivor, exactly once', async (t) => {
+  for (const i of [1, 2, 3]) if (!alive(byId(`node-${i}`))) await startNode(i);
+  t.pass('the killed nodes started again under their ids');
+  const origin = byId('node-1');
+  const { body } = await api<{ lesson: { id: string } }>(origin, '/api/lessons', {
+    method: 'POST',
+    body: JSON.stringify({ title: 'Orphaned', instructorId: 'teacher-2', record: true }),
+  });
+  const orphanId = body.lesson.id;
+  const studio = new Page('instructor', 'teacher-2', orphanId);
+  clients.push(studio);
+  await studio.join(origin);
+  await studio.client.request('goLive', {});
+  const written = await untilSegments(orphanId, 3, 0);
+  // Another node finds it in the shared index, still being written, and will not delete it.
+  let found: { state: string } | undefined;
+  for (let i = 0; i < 50 && !found; i++) {
+    const page = await api<{ recordings: Array<{ id: string; state: string }> }>(byId('node-2'), '/api/recordings?q=Orphaned');
+    found = page.body.recordings.find((r) => r.id === orphanId);
+    if (!found) await sleep(200);
+  }
+  t.match(found, { state: 'recording' }, "node-2's archive lists node-1's recording as it is written");
+  const del = await api<{ code: string }>(byId('node-3'), `/api/recordings/${orphanId}`, { method: 'DELETE' });
+  t.match({ status: del.status, code: del.body.code }, { status: 409, code: 'RECORDING_BUSY' }, 'node-3 will not delete it');
+
+  const killedAt = Date.now();
+  origin.child.kill('SIGKILL');
+  await origin.exited;
+  studio.client.close();
+  let m = manifestOf(orphanId);
+  while (m.state !== 'complete' && Date.now() - killedAt < 30_000) {
+    await sleep(250);
+    m = manifestOf(orphanId);
+  }
+  t.equal(
+    m.state,
+    'complete',
+    `closed ${Date.now() - killedAt} ms after its origin was killed, nobody rejoining (lease ${LEASE_SECONDS} s)`,
+  );
+  await sleep(LEASE_SECONDS * 2000); // two more sweeps on each survivor
+  m = manifestOf(orphanId);
+  const recovered = m.events.filter((e) => e.type === 'recovered');
+  t.equal(recovered.length, 1, 'closed exactly once');
+  t.ok(['node-2', 'node-3'].includes(String(recovered[0]?.detail?.['by'])), `by a survivor (${String(recovered[0]?.detail?.['by'])})`);
+  const now = segmentsOf(orphanId);
+  t.equal([...written].filter(([uri, sha]) => now.get(uri) === sha).length, written.size, 'every segment written before the kill is kept');
+  const verify = await api<{ ok: boolean }>(byId('node-2'), `/api/recordings/${orphanId}/verify`, { method: 'POST', body: '{}' });
+  t.equal(verify.body.ok, true, 'verified from node-2');
+  const list = await fetch(`${byId('node-3').url}/api/recordings/${orphanId}/files/index.m3u8`, {
+    headers: { authorization: `Bearer ${await byId('node-3').issuer.token('admin', 'admin-1')}` },
+  });
+  t.equal(list.status, 200, 'node-3 serves its playback');
 });

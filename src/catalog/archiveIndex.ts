@@ -239,6 +239,11 @@ export class ArchiveIndex implements RecordingIndexPort {
     return new Map(rows.map((r) => [r.id, r.state]));
   }
 
+  async unfinished(): Promise<string[]> {
+    const rows = await this.db.all<{ id: string }>(`SELECT id FROM recordings WHERE state = 'recording'`);
+    return rows.map((r) => r.id);
+  }
+
   /** Fresh statistics for the query planners after many rows changed (a reindex). */
   async optimize(): Promise<void> {
     if (this.db.dialect.name === 'sqlite') await this.db.run('ANALYZE');

@@ -49,6 +49,8 @@ export class Cluster {
   private readonly redis: Redis;
   private readonly subscriber: Redis;
   private readonly held = new Map<string, OriginLease>();
+  /** Leases taken only for a while (exclusively()), released after unless the lesson came to be hosted here. */
+  private readonly borrowed = new Set<string>();
   private b: ClusterBindings | undefined;
   private edge: EdgeHost | undefined;
   private relays: SessionRelays | undefined;
@@ -136,6 +138,7 @@ export class Cluster {
    */
   async admit(lessonId: string): Promise<void> {
     const current = this.held.get(lessonId);
+    this.borrowed.delete(lessonId); // hosting it now: kept beyond a recovery that took it
     if (current?.valid) return;
     const r = await this.leases.acquire(lessonId);
     if ('heldBy' in r) {
@@ -143,6 +146,34 @@ export class Cluster {
     }
     this.held.set(lessonId, r.lease);
     this.opts.log.info({ lessonId, epoch: r.lease.epoch }, 'origin of the lesson');
+  }
+
+  /**
+   * Runs `fn` while this node holds the lesson's origin lease, taking the lease for the while if
+   * nobody holds it (and keeping it if the lesson came to be hosted here meanwhile). False,
+   * without running `fn`, when another node holds it. What lets one node, and only one, close a
+   * recording whose writer died (docs/cluster.md, "The archive on every node").
+   */
+  async exclusively(lessonId: string, fn: () => Promise<void>): Promise<boolean> {
+    if (!this.held.get(lessonId)?.valid) {
+      const r = await this.leases.acquire(lessonId);
+      if ('heldBy' in r) return false;
+      this.held.set(lessonId, r.lease);
+      this.borrowed.add(lessonId);
+    }
+    try {
+      await fn();
+    } finally {
+      // Hosted here by now (a join came while it ran): the registry keeps the lease.
+      if (this.borrowed.delete(lessonId) && !this.bindings.registry.find(lessonId)) await this.release(lessonId);
+    }
+    return true;
+  }
+
+  /** True on exactly one node of the cluster per `seconds` for `task` (a Redis key set if absent, expiring). */
+  async takeTurn(task: string, seconds: number): Promise<boolean> {
+    const key = `${this.opts.keyPrefix}turn:${task}`;
+    return (await this.redis.set(key, this.nodeId, 'EX', Math.max(1, Math.round(seconds)), 'NX')) === 'OK';
   }
 
   /** The origin lease of a lesson hosted here (its epoch is the fencing token of this node's writes). */

@@ -53,6 +53,8 @@ export interface RecordingIndexPort {
   remove(ids: readonly string[]): Promise<void>;
   /** Every indexed recording's state, by id. */
   states(): Promise<Map<string, RecordingSummary['state']>>;
+  /** The ids of the recordings indexed as still being written (state `recording`). */
+  unfinished(): Promise<string[]>;
   clear(): Promise<void>;
   /** After many changes (a reindex): let the database plan searches afresh. */
   optimize?(): Promise<void>;
@@ -133,6 +135,8 @@ export interface ArchiveOptions {
 const PIN_FILE = 'pin.json';
 /** Summaries kept in memory, keyed by manifest mtime. */
 const SUMMARY_CACHE = 5000;
+/** How soon a change to a recording this node writes reaches the index (other nodes search it). */
+const FLUSH_DELAY_MS = 1000;
 export const AUDIT_LOG = 'audit.log';
 
 /**
@@ -151,6 +155,7 @@ export class Archive {
   /** The index has been reconciled with the folder once: searches may trust it. */
   private indexed = false;
   private indexTimer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private reconciling: Promise<ReconcileReport> | undefined;
   /** Recordings this node writes that changed (started, finished) since the index last heard: read before the next search. */
   private readonly dirty = new Set<string>();
@@ -274,7 +279,9 @@ export class Archive {
 
   stopIndexing(): void {
     clearInterval(this.indexTimer);
+    clearTimeout(this.flushTimer);
     this.indexTimer = undefined;
+    this.flushTimer = undefined;
   }
 
   /**
@@ -282,7 +289,37 @@ export class Archive {
    * it first, so a lesson being recorded is found at once, not at the next reconcile.
    */
   noticeChanged(id: string): void {
-    if (this.index) this.dirty.add(id);
+    if (!this.index) return;
+    this.dirty.add(id);
+    // Told to the shared index within a second as well: other nodes search it (and look there for
+    // recordings whose writer died), and they do not see this node's dirty list.
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushDirty().catch((err: Error) =>
+        this.opts.log.warn({ err: err.message }, 'archive index not told of a change; the next reconcile will'),
+      );
+    }, FLUSH_DELAY_MS);
+    this.flushTimer.unref();
+  }
+
+  /**
+   * The recordings still being written, as far as the archive knows (state `recording`): from the
+   * index once reconciled, else from the manifests. Some may be this node's own; others' writers
+   * may have died (RecordingService's sweep).
+   */
+  async unfinished(): Promise<string[]> {
+    if (this.index && this.indexed) {
+      try {
+        await this.flushDirty();
+        return await this.index.unfinished();
+      } catch (err) {
+        this.opts.log.warn({ err: (err as Error).message }, 'archive index unavailable: reading the manifests');
+      }
+    }
+    const names = await readdir(this.opts.recordingsDir).catch(() => [] as string[]);
+    const open: string[] = [];
+    for (const id of names.filter(isRecordingId)) if ((await this.summary(id).catch(() => null))?.state === 'recording') open.push(id);
+    return open;
   }
 
   private async flushDirty(): Promise<void> {
@@ -402,6 +439,9 @@ export class Archive {
   async delete(id: string, by: AuditActor, reason = ''): Promise<void> {
     if (this.opts.isLive(id)) throw new LessoncastError('RECORDING_BUSY', 'this lesson is still being recorded; end it first');
     const summary = await this.summary(id);
+    // Being written by another node sharing the folder (or left open by a writer that died, until it is recovered).
+    if (summary.state === 'recording')
+      throw new LessoncastError('RECORDING_BUSY', 'this recording is still being written; end the lesson first');
     const dir = this.dirOf(id);
     // Out of the catalog at once (rename is atomic), then removed.
     const doomed = path.join(this.opts.recordingsDir, `.deleting-${id}-${Date.now()}`);

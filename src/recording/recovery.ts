@@ -21,9 +21,10 @@ const REASON = 'server stopped unexpectedly; closed at the next start';
  * Closes a recording a crash left open (manifest state `recording`): stops
  * the orphaned ffmpeg processes (so that their last segment is completed),
  * publishes every segment ffmpeg had finished, closes the playlists (ENDLIST)
- * and finalizes the manifest. Returns null for a recording that is not open.
+ * and finalizes the manifest. Returns null for a recording that is not open. `by` (the node
+ * closing it) goes into the manifest's `recovered` event.
  */
-export async function recoverRecording(dir: string): Promise<RecoveryResult | null> {
+export async function recoverRecording(dir: string, by?: string): Promise<RecoveryResult | null> {
   const manifest = await readManifest(dir);
   if (manifest.state !== 'recording') return null;
   const problems: string[] = [];
@@ -72,7 +73,7 @@ export async function recoverRecording(dir: string): Promise<RecoveryResult | nu
     at: new Date().toISOString(),
     t: Math.round(Date.now() - origin.getTime()) / 1000,
     type: 'recovered',
-    detail: { segmentsAdded, orphansStopped, endedAt },
+    detail: { segmentsAdded, orphansStopped, endedAt, ...(by ? { by } : {}) },
   });
   manifest.state = 'complete';
   manifest.recovered = true;

@@ -25,6 +25,28 @@ export interface RecordingServiceOptions {
   /** config media.listenIp: where the recording PlainTransports listen (loopback when it is a wildcard). */
   listenIp: string;
   log: Logger;
+  /** Named in what the manifest says of a recovery (config nodeId). */
+  nodeId: string;
+  /** Other nodes write the same folder (a cluster); absent on a single node. */
+  shared?: SharedRecordings;
+}
+
+/**
+ * What a node needs to keep a recordings folder it shares with other nodes (docs/cluster.md,
+ * "The archive on every node"): closing a recording whose writer died exactly once, and the
+ * hourly retention pass on one node only.
+ */
+export interface SharedRecordings {
+  /**
+   * Runs `close` only while no other node can be writing that lesson's recording (in a cluster:
+   * while this node holds the lesson's origin lease). False, without running it, when another
+   * node holds it.
+   */
+  exclusively(lessonId: string, close: () => Promise<void>): Promise<boolean>;
+  /** True on exactly one node per `seconds` for `task`. */
+  takeTurn(task: string, seconds: number): Promise<boolean>;
+  /** How often to look for recordings whose writer died. */
+  sweepSeconds: number;
 }
 
 type RecordingServiceEvents = {
@@ -45,6 +67,9 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
   readonly archive: Archive;
   private readonly recorders = new Map<string, LessonRecorder>();
   private retentionTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
+  /** Recordings being closed (recovered) on this node, by id: one closing at a time each. */
+  private readonly closing = new Map<string, Promise<void>>();
   private stopped = false;
 
   constructor(private readonly opts: RecordingServiceOptions) {
@@ -74,19 +99,39 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
 
   /** The lesson's earlier recording, closed (recovered first if its writer died), continued as new runs. */
   private async continueRecording(lesson: Lesson, media: LessonMedia): Promise<void> {
-    const dir = path.join(this.opts.recordingsDir, lesson.id);
     try {
-      let previous = await readManifest(dir);
-      if (previous.state === 'recording') {
-        const recovered = await recoverRecording(dir);
-        this.opts.log.warn({ lesson: lesson.id, ...recovered }, 'recording left open by its writer closed before it goes on');
-        previous = await readManifest(dir);
-      }
+      // Hosting the lesson, this node holds its lease: nobody else closes or writes the recording now.
+      await this.closeIfOpen(lesson.id, 'recording left open by its writer closed before it goes on');
+      const previous = await readManifest(path.join(this.opts.recordingsDir, lesson.id));
       if (this.stopped || this.recorders.has(lesson.id) || lesson.state !== 'live') return;
       this.record(lesson, media, previous);
     } catch (err) {
       this.opts.log.error({ lesson: lesson.id, err }, "the lesson's earlier recording cannot be read; not continued");
     }
+  }
+
+  /**
+   * Closes the lesson's recording if its writer left it open (recoverRecording): one closing per
+   * recording at a time on this node, and never while this node's own recorder writes it.
+   */
+  private closeIfOpen(id: string, why: string): Promise<RecoveryResult | null> {
+    const close = async (): Promise<RecoveryResult | null> => {
+      if (this.recorders.has(id)) return null;
+      const result = await recoverRecording(path.join(this.opts.recordingsDir, id), this.opts.nodeId);
+      if (result) {
+        this.opts.log.warn({ lesson: id, ...result }, why);
+        this.archive.noticeChanged(id);
+      }
+      return result;
+    };
+    const turn = (this.closing.get(id) ?? Promise.resolve()).then(close, close);
+    const settled = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.closing.set(id, settled);
+    void settled.then(() => this.closing.get(id) === settled && this.closing.delete(id));
+    return turn;
   }
 
   private record(lesson: Lesson, media: LessonMedia, previous?: RecordingManifest): void {
@@ -123,22 +168,27 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     return this.recorders.get(lessonId);
   }
 
-  /** At start: closes the recordings a crash left open (orphaned ffmpeg stopped, playlists ENDLIST, manifest finalized). */
+  /**
+   * At start, and then every `shared.sweepSeconds` when the folder is shared: closes the
+   * recordings whose writer died (orphaned ffmpeg stopped, playlists ENDLIST, manifest finalized).
+   * In a cluster only a node that holds the lesson's origin lease closes one, so each is closed
+   * exactly once, and never while a live node writes it.
+   */
   async recoverUnfinished(): Promise<RecoveryResult[]> {
     const results: RecoveryResult[] = [];
-    let names: string[];
-    try {
-      names = await readdir(this.opts.recordingsDir);
-    } catch {
-      return results;
-    }
-    for (const id of names) {
-      if (!isRecordingId(id) || this.recorders.has(id)) continue;
+    const ids = this.opts.shared
+      ? await this.archive.unfinished()
+      : (await readdir(this.opts.recordingsDir).catch(() => [] as string[])).filter(isRecordingId);
+    for (const id of ids) {
+      if (this.recorders.has(id) || this.stopped) continue;
+      let result: RecoveryResult | null = null;
+      const close = async (): Promise<void> => {
+        result = await this.closeIfOpen(id, 'closed a recording its writer left open');
+      };
       try {
-        const result = await recoverRecording(path.join(this.opts.recordingsDir, id));
-        if (!result) continue;
-        results.push(result);
-        this.opts.log.warn({ lesson: id, ...result }, 'closed a recording left open by a crash');
+        if (this.opts.shared) await this.opts.shared.exclusively(id, close);
+        else await close();
+        if (result) results.push(result);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // a folder without manifest
         const fault: RecordingFault = {
@@ -157,18 +207,33 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     return results;
   }
 
+  /** Looks for recordings whose writer died every `shared.sweepSeconds` (a shared folder only). */
+  startSweeping(): void {
+    const shared = this.opts.shared;
+    if (!shared || this.sweepTimer) return;
+    let sweeping = false;
+    this.sweepTimer = setInterval(() => {
+      if (sweeping) return;
+      sweeping = true;
+      this.recoverUnfinished()
+        .catch((err: Error) => this.opts.log.warn({ err: err.message }, 'could not look for recordings left open'))
+        .finally(() => (sweeping = false));
+    }, shared.sweepSeconds * 1000);
+    this.sweepTimer.unref();
+  }
+
   /** Applies retention now and then hourly (config recording.retentionDays; 0 = never). */
   startRetention(): void {
     if (this.opts.retentionDays <= 0 || this.retentionTimer) return;
-    const run = (): void => {
-      this.archive.applyRetention(this.opts.retentionDays).then(
-        (deleted) =>
-          deleted.length && this.opts.log.info({ deleted, retentionDays: this.opts.retentionDays }, 'retention deleted recordings'),
-        (err: unknown) => this.opts.log.error({ err }, 'retention failed'),
-      );
+    const run = async (): Promise<void> => {
+      // A shared folder: one node's pass per period is enough (two would race to delete the same recordings).
+      if (this.opts.shared && !(await this.opts.shared.takeTurn('retention', RETENTION_INTERVAL_MS / 1000 - 60))) return;
+      const deleted = await this.archive.applyRetention(this.opts.retentionDays);
+      if (deleted.length) this.opts.log.info({ deleted, retentionDays: this.opts.retentionDays }, 'retention deleted recordings');
     };
-    run();
-    this.retentionTimer = setInterval(run, RETENTION_INTERVAL_MS);
+    const pass = (): void => void run().catch((err: unknown) => this.opts.log.error({ err }, 'retention failed'));
+    pass();
+    this.retentionTimer = setInterval(pass, RETENTION_INTERVAL_MS);
     this.retentionTimer.unref();
   }
 
@@ -180,6 +245,7 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
   async stopAll(reason = 'server stopping'): Promise<void> {
     this.stopped = true;
     clearInterval(this.retentionTimer);
+    clearInterval(this.sweepTimer);
     await Promise.all([this.archive.abortExports(), ...[...this.recorders.values()].map((r) => r.finish(reason))]);
     this.recorders.clear();
   }

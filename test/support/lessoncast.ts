@@ -60,8 +60,12 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
  * free ports, one worker, config from config/, recordings and the token secret
  * file under `dir`; `env` adds or overrides settings. stdout and stderr are piped.
  */
-export function spawnLessoncastProcess(dir: string, env: Record<string, string>, nodeArgs: string[] = []) {
-  return spawn(process.execPath, [...nodeArgs, builtEntry('main')], {
+export function spawnLessoncastProcess(dir: string, env: Record<string, string>, nodeArgs: string[] = [], netns?: string) {
+  // `ip netns exec` runs node in place (exec): the child's pid is lessoncast's own, for signals.
+  const [cmd, args] = netns
+    ? ['ip', ['netns', 'exec', netns, process.execPath, ...nodeArgs, builtEntry('main')]]
+    : [process.execPath, [...nodeArgs, builtEntry('main')]];
+  return spawn(cmd, args, {
     cwd: dir,
     env: {
       ...process.env,
@@ -82,8 +86,12 @@ export function spawnLessoncastProcess(dir: string, env: Record<string, string>,
  * lessoncast as its own process (spawnLessoncastProcess) in `dir` (a new temp folder by default),
  * once it printed its URL; cleanup removes the folder.
  */
-export async function runningProcess(env: Record<string, string>, dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-'))) {
-  const child = spawnLessoncastProcess(dir, env);
+export async function runningProcess(
+  env: Record<string, string>,
+  dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-main-')),
+  netns?: string,
+) {
+  const child = spawnLessoncastProcess(dir, env, [], netns);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -225,22 +225,59 @@ const timer = setInterval(() => {
 }, 1000);
 `;
 
+/** Namespaces of this process made one by one, with the reaper that removes them should it die first. */
+function namespaceKit(folder: string) {
+  const prefix = `lcr${process.pid}`;
+  const ns = (site: string): string => `${prefix}-${site}`;
+  const made: string[] = [];
+  const reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), prefix, folder], { detached: true, stdio: 'ignore' });
+  reaper.unref();
+  const inNs = (site: string, ...args: string[]): string => sh('ip', ['-n', ns(site), ...args]);
+  return {
+    prefix,
+    ns,
+    inNs,
+    exec: (site: string, cmd: string, args: string[], input?: string) => sh('ip', ['netns', 'exec', ns(site), cmd, ...args], input),
+    spawn: (site: string, cmd: string, args: string[], options: SpawnOptions = {}) =>
+      spawn('ip', ['netns', 'exec', ns(site), cmd, ...args], options),
+    add(site: string): void {
+      sh('ip', ['netns', 'add', ns(site)]);
+      made.push(ns(site));
+      inNs(site, 'link', 'set', 'lo', 'up');
+    },
+    /** A veth pair: `a` inside site `x`, `b` inside site `y`. */
+    veth(x: string, a: string, y: string, b: string): void {
+      inNs(x, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', ns(y));
+      inNs(x, 'link', 'set', a, 'up');
+      inNs(y, 'link', 'set', b, 'up');
+    },
+    destroy(): void {
+      for (const name of made.reverse()) {
+        try {
+          killNamespaceProcesses(name);
+          sh('ip', ['netns', 'del', name]);
+        } catch {
+          /* already gone */
+        }
+      }
+      made.length = 0;
+      reaper.kill();
+    },
+  };
+}
+
 /**
  * Builds the topology drawn at the top of this file. Fails (after removing what it made) if a step
  * fails. `folder`, if given, is removed with the namespaces should this process die first.
  */
 export function buildTopology(folder = ''): Topology {
-  const prefix = `lcr${process.pid}`;
-  const ns = (site: Site): string => `${prefix}-${site}`;
-  const made: string[] = [];
-  const reaper = spawn(process.execPath, ['-e', REAPER, String(process.pid), prefix, folder], { detached: true, stdio: 'ignore' });
-  reaper.unref();
-  const inNs = (site: Site, ...args: string[]): string => sh('ip', ['-n', ns(site), ...args]);
+  const kit = namespaceKit(folder);
+  const { ns, inNs, add, veth } = kit;
   const topo: Topology = {
-    prefix,
+    prefix: kit.prefix,
     ns,
-    exec: (site, cmd, args, input) => sh('ip', ['netns', 'exec', ns(site), cmd, ...args], input),
-    spawn: (site, cmd, args, options = {}) => spawn('ip', ['netns', 'exec', ns(site), cmd, ...args], options),
+    exec: kit.exec,
+    spawn: kit.spawn,
     wrapper: (site, binary, dir) => {
       mkdirSync(dir, { recursive: true });
       const file = path.join(dir, `chromium-${site}.sh`);
@@ -260,29 +297,7 @@ export function buildTopology(folder = ''): Topology {
       else sh('ip', ['netns', 'exec', ns(router), 'tc', 'qdisc', 'replace', 'dev', 'lan0', 'root', 'pfifo_fast']);
       topo.exec(router, 'nft', ['-f', '-'], lossRules('lan0', shape.lossPct ?? 0));
     },
-    destroy: () => {
-      for (const name of made.reverse()) {
-        try {
-          killNamespaceProcesses(name);
-          sh('ip', ['netns', 'del', name]);
-        } catch {
-          /* already gone */
-        }
-      }
-      made.length = 0;
-      reaper.kill();
-    },
-  };
-  const add = (site: Site): void => {
-    sh('ip', ['netns', 'add', ns(site)]);
-    made.push(ns(site));
-    inNs(site, 'link', 'set', 'lo', 'up');
-  };
-  /** A veth pair: `a` inside site `x`, `b` inside site `y`. */
-  const veth = (x: Site, a: string, y: Site, b: string): void => {
-    inNs(x, 'link', 'add', a, 'type', 'veth', 'peer', 'name', b, 'netns', ns(y));
-    inNs(x, 'link', 'set', a, 'up');
-    inNs(y, 'link', 'set', b, 'up');
+    destroy: kit.destroy,
   };
   try {
     add('core');
@@ -314,6 +329,65 @@ export function buildTopology(folder = ''): Topology {
     return topo;
   } catch (err) {
     topo.destroy();
+    throw err;
+  }
+}
+
+/**
+ * A data centre's rack for a cluster (issue 17): `nodes` namespaces `node-1`… on one bridge,
+ * 198.19.0.0/24 (inside the RFC 2544 range), node i at 198.19.0.(10+i). Unlike the school
+ * topology, this process's own namespace is plugged into the bridge too, at 198.19.0.1, by one
+ * veth made inside our `dc` namespace: the test's Redis listens there, and its WebRTC clients and
+ * browser reach the nodes from there. Deleting `dc` deletes that veth with its address and route.
+ */
+export const RACK_PREFIX = '198.19.0';
+export interface Rack {
+  prefix: string;
+  /** This process's address on the rack. */
+  host: string;
+  /** Node i's (1-based) namespace and address. */
+  node(i: number): { ns: string; address: string };
+  /** Starts a long-running command inside node i's namespace (its pid is the command's own). */
+  spawn(i: number, cmd: string, args: string[], options?: SpawnOptions): ChildProcess;
+  destroy(): void;
+}
+
+export function buildRack(nodes: number, folder = ''): Rack {
+  const kit = namespaceKit(folder);
+  const hostPort = `lcn${process.pid}`.slice(0, 15);
+  const rack: Rack = {
+    prefix: kit.prefix,
+    host: `${RACK_PREFIX}.1`,
+    node: (i) => ({ ns: kit.ns(`node-${i}`), address: `${RACK_PREFIX}.${10 + i}` }),
+    spawn: (i, cmd, args, options) => kit.spawn(`node-${i}`, cmd, args, options),
+    destroy: () => {
+      // Gone now rather than when the kernel gets round to the namespace: a next rack reuses the address.
+      try {
+        sh('ip', ['link', 'del', hostPort]);
+      } catch {
+        /* never made, or gone */
+      }
+      kit.destroy();
+    },
+  };
+  try {
+    kit.add('dc');
+    kit.inNs('dc', 'link', 'add', 'rack', 'type', 'bridge');
+    kit.inNs('dc', 'link', 'set', 'rack', 'up');
+    kit.inNs('dc', 'link', 'add', 'p-host', 'type', 'veth', 'peer', 'name', hostPort, 'netns', String(process.pid));
+    kit.inNs('dc', 'link', 'set', 'p-host', 'master', 'rack');
+    kit.inNs('dc', 'link', 'set', 'p-host', 'up');
+    sh('ip', ['addr', 'add', `${rack.host}/24`, 'dev', hostPort]);
+    sh('ip', ['link', 'set', hostPort, 'up']);
+    for (let i = 1; i <= nodes; i++) {
+      kit.add(`node-${i}`);
+      kit.veth('dc', `p-n${i}`, `node-${i}`, 'eth0');
+      kit.inNs('dc', 'link', 'set', `p-n${i}`, 'master', 'rack');
+      kit.inNs(`node-${i}`, 'addr', 'add', `${rack.node(i).address}/24`, 'dev', 'eth0');
+    }
+    return rack;
+  } catch (err) {
+    rack.destroy();
     throw err;
   }
 }

@@ -13,6 +13,8 @@ export interface TestPostgres {
   /** postgres://… of the cluster's `postgres` database (trust authentication on loopback). */
   url: string;
   port: number;
+  /** Its Unix socket's folder: reachable from any network namespace (`?host=<dir>` in a URL). */
+  socketDir: string;
   /** A fresh empty database in this cluster; resolves with its URL. */
   database(): Promise<string>;
   /** Stops the server (fast shutdown); the data stays. */
@@ -62,6 +64,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     url,
     port,
+    socketDir: dir,
     database: async () => {
       const name = `lc_${process.pid}_${++n}`;
       await psql(port, `CREATE DATABASE ${name}`);

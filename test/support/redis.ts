@@ -26,25 +26,29 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function cli(port: number, args: string[]): Promise<string> {
-  return (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 5000 })).stdout;
+async function cli(port: number, args: string[], host = '127.0.0.1'): Promise<string> {
+  return (await run('redis-cli', ['-h', host, '-p', String(port), ...args], { timeout: 5000 })).stdout;
 }
 
-/** A real redis-server of our own on a free loopback port, without persistence. */
-export async function startRedis(): Promise<TestRedis> {
+/** A real redis-server of our own on a free port of `bind` (loopback unless told), without persistence. */
+export async function startRedis(bind = '127.0.0.1'): Promise<TestRedis> {
   const port = await freePort();
   let proc: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+      [
+        ...['--port', String(port), '--bind', bind, '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--loglevel', 'warning'],
+        // Off the loopback (a test's own network namespaces) it must answer the nodes there.
+        ...(bind === '127.0.0.1' ? [] : ['--protected-mode', 'no']),
+      ],
       {
         stdio: 'ignore',
       },
     );
     for (let i = 0; i < 100; i++) {
       if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
-      if ((await cli(port, ['ping']).catch(() => '')).trim() === 'PONG') return;
+      if ((await cli(port, ['ping'], bind).catch(() => '')).trim() === 'PONG') return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`redis-server did not answer on port ${port}`);
@@ -58,7 +62,7 @@ export async function startRedis(): Promise<TestRedis> {
     await exited;
   };
   await launch();
-  return { url: `redis://127.0.0.1:${port}`, port, cli: (...args) => cli(port, args), stop, restart: launch };
+  return { url: `redis://${bind}:${port}`, port, cli: (...args) => cli(port, args, bind), stop, restart: launch };
 }
 
 /**
