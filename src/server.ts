@@ -160,6 +160,8 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     writeSeconds: config.catalog.ledgerWriteSeconds,
     retrySeconds: config.catalog.retrySeconds,
     log,
+    // In a cluster, only the lesson's origin writes its rows (the cluster is made below; writes come after start).
+    ...(config.cluster.enabled ? { holds: (lessonId: string) => cluster?.leaseOf(lessonId)?.valid ?? false } : {}),
   });
   const revocations = new RevocationList();
   const keeper = certificate && new CertificateKeeper({ files: config.http.tls, log, initial: certificate, server: app.server });

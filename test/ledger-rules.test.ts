@@ -228,3 +228,38 @@ t.test('recorder: a lesson that never happened leaves no rows', async (t) => {
   t.notOk(ledger.rows.has('L3'), 'no absent rows for a cancelled lesson');
   t.equal(rec.waiting, 0);
 });
+
+t.test('recorder in a cluster: a node that lost the lease writes nothing; the next origin adds to the last write', async (t) => {
+  let now = 0;
+  const ledger = memoryLedger();
+  let leased = true;
+  const old = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now, holds: () => leased });
+  const run1 = fakeLesson('L4', ['a']);
+  run1.startedAt = new Date(0);
+  run1.state = 'live';
+  old.attach(run1 as unknown as Lesson);
+  run1.emit('participantJoined', classroom('a'), false);
+  now = 1 * M;
+  await old.flush();
+  t.match(ledger.rows.get('L4')!.rows, [{ connectedMs: 1 * M }], 'the origin writes while it holds the lease');
+
+  // Paused for 2 minutes: another node took the lease and went on.
+  leased = false;
+  const next = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now });
+  const run2 = fakeLesson('L4', ['a']);
+  run2.startedAt = new Date(0);
+  run2.state = 'live';
+  next.attach(run2 as unknown as Lesson);
+  now = 1.5 * M;
+  run2.emit('participantJoined', classroom('a'), false);
+  now = 3 * M;
+  await next.flush();
+  t.match(ledger.rows.get('L4')!.rows, [{ connectedMs: 2.5 * M }], 'the new origin adds to what the old one wrote');
+
+  // The old one wakes: its timer fires before its renewal fails, then it hands the lesson over.
+  await old.flush();
+  run1.emit('handedOver', 'lease lost', false);
+  await old.flush();
+  t.match(ledger.rows.get('L4')!.rows, [{ connectedMs: 2.5 * M }], 'the old origin wrote nothing over it (its 3 min were not counted)');
+  t.equal(old.waiting, 0, 'and let the lesson go');
+});

@@ -23,6 +23,12 @@ export interface LedgerRecorderOptions {
   retrySeconds: number;
   log: Logger;
   now?: () => number;
+  /**
+   * In a cluster: whether this node still holds the lesson's origin lease, by its own clock. A
+   * node that does not writes no rows: the origin that took over owns them, and this node's
+   * tally would count a pause (SIGSTOP, a frozen VM) as time the schools were there.
+   */
+  holds?(lessonId: string): boolean;
 }
 
 interface Tracked {
@@ -124,8 +130,11 @@ export class LedgerRecorder {
           tracked.dirty = true;
           void this.flush();
         },
-        // Another node hosts it now: its rows are written as they stand here, and this node lets go.
-        handedOver: () => {
+        // Another node hosts it now. Handed over in order (this node stops): its rows are written as
+        // they stand, before the lease is given up, and the next origin adds to them. Lease lost:
+        // the next origin already owns the rows (what it read includes this node's last write).
+        handedOver: (_reason, graceful) => {
+          if (!graceful) return void this.lessons.delete(lesson.id);
           tracked.dirty = true;
           void this.flush().finally(() => this.lessons.delete(lesson.id));
         },
@@ -202,6 +211,10 @@ export class LedgerRecorder {
 
   private async write(t: Tracked): Promise<void> {
     const { lesson } = t;
+    if (this.opts.holds && !this.opts.holds(lesson.id)) {
+      t.dirty = false;
+      return;
+    }
     // What a previous run stored is read once, before the first write: never written over with less.
     t.stored ??= new Map((await this.opts.ledger.stored(lesson.id)).rows.map((r) => [r.schoolId, r]));
     const at = t.finalAt ?? this.now();
