@@ -17,15 +17,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { SignalClient, type TokenIssuer } from '../kit/signalClient.js';
-import type { ResponseData } from '../src/signalling/protocol.js';
-import { Watcher, publish } from '../kit/peers.js';
-import type { RtcSender } from '../kit/rtcSender.js';
+import type { TokenIssuer } from '../kit/signalClient.js';
 import { TokenService } from '../src/auth/tokens.js';
 import type { Role } from '../src/domain/index.js';
 import type { LiveSnapshot } from '../src/live/types.js';
 import type { RecordingManifest } from '../src/recording/manifest.js';
 import { buildWeb, chromiumAvailable, inboundStats, launchBrowser, openPage, type OpenedPage } from './support/browser.js';
+import { ClusterPage, type ClusterNode } from './support/cluster.js';
 import { runningProcess } from './support/lessoncast.js';
 import { buildRack, namespaceSupport, removeStaleTopologies } from './support/netns.js';
 import { startPostgres } from './support/postgres.js';
@@ -70,7 +68,7 @@ const env = {
   LESSONCAST_RECORDING_SEGMENT_SECONDS: '2',
   LESSONCAST_LOG_LEVEL: 'warn',
 };
-type Node = Awaited<ReturnType<typeof runningProcess>> & { id: string; issuer: TokenIssuer };
+type Node = Awaited<ReturnType<typeof runningProcess>> & ClusterNode;
 const nodes: Node[] = [];
 /** Node i (1-based) started in its namespace, listening (HTTP, media, pipes) on its rack address only. */
 async function startNode(i: number): Promise<Node> {
@@ -159,83 +157,13 @@ function forgetNotifications(): void {
   for (const p of [teacher, ...schools]) if (p.client) p.client.notifications.length = 0;
 }
 
-/** A participant as the pages behave: joins through `node`, and joins again when told or cut off. */
-class Page {
-  client!: SignalClient;
-  watcher?: Watcher;
-  sender?: RtcSender;
-  node!: Node;
-  constructor(
-    readonly role: Role,
-    readonly id: string,
-    readonly lessonId: string,
-  ) {}
-
-  async join(node: Node): Promise<{ rejoined: boolean }> {
-    this.node = node;
-    this.client = await SignalClient.connect(node.issuer.wsUrl);
-    clients.push(this.client);
-    await this.client.request('authenticate', { token: await node.issuer.token(this.role, this.id, [this.lessonId]) });
-    return this.rejoinHere();
-  }
-
-  /** `reconnectRequested` on the same socket: close media, join again (and again, a few times, as the pages do). */
-  async rejoinHere(): Promise<{ rejoined: boolean }> {
-    await this.dropMedia();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const joined = await this.client.request('join', { lessonId: this.lessonId });
-        await this.media(joined);
-        return { rejoined: joined.rejoined };
-      } catch (err) {
-        if (attempt >= 5) throw err;
-        await sleep(500);
-      }
-    }
-  }
-
-  private async media(joined: ResponseData['join']) {
-    if (this.role === 'instructor') this.sender = await publish(this.client, joined.routerRtpCapabilities);
-    else this.watcher = await Watcher.start(this.client, joined.producers, { connectTimeoutMs: 20_000 });
-  }
-
-  private async dropMedia() {
-    await this.watcher?.close();
-    await this.sender?.close();
-    this.watcher = undefined;
-    this.sender = undefined;
-  }
-
-  async close() {
-    await this.dropMedia();
-    this.client.close();
-  }
-
-  /** Ms from `since` until RTP of the instructor's camera arrives here. */
-  async cameraAfter(since: number, camera: () => string): Promise<number> {
-    for (;;) {
-      const id = camera();
-      if (this.watcher && id) {
-        try {
-          await this.watcher.firstPacket(id, 1000);
-          return Date.now() - since;
-        } catch {
-          // not yet (consumed when newProducer arrives)
-        }
-      }
-      if (Date.now() - since > 40_000) throw new Error(`${this.id}: no camera 40 s after ${new Date(since).toISOString()}`);
-      await sleep(100);
-    }
-  }
-}
-
 const created = await api<{ lesson: { id: string } }>(byId('node-1'), '/api/lessons', {
   method: 'POST',
   body: JSON.stringify({ title: 'Failover', instructorId: 'teacher-1', record: true }),
 });
 const lessonId = created.body.lesson.id;
-const teacher = new Page('instructor', 'teacher-1', lessonId);
-const schools = ['school-1', 'school-2', 'school-3'].map((id) => new Page('classroom', id, lessonId));
+const teacher = new ClusterPage('instructor', 'teacher-1', lessonId);
+const schools = ['school-1', 'school-2', 'school-3'].map((id) => new ClusterPage('classroom', id, lessonId));
 clients.push(teacher, ...schools);
 /** The instructor's camera now ('' while the studio is rejoining). */
 const camera = (): string => teacher.sender?.producerId('video') ?? '';
@@ -423,7 +351,7 @@ t.test('the archive on every node: a recording whose origin died is closed by on
     body: JSON.stringify({ title: 'Orphaned', instructorId: 'teacher-2', record: true }),
   });
   const orphanId = body.lesson.id;
-  const studio = new Page('instructor', 'teacher-2', orphanId);
+  const studio = new ClusterPage('instructor', 'teacher-2', orphanId);
   clients.push(studio);
   await studio.join(origin);
   await studio.client.request('goLive', {});

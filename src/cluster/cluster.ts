@@ -102,6 +102,11 @@ export class Cluster {
       },
       log: opts.log,
     });
+    // A node that started (again, perhaps under the same id within a lease, before anyone saw it
+    // gone): what others held for its previous life (relayed sessions, pipes, edge media) is stale.
+    channel.onNotice('node.started', Type.Object({}), (_body, from) =>
+      this.forget(from, 'a node of the cluster started; forgetting what it held before'),
+    );
     channel.onNotice('media.event', MediaEvent, (body, from) => {
       const media = b.registry.mediaOf(body.lessonId);
       if (media instanceof ClusterMedia) media.deliver(from, body.event, body.args);
@@ -124,11 +129,12 @@ export class Cluster {
   async start(): Promise<void> {
     await Promise.all([this.redis.connect(), this.subscriber.connect()]);
     await this.channel.start();
+    await this.channel.notify('*', 'node.started', {}).catch(() => undefined);
     const period = Math.max(500, (this.opts.leaseSeconds * 1000) / 3);
     this.renewTimer = setInterval(() => void this.renewAll(), period);
     this.renewTimer.unref();
     this.unsubscribeLive = this.opts.live.subscribe((e) => {
-      if (e.type === 'nodeLost' && e.lostNode !== this.nodeId) this.nodeLost(e.lostNode);
+      if (e.type === 'nodeLost' && e.lostNode !== this.nodeId) this.forget(e.lostNode, 'a node of the cluster is gone');
     });
   }
 
@@ -307,8 +313,8 @@ export class Cluster {
     await lease?.release().catch(() => undefined);
   }
 
-  private nodeLost(node: string): void {
-    this.opts.log.warn({ node }, 'a node of the cluster is gone');
+  private forget(node: string, why: string): void {
+    this.opts.log.warn({ node }, why);
     this.relays?.nodeLost(node);
     this.edge?.originLost(node);
     for (const { media } of this.bindings.registry.hosted()) if (media instanceof ClusterMedia) media.nodeLost(node);
