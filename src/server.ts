@@ -285,7 +285,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     },
     feed: sockets.feed,
     live,
-    lessons: lessonsSource(registry),
+    lessons: { ...lessonsSource(registry), ...(cluster ? { edgeQuality: cluster.edgeQuality } : {}) },
     workers: workersSource(pool),
     log,
   });

@@ -104,6 +104,20 @@ t.test('a classroom on another node is served there as an edge of the origin', a
   }
   t.match(seen, { node: 'node-a', edges: ['node-b'] }, '/api/live on node b: hosted by node a, with node b as its edge');
 
+  // Quality of a school on the edge: sampled where its media is (node b), reported by the origin.
+  let edgeSchool: LiveSnapshot['lessons'][number]['schools'][number] | undefined;
+  for (let i = 0; i < 20 && !edgeSchool?.quality; i++) {
+    await b.internals.controlRoom.sampleNow();
+    await sleep(300);
+    await a.internals.controlRoom.sampleNow();
+    edgeSchool = (await liveView(a)).lessons.find((l) => l.id === lessonId)?.schools.find((x) => x.schoolId === 'school-b1');
+  }
+  t.ok(
+    edgeSchool?.quality && edgeSchool.quality.bitrateKbps > 0,
+    `the control room has the edge classroom's quality (${edgeSchool?.quality?.bitrateKbps} kbit/s sent by node b)`,
+  );
+  t.equal(edgeSchool?.connected, true, 'and counts it connected');
+
   // REST on either node answers for the lesson.
   const detail = async (node: typeof a) => {
     const res = await fetch(`${node.url}/api/lessons/${lessonId}`, {

@@ -5,6 +5,8 @@ import type { Lesson, LessonDetail } from '../lessons/lesson.js';
 import type { LessonRegistry } from '../lessons/registry.js';
 import type { LiveState } from '../live/liveState.js';
 import type { Logger } from '../logger.js';
+import type { EdgeQualityPort } from '../monitor/ports.js';
+import type { SchoolSample } from '../monitor/qualitySampler.js';
 import type { LessonMedia } from '../media/lessonMedia.js';
 import type { Session, SessionRelay } from '../signalling/session.js';
 import { ClusterChannel } from './channel.js';
@@ -37,6 +39,30 @@ export interface ClusterBindings {
 }
 
 const LessonRef = Type.Object({ lessonId: Type.String({ minLength: 1, maxLength: 128 }) });
+const Nullable = (t: ReturnType<typeof Type.Number>) => Type.Union([t, Type.Null()]);
+/** An edge's samples of a lesson's schools (monitor/qualitySampler.ts SchoolSample). */
+const EdgeQuality = Type.Object({
+  lessonId: Type.String({ minLength: 1, maxLength: 128 }),
+  schools: Type.Array(
+    Type.Object({
+      schoolId: Type.String({ minLength: 1, maxLength: 128 }),
+      connected: Type.Boolean(),
+      quality: Type.Union([
+        Type.Object({
+          bitrateKbps: Type.Number(),
+          lossPct: Type.Number(),
+          rttMs: Nullable(Type.Number()),
+          jitterMs: Nullable(Type.Number()),
+          score: Nullable(Type.Number()),
+          sampledAt: Type.String({ maxLength: 40 }),
+        }),
+        Type.Null(),
+      ]),
+      problem: Type.Optional(Type.String({ maxLength: 200 })),
+    }),
+    { maxItems: 1000 },
+  ),
+});
 
 /**
  * This node's part in the cluster (docs/cluster.md): where each lesson is hosted (placement and
@@ -51,6 +77,8 @@ export class Cluster {
   private readonly held = new Map<string, OriginLease>();
   /** Leases taken only for a while (exclusively()), released after unless the lesson came to be hosted here. */
   private readonly borrowed = new Set<string>();
+  /** Per lesson hosted here: the latest sample of each school whose media is on an edge, as that edge sent it. */
+  private readonly edgeSamples = new Map<string, Map<string, SchoolSample>>();
   private b: ClusterBindings | undefined;
   private edge: EdgeHost | undefined;
   private relays: SessionRelays | undefined;
@@ -107,6 +135,14 @@ export class Cluster {
     channel.onNotice('node.started', Type.Object({}), (_body, from) =>
       this.forget(from, 'a node of the cluster started; forgetting what it held before'),
     );
+    channel.onNotice('quality.edge', EdgeQuality, (body, from) => {
+      // Only from an edge of a lesson hosted here, and only for the schools whose media is there.
+      const media = b.registry.mediaOf(body.lessonId);
+      if (!(media instanceof ClusterMedia)) return;
+      let schools = this.edgeSamples.get(body.lessonId);
+      if (!schools) this.edgeSamples.set(body.lessonId, (schools = new Map<string, SchoolSample>()));
+      for (const s of body.schools) if (media.nodeOf(s.schoolId) === from) schools.set(s.schoolId, s);
+    });
     channel.onNotice('media.event', MediaEvent, (body, from) => {
       const media = b.registry.mediaOf(body.lessonId);
       if (media instanceof ClusterMedia) media.deliver(from, body.event, body.args);
@@ -118,7 +154,12 @@ export class Cluster {
       await b.registry.resolve(lessonId);
       return { origin: this.nodeId };
     });
-    b.registry.on('created', ({ lesson }) => lesson.once('closed', () => void this.release(lesson.id)));
+    b.registry.on('created', ({ lesson }) =>
+      lesson.once('closed', () => {
+        this.edgeSamples.delete(lesson.id);
+        void this.release(lesson.id);
+      }),
+    );
   }
 
   private get bindings(): ClusterBindings {
@@ -181,6 +222,13 @@ export class Cluster {
     const key = `${this.opts.keyPrefix}turn:${task}`;
     return (await this.redis.set(key, this.nodeId, 'EX', Math.max(1, Math.round(seconds)), 'NX')) === 'OK';
   }
+
+  /** The control room's view of the schools connected through edges (docs/cluster.md, "The control room"). */
+  readonly edgeQuality: EdgeQualityPort = {
+    served: () => this.edge?.served() ?? [],
+    send: (origin, lessonId, schools) => void this.channel.notify(origin, 'quality.edge', { lessonId, schools }).catch(() => undefined),
+    received: (lessonId) => this.edgeSamples.get(lessonId) ?? new Map(),
+  };
 
   /** The origin lease of a lesson hosted here (its epoch is the fencing token of this node's writes). */
   leaseOf(lessonId: string): OriginLease | undefined {

@@ -146,6 +146,11 @@ export class EdgeHost {
     this.deps.log.info({ lessonId, origin: e.origin }, 'no longer an edge of the lesson');
   }
 
+  /** The lessons served here as an edge, for the quality sampler (their schools' media is here). */
+  served(): Array<{ lessonId: string; origin: string; media: LessonMedia; peerIds: () => Iterable<string> }> {
+    return [...this.lessons].map(([lessonId, e]) => ({ lessonId, origin: e.origin, media: e.media, peerIds: () => e.media.peerIds() }));
+  }
+
   /** The origin of these lessons died: their media here goes (participants reconnect and set it up again). */
   originLost(node: string): string[] {
     const gone = [...this.lessons].filter(([, e]) => e.origin === node).map(([id]) => id);

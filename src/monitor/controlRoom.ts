@@ -6,7 +6,7 @@ import { AlertRules, type AlertOutcome, type AlertThresholds } from './alerts.js
 import { LessonHistory } from './history.js';
 import { Metrics } from './metrics.js';
 import type { LessonsSource, WorkersSource } from './ports.js';
-import { QualitySampler, type LessonSample } from './qualitySampler.js';
+import { QualitySampler, type LessonSample, type SampledLesson } from './qualitySampler.js';
 import { TrafficTotals } from './traffic.js';
 
 export interface MonitorConfig {
@@ -69,7 +69,7 @@ export class ControlRoom {
       log,
     });
     this.sampler = new QualitySampler({
-      lessons: () => lessons.list(),
+      lessons: () => [...lessons.list(), ...this.servedAsEdge()],
       concurrency: settings.monitor.statsConcurrency,
       silentMs: settings.monitor.silentSeconds * 1000,
       traffic: this.traffic,
@@ -139,6 +139,7 @@ export class ControlRoom {
       try {
         const result = await this.sampler.tick();
         this.metrics.sampled(result.durationMs, result.requests);
+        result.lessons = this.withEdges(result.lessons);
         for (const listener of this.sampleListeners) {
           try {
             listener(result.lessons);
@@ -171,6 +172,55 @@ export class ControlRoom {
       }
     })();
     return this.sampling;
+  }
+
+  /**
+   * Other nodes' lessons whose schools connect here, as the sampler reads a lesson: every
+   * participant with media here counts as a school (the origin keeps only its classrooms).
+   */
+  private servedAsEdge(): SampledLesson[] {
+    const port = this.deps.lessons.edgeQuality;
+    if (!port) return [];
+    return [...port.served()].map(({ lessonId, media, peerIds }) => ({
+      lesson: {
+        id: lessonId,
+        state: 'live' as const,
+        participants: new Map([...peerIds()].map((id) => [id, { id, role: 'classroom', connected: true }])),
+      },
+      media,
+    }));
+  }
+
+  /**
+   * A tick's lessons as this node reports them. An edge's own samples go to each lesson's origin
+   * (nothing of them is reported here). A lesson hosted here takes what its edges sent for the
+   * schools whose media is there, where its own sampler saw none; a sample older than three
+   * ticks is not taken (its edge has stopped sending).
+   */
+  private withEdges(lessons: LessonSample[]): LessonSample[] {
+    const port = this.deps.lessons.edgeQuality;
+    if (!port) return lessons;
+    const served = new Map([...port.served()].map((e) => [e.lessonId, e.origin]));
+    const freshMs = 3 * this.deps.settings.monitor.sampleSeconds * 1000;
+    const mine: LessonSample[] = [];
+    for (const lesson of lessons) {
+      const origin = served.get(lesson.lessonId);
+      if (origin !== undefined) {
+        port.send(origin, lesson.lessonId, lesson.schools);
+        continue;
+      }
+      const remote = port.received(lesson.lessonId);
+      mine.push({
+        ...lesson,
+        schools: lesson.schools.map((s) => {
+          const r = remote.get(s.schoolId);
+          if (s.quality !== null || !r?.quality || Date.now() - Date.parse(r.quality.sampledAt) > freshMs) return s;
+          const connected = s.connected && r.connected;
+          return { ...s, connected, quality: r.quality, ...(r.problem && s.connected ? { problem: r.problem } : {}) };
+        }),
+      });
+    }
+    return mine;
   }
 
   private scheduleSample(): void {

@@ -28,9 +28,19 @@ export interface TickResult {
   intervalMs: number;
 }
 
+/** What the sampler reads of a lesson: a hosted one, or (in a cluster) another node's that this node serves as an edge. */
+export interface SampledLesson {
+  lesson: {
+    readonly id: string;
+    readonly state: HostedLesson<LessonMedia>['lesson']['state'];
+    readonly participants: ReadonlyMap<string, { readonly id: string; readonly role: string; readonly connected: boolean }>;
+  };
+  media: LessonMedia;
+}
+
 export interface SamplerOptions {
-  /** This node's lessons and their media (stats come from mediasoup's objects). */
-  lessons(): Iterable<HostedLesson<LessonMedia>>;
+  /** The lessons with media on this node (stats come from mediasoup's objects). */
+  lessons(): Iterable<SampledLesson>;
   /** Stats requests in flight at once. */
   concurrency: number;
   /** A connected receive transport that has received nothing (no RTCP, no ICE) this long is dead. */
