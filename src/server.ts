@@ -274,6 +274,8 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
     registry,
     createEdgeMedia: (lessonId) => new LessonMedia(pool, lessonId, mediaOptions),
     attachRelayed: sockets.attachRelayed,
+    // The recording service is made below; lessons close only once the node runs.
+    idle: (lessonId) => recording.idle(lessonId),
   });
   const controlRoom = new ControlRoom({
     settings: {

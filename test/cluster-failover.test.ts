@@ -175,15 +175,17 @@ async function pageFrames(): Promise<number> {
   return stats.filter((x) => x.kind === 'video' && x.source === 'camera').reduce((n, x) => n + x.framesDecoded, 0);
 }
 /** Waits until the page has decoded more camera frames than `than`; resolves with how many. */
-async function pageDecodesMore(than: number, timeoutMs = 30_000): Promise<number> {
+async function pageDecodesMore(than: number, timeoutMs = 60_000): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const n = await pageFrames().catch(() => 0);
     if (n > than) return n;
-    if (Date.now() > until)
+    if (Date.now() > until) {
+      const shown = await browserPage!.page.evaluate(() => document.body.innerText.replace(/\s+/g, ' ').slice(0, 300)).catch(() => '');
       throw new Error(
-        `the Chromium classroom decoded no new camera frame in ${timeoutMs / 1000} s (errors: ${browserPage!.errors.join('; ')})`,
+        `the Chromium classroom decoded no new camera frame in ${timeoutMs / 1000} s (errors: ${browserPage!.errors.join('; ')}; page: ${shown})`,
       );
+    }
     await sleep(250);
   }
 }

@@ -36,8 +36,16 @@ export interface ClusterBindings {
   /** This node's media for a lesson it serves as an edge. */
   createEdgeMedia(lessonId: string): LessonMedia;
   attachRelayed: RelayDeps['attachRelayed'];
+  /**
+   * Resolves once nothing of a lesson is being written here any more (its recording finished).
+   * A lesson's lease is given up only then: until it is, another node would take the recording
+   * for one whose writer died.
+   */
+  idle(lessonId: string): Promise<void>;
 }
 
+/** The longest a closed lesson's lease is kept while its recording finishes (ffmpeg's own stop is bounded well below). */
+const IDLE_WAIT_MS = 60_000;
 const LessonRef = Type.Object({ lessonId: Type.String({ minLength: 1, maxLength: 128 }) });
 const Nullable = (t: ReturnType<typeof Type.Number>) => Type.Union([t, Type.Null()]);
 /** An edge's samples of a lesson's schools (monitor/qualitySampler.ts SchoolSample). */
@@ -157,7 +165,8 @@ export class Cluster {
     b.registry.on('created', ({ lesson }) =>
       lesson.once('closed', () => {
         this.edgeSamples.delete(lesson.id);
-        void this.release(lesson.id);
+        const idle = Promise.race([b.idle(lesson.id), new Promise((r) => setTimeout(r, IDLE_WAIT_MS).unref())]);
+        void idle.catch(() => undefined).then(() => this.release(lesson.id));
       }),
     );
   }

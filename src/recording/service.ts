@@ -160,6 +160,12 @@ export class RecordingService extends EventEmitter<RecordingServiceEvents> {
     }
   }
 
+  /** Resolves once nothing of the lesson's recording is being written or closed here (its recorder closed). */
+  async idle(lessonId: string): Promise<void> {
+    const recorder = this.recorders.get(lessonId);
+    await Promise.all([recorder && new Promise<void>((resolve) => recorder.once('closed', () => resolve())), this.closing.get(lessonId)]);
+  }
+
   isRecording(lessonId: string): boolean {
     return this.recorders.has(lessonId);
   }
