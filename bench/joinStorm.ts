@@ -98,7 +98,7 @@ interface StormResult {
   failures: number;
   errors: string[];
   /** Per join that completed: its marks, and the video packets it asked for again before its key frame. */
-  joins: Array<Record<Mark, number> & { nacked: number }>;
+  joins: Array<Record<Mark, number> & { nacked: number; videoCodec: string }>;
   wallS: number;
   /** CPU % over the storm (until the last key frame): the server's Node, its worker, this generator. */
   nodeCpu: number;
@@ -150,7 +150,7 @@ async function oneJoin(s: BenchServer, token: string, lessonId: string, capabili
   mark('joined');
   let keyFrame!: () => void;
   const gotKeyFrame = new Promise<void>((r) => (keyFrame = r));
-  const { rx, resume } = await lightClassroom(client, joined.producers, capabilities, {
+  const { rx, resume, consumers } = await lightClassroom(client, joined.producers, capabilities, {
     watchKeyFrame: true,
     connectTimeoutMs: JOIN_TIMEOUT_MS,
     mark,
@@ -164,7 +164,8 @@ async function oneJoin(s: BenchServer, token: string, lessonId: string, capabili
   if (rx.at.keyFrame === undefined) await gotKeyFrame;
   m.firstRtp = rx.at.firstRtp! - t0;
   m.keyFrame = rx.at.keyFrame! - t0;
-  return { ...(m as Record<Mark, number>), nacked: rx.nacked };
+  const videoCodec = consumers.find((c) => c.kind === 'video')?.rtpParameters.codecs[0]?.mimeType ?? '';
+  return { ...(m as Record<Mark, number>), nacked: rx.nacked, videoCodec };
 }
 
 async function storm(
@@ -316,6 +317,7 @@ export function summaryRow(r: StormResult): Record<string, string | number> {
     'gen lag p95/max ms': `${r.generatorLagP95.toFixed(0)}/${r.generatorLagMax.toFixed(0)}`,
     'PLI/key frames at publisher': `${r.publisher.pli}/${r.publisher.keyFrames}`,
     'joins with loss': r.joins.filter((j) => j.nacked > 0).length,
+    video: [...new Set(r.joins.map((j) => j.videoCodec))].join(','),
     load: r.load,
   };
 }
