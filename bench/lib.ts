@@ -49,10 +49,11 @@ export interface BenchServer {
 }
 
 /** Starts lessoncast as its own process (src/main.ts), so the load generator does not share its event loop. */
-export async function startServer(env: Record<string, string> = {}, opts: { cpus?: string } = {}): Promise<BenchServer> {
+/** `opts.root`: another checkout whose src/main.ts to run (e.g. the code before a change, for a side-by-side run). */
+export async function startServer(env: Record<string, string> = {}, opts: { cpus?: string; root?: string } = {}): Promise<BenchServer> {
   const dir = mkdtempSync(path.join(tmpdir(), 'lessoncast-bench-'));
   const secret = randomBytes(32).toString('hex');
-  const nodeArgs = ['--import', import.meta.resolve('tsx'), path.join(root, 'src', 'main.ts')];
+  const nodeArgs = ['--import', import.meta.resolve('tsx'), path.join(opts.root ?? root, 'src', 'main.ts')];
   // taskset execs node in place (same pid); everything the server spawns inherits the CPUs.
   const [cmd, args] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd, args, {

@@ -6,7 +6,9 @@
  * short summary, writes bench-<time>.json and the total time.
  *
  *   fan-out      classrooms per core, lessoncast vs bare mediasoup, minimal and browser-classroom outputs (bench/fanout.ts)
- *   join         WebSocket open -> first RTP, in waves (bench/join.ts)
+ *   join         WebSocket open -> first RTP, in waves (bench/join.ts); the join storm: 50, 100
+ *                and 200 browser-profile classrooms at once, WebSocket open -> first key frame,
+ *                with each join's stages (bench/joinStorm.ts)
  *   recording    recorded lessons per core (bench/recording.ts)
  *   forwarding   lessoncast, bare mediasoup and Janus side by side, the raw
  *                sendto floor, each lever's effect, profiles (bench/sfu/run.ts)
@@ -26,6 +28,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runFanoutBench, defaultFanoutOptions } from './fanout.js';
 import { runJoinBench } from './join.js';
+import { runJoinStormBench } from './joinStorm.js';
 import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.js';
 import { defaultRecordingOptions, runRecordingBench } from './recording.js';
@@ -61,9 +64,12 @@ if (only.has('fanout')) {
 }
 
 let join: Awaited<ReturnType<typeof runJoinBench>> | undefined;
+let joinStorm: Awaited<ReturnType<typeof runJoinStormBench>> | undefined;
 if (only.has('join')) {
   console.log('== join ==');
   join = await runJoinBench({ joins: 200, waves: [1, 10, 50] });
+  console.log('\n== join storm ==');
+  joinStorm = await runJoinStormBench({ sizes: [50, 100, 200], spreadMs: 0, rounds: 1, arms: [{ label: 'current', env: {} }] });
   console.log(`(join done at ${minutes()} min)\n`);
 }
 
@@ -118,6 +124,8 @@ if (only.has('archive')) {
 console.log('== summary ==');
 if (fanout) console.log(`${table(fanout.summary)}\n`);
 if (join) console.log(`${table(join.results)}\n`);
+if (joinStorm)
+  console.log(`join storm (${joinStorm.file}): WebSocket open → first RTP and → first key frame, ms\n${table(joinStorm.summary)}\n`);
 if (recording) {
   console.log(
     `recording: one lesson alone costs ${(recording.solo.costCpu * 100).toFixed(1)} % of a core and ${recording.solo.recorded.ffmpegPssMb.toFixed(0)} MB (ffmpeg PSS); ` +
@@ -173,6 +181,7 @@ saveResult('bench', {
   totalMinutes: Number(minutes()),
   fanout: fanout?.summary,
   join: join?.results,
+  joinStorm: joinStorm && { file: joinStorm.file, summary: joinStorm.summary },
   recording: recording && {
     solo: recording.solo,
     deaths: recording.deaths,

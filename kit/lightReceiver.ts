@@ -23,8 +23,10 @@ import { createHmac, randomBytes, X509Certificate } from 'node:crypto';
 import dgram from 'node:dgram';
 import { crc32 } from 'node:zlib';
 import type { types } from 'mediasoup';
-import { CipherContext, DtlsClient, HashAlgorithm, NamedCurveAlgorithm, SignatureAlgorithm, SrtcpSession } from 'werift';
+import { CipherContext, DtlsClient, HashAlgorithm, NamedCurveAlgorithm, SignatureAlgorithm, SrtcpSession, SrtpSession } from 'werift';
+import { KeyFrameWatch } from './keyFrame.js';
 import type { ConnectFn, TransportParams } from './rtcSdp.js';
+import type { SignalClient } from './signalClient.js';
 import { encodeTransportFeedback, TransportFeedbackBuilder, TRANSPORT_WIDE_CC_URI } from './transportFeedback.js';
 
 /** werift's SRTP profile numbers (DTLS use_srtp). */
@@ -39,6 +41,12 @@ export interface LightReceiverOptions {
   mute?: boolean;
   localAddress?: string;
   connectTimeoutMs?: number;
+  /**
+   * Decrypt the video stream's packets (and its RTX retransmissions) until its first key frame is
+   * complete (kit/keyFrame.ts), for the time to a first decodable frame, asking for lost packets
+   * with a generic NACK as a browser does; nothing is decrypted after that.
+   */
+  watchKeyFrame?: boolean;
 }
 
 interface StreamState {
@@ -139,6 +147,13 @@ export class LightReceiver {
   private nextConsentAt = 0;
   private nextReportAt = 0;
   private closed = false;
+  private keyFrame: { ssrc: number; rtxSsrc: number | undefined; watch: KeyFrameWatch; srtp?: SrtpSession; highest?: number } | undefined;
+  /** Video packets asked for again (generic NACK) while waiting for the first key frame. */
+  nacked = 0;
+  /** performance.now() of: the STUN answer, DTLS connected, the first media RTP packet (not probation), the first key frame complete. */
+  readonly at: { ice?: number; dtls?: number; firstRtp?: number; keyFrame?: number } = {};
+  /** Called once when the first key frame is complete (with watchKeyFrame). */
+  onKeyFrame?: (at: number) => void;
   /** RTP packets read (0 for a mute receiver), feedback messages and receiver reports sent. */
   packets = 0;
   feedbackMessages = 0;
@@ -155,6 +170,9 @@ export class LightReceiver {
       const ssrc = c.rtpParameters.encodings?.[0]?.ssrc;
       const clockRate = c.rtpParameters.codecs[0]?.clockRate ?? 90000;
       if (ssrc !== undefined) this.streams.set(ssrc, newStream(clockRate));
+      const codec = c.rtpParameters.codecs[0]?.mimeType.toLowerCase().replace('video/', '');
+      if (opts.watchKeyFrame && c.kind === 'video' && ssrc !== undefined && (codec === 'vp8' || codec === 'h264'))
+        this.keyFrame = { ssrc, rtxSsrc: c.rtpParameters.encodings?.[0]?.rtx?.ssrc, watch: new KeyFrameWatch(codec) };
     }
     socket.on('message', (msg) => this.onMessage(msg));
   }
@@ -230,6 +248,7 @@ export class LightReceiver {
       this.sendStun(true);
       done = await Promise.race([answered.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))]);
     }
+    this.at.ice = performance.now();
 
     const transport: DtlsTransportLike = {
       type: 'udp',
@@ -259,11 +278,11 @@ export class LightReceiver {
       ),
     ]).finally(() => clearTimeout(timer));
     const k = dtls.extractSessionKeys(16, 12);
-    this.srtcp = new SrtcpSession({
-      keys: { localMasterKey: k.localKey, localMasterSalt: k.localSalt, remoteMasterKey: k.remoteKey, remoteMasterSalt: k.remoteSalt },
-      profile: SRTP_AEAD_AES_128_GCM,
-    });
+    const keys = { localMasterKey: k.localKey, localMasterSalt: k.localSalt, remoteMasterKey: k.remoteKey, remoteMasterSalt: k.remoteSalt };
+    this.srtcp = new SrtcpSession({ keys, profile: SRTP_AEAD_AES_128_GCM });
+    if (this.keyFrame) this.keyFrame.srtp = new SrtpSession({ keys, profile: SRTP_AEAD_AES_128_GCM });
     const now = performance.now();
+    this.at.dtls = now;
     // Spread the receivers' timers over their periods, as independent browsers would be.
     this.nextConsentAt = now + Math.random() * CONSENT_INTERVAL_MS;
     this.nextReportAt = now + Math.random() * REPORT_INTERVAL_MS;
@@ -304,12 +323,14 @@ export class LightReceiver {
     const nowMs = performance.now();
     const b0 = msg[0]!;
     const ssrc = msg.readUInt32BE(8);
+    if (this.keyFrame?.srtp && (ssrc === this.keyFrame.ssrc || ssrc === this.keyFrame.rtxSsrc)) this.watchKeyFrame(msg, ssrc, nowMs);
     if (b0 & 0x10 && this.twccId !== undefined) {
       const seq = transportWideSeq(msg, 12 + 4 * (b0 & 0x0f), this.twccId);
       if (seq !== undefined) this.feedback.received(seq, nowMs * 1000, ssrc);
     }
     const s = this.streams.get(ssrc);
     if (!s) return; // probation padding, retransmissions: reported in the feedback only
+    this.at.firstRtp ??= nowMs;
     const seq = msg.readUInt16BE(2);
     if (s.received === 0) {
       s.baseSeq = s.highest = seq;
@@ -326,6 +347,44 @@ export class LightReceiver {
       if (d < 0x40000000) s.jitter += (d - s.jitter) / 16;
     }
     s.lastTransit = transit;
+  }
+
+  private watchKeyFrame(msg: Buffer, ssrc: number, at: number): void {
+    const kf = this.keyFrame!;
+    let rtp: Buffer;
+    try {
+      rtp = kf.srtp!.decrypt(msg);
+    } catch {
+      return;
+    }
+    if (ssrc === kf.rtxSsrc) {
+      if (!kf.watch.retransmission(rtp, at)) return;
+    } else {
+      // As a browser does: a gap in the sequence numbers is asked for again at once (repaired over RTX).
+      const seq = rtp.readUInt16BE(2);
+      const gap = kf.highest === undefined ? 0 : ((seq - kf.highest + 0x10000) & 0xffff) - 1;
+      if (gap > 0 && gap < 0x8000) this.nack(kf.ssrc, (kf.highest! + 1) & 0xffff, Math.min(gap, 17));
+      if (kf.highest === undefined || (gap >= 0 && gap < 0x8000)) kf.highest = seq;
+      if (!kf.watch.packet(rtp, at)) return;
+    }
+    this.at.keyFrame = at;
+    kf.srtp = undefined; // done: no more decryption
+    this.onKeyFrame?.(at);
+  }
+
+  /** RFC 4585 §6.2.1 generic NACK: `count` (≤ 17) packets from `first`, in one FCI. */
+  private nack(mediaSsrc: number, first: number, count: number): void {
+    if (!this.srtcp) return;
+    const b = Buffer.alloc(16);
+    b[0] = 0x80 | 1;
+    b[1] = 205;
+    b.writeUInt16BE(3, 2);
+    b.writeUInt32BE(this.ssrc, 4);
+    b.writeUInt32BE(mediaSsrc, 8);
+    b.writeUInt16BE(first, 12);
+    b.writeUInt16BE(count > 1 ? (1 << (count - 1)) - 1 : 0, 14);
+    this.send(this.srtcp.encrypt(b));
+    this.nacked += count;
   }
 
   private onRtcp(msg: Buffer): void {
@@ -473,4 +532,59 @@ let ticker: NodeJS.Timeout | undefined;
 function tickAll(): void {
   const now = performance.now();
   for (const r of live) r.tick(now);
+}
+
+export interface LightClassroom {
+  rx: LightReceiver;
+  transportId: string;
+  consumers: LightReceiverOptions['consumers'] & Array<{ consumerId: string }>;
+  /** resumeConsumer for every consumer, at once. */
+  resume(): Promise<void>;
+}
+
+/**
+ * A classroom's receiving side over lessoncast's signalling, as the classroom page does it: a
+ * receive transport, every producer consumed (paused, all at once) with `rtpCapabilities`, then a
+ * light receiver connected (connectTransport, ICE, DTLS). The caller resumes. `mark` is told when
+ * each step is answered (the join storm bench times them).
+ */
+export async function lightClassroom(
+  client: SignalClient,
+  producers: Array<{ producerId: string }>,
+  rtpCapabilities: types.RtpCapabilities,
+  opts: Omit<LightReceiverOptions, 'transport' | 'connect' | 'consumers'> & {
+    mark?: (step: 'transport' | 'consumed' | 'connectAnswered') => void;
+  } = {},
+): Promise<LightClassroom> {
+  const { mark, ...rxOpts } = opts;
+  const transport = (await client.request('createTransport', { direction: 'recv' })) as unknown as TransportParams;
+  mark?.('transport');
+  const consumers = await Promise.all(
+    producers.map(async (p) => {
+      const c = await client.request('consume', {
+        transportId: transport.transportId,
+        producerId: p.producerId,
+        rtpCapabilities: structuredClone(rtpCapabilities),
+      });
+      return { consumerId: c.consumerId, kind: c.kind, rtpParameters: c.rtpParameters as unknown as types.RtpParameters };
+    }),
+  );
+  mark?.('consumed');
+  const rx = await LightReceiver.connect({
+    ...rxOpts,
+    transport,
+    connect: async (dtlsParameters) => {
+      await client.request('connectTransport', { transportId: transport.transportId, dtlsParameters });
+      mark?.('connectAnswered');
+    },
+    consumers,
+  });
+  return {
+    rx,
+    transportId: transport.transportId,
+    consumers,
+    resume: async () => {
+      await Promise.all(consumers.map((c) => client.request('resumeConsumer', { consumerId: c.consumerId })));
+    },
+  };
 }

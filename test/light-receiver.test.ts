@@ -13,8 +13,7 @@ import { createHmac } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
 import type { types } from 'mediasoup';
-import { LightReceiver, stunBindingRequest, transportWideSeq } from '../kit/lightReceiver.js';
-import type { TransportParams } from '../kit/rtcSdp.js';
+import { lightClassroom, stunBindingRequest, transportWideSeq } from '../kit/lightReceiver.js';
 import { SignalClient } from '../kit/signalClient.js';
 import { chromiumCapabilities } from '../bench/fanout/chromiumCaps.js';
 import { publishingLesson } from './support/lessoncast.js';
@@ -65,23 +64,10 @@ t.test('against mediasoup: feedback and reports are used; a mute receiver is ser
   const classroom = async (id: string, mute: boolean) => {
     const { client, joined: j } = await SignalClient.join(s, 'classroom', id, lessonId);
     cleanups.push(() => client.close());
-    const transport = (await client.request('createTransport', { direction: 'recv' })) as unknown as TransportParams;
-    const consumers: Array<{ consumerId: string; kind: types.MediaKind; rtpParameters: types.RtpParameters }> = [];
-    for (const p of j!.producers) {
-      const c = await client.request('consume', { transportId: transport.transportId, producerId: p.producerId, rtpCapabilities });
-      consumers.push({ consumerId: c.consumerId, kind: c.kind, rtpParameters: c.rtpParameters as unknown as types.RtpParameters });
-    }
-    const rx = await LightReceiver.connect({
-      transport,
-      connect: async (dtlsParameters) => {
-        await client.request('connectTransport', { transportId: transport.transportId, dtlsParameters });
-      },
-      consumers,
-      mute,
-    });
-    cleanups.push(() => rx.close());
-    for (const c of consumers) await client.request('resumeConsumer', { consumerId: c.consumerId });
-    return { rx, transportId: transport.transportId, consumers };
+    const c = await lightClassroom(client, j!.producers, rtpCapabilities, { mute });
+    cleanups.push(() => c.rx.close());
+    await c.resume();
+    return c;
   };
   const fb = await classroom('school-fb', false);
   const mute = await classroom('school-mute', true);

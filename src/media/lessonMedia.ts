@@ -375,8 +375,10 @@ export class LessonMedia extends EventEmitter<LessonMediaEvents> implements Less
       this.links.hold(transportId, consumerId);
       return;
     }
+    // No requestKeyFrame here: the worker asks the producer for a key frame itself when a consumer is
+    // resumed (or its transport connects). Asking again cost a channel request per join and, inside the
+    // producer's keyFrameRequestDelay, a second key frame from the publisher one delay later for nothing.
     await consumer.resume();
-    if (consumer.kind === 'video') await consumer.requestKeyFrame().catch(() => undefined);
   }
 
   async pauseConsumer(peerId: string, consumerId: string): Promise<void> {
