@@ -22,6 +22,29 @@ import type { ClusterChannel } from './channel.js';
 
 /** How long an origin has to take a relayed session. */
 const OPEN_TIMEOUT_MS = 2000;
+/**
+ * How long an edge waits for the origin's answer to a relayed request before answering
+ * CLUSTER_TIMEOUT itself: longer than any request takes at a live origin, shorter than the
+ * pages' own 15 s, so that they hear of it and join again rather than wait it out.
+ */
+const RELAYED_ANSWER_MS = 12_000;
+
+type RequestId = ParsedRequest['id'];
+interface Outbound {
+  session: Session;
+  origin: string;
+  pending: Map<RequestId, NodeJS.Timeout>;
+}
+
+/** The id of a response relayed as text (`{"kind":"response","id":…}`, as the origin writes it), or undefined for a notification. */
+function responseId(message: string): RequestId | undefined {
+  if (!message.startsWith('{"kind":"response"')) return undefined;
+  try {
+    return (JSON.parse(message) as { id: RequestId }).id;
+  } catch {
+    return undefined;
+  }
+}
 
 const SessionId = Type.String({ minLength: 1, maxLength: 64 });
 const PrincipalSchema = Type.Object({
@@ -56,12 +79,17 @@ export interface RelayDeps {
   log: Logger;
   /** The origin's side: a session for a client of another node (SignallingHub.attachRelayed). */
   attachRelayed(wire: SessionWire, relayed: { id: string; principal: Principal }): Session;
+  /** How long a relayed request may wait for the origin's answer (default RELAYED_ANSWER_MS; shorter in tests). */
+  answerTimeoutMs?: number;
 }
 
 /** Both halves of the relay on one node: it is an edge for some lessons and the origin of others. */
 export class SessionRelays {
-  /** Edge side: sessions of this node relayed to an origin, by session id. */
-  private readonly outbound = new Map<string, { session: Session; origin: string }>();
+  /**
+   * Edge side: sessions of this node relayed to an origin, by session id, with the requests
+   * forwarded and not answered yet (request id → its watchdog).
+   */
+  private readonly outbound = new Map<string, Outbound>();
   /** Origin side: sessions standing for clients of other nodes, by "<node>/<session id>". */
   private readonly inbound = new Map<string, { session: Session; node: string }>();
 
@@ -87,13 +115,21 @@ export class SessionRelays {
     // -- edge side
     channel.onNotice('session.message', Message, (body, from) => {
       const entry = this.outbound.get(body.sessionId);
-      if (entry?.origin === from) entry.session.deliver(body.message);
+      if (entry?.origin !== from) return;
+      const answered = responseId(body.message);
+      if (answered !== undefined) {
+        const watchdog = entry.pending.get(answered);
+        // Already answered for the origin (it took too long, or it was gone): the client has its error.
+        if (!watchdog) return;
+        clearTimeout(watchdog);
+        entry.pending.delete(answered);
+      }
+      entry.session.deliver(body.message);
     });
     channel.onNotice('session.end', End, (body, from) => {
       const entry = this.outbound.get(body.sessionId);
       if (entry?.origin !== from) return;
-      this.outbound.delete(body.sessionId);
-      entry.session.unrelay();
+      this.drop(body.sessionId, entry, 'the lesson is no longer hosted where this session was; join again');
       if (body.reconnect !== undefined) entry.session.notify('reconnectRequested', { reason: body.reconnect });
       if (body.close) entry.session.close(body.close.code, body.close.reason);
     });
@@ -105,14 +141,33 @@ export class SessionRelays {
     if (!principal) throw new LessoncastError('UNAUTHENTICATED', 'authenticate first');
     // Short: a node that does not answer this is likely gone, and the caller looks again.
     await this.deps.channel.request(origin, 'session.open', { sessionId: session.id, principal }, OPEN_TIMEOUT_MS);
-    this.outbound.set(session.id, { session, origin });
+    const entry: Outbound = { session, origin, pending: new Map() };
+    this.outbound.set(session.id, entry);
     const { channel } = this.deps;
+    const fail = (id: RequestId, err: LessoncastError): void => {
+      if (!entry.pending.delete(id)) return;
+      session.replyTo(id, err);
+    };
     return {
-      forward: (request) =>
+      forward: (request) => {
+        const id = request.id;
+        // Answered by the origin, or else with an error in time for the client to try again (the
+        // pages give up on a request after 15 s): an origin that died mid-request never answers.
+        clearTimeout(entry.pending.get(id));
+        const watchdog = setTimeout(
+          () => fail(id, new LessoncastError('CLUSTER_TIMEOUT', `node ${origin} did not answer ${request.method}`, { node: origin })),
+          this.deps.answerTimeoutMs ?? RELAYED_ANSWER_MS,
+        );
+        watchdog.unref();
+        entry.pending.set(id, watchdog);
         void channel.notify(origin, 'session.request', { sessionId: session.id, request }).catch((err: unknown) => {
-          session.replyTo(request.id, asLessoncastError(err));
-        }),
+          clearTimeout(watchdog);
+          fail(id, asLessoncastError(err));
+        });
+      },
       closed: () => {
+        for (const watchdog of entry.pending.values()) clearTimeout(watchdog);
+        entry.pending.clear();
         this.outbound.delete(session.id);
         void channel.notify(origin, 'session.closed', { sessionId: session.id }).catch(() => undefined);
       },
@@ -134,11 +189,21 @@ export class SessionRelays {
     }
     for (const [id, entry] of [...this.outbound]) {
       if (entry.origin !== node) continue;
-      this.outbound.delete(id);
-      entry.session.unrelay();
+      this.drop(id, entry, 'the server hosting the lesson is gone; join again');
       // The client keeps its connection and joins again: that join finds (or places) the new origin.
       entry.session.notify('reconnectRequested', { reason: 'the server hosting the lesson is gone; join again' });
     }
+  }
+
+  /** Edge side: a session no longer relayed; what it still waited for from the origin is answered with an error. */
+  private drop(sessionId: string, entry: Outbound, why: string): void {
+    this.outbound.delete(sessionId);
+    entry.session.unrelay();
+    for (const [id, watchdog] of entry.pending) {
+      clearTimeout(watchdog);
+      entry.session.replyTo(id, new LessoncastError('UNAVAILABLE', why));
+    }
+    entry.pending.clear();
   }
 
   private openInbound(sessionId: string, node: string, principal: Principal): void {
