@@ -207,7 +207,7 @@ t.test('cluster.enabled needs Redis, a shared catalog and a long secret, and nev
     },
   });
   t.equal(whole.cluster.enabled, true, 'with all three it loads');
-  t.equal(whole.cluster.leaseSeconds, 10);
+  t.equal(whole.cluster.leaseSeconds, 6);
 });
 
 t.test('a removed setting (media.liburing) stops the start with the key and why, from a file or the environment', async (t) => {
