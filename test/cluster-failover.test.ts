@@ -7,14 +7,10 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { SignalClient, type TokenIssuer } from '../kit/signalClient.js';
-import type { ResponseData } from '../src/signalling/protocol.js';
-import { Watcher, publish } from '../kit/peers.js';
-import type { RtcSender } from '../kit/rtcSender.js';
+import { LessonPage } from '../kit/lessonPage.js';
 import { TokenService } from '../src/auth/tokens.js';
-import type { Role } from '../src/domain/index.js';
 import type { LiveSnapshot } from '../src/live/types.js';
-import { runningProcess } from './support/lessoncast.js';
+import { runningNode } from './support/lessoncast.js';
 import { startPostgres } from './support/postgres.js';
 import { startRedis } from './support/redis.js';
 
@@ -39,17 +35,9 @@ const env = {
   LESSONCAST_LESSONS_RECONNECT_GRACE_SECONDS: '60',
   LESSONCAST_LOG_LEVEL: 'warn',
 };
-type Node = Awaited<ReturnType<typeof runningProcess>> & { id: string; issuer: TokenIssuer };
+type Node = Awaited<ReturnType<typeof runningNode>>;
 const nodes: Node[] = [];
-for (const id of ['node-1', 'node-2', 'node-3']) {
-  const p = await runningProcess({ ...env, LESSONCAST_NODE_ID: id });
-  const issuer: TokenIssuer = {
-    wsUrl: `${p.url.replace(/^http/, 'ws')}/ws`,
-    token: async (role: Role, who: string, lessons: '*' | string[] = '*') =>
-      (await tokens.mint({ role, id: who, name: who, lessons })).token,
-  };
-  nodes.push({ ...p, id, issuer });
-}
+for (const id of ['node-1', 'node-2', 'node-3']) nodes.push(await runningNode(id, env, tokens));
 const byId = (id: string): Node => nodes.find((n) => n.id === id)!;
 const clients: Array<{ close(): unknown }> = [];
 t.teardown(async () => {
@@ -80,76 +68,6 @@ function forgetNotifications(): void {
   for (const p of [teacher, ...schools]) if (p.client) p.client.notifications.length = 0;
 }
 
-/** A participant as the pages behave: joins through `node`, and joins again when told or cut off. */
-class Page {
-  client!: SignalClient;
-  watcher?: Watcher;
-  sender?: RtcSender;
-  node!: Node;
-  constructor(
-    readonly role: Role,
-    readonly id: string,
-    readonly lessonId: string,
-  ) {}
-
-  async join(node: Node): Promise<{ rejoined: boolean }> {
-    this.node = node;
-    this.client = await SignalClient.connect(node.issuer.wsUrl);
-    clients.push(this.client);
-    await this.client.request('authenticate', { token: await node.issuer.token(this.role, this.id, [this.lessonId]) });
-    return this.rejoinHere();
-  }
-
-  /** `reconnectRequested` on the same socket: close media, join again (and again, a few times, as the pages do). */
-  async rejoinHere(): Promise<{ rejoined: boolean }> {
-    await this.dropMedia();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const joined = await this.client.request('join', { lessonId: this.lessonId });
-        await this.media(joined);
-        return { rejoined: joined.rejoined };
-      } catch (err) {
-        if (attempt >= 5) throw err;
-        await sleep(500);
-      }
-    }
-  }
-
-  private async media(joined: ResponseData['join']) {
-    if (this.role === 'instructor') this.sender = await publish(this.client, joined.routerRtpCapabilities);
-    else this.watcher = await Watcher.start(this.client, joined.producers, { connectTimeoutMs: 20_000 });
-  }
-
-  private async dropMedia() {
-    await this.watcher?.close();
-    await this.sender?.close();
-    this.watcher = undefined;
-    this.sender = undefined;
-  }
-
-  async close() {
-    await this.dropMedia();
-    this.client.close();
-  }
-
-  /** Ms from `since` until RTP of the instructor's camera arrives here. */
-  async cameraAfter(since: number, camera: () => string): Promise<number> {
-    for (;;) {
-      const id = camera();
-      if (this.watcher && id) {
-        try {
-          await this.watcher.firstPacket(id, 1000);
-          return Date.now() - since;
-        } catch {
-          // not yet (consumed when newProducer arrives)
-        }
-      }
-      if (Date.now() - since > 40_000) throw new Error(`${this.id}: no camera 40 s after ${new Date(since).toISOString()}`);
-      await sleep(100);
-    }
-  }
-}
-
 const admin = await nodes[0]!.issuer.token('admin', 'admin-1');
 const created = await fetch(`${nodes[0]!.url}/api/lessons`, {
   method: 'POST',
@@ -157,8 +75,9 @@ const created = await fetch(`${nodes[0]!.url}/api/lessons`, {
   body: JSON.stringify({ title: 'Failover', instructorId: 'teacher-1', record: false }),
 });
 const lessonId = ((await created.json()) as { lesson: { id: string } }).lesson.id;
-const teacher = new Page('instructor', 'teacher-1', lessonId);
-const schools = ['school-1', 'school-2', 'school-3'].map((id) => new Page('classroom', id, lessonId));
+const pageOptions = { onClient: (c: { close(): unknown }) => void clients.push(c) };
+const teacher = new LessonPage<Node>('instructor', 'teacher-1', lessonId, pageOptions);
+const schools = ['school-1', 'school-2', 'school-3'].map((id) => new LessonPage<Node>('classroom', id, lessonId, pageOptions));
 clients.push(teacher, ...schools);
 /** The instructor's camera now ('' while the studio is rejoining). */
 const camera = (): string => teacher.sender?.producerId('video') ?? '';
