@@ -21,6 +21,7 @@ import { tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { types } from 'mediasoup';
+import type { RtpPacket } from 'werift';
 import { LessonPage } from '../kit/lessonPage.js';
 import { LightReceiver } from '../kit/lightReceiver.js';
 import type { TransportParams } from '../kit/rtcSdp.js';
@@ -217,31 +218,45 @@ export async function runCascadeBench(opts: CascadeOptions = defaultCascadeOptio
         await atEdge.join(edge);
       }
       const cam = camera();
-      const arrivals = [new Map<string, number>(), new Map<string, number>()];
-      const diffs: number[] = [];
+      // Two ways to pair packets: RTP timestamp + payload (if mediasoup keeps timestamps through the
+      // pipe and the consumers), or payload alone, first arrival only (the test pattern repeats payloads).
+      const keys = {
+        timestamp: (pk: RtpPacket) => `${pk.header.timestamp}:${pk.payload.length}:${crc32(pk.payload)}`,
+        payload: (pk: RtpPacket) => `${pk.payload.length}:${crc32(pk.payload)}`,
+      };
+      const pairing = Object.fromEntries(
+        Object.keys(keys).map((k) => [k, { arrivals: [new Map<string, number>(), new Map<string, number>()], diffs: [] as number[] }]),
+      );
       const observe = (p: LessonPage<Node>, side: 0 | 1): void => {
         const consumerId = p.watcher!.consumerOf.get(cam);
         p.watcher!.rtc.onPacket = (id, packet, at) => {
           if (id !== consumerId) return;
-          // Payload bytes are the same at both (no rewriting of H264 payloads); sequence numbers are not.
-          const key = `${packet.payload.length}:${crc32(packet.payload)}`;
-          const mine = arrivals[side]!;
-          if (mine.has(key)) return; // a retransmission, or a repeated payload
-          mine.set(key, at);
-          const other = arrivals[1 - side]!.get(key);
-          if (other !== undefined) diffs.push(side === 1 ? at - other : other - at);
+          for (const [name, keyOf] of Object.entries(keys)) {
+            const { arrivals, diffs } = pairing[name]!;
+            const key = keyOf(packet);
+            const mine = arrivals[side]!;
+            if (mine.has(key)) continue; // a retransmission, or a repeated payload
+            mine.set(key, at);
+            const other = arrivals[1 - side]!.get(key);
+            if (other !== undefined) diffs.push(side === 1 ? at - other : other - at);
+          }
         };
       };
       observe(atOrigin, 0);
       observe(atEdge, 1);
       const deadline = Date.now() + 120_000;
-      while (diffs.length < opts.latencyPackets && Date.now() < deadline) await sleep(500);
+      const best = (): string => (pairing['timestamp']!.diffs.length >= pairing['payload']!.diffs.length ? 'timestamp' : 'payload');
+      while (pairing[best()]!.diffs.length < opts.latencyPackets && Date.now() < deadline) await sleep(500);
       atOrigin.watcher!.rtc.onPacket = undefined;
       atEdge.watcher!.rtc.onPacket = undefined;
+      const key = best();
+      const { arrivals, diffs } = pairing[key]!;
       const s = stats(diffs);
       const out = {
         load: load(),
         matched: s.n,
+        pairedBy: key,
+        pairedByOther: pairing[key === 'timestamp' ? 'payload' : 'timestamp']!.diffs.length,
         seenAtOrigin: arrivals[0]!.size,
         seenAtEdge: arrivals[1]!.size,
         p50Ms: round2(s.p50),
@@ -475,15 +490,16 @@ async function recoveryRounds(ctx: RecoveryContext) {
     await moved.join(fresh);
     await moved.cameraAfter(Date.now(), camera);
   };
-  const edgeKills: Array<{ ms: number[]; rejoined: boolean[]; bystandersInterrupted: number; load: string }> = [];
+  const edgeKills: Array<{ ms: number[]; rejoined: boolean[]; bystandersInterrupted: number; studioThere: boolean; load: string }> = [];
   const originKills: Array<{ at: string; ms: number[]; newOrigin: string; load: string }> = [];
   const snapshots: Array<Array<{ uri: string; sha256: string }>> = [];
   await sleep(6000); // a few segments before the first kill
 
   for (let round = 1; round <= opts.rounds; round++) {
-    // An edge with classrooms on it.
+    // An edge with classrooms on it, preferably not the one the studio reconnected through.
     const originNode = await holder();
-    const edge = live().find((n) => n !== originNode && schools.some((s) => s.node === n));
+    const edges = live().filter((n) => n !== originNode && schools.some((s) => s.node === n));
+    const edge = edges.find((n) => n !== teacher.node) ?? edges[0];
     if (edge) {
       forget();
       const victims = schools.filter((s) => s.node === edge);
@@ -493,18 +509,22 @@ async function recoveryRounds(ctx: RecoveryContext) {
       edge.child.kill('SIGKILL');
       await edge.exited;
       const others = live();
-      // The pages reconnect at once, to any node: here the surviving nodes in turn.
+      // The pages reconnect at once, to any node: here the surviving nodes in turn (the studio too, if it was there).
+      const studioThere = teacher.node === edge;
+      const studio = studioThere ? teacher.join(others[0]!) : Promise.resolve();
       const back = await Promise.all(
         victims.map(async (v, i) => {
           const { rejoined } = await v.join(others[i % others.length]!);
           return { ms: await v.cameraAfter(killedAt, camera), rejoined };
         }),
       );
+      await studio;
       const interrupted = bystanders.filter((b, i) => b.watcher!.packets(camera()) <= before[i]!).length;
       edgeKills.push({
         ms: back.map((b) => b.ms),
         rejoined: back.map((b) => b.rejoined),
         bystandersInterrupted: interrupted,
+        studioThere,
         load: load(),
       });
       console.log(`round ${round}: edge ${edge.id} killed; its classrooms back after ${back.map((b) => b.ms).join(', ')} ms`);
