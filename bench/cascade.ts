@@ -64,6 +64,8 @@ export const defaultCascadeOptions: CascadeOptions = {
 
 type Node = Awaited<ReturnType<typeof runningNode>>;
 const KEY_PREFIX = 'cascade-bench:';
+/** A page waits this long for its (re)join before it reconnects. */
+const GIVE_UP_MS = 15_000;
 const load = (): string =>
   loadavg()
     .map((x) => x.toFixed(2))
@@ -491,7 +493,13 @@ async function recoveryRounds(ctx: RecoveryContext) {
     await moved.cameraAfter(Date.now(), camera);
   };
   const edgeKills: Array<{ ms: number[]; rejoined: boolean[]; bystandersInterrupted: number; studioThere: boolean; load: string }> = [];
-  const originKills: Array<{ at: string; ms: number[]; newOrigin: string; load: string }> = [];
+  const originKills: Array<{
+    at: string;
+    ms: number[];
+    newOrigin: string;
+    stuck: Array<{ who: string; step: string; afterMs: number }>;
+    load: string;
+  }> = [];
   const snapshots: Array<Array<{ uri: string; sha256: string }>> = [];
   await sleep(6000); // a few segments before the first kill
 
@@ -536,19 +544,37 @@ async function recoveryRounds(ctx: RecoveryContext) {
     if (!origin) throw new Error('no origin holds the lesson');
     snapshots.push(cameraSegments(manifest()).map((s) => ({ uri: s.uri, sha256: s.sha256 })));
     forget();
+    const stuck: Array<{ who: string; step: string; afterMs: number }> = [];
     const killedAt = Date.now();
     origin.child.kill('SIGKILL');
     await origin.exited;
     const survivors = live();
     // Its own clients reconnect to a survivor; the edges' are asked to join again; the studio reconnects at once.
-    const rejoin = async (p: LessonPage<Node>, i: number): Promise<void> => {
+    const firstTry = async (p: LessonPage<Node>, i: number): Promise<void> => {
       if (p.node === origin) await p.join(survivors[i % survivors.length]!);
       else {
+        p.step = `waiting for reconnectRequested at ${p.node.id}`;
         await p.client.waitFor('reconnectRequested', () => true, 30_000);
         await p.rejoinHere();
       }
     };
+    // A page whose join gets no answer gives up on the socket and connects again (to another node).
+    const rejoin = async (p: LessonPage<Node>, i: number): Promise<void> => {
+      for (let attempt = 0; ; attempt++) {
+        const done = firstTry(p, i + attempt);
+        done.catch(() => undefined);
+        const ok = await Promise.race([done.then(() => true), sleep(GIVE_UP_MS).then(() => false)]);
+        if (ok) return;
+        stuck.push({ who: p.id, step: p.step, afterMs: Date.now() - killedAt });
+        console.log(`${p.id}: no answer ${GIVE_UP_MS} ms into "${p.step}"; reconnecting`);
+        if (attempt >= 2) throw new Error(`${p.id}: stuck in "${p.step}"`);
+        p.client.close();
+        await p.dropMedia();
+        p.node = origin; // what firstTry reads as "its socket is gone"
+      }
+    };
     const studio = rejoin(teacher, 0);
+    studio.catch(() => undefined); // awaited below, after the classrooms
     const ms = await Promise.all(
       schools.map(async (s, i) => {
         await rejoin(s, i);
@@ -557,7 +583,7 @@ async function recoveryRounds(ctx: RecoveryContext) {
     );
     await studio;
     const newOrigin = (await holder())?.id ?? 'none';
-    originKills.push({ at: new Date(killedAt).toISOString(), ms, newOrigin, load: load() });
+    originKills.push({ at: new Date(killedAt).toISOString(), ms, newOrigin, stuck, load: load() });
     console.log(`round ${round}: origin ${origin.id} killed; the lesson back on ${newOrigin}; classrooms after ${ms.join(', ')} ms`);
     await replace();
     await sleep(8000); // segments of the new run before the next kill

@@ -28,6 +28,8 @@ export class LessonPage<N extends PageNode = PageNode> {
   watcher?: Watcher;
   sender?: RtcSender;
   node!: N;
+  /** Where its (re)join is now: for a bench to say where one got stuck. */
+  step = 'idle';
   constructor(
     readonly role: Role,
     readonly id: string,
@@ -37,8 +39,10 @@ export class LessonPage<N extends PageNode = PageNode> {
 
   async join(node: N): Promise<{ rejoined: boolean }> {
     this.node = node;
+    this.step = `connect to ${node.id}`;
     this.client = await SignalClient.connect(node.issuer.wsUrl);
     this.opts.onClient?.(this.client);
+    this.step = `authenticate at ${node.id}`;
     await this.client.request('authenticate', { token: await node.issuer.token(this.role, this.id, [this.lessonId]) });
     return this.rejoinHere();
   }
@@ -48,8 +52,11 @@ export class LessonPage<N extends PageNode = PageNode> {
     await this.dropMedia();
     for (let attempt = 0; ; attempt++) {
       try {
+        this.step = `join at ${this.node.id} (attempt ${attempt + 1})`;
         const joined = await this.client.request('join', { lessonId: this.lessonId });
+        this.step = `media at ${this.node.id}`;
         await this.media(joined);
+        this.step = `ready at ${this.node.id}`;
         return { rejoined: joined.rejoined };
       } catch (err) {
         if (attempt >= 5) throw err;
