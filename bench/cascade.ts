@@ -3,7 +3,7 @@
  * (dist/main.js) on loopback, with a shared Redis, PostgreSQL and recordings folder.
  *
  *   1. pipe hop     the same instructor video packet at a classroom on the origin and at one on an
- *                   edge, in this process: the arrival-time difference (packets matched by payload)
+ *                   edge, in this process: the arrival-time difference (paired by RTP timestamp + payload)
  *   2. pipe CPU     mediasoup worker CPU of the origin and of an edge, with and without the edge's
  *                   classroom (which makes the pipe), per piped producer pair (camera + mic)
  *   3. per core     the same ladder of mute light receivers (kit/lightReceiver.ts, Chromium's
@@ -14,6 +14,7 @@
  *                   every segment listed before each kill still listed with the same sha256
  *
  *   npx tsx bench/cascade.ts           (or npm run bench -- --only cascade; needs npm run build)
+ *   CASCADE_LOG_DIR=<folder>           keeps each node's output there (the recorder's faults, for one)
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
