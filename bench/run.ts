@@ -20,8 +20,11 @@
  *                damage (bench/links.ts, docs/links.md)
  *   archive      200,000 recordings indexed in SQLite and PostgreSQL: reindex time,
  *                search p50/p95 (bench/archive.ts, docs/recording.md)
+ *   cascade      1 origin + 2 edges: one pipe hop's latency and CPU, an edge's outputs per core
+ *                against a single node's, recovery after an edge or origin kill, the recording
+ *                across origin kills (bench/cascade.ts, docs/cluster.md)
  *
- *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links,archive]
+ *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links,archive,cascade]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -36,8 +39,9 @@ import { defaultVersionsOptions, prepareVersions, runVersionsBench } from './ver
 import { runReachBench } from './reach.js';
 import { printLinks, runLinksBench } from './links.js';
 import { runArchiveBench } from './archive.js';
+import { runCascadeBench } from './cascade.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links', 'archive'] as const;
+const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links', 'archive', 'cascade'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only.split(','));
 for (const name of only)
@@ -119,6 +123,13 @@ if (only.has('archive')) {
   console.log('== archive (200,000 recordings, SQLite and PostgreSQL) ==');
   archive = await runArchiveBench();
   console.log(`(archive done at ${minutes()} min)\n`);
+}
+
+let cascade: Awaited<ReturnType<typeof runCascadeBench>> | undefined;
+if (only.has('cascade')) {
+  console.log('== cascade (1 origin + 2 edges) ==');
+  cascade = await runCascadeBench();
+  console.log(`(cascade done at ${minutes()} min)\n`);
 }
 
 console.log('== summary ==');
@@ -205,6 +216,7 @@ saveResult('bench', {
   },
   links: links && { file: links.file, result: links.result },
   archive: archive && { file: archive.file, engines: archive.engines, scanS: archive.scanS },
+  cascade: cascade && { file: cascade.file },
   reach: reach && {
     file: reach.file,
     rows: reach.rows.map((r) => ({ variant: r.variant, medianMs: r.medianMs, candidateType: r.candidateType })),

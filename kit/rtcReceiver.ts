@@ -189,6 +189,8 @@ export class RtcReceiver {
   private queue: Promise<unknown> = Promise.resolve();
 
   private feedback: FeedbackSender | undefined;
+  /** Sees every RTP packet as it arrives (benches matching packets across receivers). */
+  onPacket?: (consumerId: string, packet: RtpPacket, at: number) => void;
 
   constructor(private readonly options: RtcReceiverOptions) {
     this.rtpCapabilities = structuredClone(
@@ -366,6 +368,7 @@ export class RtcReceiver {
   private onRtp(entry: ConsumerEntry, packet: RtpPacket): void {
     const now = performance.now();
     const { stats } = entry;
+    this.onPacket?.(entry.params.consumerId, packet, now);
     const seq = packet.header.sequenceNumber;
     stats.packets += 1;
     // payloadOffset is where the payload started in the wire packet (werift keeps it from parsing).

@@ -23,8 +23,8 @@ import type { Role } from '../src/domain/index.js';
 import type { LiveSnapshot } from '../src/live/types.js';
 import type { RecordingManifest } from '../src/recording/manifest.js';
 import { buildWeb, chromiumAvailable, inboundStats, launchBrowser, openPage, type OpenedPage } from './support/browser.js';
-import { ClusterPage, type ClusterNode } from './support/cluster.js';
-import { runningProcess } from './support/lessoncast.js';
+import { LessonPage } from '../kit/lessonPage.js';
+import { runningNode } from './support/lessoncast.js';
 import { buildRack, namespaceSupport, removeStaleTopologies } from './support/netns.js';
 import { startPostgres } from './support/postgres.js';
 import { startRedis } from './support/redis.js';
@@ -68,28 +68,16 @@ const env = {
   LESSONCAST_RECORDING_SEGMENT_SECONDS: '2',
   LESSONCAST_LOG_LEVEL: 'warn',
 };
-type Node = Awaited<ReturnType<typeof runningProcess>> & ClusterNode;
+type Node = Awaited<ReturnType<typeof runningNode>>;
 const nodes: Node[] = [];
 /** Node i (1-based) started in its namespace, listening (HTTP, media, pipes) on its rack address only. */
 async function startNode(i: number): Promise<Node> {
   const { ns, address } = rack.node(i);
   const id = `node-${i}`;
-  const p = await runningProcess(
-    {
-      ...env,
-      LESSONCAST_NODE_ID: id,
-      LESSONCAST_HTTP_HOST: address,
-      LESSONCAST_MEDIA_LISTEN_IP: address,
-    },
-    mkdtempSync(path.join(shared, `${id}-`)),
-    ns,
-  );
-  const issuer: TokenIssuer = {
-    wsUrl: `${p.url.replace(/^http/, 'ws')}/ws`,
-    token: async (role: Role, who: string, lessons: '*' | string[] = '*') =>
-      (await tokens.mint({ role, id: who, name: who, lessons })).token,
-  };
-  const node = { ...p, id, issuer };
+  const node = await runningNode(id, { ...env, LESSONCAST_HTTP_HOST: address, LESSONCAST_MEDIA_LISTEN_IP: address }, tokens, {
+    dir: mkdtempSync(path.join(shared, `${id}-`)),
+    netns: ns,
+  });
   const at = nodes.findIndex((n) => n.id === id);
   if (at >= 0) nodes[at] = node;
   else nodes.push(node);
@@ -99,6 +87,8 @@ for (const i of [1, 2, 3]) await startNode(i);
 const byId = (id: string): Node => nodes.find((n) => n.id === id)!;
 const alive = (n: Node): boolean => n.child.exitCode === null && n.child.signalCode === null;
 const clients: Array<{ close(): unknown }> = [];
+/** Every socket a page opens is closed at the end (a page reconnecting elsewhere opens another). */
+const pageOptions = { onClient: (c: { close(): unknown }) => void clients.push(c) };
 t.teardown(async () => {
   for (const c of clients.reverse()) await c.close();
   for (const n of nodes) {
@@ -162,8 +152,8 @@ const created = await api<{ lesson: { id: string } }>(byId('node-1'), '/api/less
   body: JSON.stringify({ title: 'Failover', instructorId: 'teacher-1', record: true }),
 });
 const lessonId = created.body.lesson.id;
-const teacher = new ClusterPage('instructor', 'teacher-1', lessonId);
-const schools = ['school-1', 'school-2', 'school-3'].map((id) => new ClusterPage('classroom', id, lessonId));
+const teacher = new LessonPage<Node>('instructor', 'teacher-1', lessonId, pageOptions);
+const schools = ['school-1', 'school-2', 'school-3'].map((id) => new LessonPage<Node>('classroom', id, lessonId, pageOptions));
 clients.push(teacher, ...schools);
 /** The instructor's camera now ('' while the studio is rejoining). */
 const camera = (): string => teacher.sender?.producerId('video') ?? '';
@@ -353,7 +343,7 @@ t.test('the archive on every node: a recording whose origin died is closed by on
     body: JSON.stringify({ title: 'Orphaned', instructorId: 'teacher-2', record: true }),
   });
   const orphanId = body.lesson.id;
-  const studio = new ClusterPage('instructor', 'teacher-2', orphanId);
+  const studio = new LessonPage<Node>('instructor', 'teacher-2', orphanId, pageOptions);
   clients.push(studio);
   await studio.join(origin);
   await studio.client.request('goLive', {});

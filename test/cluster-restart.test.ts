@@ -7,9 +7,8 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { TokenService } from '../src/auth/tokens.js';
-import type { Role } from '../src/domain/index.js';
-import { ClusterPage, type ClusterNode } from './support/cluster.js';
-import { runningProcess } from './support/lessoncast.js';
+import { LessonPage } from '../kit/lessonPage.js';
+import { runningNode } from './support/lessoncast.js';
 import { startPostgres } from './support/postgres.js';
 import { startRedis } from './support/redis.js';
 
@@ -31,19 +30,10 @@ const env = {
   LESSONCAST_LESSONS_RECONNECT_GRACE_SECONDS: '60',
   LESSONCAST_LOG_LEVEL: 'warn',
 };
-type Node = Awaited<ReturnType<typeof runningProcess>> & ClusterNode;
+type Node = Awaited<ReturnType<typeof runningNode>>;
 const nodes = new Map<string, Node>();
 async function start(id: string): Promise<Node> {
-  const p = await runningProcess({ ...env, LESSONCAST_NODE_ID: id });
-  const node: Node = {
-    ...p,
-    id,
-    issuer: {
-      wsUrl: `${p.url.replace(/^http/, 'ws')}/ws`,
-      token: async (role: Role, who: string, lessons: '*' | string[] = '*') =>
-        (await tokens.mint({ role, id: who, name: who, lessons })).token,
-    },
-  };
+  const node = await runningNode(id, env, tokens);
   nodes.set(id, node);
   return node;
 }
@@ -54,9 +44,11 @@ async function crash(n: Node): Promise<void> {
 }
 await start('node-a');
 await start('node-b');
-const pages: ClusterPage[] = [];
+const sockets: Array<{ close(): unknown }> = [];
+const pageOptions = { onClient: (c: { close(): unknown }) => void sockets.push(c) };
 t.teardown(async () => {
-  for (const p of pages) await p.close();
+  for (const page of [studio, room]) await page.dropMedia();
+  for (const c of sockets) c.close();
   for (const n of nodes.values()) {
     if (n.child.exitCode === null && n.child.signalCode === null) {
       n.child.kill('SIGTERM');
@@ -79,9 +71,8 @@ const created = await fetch(`${a.url}/api/lessons`, {
   body: JSON.stringify({ title: 'Restarted', instructorId: 'teacher-1', record: false }),
 });
 const lessonId = ((await created.json()) as { lesson: { id: string } }).lesson.id;
-const studio = new ClusterPage('instructor', 'teacher-1', lessonId);
-const room = new ClusterPage('classroom', 'school-1', lessonId);
-pages.push(studio, room);
+const studio = new LessonPage<Node>('instructor', 'teacher-1', lessonId, pageOptions);
+const room = new LessonPage<Node>('classroom', 'school-1', lessonId, pageOptions);
 const camera = (): string => studio.sender?.producerId('video') ?? '';
 
 t.test('the origin killed and started again at once: its edge forgets its previous life', async (t) => {

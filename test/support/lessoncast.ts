@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { deepMerge, loadConfig, type DeepPartial, type Config } from '../../src/config/load.js';
 import { createLessoncastForTests, type Lessoncast, type LessoncastInternals } from '../../src/server.js';
 import type { Role } from '../../src/domain/index.js';
-import { RequestFailed, SignalClient } from '../../kit/signalClient.js';
+import { RequestFailed, SignalClient, type TokenIssuer } from '../../kit/signalClient.js';
+import type { TokenService } from '../../src/auth/tokens.js';
 import { publish } from '../../kit/peers.js';
 import { builtEntry } from './dist.js';
 
@@ -111,6 +112,25 @@ export async function runningProcess(
     });
   });
   return { child, url, exited, output: () => out, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * runningProcess as a cluster node `id`, with a token issuer for its /ws (tokens from `tokens`,
+ * signed with the nodes' secret); in `where.dir` and network namespace `where.netns` if given.
+ */
+export async function runningNode(
+  id: string,
+  env: Record<string, string>,
+  tokens: TokenService,
+  where: { dir?: string; netns?: string } = {},
+) {
+  const p = await runningProcess({ ...env, LESSONCAST_NODE_ID: id }, where.dir, where.netns);
+  const issuer: TokenIssuer = {
+    wsUrl: `${p.url.replace(/^http/, 'ws')}/ws`,
+    token: async (role: Role, who: string, lessons: '*' | string[] = '*') =>
+      (await tokens.mint({ role, id: who, name: who, lessons })).token,
+  };
+  return { ...p, id, issuer };
 }
 
 /** spawnLessoncastProcess, with what it writes (stdout and stderr together) and its exit code to come. */
