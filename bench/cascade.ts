@@ -14,8 +14,10 @@
  *                   every segment listed before each kill still listed with the same sha256
  *
  *   npx tsx bench/cascade.ts           (or npm run bench -- --only cascade; needs npm run build)
+ *     [--lease 6 --ttl 6 --heartbeat 2] [--rounds 5] [--ladder 50,100,200 | --ladder '']
  *   CASCADE_LOG_DIR=<folder>           keeps each node's output there (the recorder's faults, for one)
  */
+import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
@@ -687,6 +689,24 @@ async function recoveryRounds(ctx: RecoveryContext) {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  await runCascadeBench();
+  // The cluster's timing can be the production defaults (--lease 6 --ttl 6 --heartbeat 2) instead of the short test ones.
+  const { values } = parseArgs({
+    options: {
+      lease: { type: 'string' },
+      ttl: { type: 'string' },
+      heartbeat: { type: 'string' },
+      rounds: { type: 'string' },
+      ladder: { type: 'string' },
+    },
+  });
+  const num = (v: string | undefined, fallback: number): number => (v === undefined ? fallback : Number(v));
+  await runCascadeBench({
+    ...defaultCascadeOptions,
+    leaseSeconds: num(values.lease, defaultCascadeOptions.leaseSeconds),
+    nodeTtlSeconds: num(values.ttl, defaultCascadeOptions.nodeTtlSeconds),
+    heartbeatSeconds: num(values.heartbeat, defaultCascadeOptions.heartbeatSeconds),
+    rounds: num(values.rounds, defaultCascadeOptions.rounds),
+    ladder: values.ladder === undefined ? defaultCascadeOptions.ladder : values.ladder.split(',').filter(Boolean).map(Number),
+  });
   process.exit(0);
 }
