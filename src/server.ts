@@ -377,10 +377,16 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       await reloadRevocations().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'revocations not read from the catalog'));
       await pool.start();
       await cluster?.start();
-      // The archive's index first: in a cluster it is where the recordings still open are found.
+      // The archive's index in the catalog, brought in line with the folder once at start (minutes
+      // for a region's archive; searches read the manifests until it is). In a cluster it is where
+      // the recordings still open are found, so that pass comes first; otherwise in the background.
       recording.archive.useIndex(catalog.archiveIndex);
-      if (cluster)
-        await recording.archive.reconcile().catch((err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start'));
+      const reconcileIndex = (): Promise<void> =>
+        recording.archive.reconcile().then(
+          (r) => log.info(r, 'archive index reconciled with the recordings folder'),
+          (err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start; searches read the manifests until it is'),
+        );
+      if (cluster) await reconcileIndex();
       // Recordings a crash left open are closed first: a lesson resumed below must find its
       // recording finished (recovered), not still "recording". In a cluster, only those whose
       // lesson no live node hosts, and then again whenever a node is gone (the sweep).
@@ -392,12 +398,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       if (restored) log.info({ lessons: restored }, 'lessons resumed from the catalog');
       recording.startRetention();
       recording.startSweeping();
-      // The archive's index in the catalog, brought in line with the folder in the background:
-      // searches read the manifests until that first pass is done (minutes for a region's archive).
-      void recording.archive.reconcile().then(
-        (r) => log.info(r, 'archive index reconciled with the recordings folder'),
-        (err: Error) => log.warn({ err: err.message }, 'archive index not reconciled at start; searches read the manifests until it is'),
-      );
+      if (!cluster) void reconcileIndex();
       recording.archive.startIndexing(config.recording.indexScanSeconds);
       await app.listen({ host: config.http.host, port: config.http.port });
       const addr = app.server.address();
