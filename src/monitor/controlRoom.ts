@@ -55,6 +55,8 @@ export class ControlRoom {
   private sampleTimer: NodeJS.Timeout | undefined;
   private sampling: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  /** The lessons this node served as an edge at the last tick's start, with their origins: what that tick's samples are sent to. */
+  private edgeOrigins = new Map<string, string>();
   /** Who else reads each tick (the ledger). */
   private readonly sampleListeners: Array<(lessons: LessonSample[]) => void> = [];
 
@@ -181,7 +183,9 @@ export class ControlRoom {
   private servedAsEdge(): SampledLesson[] {
     const port = this.deps.lessons.edgeQuality;
     if (!port) return [];
-    return [...port.served()].map(({ lessonId, media, peerIds }) => ({
+    const served = [...port.served()];
+    this.edgeOrigins = new Map(served.map((e) => [e.lessonId, e.origin]));
+    return served.map(({ lessonId, media, peerIds }) => ({
       lesson: {
         id: lessonId,
         state: 'live' as const,
@@ -200,11 +204,10 @@ export class ControlRoom {
   private withEdges(lessons: LessonSample[]): LessonSample[] {
     const port = this.deps.lessons.edgeQuality;
     if (!port) return lessons;
-    const served = new Map([...port.served()].map((e) => [e.lessonId, e.origin]));
     const freshMs = 3 * this.deps.settings.monitor.sampleSeconds * 1000;
     const mine: LessonSample[] = [];
     for (const lesson of lessons) {
-      const origin = served.get(lesson.lessonId);
+      const origin = this.edgeOrigins.get(lesson.lessonId);
       if (origin !== undefined) {
         port.send(origin, lesson.lessonId, lesson.schools);
         continue;
