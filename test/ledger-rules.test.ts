@@ -111,6 +111,14 @@ function fakeLesson(id: string, schools: string[]) {
   return e;
 }
 const classroom = (id: string, connected = true) => ({ id, role: 'classroom', connected });
+/** A lesson live since 0, followed by `recorder` (one run of it: the same id again is a later run). */
+function liveRun(recorder: LedgerRecorder, id: string, schools: string[]) {
+  const lesson = fakeLesson(id, schools);
+  lesson.startedAt = new Date(0);
+  lesson.state = 'live';
+  recorder.attach(lesson as unknown as Lesson);
+  return lesson;
+}
 
 function memoryLedger(): LedgerPort & { rows: Map<string, { rows: SchoolTallyState[]; final: boolean }>; away: boolean } {
   const rows = new Map<string, { rows: SchoolTallyState[]; final: boolean }>();
@@ -189,10 +197,7 @@ t.test('recorder: a restart mid-lesson adds to what the first run stored', async
   let now = 0;
   const ledger = memoryLedger();
   const first = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now });
-  const run1 = fakeLesson('L2', ['a']);
-  run1.startedAt = new Date(0);
-  run1.state = 'live';
-  first.attach(run1 as unknown as Lesson);
+  const run1 = liveRun(first, 'L2', ['a']);
   run1.emit('participantJoined', classroom('a'), false);
   run1.emit('handRaised', 'a', 0);
   now = 5 * M;
@@ -201,10 +206,7 @@ t.test('recorder: a restart mid-lesson adds to what the first run stored', async
   t.equal(ledger.rows.get('L2')!.final, false);
 
   const second = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now });
-  const run2 = fakeLesson('L2', ['a']);
-  run2.startedAt = new Date(0);
-  run2.state = 'live';
-  second.attach(run2 as unknown as Lesson);
+  const run2 = liveRun(second, 'L2', ['a']);
   now = 6 * M;
   run2.emit('participantJoined', classroom('a'), false);
   run2.emit('handRaised', 'a', now);
@@ -234,10 +236,7 @@ t.test('recorder in a cluster: a node that lost the lease writes nothing; the ne
   const ledger = memoryLedger();
   let leased = true;
   const old = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now, holds: () => leased });
-  const run1 = fakeLesson('L4', ['a']);
-  run1.startedAt = new Date(0);
-  run1.state = 'live';
-  old.attach(run1 as unknown as Lesson);
+  const run1 = liveRun(old, 'L4', ['a']);
   run1.emit('participantJoined', classroom('a'), false);
   now = 1 * M;
   await old.flush();
@@ -246,10 +245,7 @@ t.test('recorder in a cluster: a node that lost the lease writes nothing; the ne
   // Paused for 2 minutes: another node took the lease and went on.
   leased = false;
   const next = new LedgerRecorder({ ledger, writeSeconds: 30, retrySeconds: 1, log: silent, now: () => now });
-  const run2 = fakeLesson('L4', ['a']);
-  run2.startedAt = new Date(0);
-  run2.state = 'live';
-  next.attach(run2 as unknown as Lesson);
+  const run2 = liveRun(next, 'L4', ['a']);
   now = 1.5 * M;
   run2.emit('participantJoined', classroom('a'), false);
   now = 3 * M;
