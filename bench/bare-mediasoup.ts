@@ -10,6 +10,7 @@
 import type { types } from 'mediasoup';
 import { lessonMediaCodecs } from '../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
+import { SEND_BATCH_ENV } from '../src/media/workerPool.js';
 import { RtcReceiver, receiverRtpCapabilities } from '../kit/rtcReceiver.js';
 import type { RtcSender } from '../kit/rtcSender.js';
 import { pinProcess } from './lib.js';
@@ -31,6 +32,8 @@ export interface BareTargetOptions {
   srtpCryptoSuite: types.SrtpCryptoSuite;
   webrtcClassrooms: number;
   source: LessonSource;
+  /** Our worker build's sendmmsg() batching (lessoncast's media.udpSendBatch). */
+  sendBatch: boolean;
   /**
    * The bandwidth-estimation options of a browser output's transport: lessoncast's own defaults
    * for a classroom's receive transport, so that both targets run the same profile.
@@ -43,6 +46,8 @@ export interface BareTargetOptions {
 
 export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise<FanoutTarget> {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
+  // Read by the worker at start (see WorkerPool.spawn).
+  process.env[SEND_BATCH_ENV] = opts.sendBatch ? '1' : '0';
   const worker = await ms.createWorker();
   const receivers: RtcReceiver[] = [];
   let sender: RtcSender | undefined;

@@ -88,6 +88,15 @@ export interface FanoutOptions {
   realReceivers: number;
   /** Browser profile: N of the agreement check (all real vs realReceivers real); 0 = none. */
   agreeN: number;
+  /** The worker settings the levers bench varies (bench/levers.ts); the defaults are lessoncast's. */
+  worker: WorkerLevers;
+}
+
+export interface WorkerLevers {
+  /** Our worker build's sendmmsg() batching (media.udpSendBatch), for every target. */
+  sendBatch: boolean;
+  /** mediasoup's bandwidth estimation on the browser outputs' transports (media.enableBwe). */
+  classroomBwe: boolean;
 }
 
 export const defaultFanoutOptions: FanoutOptions = {
@@ -107,6 +116,7 @@ export const defaultFanoutOptions: FanoutOptions = {
   profiles: ['minimal', 'browser'],
   realReceivers: 16,
   agreeN: 100,
+  worker: { sendBatch: true, classroomBwe: true },
 };
 
 export interface StepResult {
@@ -448,7 +458,7 @@ function stepRow(r: StepResult): Record<string, string | number> {
  * source died anyway, or a step outlasts STEP_TIMEOUT_MS, the target is
  * started again.
  */
-async function runLadder(name: TargetName, profile: ProfileName, opts: FanoutOptions): Promise<TargetResult> {
+export async function runLadder(name: TargetName, profile: ProfileName, opts: FanoutOptions): Promise<TargetResult> {
   const samples = await Promise.all(Array.from({ length: opts.samples }, (_, i) => RtpSampleSocket.open(`plain-${i}`)));
   const sink = await Sink.open();
   let target = await startTarget(name, opts, profile);
@@ -573,9 +583,15 @@ export async function startTarget(name: TargetName, opts: FanoutOptions, profile
         consumersPerRouter: 1_000_000,
         workerCpus: [0],
         ...(profile === 'browser' ? { links: BROWSER_PROFILE_LINKS } : {}),
+        worker: opts.worker,
       });
     case 'bare':
-      return startBareMediasoupTarget({ ...common, cpu: 0, browserTransport: await classroomTransportOptions() });
+      return startBareMediasoupTarget({
+        ...common,
+        cpu: 0,
+        sendBatch: opts.worker.sendBatch,
+        browserTransport: { ...(await classroomTransportOptions()), enableBwe: opts.worker.classroomBwe },
+      });
     case 'lessoncast-2w':
       return startLessoncastTarget({
         ...common,
@@ -583,6 +599,7 @@ export async function startTarget(name: TargetName, opts: FanoutOptions, profile
         workers: 2,
         consumersPerRouter: opts.consumersPerRouter2w,
         workerCpus: [0, 1],
+        worker: opts.worker,
       });
     case 'floor':
       return startFloorTarget({ cpu: 0, source: opts.source });

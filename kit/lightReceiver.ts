@@ -55,6 +55,8 @@ interface StreamState {
   baseSeq: number;
   /** Extended (wrap-corrected) highest sequence number. */
   highest: number;
+  /** Packets that came after a later one of the same stream (a repeat or out of order). */
+  reordered: number;
   /** At the previous report: for the fraction lost. */
   expectedPrior: number;
   receivedPrior: number;
@@ -211,12 +213,14 @@ export class LightReceiver {
   counters(): { received: number; expected: number; reordered: number } {
     let received = 0;
     let expected = 0;
+    let reordered = 0;
     for (const s of this.streams.values()) {
       if (s.received === 0) continue;
       received += s.received;
       expected += s.highest - s.baseSeq + 1;
+      reordered += s.reordered;
     }
-    return { received, expected, reordered: 0 };
+    return { received, expected, reordered };
   }
 
   close(): void {
@@ -338,6 +342,7 @@ export class LightReceiver {
     } else {
       const delta = ((seq - (s.highest & 0xffff) + 0x18000) & 0xffff) - 0x8000;
       if (delta > 0) s.highest += delta;
+      else s.reordered++;
     }
     s.received++;
     // RFC 3550 §A.8: the transit time's variation, in the stream's clock.
@@ -469,6 +474,7 @@ function newStream(clockRate: number): StreamState {
     received: 0,
     baseSeq: 0,
     highest: 0,
+    reordered: 0,
     expectedPrior: 0,
     receivedPrior: 0,
     jitter: 0,

@@ -25,7 +25,7 @@ cd "$root"
 ensure_node
 
 pkgs=(ffmpeg ca-certificates openssl)
-[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables postgresql)
+[ "$mode" = "test" ] && pkgs+=(redis-server chromium fonts-dejavu-core iproute2 libnss3-tools coturn systemd nftables postgresql strace)
 apt_install "${pkgs[@]}"
 # Debian's coturn package enables its own service with the stock /etc/turnserver.conf; on a test
 # machine nothing should relay but the turnservers the tests start and stop themselves.

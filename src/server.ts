@@ -183,6 +183,7 @@ async function assemble(config: ResolvedConfig): Promise<{ server: Lessoncast; i
       rtcMaxPort: config.media.rtcMaxPort,
       logLevel: config.media.workerLogLevel,
       udpRecvBufferBytes: config.media.udpRecvBufferBytes,
+      udpSendBatch: config.media.udpSendBatch,
     },
     log,
   );

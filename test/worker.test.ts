@@ -20,6 +20,7 @@ const poolOptions: WorkerPoolOptions = {
   rtcMaxPort: 49999,
   logLevel: 'warn',
   udpRecvBufferBytes: 0,
+  udpSendBatch: true,
 };
 
 /** Whether our offline build's BUILDINFO (next to the binary) has a line matching `pattern`; false without one. */

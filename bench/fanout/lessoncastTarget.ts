@@ -15,6 +15,7 @@ import type { RtcSender } from '../../kit/rtcSender.js';
 import type { TransportParams } from '../../kit/rtcSdp.js';
 import { createLesson, pinProcess, startInProcess, type InProcessServer } from '../lib.js';
 import type { Destination } from './probes.js';
+import type { WorkerLevers } from '../fanout.js';
 import {
   inBatches,
   consumerScores,
@@ -40,11 +41,19 @@ export interface LessoncastTargetOptions {
   source: LessonSource;
   /** Overrides of media.links (the weak-link policy). */
   links?: { floorBelowKbps?: number; pauseBelowKbps?: number };
+  /** media.udpSendBatch and media.enableBwe. */
+  worker: WorkerLevers;
 }
 
 export async function startLessoncastTarget(opts: LessoncastTargetOptions): Promise<FanoutTarget> {
   const s: InProcessServer = await startInProcess({
-    media: { workers: opts.workers, consumersPerRouter: opts.consumersPerRouter, ...(opts.links ? { links: opts.links } : {}) },
+    media: {
+      workers: opts.workers,
+      consumersPerRouter: opts.consumersPerRouter,
+      udpSendBatch: opts.worker.sendBatch,
+      enableBwe: opts.worker.classroomBwe,
+      ...(opts.links ? { links: opts.links } : {}),
+    },
   });
   const clients: SignalClient[] = [];
   const watchers: Watcher[] = [];

@@ -17,6 +17,7 @@
 import type { types } from 'mediasoup';
 import { lessonMediaCodecs } from '../../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
+import { SEND_BATCH_ENV } from '../../src/media/workerPool.js';
 import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
 import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
 import type { RtcSender } from '../../kit/rtcSender.js';
@@ -49,6 +50,8 @@ export interface BareSettings {
    * transport-cc feedback negotiated); undefined = mediasoup's default.
    */
   outputBwe?: boolean;
+  /** Our worker build's sendmmsg() batching (lessoncast's media.udpSendBatch); undefined = lessoncast's default, on. */
+  sendBatch?: boolean;
 }
 
 export interface BareTargetOptions {
@@ -64,6 +67,8 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
   const workerBin = resolveWorkerBin('').path;
   const ms = await loadMediasoup(workerBin);
   const s = opts.settings;
+  // Read by the worker at start (see WorkerPool.spawn); set each time, as an earlier target may have changed it.
+  process.env[SEND_BATCH_ENV] = s.sendBatch === false ? '0' : '1';
   const worker = await ms.createWorker({ logLevel: s.logLevel, ...(s.logTags ? { logTags: s.logTags } : {}) });
   let sender: RtcSender | undefined;
   const close = async (): Promise<void> => {

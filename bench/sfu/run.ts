@@ -18,6 +18,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { types } from 'mediasoup';
+import { defaultFanoutOptions } from '../fanout.js';
 import { startLessoncastTarget } from '../fanout/lessoncastTarget.js';
 import type { FanoutTarget, LessonSource } from '../fanout/target.js';
 import { startFloorTarget } from '../floor/floorTarget.js';
@@ -114,6 +115,7 @@ const starters: Record<TargetName, () => Promise<FanoutTarget>> = {
       srtpCryptoSuite: SUITE,
       webrtcClassrooms: 0,
       source,
+      worker: defaultFanoutOptions.worker,
     }),
   // What real classrooms get: browsers negotiate AEAD_AES_256_GCM over DTLS-SRTP (Janus's rtp_forward cannot use it).
   'lessoncast-gcm': () =>
@@ -125,6 +127,7 @@ const starters: Record<TargetName, () => Promise<FanoutTarget>> = {
       srtpCryptoSuite: 'AEAD_AES_256_GCM',
       webrtcClassrooms: 0,
       source,
+      worker: defaultFanoutOptions.worker,
     }),
   floor: () => startFloorTarget({ cpu: 0, source }),
 };

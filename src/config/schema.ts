@@ -91,6 +91,11 @@ export const ConfigSchema = Type.Object(
           description:
             "Receive buffer of each worker's WebRTC UDP socket, which every publisher of the worker shares; the kernel caps it at net.core.rmem_max. 0 = the kernel default (~208 KB)",
         }),
+        // scripts/worker/patches/3.32.2/0001-udp-send-batch.patch; docs/forwarding.md "Levers".
+        udpSendBatch: Type.Boolean({
+          description:
+            "Write the copies of one received packet that a worker sends through one UDP socket (every classroom on its WebRtcServer) with one sendmmsg() instead of one system call each; needs lessoncast's worker build (scripts/build-worker.sh), else has no effect",
+        }),
         workerLogLevel: Type.Union([Type.Literal('debug'), Type.Literal('warn'), Type.Literal('error'), Type.Literal('none')]),
         // mediasoup's own bandwidth estimation (3.32) per WebRTC transport. Outgoing = towards a
         // classroom (what simulcast layer selection follows); incoming = from a publisher.

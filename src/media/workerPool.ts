@@ -41,7 +41,12 @@ export interface WorkerPoolOptions {
   logLevel: types.WorkerLogLevel;
   /** SO_RCVBUF of each WebRtcServer's UDP socket; 0 = the kernel default. */
   udpRecvBufferBytes: number;
+  /** One sendmmsg() per socket for a received packet's fan-out (our worker build's patch; docs/forwarding.md). */
+  udpSendBatch: boolean;
 }
+
+/** Read by our worker build (scripts/worker/patches/3.32.2/0001-udp-send-batch.patch) at start. */
+export const SEND_BATCH_ENV = 'MEDIASOUP_UDP_SEND_BATCH';
 
 /** One core's share of the SFU: a worker, its WebRtcServer, and how loaded it is. */
 export interface WorkerSlot {
@@ -103,6 +108,9 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
+    // mediasoup gives a worker this process's environment and no other way to pass it one: the
+    // patch in scripts/worker/patches/ reads this variable once, when the worker starts.
+    process.env[SEND_BATCH_ENV] = this.opts.udpSendBatch ? '1' : '0';
     const worker = await this.ms.createWorker({
       logLevel: this.opts.logLevel,
       rtcMinPort: this.opts.rtcMinPort,
