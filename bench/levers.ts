@@ -12,7 +12,8 @@
  *
  * on bare mediasoup (same worker binary, no lessoncast code) and on lessoncast, plus the minimal
  * profile (a PlainTransport per output, so one socket each) with batching on and off, where it
- * has nothing to batch. Reports µs of worker CPU per packet out and outputs per core at 90 %.
+ * has nothing to batch. And one check of the method: N = 100 with every receiver real against
+ * 16 real + 84 mute stand-ins (which send no feedback). Reports µs of worker CPU per packet out and outputs per core at 90 %.
  *
  *   npx tsx bench/levers.ts [--n 200] [--rounds 2] [--warmup 3] [--measure 8] [--real 16] [--only id,id]
  */
@@ -27,6 +28,9 @@ export interface Variant {
   worker: WorkerLevers;
   /** The variant this one is read against (same target and profile, one setting changed). */
   base?: string;
+  /** Outputs and real receivers of this variant instead of the run's. */
+  n?: number;
+  real?: number;
 }
 
 const ON: WorkerLevers = { sendBatch: true, classroomBwe: true };
@@ -37,6 +41,10 @@ export const VARIANTS: Variant[] = [
   { id: 'bare-no-bwe', target: 'bare', profile: 'browser', worker: { ...ON, classroomBwe: false }, base: 'bare' },
   { id: 'lessoncast', target: 'lessoncast', profile: 'browser', worker: ON },
   { id: 'lessoncast-no-batch', target: 'lessoncast', profile: 'browser', worker: { ...ON, sendBatch: false }, base: 'lessoncast' },
+  // Stand-ins send no feedback, so mediasoup keeps their sent-packet history for its whole 60 s
+  // window, where a browser's feedback empties it every 100 ms: every receiver real, against K real.
+  { id: 'bare-100-real', target: 'bare', profile: 'browser', worker: ON, n: 100, real: 100 },
+  { id: 'bare-100-stand-ins', target: 'bare', profile: 'browser', worker: ON, n: 100, base: 'bare-100-real' },
   { id: 'bare-minimal', target: 'bare', profile: 'minimal', worker: ON },
   { id: 'bare-minimal-no-batch', target: 'bare', profile: 'minimal', worker: { ...ON, sendBatch: false }, base: 'bare-minimal' },
 ];
@@ -66,6 +74,7 @@ export interface LeverMeasurement {
 
 export interface LeverSummary {
   id: string;
+  n: number;
   target: string;
   profile: ProfileName;
   sendBatch: boolean;
@@ -95,14 +104,14 @@ export async function runLeversBench(opts: LeversOptions = defaultLeversOptions)
         const fanout: FanoutOptions = {
           ...defaultFanoutOptions,
           targets: [v.target],
-          ladder: [opts.n],
+          ladder: [v.n ?? opts.n],
           ladders: {},
           refine: 0,
           warmupS: opts.warmupS,
           measureS: opts.measureS,
           webrtc: 0,
           profiles: [v.profile],
-          realReceivers: opts.realReceivers,
+          realReceivers: v.real ?? opts.realReceivers,
           agreeN: 0,
           worker: v.worker,
         };
@@ -132,10 +141,11 @@ export async function runLeversBench(opts: LeversOptions = defaultLeversOptions)
   }
 
   // An output carries audio + video, ≈ 187 packets/s (the fan-out bench's source).
-  const pktPerOutput = (v: Variant): number => median(measurements.filter((m) => m.id === v.id).map((m) => m.pktPerS / opts.n));
+  const pktPerOutput = (v: Variant): number => median(measurements.filter((m) => m.id === v.id).map((m) => m.pktPerS / (v.n ?? opts.n)));
   const us = (id: string): number => median(measurements.filter((m) => m.id === id).map((m) => m.usPerPkt));
   const summary: LeverSummary[] = variants.map((v) => ({
     id: v.id,
+    n: v.n ?? opts.n,
     target: v.target === 'bare' ? 'bare mediasoup' : v.target,
     profile: v.profile,
     sendBatch: v.worker.sendBatch,
@@ -144,24 +154,26 @@ export async function runLeversBench(opts: LeversOptions = defaultLeversOptions)
     perCore: Math.floor(0.9 / ((us(v.id) / 1e6) * pktPerOutput(v))),
     ...(v.base && variants.some((b) => b.id === v.base) ? { vsBase: us(v.id) / us(v.base) } : {}),
   }));
-  console.log(`\nlevers at N = ${opts.n} (${opts.rounds} rounds, median; worker on CPU 0, load generator on CPU 1):`);
-  console.log(
-    table(
-      summary.map((s) => ({
-        variant: s.id,
-        target: s.target,
-        profile: s.profile === 'browser' ? 'browser classroom' : 'minimal RTP output',
-        'send batch': s.sendBatch ? 'on' : 'off',
-        'classroom BWE': s.classroomBwe ? 'on' : 'off',
-        'µs/pkt': s.usPerPkt.toFixed(2),
-        'per core @90%': s.perCore,
-        '× its base (µs ÷ µs)': s.vsBase?.toFixed(2) ?? '–',
-      })),
-    ),
-  );
+  console.log(`\nlevers (${opts.rounds} rounds, median; worker on CPU 0, load generator on CPU 1):`);
+  console.log(table(leverRows(summary)));
   const file = saveResult('levers', { opts, measurements, summary });
   console.log(`saved ${file}`);
   return { measurements, summary };
+}
+
+/** The summary as a printed table. */
+export function leverRows(summary: LeverSummary[]): Array<Record<string, string | number>> {
+  return summary.map((s) => ({
+    variant: s.id,
+    N: s.n,
+    target: s.target,
+    profile: s.profile === 'browser' ? 'browser classroom' : 'minimal RTP output',
+    'send batch': s.sendBatch ? 'on' : 'off',
+    'classroom BWE': s.classroomBwe ? 'on' : 'off',
+    'µs/pkt': s.usPerPkt.toFixed(2),
+    'per core @90%': s.perCore,
+    '× its base (µs ÷ µs)': s.vsBase?.toFixed(2) ?? '–',
+  }));
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -20,17 +20,20 @@
  *                damage (bench/links.ts, docs/links.md)
  *   archive      200,000 recordings indexed in SQLite and PostgreSQL: reindex time,
  *                search p50/p95 (bench/archive.ts, docs/recording.md)
+ *   levers       a browser classroom's cost with each worker lever on and off, side by side at one N:
+ *                sendmmsg() batching, classroom BWE; bare mediasoup and lessoncast (bench/levers.ts)
  *   cascade      1 origin + 2 edges: one pipe hop's latency and CPU, an edge's outputs per core
  *                against a single node's, recovery after an edge or origin kill, the recording
  *                across origin kills (bench/cascade.ts, docs/cluster.md)
  *
- *   npm run bench [-- --only fanout,join,recording,forwarding,versions,reach,links,archive,cascade]
+ *   npm run bench [-- --only fanout,levers,join,recording,forwarding,versions,reach,links,archive,cascade]
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runFanoutBench, defaultFanoutOptions } from './fanout.js';
 import { runJoinBench } from './join.js';
+import { leverRows, runLeversBench } from './levers.js';
 import { runJoinStormBench } from './joinStorm.js';
 import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { machine, root, saveResult, table, waitForEarlierBenches } from './lib.js';
@@ -41,7 +44,7 @@ import { printLinks, runLinksBench } from './links.js';
 import { runArchiveBench } from './archive.js';
 import { runCascadeBench } from './cascade.js';
 
-const ALL = ['fanout', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links', 'archive', 'cascade'] as const;
+const ALL = ['fanout', 'levers', 'join', 'recording', 'forwarding', 'versions', 'reach', 'links', 'archive', 'cascade'] as const;
 const { values } = parseArgs({ options: { only: { type: 'string', default: ALL.join(',') } } });
 const only = new Set(values.only.split(','));
 for (const name of only)
@@ -65,6 +68,13 @@ if (only.has('fanout')) {
   console.log('== fan-out ==');
   fanout = await runFanoutBench(defaultFanoutOptions);
   console.log(`(fan-out done at ${minutes()} min)\n`);
+}
+
+let levers: Awaited<ReturnType<typeof runLeversBench>> | undefined;
+if (only.has('levers')) {
+  console.log('== levers (browser classrooms) ==');
+  levers = await runLeversBench();
+  console.log(`(levers done at ${minutes()} min)\n`);
 }
 
 let join: Awaited<ReturnType<typeof runJoinBench>> | undefined;
@@ -134,6 +144,7 @@ if (only.has('cascade')) {
 
 console.log('== summary ==');
 if (fanout) console.log(`${table(fanout.summary)}\n`);
+if (levers) console.log(`levers on browser classrooms (median of rounds):\n${table(leverRows(levers.summary))}\n`);
 if (join) console.log(`${table(join.results)}\n`);
 if (joinStorm)
   console.log(`join storm (${joinStorm.file}): WebSocket open → first RTP and → first key frame, ms\n${table(joinStorm.summary)}\n`);
@@ -191,6 +202,7 @@ console.log(`total ${minutes()} min`);
 saveResult('bench', {
   totalMinutes: Number(minutes()),
   fanout: fanout?.summary,
+  levers: levers?.summary,
   join: join?.results,
   joinStorm: joinStorm && { file: joinStorm.file, summary: joinStorm.summary },
   recording: recording && {

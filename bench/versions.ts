@@ -15,6 +15,9 @@
  *              CXXFLAGS=-g into <cache>/bench/debug-info; its .text is checked to be identical),
  *              profiled by source file: the share of worker samples in hash-table code, inlined
  *              lookups included (std::unordered_* under our unordered_dense header vs abseil)
+ *   browser    browser classrooms (bench/fanout.ts's browser profile) on bare mediasoup at N = 200,
+ *              fixed-rounds per version in ABBA order: µs of worker CPU per packet out; the new side
+ *              twice, without and with our worker build's sendmmsg() batching (the old one has none)
  *   join       WebSocket open → first RTP, waves of 1, 10, 50 (bench/join.ts)
  *   recording  one recorded lesson's cost, then 8, 16, 32 lessons at once (bench/recording.ts)
  *
@@ -42,7 +45,7 @@ import { mediasoupVersion } from '../src/media/mediasoup.js';
 import { readChildResults, root, saveResult, sleep, table, waitForNoWorkerBuild } from './lib.js';
 import type { Profile } from './sfu/profile.js';
 
-export const PARTS = ['fanout', 'fixed', 'hashtables', 'join', 'recording'] as const;
+export const PARTS = ['fanout', 'fixed', 'browser', 'hashtables', 'join', 'recording'] as const;
 export type Part = (typeof PARTS)[number];
 
 export interface VersionsOptions {
@@ -243,7 +246,17 @@ interface RecordingOut {
   /** Per ladder step that passed: server and worker CPU (fractions of a core). */
   steps: Array<{ lessons: number; serverCpu: number; workerCpu: number; pass: boolean }>;
 }
-type PartOut = FanoutOut | FixedOut | JoinOut | RecordingOut;
+/** Browser classrooms at a fixed N, per worker setting measured (the old side has no send batching). */
+interface BrowserOut {
+  n: number;
+  runs: Array<{ sendBatch: boolean; usPerPkt: number; cpu: number; pktPerS: number; estimateKbps: number | null; pass: boolean }>;
+}
+type PartOut = FanoutOut | FixedOut | BrowserOut | JoinOut | RecordingOut;
+
+/** N of the browser part: as the levers bench (bench/levers.ts), clear of saturation on both versions. */
+const BROWSER_N = 200;
+/** Packets per second of one output (audio + video) of the fan-out's lesson, for outputs per core. */
+const BROWSER_PKT_PER_OUTPUT = 187;
 
 async function childMain(spec: ChildSpec): Promise<void> {
   const { part, opts } = spec;
@@ -275,6 +288,37 @@ async function childMain(spec: ChildSpec): Promise<void> {
     } satisfies FanoutOut;
   } else if (part === 'fixed') {
     out = await fixedLoad(opts, false);
+  } else if (part === 'browser') {
+    const { defaultFanoutOptions, runLadder } = await import('./fanout.js');
+    const { pinProcess, allCpus } = await import('./lib.js');
+    const n = opts.quick ? 40 : BROWSER_N;
+    const runs: BrowserOut['runs'] = [];
+    pinProcess(process.pid, '1');
+    for (const sendBatch of spec.side.label === 'new' ? [false, true] : [false]) {
+      const r = await runLadder('bare', 'browser', {
+        ...defaultFanoutOptions,
+        targets: ['bare'],
+        ladder: [n],
+        ladders: {},
+        refine: 0,
+        webrtc: 0,
+        agreeN: 0,
+        profiles: ['browser'],
+        ...(opts.quick ? { warmupS: 1, measureS: 3 } : {}),
+        worker: { ...defaultFanoutOptions.worker, sendBatch },
+      });
+      const step = r.steps[0]!;
+      runs.push({
+        sendBatch,
+        usPerPkt: step.usPerPkt,
+        cpu: step.sfuCpu[0] ?? NaN,
+        pktPerS: step.pktPerS,
+        estimateKbps: step.browser?.estimateKbps.median ?? null,
+        pass: step.pass,
+      });
+    }
+    pinProcess(process.pid, allCpus());
+    out = { n, runs } satisfies BrowserOut;
   } else if (part === 'hashtables') {
     out = await fixedLoad(opts, true);
   } else if (part === 'join') {
@@ -423,7 +467,7 @@ export async function runVersionsBench(
   let flip = false;
   for (const part of opts.parts) {
     // Alternate which version goes first; fixed-N rounds go A B B A A B …
-    const rounds = part === 'fixed' ? opts.fixedRounds : 1;
+    const rounds = part === 'fixed' || part === 'browser' ? opts.fixedRounds : 1;
     const order: Side[] = [];
     for (let r = 0; r < rounds; r++) order.push(...((r % 2 === 0) !== flip ? [sides.old, sides.new] : [sides.new, sides.old]));
     flip = !flip;
@@ -545,6 +589,20 @@ function compare(raw: VersionsResult['raw'], oldLabel: string, newLabel: string)
     add('inlined included: % in all hash-table code', share(o, /^all/), share(n, /^all/), 2, 'none');
     const bwe = (xs: FixedOut[]) => median(xs.flatMap((x) => (x.profile?.bweInlined === undefined ? [] : [x.profile.bweInlined])));
     add('inlined included: % in bandwidth estimation (3.32 RTC/BWE; 3.19 TCC client/server, libwebrtc)', bwe(o), bwe(n), 2, 'none');
+  }
+  const browser = raw.browser;
+  if (browser) {
+    const o = browser.old as BrowserOut[];
+    const n = browser.new as BrowserOut[];
+    const N = o[0]?.n ?? n[0]?.n;
+    const us = (xs: BrowserOut[], sendBatch: boolean) =>
+      median(xs.flatMap((x) => x.runs.filter((r) => r.sendBatch === sendBatch && Number.isFinite(r.usPerPkt)).map((r) => r.usPerPkt)));
+    const perCore = (usPerPkt: number) => Math.floor(0.9 / ((usPerPkt / 1e6) * BROWSER_PKT_PER_OUTPUT));
+    const label = `browser classrooms on bare mediasoup, N=${N} (median of ${o.length}/${n.length} rounds)`;
+    add(`${label}: µs worker CPU/pkt`, us(o, false), us(n, false), 2, 'lower');
+    add(`${label}: outputs per core @90 %`, perCore(us(o, false)), perCore(us(n, false)), 0, 'higher');
+    add(`${label}, new with sendmmsg() batching: µs worker CPU/pkt`, us(o, false), us(n, true), 2, 'lower');
+    add(`${label}, new with sendmmsg() batching: outputs per core @90 %`, perCore(us(o, false)), perCore(us(n, true)), 0, 'higher');
   }
   const join = raw.join;
   if (join) {

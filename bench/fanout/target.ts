@@ -36,8 +36,9 @@ export interface FanoutTarget {
   /**
    * The same counters one by one (per consumer), each timed when read, for a
    * sample of at most `maxCounters`, and how many counters there are in all.
-   * Every output carries the same streams, so the sample's rate × count/sample
-   * is the total; reading thousands of counters from a saturated worker would
+   * The sample's rate × total/sample is the total (consumerSample scales each
+   * counter by the consumers of its kind it stands for and gives total = sample);
+   * reading thousands of counters from a saturated worker would
    * take minutes (its channel is served between packet bursts). Optional.
    */
   sentSample?(maxCounters: number): Promise<{ counters: SentCounters; total: number }>;
@@ -185,11 +186,23 @@ export async function sumSent(consumers: types.Consumer[]): Promise<{ packets: n
 /** A sample of consumers' counters, spread over every kind of output. */
 export async function consumerSample(consumers: types.Consumer[], maxCounters: number): Promise<{ counters: SentCounters; total: number }> {
   const live = consumers.filter((c) => !c.closed);
-  // An even stride keeps the audio/video (and WebRTC/plain) mix of the whole.
-  const stride = Math.max(1, live.length / maxCounters);
-  const picked: types.Consumer[] = [];
-  for (let i = 0; i < live.length && picked.length < maxCounters; i += stride) picked.push(live[Math.floor(i)]!);
-  return { counters: await consumerCounters(picked), total: live.length };
+  // Audio and video consumers send at very different rates and usually alternate in the list, so
+  // one stride over the list can pick a single kind (every other one, when the stride is even).
+  // Each kind is sampled on its own, and each picked counter weighs for the consumers of its kind it
+  // stands for: the counters returned are already scaled (total = their count, a scale of 1).
+  const picked: Array<{ consumer: types.Consumer; weight: number }> = [];
+  const kinds = [...new Set(live.map((c) => c.kind))];
+  for (const kind of kinds) {
+    const ofKind = live.filter((c) => c.kind === kind);
+    const n = Math.min(ofKind.length, Math.max(1, Math.floor(maxCounters / kinds.length)));
+    for (let i = 0; i < n; i++) picked.push({ consumer: ofKind[Math.floor((i * ofKind.length) / n)]!, weight: ofKind.length / n });
+  }
+  const counters = await consumerCounters(picked.map((p) => p.consumer));
+  for (const { consumer, weight } of picked) {
+    const x = counters.get(consumer.id);
+    if (x) counters.set(consumer.id, { ...x, packets: x.packets * weight, bytes: x.bytes * weight });
+  }
+  return { counters, total: counters.size };
 }
 
 /** Reads each consumer's own outbound stream counters (getStats also lists the producer's stream). */
