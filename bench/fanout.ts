@@ -268,9 +268,9 @@ async function measureStep(target: FanoutTarget, n: number, opts: FanoutOptions,
 
   const wall = (b.at - a.at) / 1000;
   const sfuCpu = b.sfu.map((x, i) => (x - a.sfu[i]!) / wall);
-  const rates = sentA && sentB ? sendRates(sentA.counters, sentB.counters) : { pktPerS: NaN, bitPerS: NaN };
-  const pktPerS = rates.pktPerS * (sentB?.scale ?? 1);
-  const mbitPerS = (rates.bitPerS * (sentB?.scale ?? 1)) / 1e6;
+  const rates = sentA && sentB ? sendRates(sentA, sentB) : { pktPerS: NaN, bitPerS: NaN };
+  const pktPerS = rates.pktPerS;
+  const mbitPerS = rates.bitPerS / 1e6;
   const plain = lossBetween(a.plain, b.plain);
   const webrtc = lossBetween(a.webrtc, b.webrtc);
   const cpuBusy = b.busy.map((x, i) => (x.busy - a.busy[i]!.busy) / Math.max(1, x.total - a.busy[i]!.total));
@@ -401,15 +401,12 @@ function agreementRows(a: Agreement): Array<Record<string, string | number>> {
 /** Counters read per step (sampled where the target can; see FanoutTarget.sentSample). */
 const SENT_SAMPLE = 100;
 
-/** Send counters, sampled and timed one by one where the target can; else its total, timed at the middle of the read. */
-export async function readSent(target: FanoutTarget): Promise<{ counters: SentCounters; scale: number } | undefined> {
-  if (target.sentSample) {
-    const { counters, total } = await target.sentSample(SENT_SAMPLE);
-    return { counters, scale: counters.size ? total / counters.size : 0 };
-  }
+/** Send counters, sampled (and weighed) and timed one by one where the target can; else its total, timed at the middle of the read. */
+export async function readSent(target: FanoutTarget): Promise<SentCounters | undefined> {
+  if (target.sentSample) return target.sentSample(SENT_SAMPLE);
   const started = performance.now();
   const total = await target.sent();
-  return total && { counters: new Map([['total', { ...total, at: (started + performance.now()) / 2 }]]), scale: 1 };
+  return total && new Map([['total', { ...total, at: (started + performance.now()) / 2 }]]);
 }
 
 function safeCpu(pid: number): number {

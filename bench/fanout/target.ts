@@ -35,13 +35,12 @@ export interface FanoutTarget {
   sent(): Promise<{ packets: number; bytes: number } | undefined>;
   /**
    * The same counters one by one (per consumer), each timed when read, for a
-   * sample of at most `maxCounters`, and how many counters there are in all.
-   * The sample's rate × total/sample is the total (consumerSample scales each
-   * counter by the consumers of its kind it stands for and gives total = sample);
+   * sample of at most `maxCounters`, each counter weighed by the outputs it
+   * stands for, so that the sample's rate is the total's (consumerSample);
    * reading thousands of counters from a saturated worker would
    * take minutes (its channel is served between packet bursts). Optional.
    */
-  sentSample?(maxCounters: number): Promise<{ counters: SentCounters; total: number }>;
+  sentSample?(maxCounters: number): Promise<SentCounters>;
   /**
    * mediasoup consumer scores (0–10) over all outputs; undefined if the SFU has
    * none. Plain outputs send no receiver reports, so theirs stay 10: the
@@ -184,12 +183,12 @@ export async function sumSent(consumers: types.Consumer[]): Promise<{ packets: n
 }
 
 /** A sample of consumers' counters, spread over every kind of output. */
-export async function consumerSample(consumers: types.Consumer[], maxCounters: number): Promise<{ counters: SentCounters; total: number }> {
+export async function consumerSample(consumers: types.Consumer[], maxCounters: number): Promise<SentCounters> {
   const live = consumers.filter((c) => !c.closed);
   // Audio and video consumers send at very different rates and usually alternate in the list, so
   // one stride over the list can pick a single kind (every other one, when the stride is even).
   // Each kind is sampled on its own, and each picked counter weighs for the consumers of its kind it
-  // stands for: the counters returned are already scaled (total = their count, a scale of 1).
+  // stands for.
   const picked: Array<{ consumer: types.Consumer; weight: number }> = [];
   const kinds = [...new Set(live.map((c) => c.kind))];
   for (const kind of kinds) {
@@ -202,7 +201,7 @@ export async function consumerSample(consumers: types.Consumer[], maxCounters: n
     const x = counters.get(consumer.id);
     if (x) counters.set(consumer.id, { ...x, packets: x.packets * weight, bytes: x.bytes * weight });
   }
-  return { counters, total: counters.size };
+  return counters;
 }
 
 /** Reads each consumer's own outbound stream counters (getStats also lists the producer's stream). */

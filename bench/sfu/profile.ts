@@ -316,7 +316,7 @@ export async function packetSplit(
     await sleep(seconds * 1000);
     const cpu = (cpuSeconds(pid) - cpuA) / ((performance.now() - t0) / 1000);
     const sentB = await readSent(target);
-    const pktPerS = sentA && sentB ? sendRates(sentA.counters, sentB.counters).pktPerS * sentB.scale : NaN;
+    const pktPerS = sentA && sentB ? sendRates(sentA, sentB).pktPerS : NaN;
     if (!(pktPerS > 0)) {
       // On a starved load-generator core the publisher can stop: there is then no packet to divide by.
       console.log(`${target.name}, ${profile}: no packet went out (the published lesson stopped); no split`);
