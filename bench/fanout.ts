@@ -553,6 +553,33 @@ export async function runLadder(name: TargetName, profile: ProfileName, opts: Fa
   };
 }
 
+/**
+ * One step at a fixed n on a fresh target (no ladder, no agreement check, no WebRTC classrooms
+ * beside the outputs): what the levers and old-against-new benches compare. `overrides` change the
+ * default fan-out options (the worker settings, the window, the real receivers).
+ */
+export async function fixedStep(
+  name: TargetName,
+  profile: ProfileName,
+  n: number,
+  overrides: Partial<Pick<FanoutOptions, 'worker' | 'warmupS' | 'measureS' | 'realReceivers'>> = {},
+): Promise<StepResult> {
+  const r = await runLadder(name, profile, {
+    ...defaultFanoutOptions,
+    targets: [name],
+    ladder: [n],
+    ladders: {},
+    refine: 0,
+    webrtc: 0,
+    profiles: [profile],
+    agreeN: 0,
+    ...overrides,
+  });
+  const step = r.steps[0];
+  if (!step) throw new Error(`${name}, ${profile}, N=${n}: no step measured`);
+  return step;
+}
+
 /** lessoncast's receive-transport options for a classroom (its configuration's defaults), which bare mediasoup's browser outputs copy. */
 async function classroomTransportOptions(): Promise<BareTargetOptions['browserTransport']> {
   // Loaded late, like every src/ module of the benches (see bench/lib.ts).

@@ -18,7 +18,7 @@
  *   npx tsx bench/levers.ts [--n 200] [--rounds 2] [--warmup 3] [--measure 8] [--real 16] [--only id,id]
  */
 import { parseArgs } from 'node:util';
-import { defaultFanoutOptions, runLadder, type FanoutOptions, type ProfileName, type TargetName, type WorkerLevers } from './fanout.js';
+import { fixedStep, type ProfileName, type TargetName, type WorkerLevers } from './fanout.js';
 import { BENCH_NICE, allCpus, pinProcess, saveResult, setNice, sleep, table } from './lib.js';
 
 export interface Variant {
@@ -101,23 +101,12 @@ export async function runLeversBench(opts: LeversOptions = defaultLeversOptions)
   try {
     for (let round = 1; round <= opts.rounds; round++) {
       for (const v of variants) {
-        const fanout: FanoutOptions = {
-          ...defaultFanoutOptions,
-          targets: [v.target],
-          ladder: [v.n ?? opts.n],
-          ladders: {},
-          refine: 0,
+        const step = await fixedStep(v.target, v.profile, v.n ?? opts.n, {
           warmupS: opts.warmupS,
           measureS: opts.measureS,
-          webrtc: 0,
-          profiles: [v.profile],
           realReceivers: v.real ?? opts.realReceivers,
-          agreeN: 0,
           worker: v.worker,
-        };
-        const r = await runLadder(v.target, v.profile, fanout);
-        const step = r.steps[0];
-        if (!step) throw new Error(`lever ${v.id}: no step measured`);
+        });
         measurements.push({
           id: v.id,
           round,

@@ -289,25 +289,16 @@ async function childMain(spec: ChildSpec): Promise<void> {
   } else if (part === 'fixed') {
     out = await fixedLoad(opts, false);
   } else if (part === 'browser') {
-    const { defaultFanoutOptions, runLadder } = await import('./fanout.js');
+    const { defaultFanoutOptions, fixedStep } = await import('./fanout.js');
     const { pinProcess, allCpus } = await import('./lib.js');
     const n = opts.quick ? 40 : BROWSER_N;
     const runs: BrowserOut['runs'] = [];
     pinProcess(process.pid, '1');
     for (const sendBatch of spec.side.label === 'new' ? [false, true] : [false]) {
-      const r = await runLadder('bare', 'browser', {
-        ...defaultFanoutOptions,
-        targets: ['bare'],
-        ladder: [n],
-        ladders: {},
-        refine: 0,
-        webrtc: 0,
-        agreeN: 0,
-        profiles: ['browser'],
+      const step = await fixedStep('bare', 'browser', n, {
         ...(opts.quick ? { warmupS: 1, measureS: 3 } : {}),
         worker: { ...defaultFanoutOptions.worker, sendBatch },
       });
-      const step = r.steps[0]!;
       runs.push({
         sendBatch,
         usPerPkt: step.usPerPkt,
