@@ -10,7 +10,7 @@
 import type { types } from 'mediasoup';
 import { lessonMediaCodecs } from '../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../src/media/mediasoup.js';
-import { SEND_BATCH_ENV } from '../src/media/workerPool.js';
+import { useSendBatch } from '../src/media/workerPool.js';
 import { RtcReceiver, receiverRtpCapabilities } from '../kit/rtcReceiver.js';
 import type { RtcSender } from '../kit/rtcSender.js';
 import { pinProcess } from './lib.js';
@@ -46,8 +46,7 @@ export interface BareTargetOptions {
 
 export async function startBareMediasoupTarget(opts: BareTargetOptions): Promise<FanoutTarget> {
   const ms = await loadMediasoup(resolveWorkerBin('').path);
-  // Read by the worker at start (see WorkerPool.spawn).
-  process.env[SEND_BATCH_ENV] = opts.sendBatch ? '1' : '0';
+  useSendBatch(opts.sendBatch);
   const worker = await ms.createWorker();
   const receivers: RtcReceiver[] = [];
   let sender: RtcSender | undefined;

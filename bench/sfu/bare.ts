@@ -17,7 +17,7 @@
 import type { types } from 'mediasoup';
 import { lessonMediaCodecs } from '../../src/media/codecs.js';
 import { loadMediasoup, resolveWorkerBin } from '../../src/media/mediasoup.js';
-import { SEND_BATCH_ENV } from '../../src/media/workerPool.js';
+import { useSendBatch } from '../../src/media/workerPool.js';
 import type { SharedRtpSource } from '../../kit/ffmpegRtp.js';
 import { receiverRtpCapabilities } from '../../kit/rtcReceiver.js';
 import type { RtcSender } from '../../kit/rtcSender.js';
@@ -67,8 +67,7 @@ export async function startBareTarget(opts: BareTargetOptions): Promise<FanoutTa
   const workerBin = resolveWorkerBin('').path;
   const ms = await loadMediasoup(workerBin);
   const s = opts.settings;
-  // Read by the worker at start (see WorkerPool.spawn); set each time, as an earlier target may have changed it.
-  process.env[SEND_BATCH_ENV] = s.sendBatch === false ? '0' : '1';
+  useSendBatch(s.sendBatch !== false);
   const worker = await ms.createWorker({ logLevel: s.logLevel, ...(s.logTags ? { logTags: s.logTags } : {}) });
   let sender: RtcSender | undefined;
   const close = async (): Promise<void> => {

@@ -45,8 +45,15 @@ export interface WorkerPoolOptions {
   udpSendBatch: boolean;
 }
 
-/** Read by our worker build (scripts/worker/patches/3.32.2/0001-udp-send-batch.patch) at start. */
-export const SEND_BATCH_ENV = 'MEDIASOUP_UDP_SEND_BATCH';
+/**
+ * Switches our worker build's send batching (scripts/worker/patches/3.32.2/0001-udp-send-batch.patch)
+ * for the workers created next. mediasoup gives a worker this process's environment and no other
+ * way to pass it one; the patch reads the variable once, when the worker starts, so call this
+ * before every createWorker (an earlier caller may have set it otherwise).
+ */
+export function useSendBatch(enabled: boolean): void {
+  process.env['MEDIASOUP_UDP_SEND_BATCH'] = enabled ? '1' : '0';
+}
 
 /** One core's share of the SFU: a worker, its WebRtcServer, and how loaded it is. */
 export interface WorkerSlot {
@@ -108,9 +115,7 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private async spawn(index: number): Promise<{ worker: types.Worker; webRtcServer: types.WebRtcServer }> {
-    // mediasoup gives a worker this process's environment and no other way to pass it one: the
-    // patch in scripts/worker/patches/ reads this variable once, when the worker starts.
-    process.env[SEND_BATCH_ENV] = this.opts.udpSendBatch ? '1' : '0';
+    useSendBatch(this.opts.udpSendBatch);
     const worker = await this.ms.createWorker({
       logLevel: this.opts.logLevel,
       rtcMinPort: this.opts.rtcMinPort,
